@@ -1,0 +1,57 @@
+# Everything runs in a local virtual environment (.venv) created on first use.
+#   make demo   set up, build, run a model through fastort and onnxruntime
+#   make test   set up, build, run the C++ core tests (ctest) and the Python tests (pytest)
+#   make bench  per-call overhead benchmark against onnxruntime and raw ORT C++
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(abspath $(VENV)/bin)
+CORE_BUILD := build/core
+ORT_ENV = FASTORT_ORT_LIBRARY="$$($(PY) scripts/ort_paths.py library)" \
+          FASTORT_TEST_MODELS="$$($(PY) scripts/ort_paths.py datasets)"
+
+.PHONY: all setup build test test-cpp test-python demo bench format lint clean
+
+all: build
+
+$(VENV)/.setup-done: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.13" cmake ninja
+	touch $@
+
+setup: $(VENV)/.setup-done
+
+# Incremental: scikit-build-core keeps its CMake tree under build/.
+build: setup
+	$(PY) -m pip install --quiet --no-build-isolation ".[test,dev]"
+
+test-cpp: build
+	PATH="$(BIN):$$PATH" cmake -S . -B $(CORE_BUILD) -G Ninja \
+	  -DFASTORT_BUILD_PYTHON=OFF -DFASTORT_BUILD_TESTS=ON
+	PATH="$(BIN):$$PATH" cmake --build $(CORE_BUILD)
+	$(ORT_ENV) PATH="$(BIN):$$PATH" ctest --test-dir $(CORE_BUILD) --output-on-failure
+
+test-python: build
+	$(PY) -m pytest
+
+test: test-cpp test-python
+
+demo: build
+	$(PY) examples/demo.py
+
+bench: build
+	$(PY) bench/bench_session.py
+
+format: setup
+	$(BIN)/ruff format python tests bench examples scripts
+	$(BIN)/clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+lint: build
+	$(BIN)/ruff check python tests bench examples scripts
+	$(BIN)/ruff format --check python tests bench examples scripts
+	$(BIN)/clang-format --dry-run --Werror $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	rm -rf build $(VENV)

@@ -1,0 +1,9 @@
+// fastort._core: the private extension. The public API is re-exported by fastort/__init__.py.
+#include "bindings.hpp"
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "fastort native core (private; use the fastort package)";
+  fastort::bindings::register_errors(m);
+  fastort::bindings::register_runtime(m);
+  fastort::bindings::register_session(m);
+}

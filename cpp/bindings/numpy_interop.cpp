@@ -1,0 +1,244 @@
+#include "numpy_interop.hpp"
+
+#include <array>
+
+#include "fastort/error.hpp"
+
+namespace py = pybind11;
+
+namespace fastort::bindings {
+namespace {
+
+// numpy's byteorder character of a non-native dtype on this machine.
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+constexpr char kSwappedByteOrder = '<';
+#else
+constexpr char kSwappedByteOrder = '>';
+#endif
+
+// What keeps an output array's memory alive: the ORT value and the session that made it.
+struct OutputOwner {
+  OwnedValue value;
+  std::shared_ptr<const Session> session;
+};
+
+// ml_dtypes' type of the given name, or None. Looked up once; leaked so that no Python
+// object is destroyed after the interpreter at exit.
+py::object ml_dtype(const char* name) {
+  static py::object* module = [] {
+    try {
+      return new py::object(py::module_::import("ml_dtypes"));
+    } catch (const py::error_already_set&) {
+      return new py::object(py::none());
+    }
+  }();
+  if (module->is_none() || !py::hasattr(*module, name)) return py::none();
+  return module->attr(name);
+}
+
+ElementType element_type_of(const py::dtype& dtype, const Subject& subject) {
+  const char kind = dtype.kind();
+  const auto size = dtype.itemsize();
+  switch (kind) {
+    case 'b':
+      return ElementType::kBool;
+    case 'i':
+      if (size == 1) return ElementType::kInt8;
+      if (size == 2) return ElementType::kInt16;
+      if (size == 4) return ElementType::kInt32;
+      if (size == 8) return ElementType::kInt64;
+      break;
+    case 'u':
+      if (size == 1) return ElementType::kUInt8;
+      if (size == 2) return ElementType::kUInt16;
+      if (size == 4) return ElementType::kUInt32;
+      if (size == 8) return ElementType::kUInt64;
+      break;
+    case 'f':
+      if (size == 2) return ElementType::kFloat16;
+      if (size == 4) return ElementType::kFloat32;
+      if (size == 8) return ElementType::kFloat64;
+      break;
+    case 'c':
+      if (size == 8) return ElementType::kComplex64;
+      if (size == 16) return ElementType::kComplex128;
+      break;
+    case 'U':
+    case 'S':
+    case 'O':
+      return ElementType::kString;
+    default: {
+      // ml_dtypes' types are numpy "void"-kind dtypes recognised by name.
+      const std::string name = py::str(dtype.attr("name"));
+      for (auto type :
+           {ElementType::kBFloat16, ElementType::kFloat8E4M3FN, ElementType::kFloat8E4M3FNUZ,
+            ElementType::kFloat8E5M2, ElementType::kFloat8E5M2FNUZ}) {
+        if (name == element_type_name(type)) return type;
+      }
+    }
+  }
+  throw Error(
+      ErrorKind::kTypeMismatch,
+      subject.text() + ": numpy dtype " + std::string(py::str(dtype)) + " has no ONNX equivalent");
+}
+
+std::vector<std::string> strings_of(const py::array& array, const Subject& subject) {
+  std::vector<std::string> items;
+  items.reserve(static_cast<size_t>(array.size()));
+  for (py::handle item : array.attr("ravel")().attr("tolist")()) {
+    if (PyUnicode_Check(item.ptr())) {
+      items.push_back(item.cast<std::string>());
+    } else if (PyBytes_Check(item.ptr())) {
+      items.emplace_back(PyBytes_AS_STRING(item.ptr()), PyBytes_GET_SIZE(item.ptr()));
+    } else {
+      throw Error(ErrorKind::kTypeMismatch,
+                  subject.text() + ": string tensors take str or bytes items, got " +
+                      std::string(py::str(item.get_type().attr("__name__"))));
+    }
+  }
+  return items;
+}
+
+py::object tensor_to_python(OwnedValue value, const std::shared_ptr<const Session>& owner) {
+  const TensorView view = value.tensor();
+  if (view.type == ElementType::kString) {
+    const std::vector<std::string> items = value.strings();
+    py::array result(py::dtype("O"), view.shape);
+    auto** cells = static_cast<PyObject**>(result.mutable_data());
+    for (size_t i = 0; i < items.size(); ++i) {
+      PyObject* text = PyUnicode_DecodeUTF8(items[i].data(), items[i].size(), "surrogateescape");
+      if (text == nullptr) throw py::error_already_set();
+      Py_XDECREF(cells[i]);
+      cells[i] = text;
+    }
+    return std::move(result);
+  }
+  py::dtype dtype = dtype_of(view.type);
+  if (view.data == nullptr) return py::array(dtype, view.shape);  // empty tensor
+  auto holder = std::make_unique<OutputOwner>(OutputOwner{std::move(value), owner});
+  py::capsule base(holder.get(), [](void* pointer) { delete static_cast<OutputOwner*>(pointer); });
+  holder.release();  // the capsule owns it now
+  return py::array(dtype, view.shape, {}, view.data, base);
+}
+
+}  // namespace
+
+std::string Subject::text() const {
+  if (std::string_view(role) == "out") return "out['" + std::string(name) + "']";
+  return std::string(role) + " '" + std::string(name) + "'";
+}
+
+py::array as_array(py::handle value, const Subject& subject) {
+  if (py::isinstance<py::array>(value)) return py::reinterpret_borrow<py::array>(value);
+  try {
+    py::module_ numpy = py::module_::import("numpy");
+    if (py::hasattr(value, "__dlpack__")) return numpy.attr("from_dlpack")(value);
+    if (py::hasattr(value, "__array_interface__") || py::hasattr(value, "__array_struct__")) {
+      return numpy.attr("asarray")(value);
+    }
+  } catch (py::error_already_set& error) {
+    throw Error(
+        ErrorKind::kTypeMismatch,
+        subject.text() + ": cannot view the value as an array without copying: " + error.what());
+  }
+  const std::string type_name = py::str(value.get_type().attr("__name__"));
+  throw Error(ErrorKind::kTypeMismatch,
+              subject.text() +
+                  ": expected a numpy array (or an object with __dlpack__ or "
+                  "__array_interface__), got " +
+                  type_name);
+}
+
+TensorView view_of(const py::array& array, const Subject& subject,
+                   std::deque<std::vector<std::string>>& string_storage) {
+  TensorView view;
+  const py::dtype dtype = array.dtype();
+  view.type = element_type_of(dtype, subject);
+  const auto rank = static_cast<size_t>(array.ndim());
+  view.shape.assign(array.shape(), array.shape() + rank);
+  if (view.type == ElementType::kString) {
+    string_storage.push_back(strings_of(array, subject));
+    view.strings = &string_storage.back();
+    return view;
+  }
+  if (dtype.byteorder() == kSwappedByteOrder) {
+    throw Error(ErrorKind::kTypeMismatch,
+                subject.text() +
+                    ": array is not in native byte order; use array.astype(array.dtype."
+                    "newbyteorder('='))");
+  }
+  view.data = const_cast<void*>(array.data());
+  view.writable = array.writeable();
+  if (!(array.flags() & py::array::c_style))
+    view.strides.assign(array.strides(), array.strides() + rank);
+  return view;
+}
+
+namespace {
+
+py::dtype make_dtype(ElementType type) {
+  switch (type) {
+    case ElementType::kBool:
+      return py::dtype("bool");
+    case ElementType::kBFloat16:
+    case ElementType::kFloat8E4M3FN:
+    case ElementType::kFloat8E4M3FNUZ:
+    case ElementType::kFloat8E5M2:
+    case ElementType::kFloat8E5M2FNUZ: {
+      py::object special = ml_dtype(element_type_name(type));
+      if (!special.is_none()) return py::dtype::from_args(special);
+      return py::dtype(element_size(type) == 2 ? "uint16" : "uint8");
+    }
+    default:
+      break;
+  }
+  if (element_size(type) == 0) {
+    throw Error(ErrorKind::kTypeMismatch,
+                std::string("element type ") + element_type_name(type) + " has no numpy dtype");
+  }
+  return py::dtype(element_type_name(type));
+}
+
+}  // namespace
+
+py::dtype dtype_of(ElementType type) {
+  // Built once per type: parsing a dtype name costs more than the rest of an output's
+  // conversion. Leaked on purpose, like every Python object held in a static.
+  constexpr size_t kTypes = static_cast<size_t>(ElementType::kInt4) + 1;
+  static std::array<py::object*, kTypes> cache{};
+  const auto index = static_cast<size_t>(type);
+  if (index >= kTypes) return make_dtype(type);  // raises
+  if (cache[index] == nullptr) cache[index] = new py::object(make_dtype(type));
+  return py::reinterpret_borrow<py::dtype>(*cache[index]);
+}
+
+py::object to_python(OwnedValue value, const ValueInfo& declared,
+                     const std::shared_ptr<const Session>& owner) {
+  if (declared.kind == ValueKind::kTensor) return tensor_to_python(std::move(value), owner);
+  if (!value.has_value()) return py::none();
+  switch (value.kind()) {
+    case ValueKind::kTensor:
+      return tensor_to_python(std::move(value), owner);
+    case ValueKind::kSequence: {
+      py::list items;
+      const size_t length = value.sequence_length();
+      for (size_t i = 0; i < length; ++i) {
+        items.append(to_python(value.sequence_element(i), ValueInfo{}, owner));
+      }
+      return std::move(items);
+    }
+    case ValueKind::kMap: {
+      py::object keys = to_python(value.map_keys(), ValueInfo{}, owner).attr("tolist")();
+      py::object values = to_python(value.map_values(), ValueInfo{}, owner).attr("tolist")();
+      py::dict result;
+      py::iterator key = keys.begin(), item = values.begin();
+      for (; key != keys.end() && item != values.end(); ++key, ++item) result[*key] = *item;
+      return std::move(result);
+    }
+    default:
+      throw Error(ErrorKind::kRuntime, "output '" + declared.name + "' is " + declared.type_string +
+                                           ", which fastort cannot convert to Python");
+  }
+}
+
+}  // namespace fastort::bindings

@@ -1,0 +1,21 @@
+// Process-wide counters that make the zero-copy and no-leak claims testable.
+#pragma once
+
+#include <cstdint>
+
+namespace fastort {
+
+struct DebugCounters {
+  uint64_t input_bytes_copied = 0;  // bytes copied because an input was strided or unaligned
+  int64_t live_values = 0;          // OwnedValue objects currently alive
+};
+
+DebugCounters debug_counters() noexcept;
+
+namespace detail {
+void count_input_copy(uint64_t bytes) noexcept;
+void count_value_created() noexcept;
+void count_value_destroyed() noexcept;
+}  // namespace detail
+
+}  // namespace fastort

@@ -1,0 +1,33 @@
+// The ONNX Runtime library, loaded with dlopen at run time.
+//
+// fastort is never linked against libonnxruntime: the wheel's library has version-tagged
+// symbols, and users pick the runtime (onnxruntime, onnxruntime-gpu, a custom build) by
+// installing it. load_runtime() negotiates the C API version the core was compiled against.
+#pragma once
+
+#include <string>
+
+#include "fastort/ort.hpp"
+
+namespace fastort {
+
+// Loads the library at `library_path` once per process. Calling it again with the same path
+// is a no-op; with a different path it throws, since one process holds one runtime.
+// Throws Error(kRuntimeLoad) naming what was found and what is needed.
+void load_runtime(const std::string& library_path);
+
+bool runtime_loaded() noexcept;
+
+// Path passed to the successful load_runtime(), or "" before it.
+std::string runtime_library_path();
+
+// Version string of the loaded runtime ("1.21.0"); throws before load_runtime().
+std::string runtime_version();
+
+// The ORT C API version the core was compiled against (ORT_API_VERSION).
+int compiled_api_version() noexcept;
+
+// The process-wide environment, created on first use; throws before load_runtime().
+Ort::Env& ort_env();
+
+}  // namespace fastort

@@ -1,0 +1,86 @@
+// A loaded model. Immutable after construction, so run() may be called from many threads.
+// Held through std::shared_ptr by the cache, the Python object and every live output.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fastort/ort.hpp"
+#include "fastort/session_options.hpp"
+#include "fastort/tensor.hpp"
+#include "fastort/type_info.hpp"
+#include "fastort/value.hpp"
+
+namespace fastort {
+
+struct ModelMetadata {
+  std::string producer_name;
+  std::string graph_name;
+  std::string domain;
+  std::string description;
+  std::string graph_description;
+  int64_t version = 0;
+  std::map<std::string, std::string> custom_metadata_map;
+};
+
+struct NamedInput {
+  std::string_view name;
+  TensorView tensor;
+};
+
+struct RunRequest {
+  std::vector<NamedInput> inputs;  // every model input exactly once, any order
+  std::vector<size_t> outputs;     // output indices, in the order results are wanted
+  // Parallel to outputs: a caller buffer to write that output into, or nullopt to let ORT
+  // allocate. Caller buffers must be C-contiguous, writable, of the exact type and shape.
+  std::vector<std::optional<TensorView>> out;
+  // A strided or misaligned input is copied once when true, rejected when false.
+  bool allow_copy = true;
+};
+
+class Session {
+ public:
+  // Throws Error: kFileNotFound, kIsADirectory, kInvalidModel, kInvalidArgument (options).
+  static std::shared_ptr<Session> load_file(const std::string& path, const SessionOptions& options);
+  static std::shared_ptr<Session> load_bytes(std::string_view model, const SessionOptions& options);
+
+  const std::vector<ValueInfo>& inputs() const noexcept { return inputs_; }
+  const std::vector<ValueInfo>& outputs() const noexcept { return outputs_; }
+  const ModelMetadata& metadata() const noexcept { return metadata_; }
+  const SessionOptions& options() const noexcept { return options_; }
+  // Providers in priority order, CPUExecutionProvider last.
+  std::vector<std::string> providers() const;
+
+  // Throws Error(kInvalidArgument) listing the valid names.
+  size_t output_index(std::string_view name) const;
+
+  // Validates every input and out buffer, then runs. Results are parallel to
+  // request.outputs; a result bound to a caller buffer views that buffer.
+  std::vector<OwnedValue> run(const RunRequest& request) const;
+
+  // The underlying ORT session, for benchmarks that measure the raw C++ API.
+  Ort::Session& ort_session() const noexcept { return session_; }
+  const std::vector<const char*>& input_names() const noexcept { return input_names_; }
+  const std::vector<const char*>& output_names() const noexcept { return output_names_; }
+
+  Session(Ort::Session session, SessionOptions options);
+
+ private:
+  void validate_input(const ValueInfo& info, const TensorView& view) const;
+  void validate_out(const ValueInfo& info, const TensorView& view) const;
+
+  mutable Ort::Session session_;  // ORT's Run is const in spirit but not in its C++ API
+  SessionOptions options_;
+  std::vector<ValueInfo> inputs_;
+  std::vector<ValueInfo> outputs_;
+  std::vector<const char*> input_names_;  // point into inputs_[i].name
+  std::vector<const char*> output_names_;
+  ModelMetadata metadata_;
+  Ort::MemoryInfo cpu_memory_;
+};
+
+}  // namespace fastort

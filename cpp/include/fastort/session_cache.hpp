@@ -1,0 +1,69 @@
+// Process-wide LRU cache of loaded sessions, so a second Session(path) is a lookup.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "fastort/session.hpp"
+
+namespace fastort {
+
+struct CacheInfo {
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  size_t max_size = 0;
+  size_t current_size = 0;
+};
+
+class SessionCache {
+ public:
+  static constexpr size_t kDefaultMaxSize = 32;
+
+  // The process-wide cache (never destroyed: sessions must not outlive the runtime's
+  // teardown at exit, so the Python module clears it from an atexit hook instead).
+  static SessionCache& global();
+
+  // Keyed by canonical path, device, inode, size, mtime and options: a file changed on
+  // disk misses and replaces the stale entry.
+  std::shared_ptr<Session> load_file(const std::string& path, const SessionOptions& options);
+  // Keyed by `identity` (e.g. a digest of the bytes, computed by the caller) and options.
+  std::shared_ptr<Session> load_bytes(std::string_view identity, std::string_view model,
+                                      const SessionOptions& options);
+
+  void clear();
+  CacheInfo info() const;
+  // Evicts least recently used entries beyond the new bound; 0 disables caching.
+  void set_max_size(size_t max_size);
+
+ private:
+  struct Key {
+    std::string source;   // what was loaded: canonical path or bytes identity
+    std::string version;  // file stamp or byte count
+    std::string options;  // SessionOptions::cache_key()
+    bool operator==(const Key& other) const {
+      return source == other.source && version == other.version && options == other.options;
+    }
+  };
+  struct Entry {
+    Key key;
+    std::shared_ptr<Session> session;
+  };
+
+  std::shared_ptr<Session> find(const Key& key);
+  void insert(Key key, std::shared_ptr<Session> session);
+  // Moves entries beyond max_size_ into `evicted`; the caller holds the lock.
+  void trim(std::list<Entry>& evicted);
+
+  mutable std::mutex mutex_;
+  std::list<Entry> entries_;  // most recently used first; small, so lookup is a scan
+  size_t max_size_ = kDefaultMaxSize;
+  uint64_t hits_ = 0;
+  uint64_t misses_ = 0;
+};
+
+}  // namespace fastort

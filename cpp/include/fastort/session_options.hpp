@@ -1,0 +1,40 @@
+// Options of a Session, named like onnxruntime's Python API where that makes sense.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace fastort {
+
+enum class GraphOptimization { kDisable, kBasic, kExtended, kAll };
+
+// "disable" | "basic" | "extended" | "all"; throws Error(kInvalidArgument) otherwise.
+GraphOptimization parse_graph_optimization(std::string_view name);
+const char* graph_optimization_name(GraphOptimization level) noexcept;
+
+struct ProviderSpec {
+  std::string name;  // "CPUExecutionProvider", "CUDAExecutionProvider", ...
+  std::vector<std::pair<std::string, std::string>> options;
+};
+
+struct SessionOptions {
+  static constexpr int kMaxThreads = 1024;
+
+  int intra_op_threads = 0;  // 0: ORT's default (one per physical core)
+  int inter_op_threads = 0;  // 0: ORT's default
+  GraphOptimization optimization = GraphOptimization::kAll;
+  std::vector<ProviderSpec> providers;  // empty: CPU only
+  std::string optimized_model_path;     // where ORT writes the optimised model, if set
+  std::vector<std::pair<std::string, std::string>> config;  // raw session config entries
+
+  // Throws Error(kInvalidArgument) for thread counts outside [0, kMaxThreads] and
+  // providers this runtime does not have.
+  void validate() const;
+
+  // A string equal for two option sets exactly when they build the same session.
+  std::string cache_key() const;
+};
+
+}  // namespace fastort

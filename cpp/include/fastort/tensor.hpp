@@ -1,0 +1,32 @@
+// A borrowed view of tensor memory: what the bindings hand the core and the core hands back.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fastort/element_type.hpp"
+
+namespace fastort {
+
+struct TensorView {
+  void* data = nullptr;
+  ElementType type = ElementType::kUndefined;
+  std::vector<int64_t> shape;
+  // Byte strides, numpy's convention. Empty means C-contiguous.
+  std::vector<int64_t> strides;
+  // For kString tensors: the elements, in C order (data is unused).
+  const std::vector<std::string>* strings = nullptr;
+  // Only checked for caller-provided output buffers.
+  bool writable = true;
+
+  int64_t element_count() const noexcept;
+  // True when the memory is dense in C order (or strides are empty).
+  bool is_c_contiguous() const noexcept;
+};
+
+// "float32[2,3]"; dims < 0 print as names from dim_names when given, else "?".
+std::string describe_tensor(ElementType type, const std::vector<int64_t>& shape,
+                            const std::vector<std::string>& dim_names = {});
+
+}  // namespace fastort

@@ -1,0 +1,29 @@
+// Static description of a model input or output, read once when a session loads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fastort/element_type.hpp"
+
+namespace fastort {
+
+enum class ValueKind { kTensor, kSequence, kMap, kOptional, kSparseTensor, kUnknown };
+
+struct ValueInfo {
+  std::string name;
+  ValueKind kind = ValueKind::kUnknown;
+  // For tensors (and sparse tensors): element type and shape, with -1 for dynamic dims.
+  ElementType element_type = ElementType::kUndefined;
+  std::vector<int64_t> shape;
+  // Same length as shape: the symbolic name of each dynamic dim, "" where there is none.
+  std::vector<std::string> dim_names;
+  // ONNX's spelling of the whole type: "tensor(float)", "seq(map(int64,tensor(float)))".
+  std::string type_string;
+
+  // "float32[N,3,224,224]" for tensors, type_string otherwise.
+  std::string describe() const;
+};
+
+}  // namespace fastort

@@ -1,0 +1,47 @@
+// An ORT value produced by a run, owned by whoever holds the OwnedValue (the Python binding
+// hands it to a capsule, so numpy arrays view ORT's memory without a copy).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "fastort/ort.hpp"
+#include "fastort/tensor.hpp"
+#include "fastort/type_info.hpp"
+
+namespace fastort {
+
+class OwnedValue {
+ public:
+  explicit OwnedValue(Ort::Value value);
+  ~OwnedValue();
+  OwnedValue(OwnedValue&& other) noexcept;
+  OwnedValue& operator=(OwnedValue&& other) noexcept;
+  OwnedValue(const OwnedValue&) = delete;
+  OwnedValue& operator=(const OwnedValue&) = delete;
+
+  ValueKind kind() const;
+  // False for an empty optional.
+  bool has_value() const;
+
+  // Tensors: the data pointer, element type and shape (strides empty: ORT is C order).
+  TensorView tensor() const;
+  // String tensors: the elements in C order.
+  std::vector<std::string> strings() const;
+
+  // Sequences: number of elements and a copy-free handle to one of them.
+  size_t sequence_length() const;
+  OwnedValue sequence_element(size_t index) const;
+
+  // Maps: ORT stores them as a keys tensor and a values tensor of equal length.
+  OwnedValue map_keys() const;
+  OwnedValue map_values() const;
+
+  // Optionals: the contained value (call has_value() first).
+  Ort::Value& raw() noexcept { return value_; }
+
+ private:
+  Ort::Value value_;
+};
+
+}  // namespace fastort

@@ -1,0 +1,131 @@
+#include "fastort/runtime.hpp"
+
+#include <cstdio>
+#include <memory>
+#include <mutex>
+
+#include "fastort/error.hpp"
+#include "ort_error.hpp"
+
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <dlfcn.h>
+#endif
+
+namespace fastort {
+namespace {
+
+struct RuntimeState {
+  std::mutex mutex;
+  std::string library_path;
+  std::string version;
+  const OrtApi* api = nullptr;
+  // Deliberately never destroyed: sessions released during interpreter or static teardown
+  // must still find a live environment, and ORT does not support unloading anyway.
+  Ort::Env* env = nullptr;
+};
+
+RuntimeState& state() {
+  static RuntimeState* instance = new RuntimeState();
+  return *instance;
+}
+
+using GetApiBaseFn = const OrtApiBase*(ORT_API_CALL*)();
+
+GetApiBaseFn open_library(const std::string& path) {
+#ifdef _WIN32
+  HMODULE handle = LoadLibraryA(path.c_str());
+  if (handle == nullptr) {
+    throw Error(ErrorKind::kRuntimeLoad, "cannot load ONNX Runtime library '" + path + "' (error " +
+                                             std::to_string(GetLastError()) + ")");
+  }
+  auto symbol = GetProcAddress(handle, "OrtGetApiBase");
+#else
+  // RTLD_LOCAL: the onnxruntime Python module may load its own copy of ORT beside ours.
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) {
+    const char* reason = dlerror();
+    throw Error(ErrorKind::kRuntimeLoad, "cannot load ONNX Runtime library '" + path +
+                                             "': " + (reason ? reason : "unknown error"));
+  }
+  void* symbol = dlsym(handle, "OrtGetApiBase");
+#endif
+  if (symbol == nullptr) {
+    throw Error(ErrorKind::kRuntimeLoad,
+                "'" + path + "' is not an ONNX Runtime library (no OrtGetApiBase symbol)");
+  }
+  return reinterpret_cast<GetApiBaseFn>(symbol);
+}
+
+// The minor version of "1.21.0"; ORT's C API version equals it for 1.x releases.
+int minor_version(const std::string& version) {
+  int major = 0, minor = 0;
+  if (std::sscanf(version.c_str(), "%d.%d", &major, &minor) != 2) return -1;
+  return major == 1 ? minor : 1000;
+}
+
+}  // namespace
+
+void load_runtime(const std::string& library_path) {
+  RuntimeState& s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (s.api != nullptr) {
+    if (library_path == s.library_path) return;
+    throw Error(ErrorKind::kRuntimeLoad, "ONNX Runtime is already loaded from '" + s.library_path +
+                                             "'; cannot also load '" + library_path + "'");
+  }
+  const OrtApiBase* base = open_library(library_path)();
+  const std::string version = base->GetVersionString();
+  // Ask only for versions the runtime has: GetApi prints to stderr when it refuses.
+  if (minor_version(version) < ORT_API_VERSION) {
+    throw Error(ErrorKind::kRuntimeLoad, "ONNX Runtime " + version + " at '" + library_path +
+                                             "' is too old: fastort needs ONNX Runtime >= 1." +
+                                             std::to_string(ORT_API_VERSION) + " (C API version " +
+                                             std::to_string(ORT_API_VERSION) + ")");
+  }
+  const OrtApi* api = base->GetApi(ORT_API_VERSION);
+  if (api == nullptr) {
+    throw Error(ErrorKind::kRuntimeLoad, "ONNX Runtime " + version + " at '" + library_path +
+                                             "' does not provide C API version " +
+                                             std::to_string(ORT_API_VERSION));
+  }
+  Ort::InitApi(api);
+  s.api = api;
+  s.version = version;
+  s.library_path = library_path;
+}
+
+bool runtime_loaded() noexcept {
+  RuntimeState& s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  return s.api != nullptr;
+}
+
+std::string runtime_library_path() {
+  RuntimeState& s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  return s.library_path;
+}
+
+std::string runtime_version() {
+  RuntimeState& s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (s.api == nullptr) throw Error(ErrorKind::kRuntimeLoad, "ONNX Runtime is not loaded");
+  return s.version;
+}
+
+int compiled_api_version() noexcept { return ORT_API_VERSION; }
+
+Ort::Env& ort_env() {
+  RuntimeState& s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (s.api == nullptr) throw Error(ErrorKind::kRuntimeLoad, "ONNX Runtime is not loaded");
+  if (s.env == nullptr) {
+    s.env = detail::call_ort(ErrorKind::kRuntime, "creating the ONNX Runtime environment",
+                             [] { return new Ort::Env(ORT_LOGGING_LEVEL_WARNING, "fastort"); });
+  }
+  return *s.env;
+}
+
+}  // namespace fastort

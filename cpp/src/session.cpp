@@ -1,0 +1,198 @@
+#include "fastort/session.hpp"
+
+#include <filesystem>
+#include <memory>
+#include <system_error>
+#include <unordered_map>
+
+#include "fastort/error.hpp"
+#include "fastort/runtime.hpp"
+#include "ort_error.hpp"
+#include "type_info_reader.hpp"
+
+namespace fastort {
+namespace {
+
+GraphOptimizationLevel to_ort(GraphOptimization level) {
+  switch (level) {
+    case GraphOptimization::kDisable:
+      return ORT_DISABLE_ALL;
+    case GraphOptimization::kBasic:
+      return ORT_ENABLE_BASIC;
+    case GraphOptimization::kExtended:
+      return ORT_ENABLE_EXTENDED;
+    case GraphOptimization::kAll:
+      break;
+  }
+  return ORT_ENABLE_ALL;
+}
+
+// Names accepted by ORT's generic SessionOptionsAppendExecutionProvider.
+const char* generic_provider_name(const std::string& name) {
+  static constexpr std::pair<const char*, const char*> kNames[] = {
+      {"XnnpackExecutionProvider", "XNNPACK"}, {"QNNExecutionProvider", "QNN"},
+      {"SNPEExecutionProvider", "SNPE"},       {"OpenVINOExecutionProvider", "OpenVINO"},
+      {"AzureExecutionProvider", "AZURE"},     {"WebGpuExecutionProvider", "WebGPU"},
+      {"CoreMLExecutionProvider", "CoreML"},   {"VitisAIExecutionProvider", "VitisAI"},
+  };
+  for (const auto& [long_name, short_name] : kNames) {
+    if (name == long_name) return short_name;
+  }
+  return nullptr;
+}
+
+void append_cuda(Ort::SessionOptions& ort_options, const ProviderSpec& provider) {
+  const OrtApi& api = Ort::GetApi();
+  OrtCUDAProviderOptionsV2* cuda = nullptr;
+  Ort::ThrowOnError(api.CreateCUDAProviderOptions(&cuda));
+  std::unique_ptr<OrtCUDAProviderOptionsV2, decltype(api.ReleaseCUDAProviderOptions)> owner(
+      cuda, api.ReleaseCUDAProviderOptions);
+  std::vector<const char*> keys, values;
+  for (const auto& [key, value] : provider.options) {
+    keys.push_back(key.c_str());
+    values.push_back(value.c_str());
+  }
+  Ort::ThrowOnError(api.UpdateCUDAProviderOptions(cuda, keys.data(), values.data(), keys.size()));
+  ort_options.AppendExecutionProvider_CUDA_V2(*cuda);
+}
+
+void append_provider(Ort::SessionOptions& ort_options, const ProviderSpec& provider) {
+  if (provider.name == "CPUExecutionProvider") {
+    for (const auto& [key, value] : provider.options) {
+      if (key == "use_arena" && (value == "0" || value == "False" || value == "false")) {
+        ort_options.DisableCpuMemArena();
+      } else if (key != "use_arena") {
+        throw Error(ErrorKind::kInvalidArgument,
+                    "CPUExecutionProvider has no option '" + key + "' (known: use_arena)");
+      }
+    }
+  } else if (provider.name == "CUDAExecutionProvider") {
+    append_cuda(ort_options, provider);
+  } else if (const char* short_name = generic_provider_name(provider.name)) {
+    std::unordered_map<std::string, std::string> options(provider.options.begin(),
+                                                         provider.options.end());
+    ort_options.AppendExecutionProvider(short_name, options);
+  } else {
+    throw Error(ErrorKind::kInvalidArgument,
+                "provider '" + provider.name + "' is available but fastort cannot configure it");
+  }
+}
+
+Ort::SessionOptions make_ort_options(const SessionOptions& options) {
+  options.validate();
+  return detail::call_ort(ErrorKind::kInvalidArgument, "invalid session options", [&] {
+    Ort::SessionOptions ort_options;
+    if (options.intra_op_threads > 0) ort_options.SetIntraOpNumThreads(options.intra_op_threads);
+    if (options.inter_op_threads > 0) ort_options.SetInterOpNumThreads(options.inter_op_threads);
+    ort_options.SetGraphOptimizationLevel(to_ort(options.optimization));
+    if (!options.optimized_model_path.empty()) {
+      const std::filesystem::path path(options.optimized_model_path);
+      ort_options.SetOptimizedModelFilePath(path.c_str());
+    }
+    for (const auto& [key, value] : options.config) {
+      ort_options.AddConfigEntry(key.c_str(), value.c_str());
+    }
+    for (const auto& provider : options.providers) append_provider(ort_options, provider);
+    return ort_options;
+  });
+}
+
+void check_model_file(const std::string& path) {
+  std::error_code error;
+  const auto status = std::filesystem::status(path, error);
+  if (status.type() == std::filesystem::file_type::not_found) {
+    throw Error(ErrorKind::kFileNotFound, "no such model file: '" + path + "'", kNoOrtCode, path);
+  }
+  if (status.type() == std::filesystem::file_type::directory) {
+    throw Error(ErrorKind::kIsADirectory, "model path is a directory: '" + path + "'", kNoOrtCode,
+                path);
+  }
+  if (error) {
+    throw Error(ErrorKind::kInvalidModel, "cannot read model '" + path + "': " + error.message());
+  }
+  if (std::filesystem::is_regular_file(status) && std::filesystem::file_size(path, error) == 0) {
+    throw Error(ErrorKind::kInvalidModel, "model file is empty: '" + path + "'");
+  }
+}
+
+ModelMetadata read_metadata(const Ort::Session& session) {
+  Ort::AllocatorWithDefaultOptions allocator;
+  Ort::ModelMetadata meta = session.GetModelMetadata();
+  ModelMetadata result;
+  result.producer_name = meta.GetProducerNameAllocated(allocator).get();
+  result.graph_name = meta.GetGraphNameAllocated(allocator).get();
+  result.domain = meta.GetDomainAllocated(allocator).get();
+  result.description = meta.GetDescriptionAllocated(allocator).get();
+  result.graph_description = meta.GetGraphDescriptionAllocated(allocator).get();
+  result.version = meta.GetVersion();
+  for (const auto& key : meta.GetCustomMetadataMapKeysAllocated(allocator)) {
+    result.custom_metadata_map[key.get()] =
+        meta.LookupCustomMetadataMapAllocated(key.get(), allocator).get();
+  }
+  return result;
+}
+
+}  // namespace
+
+Session::Session(Ort::Session session, SessionOptions options)
+    : session_(std::move(session)),
+      options_(std::move(options)),
+      cpu_memory_(Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault)) {
+  detail::call_ort(ErrorKind::kInvalidModel, "cannot read the model's signature", [&] {
+    Ort::AllocatorWithDefaultOptions allocator;
+    for (size_t i = 0; i < session_.GetInputCount(); ++i) {
+      inputs_.push_back(detail::read_value_info(session_.GetInputNameAllocated(i, allocator).get(),
+                                                session_.GetInputTypeInfo(i)));
+    }
+    for (size_t i = 0; i < session_.GetOutputCount(); ++i) {
+      outputs_.push_back(detail::read_value_info(
+          session_.GetOutputNameAllocated(i, allocator).get(), session_.GetOutputTypeInfo(i)));
+    }
+    metadata_ = read_metadata(session_);
+  });
+  // Filled after the vectors stop growing, so the pointers stay valid.
+  for (const auto& info : inputs_) input_names_.push_back(info.name.c_str());
+  for (const auto& info : outputs_) output_names_.push_back(info.name.c_str());
+}
+
+std::shared_ptr<Session> Session::load_file(const std::string& path,
+                                            const SessionOptions& options) {
+  check_model_file(path);
+  Ort::SessionOptions ort_options = make_ort_options(options);
+  const std::filesystem::path native_path(path);
+  Ort::Session session =
+      detail::call_ort(ErrorKind::kInvalidModel, ("cannot load model '" + path + "'").c_str(),
+                       [&] { return Ort::Session(ort_env(), native_path.c_str(), ort_options); });
+  return std::make_shared<Session>(std::move(session), options);
+}
+
+std::shared_ptr<Session> Session::load_bytes(std::string_view model,
+                                             const SessionOptions& options) {
+  if (model.empty()) throw Error(ErrorKind::kInvalidModel, "model bytes are empty");
+  Ort::SessionOptions ort_options = make_ort_options(options);
+  Ort::Session session = detail::call_ort(
+      ErrorKind::kInvalidModel, "cannot load model from bytes",
+      [&] { return Ort::Session(ort_env(), model.data(), model.size(), ort_options); });
+  return std::make_shared<Session>(std::move(session), options);
+}
+
+std::vector<std::string> Session::providers() const {
+  std::vector<std::string> names;
+  for (const auto& provider : options_.providers) {
+    if (provider.name != "CPUExecutionProvider") names.push_back(provider.name);
+  }
+  names.emplace_back("CPUExecutionProvider");
+  return names;
+}
+
+size_t Session::output_index(std::string_view name) const {
+  for (size_t i = 0; i < outputs_.size(); ++i) {
+    if (outputs_[i].name == name) return i;
+  }
+  std::string known;
+  for (const auto& info : outputs_) known += (known.empty() ? "'" : ", '") + info.name + "'";
+  throw Error(ErrorKind::kInvalidArgument,
+              "unknown output '" + std::string(name) + "'; model outputs: " + known);
+}
+
+}  // namespace fastort

@@ -1,0 +1,117 @@
+#include "fastort/session_cache.hpp"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "fastort/error.hpp"
+
+namespace fastort {
+namespace {
+
+// Identifies one version of a file: a rewrite changes size or mtime, an atomic replace
+// (write then rename) changes the inode.
+std::string file_stamp(const std::string& path) {
+  struct stat info{};
+  if (::stat(path.c_str(), &info) != 0) return "unreadable";
+#if defined(__APPLE__)
+  const auto& mtime = info.st_mtimespec;
+#else
+  const auto& mtime = info.st_mtim;
+#endif
+  return std::to_string(info.st_dev) + ":" + std::to_string(info.st_ino) + ":" +
+         std::to_string(info.st_size) + ":" + std::to_string(mtime.tv_sec) + "." +
+         std::to_string(mtime.tv_nsec);
+}
+
+std::string canonical_path(const std::string& path) {
+  std::error_code error;
+  auto canonical = std::filesystem::canonical(path, error);
+  // A missing path is reported by Session::load_file with the caller's spelling.
+  return error ? path : canonical.string();
+}
+
+}  // namespace
+
+SessionCache& SessionCache::global() {
+  static SessionCache* cache = new SessionCache();
+  return *cache;
+}
+
+std::shared_ptr<Session> SessionCache::load_file(const std::string& path,
+                                                 const SessionOptions& options) {
+  Key key{"file:" + canonical_path(path), file_stamp(path), options.cache_key()};
+  if (auto session = find(key)) return session;
+  // Loaded without the lock: loads take milliseconds to seconds and other models may be
+  // wanted meanwhile. Two threads missing at once both load; the later insert wins.
+  auto session = Session::load_file(path, options);
+  insert(std::move(key), session);
+  return session;
+}
+
+std::shared_ptr<Session> SessionCache::load_bytes(std::string_view identity, std::string_view model,
+                                                  const SessionOptions& options) {
+  Key key{"bytes:" + std::string(identity), std::to_string(model.size()), options.cache_key()};
+  if (auto session = find(key)) return session;
+  auto session = Session::load_bytes(model, options);
+  insert(std::move(key), session);
+  return session;
+}
+
+std::shared_ptr<Session> SessionCache::find(const Key& key) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (it->key == key) {
+      entries_.splice(entries_.begin(), entries_, it);
+      ++hits_;
+      return it->session;
+    }
+  }
+  ++misses_;
+  return nullptr;
+}
+
+void SessionCache::insert(Key key, std::shared_ptr<Session> session) {
+  // Evicted sessions are released after the lock: ORT's teardown can take a while.
+  std::list<Entry> evicted;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (max_size_ == 0) return;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    auto next = std::next(it);
+    // Same source and options: a concurrent load of the same file, or a stale version of it.
+    if (it->key.source == key.source && it->key.options == key.options) {
+      evicted.splice(evicted.end(), entries_, it);
+    }
+    it = next;
+  }
+  entries_.push_front(Entry{std::move(key), std::move(session)});
+  trim(evicted);
+}
+
+void SessionCache::trim(std::list<Entry>& evicted) {
+  while (entries_.size() > max_size_) {
+    evicted.splice(evicted.end(), entries_, std::prev(entries_.end()));
+  }
+}
+
+void SessionCache::clear() {
+  std::list<Entry> evicted;
+  std::lock_guard<std::mutex> lock(mutex_);
+  evicted.swap(entries_);
+  hits_ = 0;
+  misses_ = 0;
+}
+
+CacheInfo SessionCache::info() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return CacheInfo{hits_, misses_, max_size_, entries_.size()};
+}
+
+void SessionCache::set_max_size(size_t max_size) {
+  std::list<Entry> evicted;
+  std::lock_guard<std::mutex> lock(mutex_);
+  max_size_ = max_size;
+  trim(evicted);
+}
+
+}  // namespace fastort

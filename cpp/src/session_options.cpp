@@ -1,0 +1,104 @@
+#include "fastort/session_options.hpp"
+
+#include <algorithm>
+
+#include "fastort/error.hpp"
+#include "fastort/ort.hpp"
+#include "ort_error.hpp"
+
+namespace fastort {
+namespace {
+
+constexpr std::pair<const char*, GraphOptimization> kLevels[] = {
+    {"disable", GraphOptimization::kDisable},
+    {"basic", GraphOptimization::kBasic},
+    {"extended", GraphOptimization::kExtended},
+    {"all", GraphOptimization::kAll},
+};
+
+void check_threads(const char* option, int value) {
+  if (value < 0 || value > SessionOptions::kMaxThreads) {
+    throw Error(ErrorKind::kInvalidArgument, std::string(option) + " must be between 1 and " +
+                                                 std::to_string(SessionOptions::kMaxThreads) +
+                                                 " (or None), got " + std::to_string(value));
+  }
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string text;
+  for (const auto& item : items) text += (text.empty() ? "'" : ", '") + item + "'";
+  return text;
+}
+
+// Length-prefixed so that no choice of strings can make two option sets collide.
+void append_field(std::string& key, const std::string& field) {
+  key += std::to_string(field.size());
+  key += ':';
+  key += field;
+}
+
+}  // namespace
+
+GraphOptimization parse_graph_optimization(std::string_view name) {
+  for (const auto& [level_name, level] : kLevels) {
+    if (name == level_name) return level;
+  }
+  throw Error(ErrorKind::kInvalidArgument,
+              "optimization must be one of 'disable', 'basic', 'extended', 'all', got '" +
+                  std::string(name) + "'");
+}
+
+const char* graph_optimization_name(GraphOptimization level) noexcept {
+  for (const auto& [level_name, value] : kLevels) {
+    if (value == level) return level_name;
+  }
+  return "all";
+}
+
+void SessionOptions::validate() const {
+  check_threads("threads", intra_op_threads);
+  check_threads("inter_op_threads", inter_op_threads);
+  if (providers.empty()) return;
+  const std::vector<std::string> available = detail::call_ort(
+      ErrorKind::kRuntime, "listing providers", [] { return Ort::GetAvailableProviders(); });
+  for (size_t i = 0; i < providers.size(); ++i) {
+    const std::string& name = providers[i].name;
+    if (std::find(available.begin(), available.end(), name) == available.end()) {
+      throw Error(ErrorKind::kInvalidArgument, "provider '" + name +
+                                                   "' is not available in this ONNX Runtime; "
+                                                   "available: " +
+                                                   join(available));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (providers[j].name == name) {
+        throw Error(ErrorKind::kInvalidArgument, "provider '" + name + "' is listed twice");
+      }
+    }
+  }
+}
+
+std::string SessionOptions::cache_key() const {
+  std::string key;
+  append_field(key, std::to_string(intra_op_threads));
+  append_field(key, std::to_string(inter_op_threads));
+  append_field(key, graph_optimization_name(optimization));
+  append_field(key, optimized_model_path);
+  key += "|providers";
+  for (const auto& provider : providers) {
+    append_field(key, provider.name);
+    for (const auto& [name, value] : provider.options) {
+      append_field(key, name);
+      append_field(key, value);
+    }
+    key += ';';
+  }
+  key += "|config";
+  // Entries are applied in order and a later one wins, so order is part of the key.
+  for (const auto& [name, value] : config) {
+    append_field(key, name);
+    append_field(key, value);
+  }
+  return key;
+}
+
+}  // namespace fastort

@@ -1,0 +1,210 @@
+// Session::run: validation of every input and out buffer (ORT crashes or misreads memory on
+// some mismatches, so nothing reaches it unchecked), then one call to ORT's Run.
+#include <cstdint>
+#include <cstring>
+#include <memory>
+
+#include "fastort/debug_counters.hpp"
+#include "fastort/error.hpp"
+#include "fastort/session.hpp"
+#include "ort_error.hpp"
+
+namespace fastort {
+namespace {
+
+std::string mismatch(const char* role, const ValueInfo& info, const TensorView& view) {
+  return std::string(role) + " '" + info.name + "': expected " + info.describe() + ", got " +
+         describe_tensor(view.type, view.shape);
+}
+
+bool shape_matches(const ValueInfo& info, const std::vector<int64_t>& shape) {
+  if (info.shape.size() != shape.size()) return false;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (info.shape[i] >= 0 && info.shape[i] != shape[i]) return false;
+  }
+  return true;
+}
+
+bool is_aligned(const TensorView& view) {
+  const size_t size = element_size(view.type);
+  const size_t alignment = size > 8 ? 8 : (size == 0 ? 1 : size);
+  return reinterpret_cast<uintptr_t>(view.data) % alignment == 0;
+}
+
+size_t byte_size(const TensorView& view) {
+  return static_cast<size_t>(view.element_count()) * element_size(view.type);
+}
+
+// Copies a strided view into dense C order at dst; strides may be negative (numpy [::-1]).
+void copy_to_contiguous(const TensorView& view, std::byte* dst) {
+  const size_t item = element_size(view.type);
+  const size_t rank = view.shape.size();
+  const int64_t count = view.element_count();
+  std::vector<int64_t> index(rank, 0);
+  const auto* base = static_cast<const std::byte*>(view.data);
+  for (int64_t n = 0; n < count; ++n) {
+    int64_t offset = 0;
+    for (size_t d = 0; d < rank; ++d) offset += index[d] * view.strides[d];
+    std::memcpy(dst + n * item, base + offset, item);
+    for (size_t d = rank; d-- > 0;) {
+      if (++index[d] < view.shape[d]) break;
+      index[d] = 0;
+    }
+  }
+}
+
+// Input tensors of one call and the memory they borrow.
+struct PreparedInputs {
+  std::vector<Ort::Value> values;
+  std::vector<std::unique_ptr<std::byte[]>> copies;
+};
+
+}  // namespace
+
+void Session::validate_input(const ValueInfo& info, const TensorView& view) const {
+  if (info.kind != ValueKind::kTensor) {
+    throw Error(ErrorKind::kInvalidArgument, "input '" + info.name + "' is " + info.type_string +
+                                                 "; fastort accepts tensor inputs only");
+  }
+  if (view.type != info.element_type) {
+    throw Error(ErrorKind::kTypeMismatch, mismatch("input", info, view));
+  }
+  if (!shape_matches(info, view.shape)) {
+    throw Error(ErrorKind::kInvalidArgument, mismatch("input", info, view));
+  }
+  if (view.type == ElementType::kString && view.strings == nullptr) {
+    throw Error(ErrorKind::kTypeMismatch, "input '" + info.name + "': expected strings");
+  }
+  if (view.type != ElementType::kString && element_size(view.type) == 0) {
+    throw Error(ErrorKind::kTypeMismatch, "input '" + info.name + "': element type " +
+                                              element_type_name(view.type) + " is not supported");
+  }
+}
+
+void Session::validate_out(const ValueInfo& info, const TensorView& view) const {
+  if (info.kind != ValueKind::kTensor || info.element_type == ElementType::kString ||
+      element_size(info.element_type) == 0) {
+    throw Error(ErrorKind::kInvalidArgument, "output '" + info.name + "' is " + info.describe() +
+                                                 "; out= takes numeric tensor outputs only");
+  }
+  if (view.type != info.element_type) {
+    throw Error(ErrorKind::kTypeMismatch, "out " + mismatch("output", info, view));
+  }
+  if (!shape_matches(info, view.shape)) {
+    throw Error(ErrorKind::kInvalidArgument, "out " + mismatch("output", info, view));
+  }
+  if (!view.is_c_contiguous() || !is_aligned(view) || !view.writable) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "out array for output '" + info.name +
+                    "' must be C-contiguous, aligned and writable (ORT writes into it)");
+  }
+}
+
+std::vector<OwnedValue> Session::run(const RunRequest& request) const {
+  // Match names to model inputs. ORT crashes if the count is wrong, so check it all here.
+  std::vector<const TensorView*> by_index(inputs_.size(), nullptr);
+  for (const NamedInput& input : request.inputs) {
+    size_t index = 0;
+    while (index < inputs_.size() && inputs_[index].name != input.name) ++index;
+    if (index == inputs_.size()) {
+      std::string known;
+      for (const auto& info : inputs_) known += (known.empty() ? "'" : ", '") + info.name + "'";
+      throw Error(ErrorKind::kInvalidArgument,
+                  "unknown input '" + std::string(input.name) + "'; model inputs: " + known);
+    }
+    if (by_index[index] != nullptr) {
+      throw Error(ErrorKind::kInvalidArgument, "input '" + inputs_[index].name + "' given twice");
+    }
+    by_index[index] = &input.tensor;
+  }
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    if (by_index[i] == nullptr) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "missing input '" + inputs_[i].name + "' (" + inputs_[i].describe() + ")");
+    }
+    validate_input(inputs_[i], *by_index[i]);
+  }
+  if (request.out.size() != request.outputs.size() && !request.out.empty()) {
+    throw Error(ErrorKind::kInvalidArgument, "out buffers do not match the requested outputs");
+  }
+  std::vector<const char*> names;
+  names.reserve(request.outputs.size());
+  for (size_t k = 0; k < request.outputs.size(); ++k) {
+    const size_t index = request.outputs[k];
+    if (index >= outputs_.size()) {
+      throw Error(ErrorKind::kInvalidArgument, "output index out of range");
+    }
+    for (size_t j = 0; j < k; ++j) {
+      if (request.outputs[j] == index) {
+        throw Error(ErrorKind::kInvalidArgument,
+                    "output '" + outputs_[index].name + "' requested twice");
+      }
+    }
+    if (!request.out.empty() && request.out[k]) validate_out(outputs_[index], *request.out[k]);
+    names.push_back(output_names_[index]);
+  }
+
+  PreparedInputs prepared;
+  prepared.values.reserve(inputs_.size());
+  std::vector<Ort::Value> results;
+  results.reserve(request.outputs.size());
+  detail::call_ort(ErrorKind::kRuntime, "cannot create tensors", [&] {
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      const TensorView& view = *by_index[i];
+      if (view.type == ElementType::kString) {
+        Ort::AllocatorWithDefaultOptions allocator;
+        Ort::Value value = Ort::Value::CreateTensor(allocator, view.shape.data(), view.shape.size(),
+                                                    ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING);
+        std::vector<const char*> items;
+        items.reserve(view.strings->size());
+        for (const auto& item : *view.strings) items.push_back(item.c_str());
+        value.FillStringTensor(items.data(), items.size());
+        prepared.values.push_back(std::move(value));
+        continue;
+      }
+      void* data = view.data;
+      const size_t bytes = byte_size(view);
+      if (!view.is_c_contiguous() || !is_aligned(view)) {
+        if (!request.allow_copy) {
+          throw Error(ErrorKind::kInvalidArgument,
+                      "input '" + inputs_[i].name +
+                          "' is not a C-contiguous, aligned array and strict mode forbids a "
+                          "copy; pass numpy.ascontiguousarray(value)");
+        }
+        prepared.copies.emplace_back(new std::byte[bytes == 0 ? 1 : bytes]);
+        if (view.is_c_contiguous()) {
+          std::memcpy(prepared.copies.back().get(), view.data, bytes);
+        } else {
+          copy_to_contiguous(view, prepared.copies.back().get());
+        }
+        detail::count_input_copy(bytes);
+        data = prepared.copies.back().get();
+      }
+      prepared.values.push_back(
+          Ort::Value::CreateTensor(cpu_memory_, data, bytes, view.shape.data(), view.shape.size(),
+                                   static_cast<ONNXTensorElementDataType>(view.type)));
+    }
+    for (size_t k = 0; k < request.outputs.size(); ++k) {
+      if (request.out.empty() || !request.out[k]) {
+        results.emplace_back(nullptr);
+        continue;
+      }
+      const TensorView& out = *request.out[k];
+      results.push_back(Ort::Value::CreateTensor(cpu_memory_, out.data, byte_size(out),
+                                                 out.shape.data(), out.shape.size(),
+                                                 static_cast<ONNXTensorElementDataType>(out.type)));
+    }
+  });
+
+  detail::call_ort(ErrorKind::kRuntime, "ONNX Runtime failed to run the model", [&] {
+    session_.Run(Ort::RunOptions{nullptr}, input_names_.data(), prepared.values.data(),
+                 prepared.values.size(), names.data(), results.data(), results.size());
+  });
+
+  std::vector<OwnedValue> owned;
+  owned.reserve(results.size());
+  for (auto& value : results) owned.emplace_back(std::move(value));
+  return owned;
+}
+
+}  // namespace fastort

@@ -1,0 +1,40 @@
+#include "fastort/tensor.hpp"
+
+namespace fastort {
+
+int64_t TensorView::element_count() const noexcept {
+  int64_t count = 1;
+  for (int64_t dim : shape) count *= dim;
+  return count;
+}
+
+bool TensorView::is_c_contiguous() const noexcept {
+  // numpy ignores strides when there are no elements, and the stride of a dim of length 1.
+  if (strides.empty() || element_count() == 0) return true;
+  int64_t expected = static_cast<int64_t>(element_size(type));
+  for (size_t i = shape.size(); i-- > 0;) {
+    if (shape[i] != 1 && strides[i] != expected) return false;
+    expected *= shape[i];
+  }
+  return true;
+}
+
+std::string describe_tensor(ElementType type, const std::vector<int64_t>& shape,
+                            const std::vector<std::string>& dim_names) {
+  std::string text = element_type_name(type);
+  text += '[';
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) text += ',';
+    if (shape[i] >= 0) {
+      text += std::to_string(shape[i]);
+    } else if (i < dim_names.size() && !dim_names[i].empty()) {
+      text += dim_names[i];
+    } else {
+      text += '?';
+    }
+  }
+  text += ']';
+  return text;
+}
+
+}  // namespace fastort

@@ -1,0 +1,87 @@
+#include "fastort/value.hpp"
+
+#include "fastort/debug_counters.hpp"
+#include "fastort/error.hpp"
+#include "ort_error.hpp"
+#include "type_info_reader.hpp"
+
+namespace fastort {
+
+OwnedValue::OwnedValue(Ort::Value value) : value_(std::move(value)) {
+  if (value_) detail::count_value_created();
+}
+
+OwnedValue::~OwnedValue() {
+  if (value_) detail::count_value_destroyed();
+}
+
+OwnedValue::OwnedValue(OwnedValue&& other) noexcept : value_(std::move(other.value_)) {}
+
+OwnedValue& OwnedValue::operator=(OwnedValue&& other) noexcept {
+  if (this != &other) {
+    if (value_) detail::count_value_destroyed();
+    value_ = std::move(other.value_);
+  }
+  return *this;
+}
+
+ValueKind OwnedValue::kind() const {
+  return detail::call_ort(ErrorKind::kRuntime, "reading an output",
+                          [&] { return detail::value_kind(value_.GetTypeInfo().GetONNXType()); });
+}
+
+bool OwnedValue::has_value() const {
+  return detail::call_ort(ErrorKind::kRuntime, "reading an output",
+                          [&] { return value_.HasValue(); });
+}
+
+TensorView OwnedValue::tensor() const {
+  return detail::call_ort(ErrorKind::kRuntime, "reading an output tensor", [&] {
+    auto info = value_.GetTensorTypeAndShapeInfo();
+    TensorView view;
+    view.type = static_cast<ElementType>(info.GetElementType());
+    view.shape = info.GetShape();
+    if (view.type != ElementType::kString) {
+      view.data = const_cast<Ort::Value&>(value_).GetTensorMutableRawData();
+    }
+    return view;
+  });
+}
+
+std::vector<std::string> OwnedValue::strings() const {
+  return detail::call_ort(ErrorKind::kRuntime, "reading a string tensor", [&] {
+    const size_t count = value_.GetTensorTypeAndShapeInfo().GetElementCount();
+    std::vector<std::string> result;
+    result.reserve(count);
+    for (size_t i = 0; i < count; ++i) result.push_back(value_.GetStringTensorElement(i));
+    return result;
+  });
+}
+
+size_t OwnedValue::sequence_length() const {
+  return detail::call_ort(ErrorKind::kRuntime, "reading a sequence",
+                          [&] { return value_.GetCount(); });
+}
+
+OwnedValue OwnedValue::sequence_element(size_t index) const {
+  return detail::call_ort(ErrorKind::kRuntime, "reading a sequence element", [&] {
+    Ort::AllocatorWithDefaultOptions allocator;
+    return OwnedValue(value_.GetValue(static_cast<int>(index), allocator));
+  });
+}
+
+OwnedValue OwnedValue::map_keys() const {
+  return detail::call_ort(ErrorKind::kRuntime, "reading map keys", [&] {
+    Ort::AllocatorWithDefaultOptions allocator;
+    return OwnedValue(value_.GetValue(0, allocator));
+  });
+}
+
+OwnedValue OwnedValue::map_values() const {
+  return detail::call_ort(ErrorKind::kRuntime, "reading map values", [&] {
+    Ort::AllocatorWithDefaultOptions allocator;
+    return OwnedValue(value_.GetValue(1, allocator));
+  });
+}
+
+}  // namespace fastort

@@ -1,0 +1,230 @@
+"""`Session`: ONNX Runtime inference with zero-copy numpy inputs and outputs.
+
+The surface follows `onnxruntime.InferenceSession` so code ports by changing one import.
+
+When data is copied:
+  * Inputs: never for a C-contiguous, aligned, native-endian array of the model's exact
+    element type (also torch CPU tensors and other `__dlpack__`/`__array_interface__`
+    objects). A strided or misaligned array is copied once into a dense buffer
+    (`strict=True` raises instead). String tensors are always copied.
+  * Outputs: never. Returned arrays view ONNX Runtime's memory and keep it, and the
+    session, alive through their `base`; with `out=` results are written into your arrays.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+
+from . import _core
+
+ModelSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
+ProviderArg = Union[str, tuple[str, Mapping[str, Any]]]
+
+_OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
+
+
+@dataclass(frozen=True)
+class ValueInfo:
+    """A model input or output, like onnxruntime's NodeArg.
+
+    `shape` has an int per fixed dim, the symbolic name (str) or None per dynamic dim.
+    `dtype` is the numpy dtype of a tensor's elements (None for sequences and maps).
+    """
+
+    name: str
+    shape: list[int | str | None]
+    type: str
+    dtype: np.dtype[Any] | None
+
+    @property
+    def is_tensor(self) -> bool:
+        return self.type.startswith("tensor(")
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """The model's metadata, like onnxruntime's ModelMetadata."""
+
+    producer_name: str
+    graph_name: str
+    domain: str
+    description: str
+    graph_description: str
+    version: int
+    custom_metadata_map: dict[str, str] = field(default_factory=dict)
+
+
+def _thread_count(name: str, value: int | None) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int or None, got {type(value).__name__}")
+    count = int(value)
+    if not 1 <= count <= _core.MAX_THREADS:
+        raise ValueError(f"{name} must be between 1 and {_core.MAX_THREADS} (or None), got {count}")
+    return count
+
+
+def _providers(providers: Sequence[ProviderArg] | None) -> list[tuple[str, list[tuple[str, str]]]]:
+    if providers is None:
+        return []
+    if isinstance(providers, (str, bytes)) or not isinstance(providers, Iterable):
+        raise TypeError("providers must be a list of provider names or (name, options) pairs")
+    result = []
+    for provider in providers:
+        if isinstance(provider, str):
+            result.append((provider, []))
+        elif (
+            isinstance(provider, tuple)
+            and len(provider) == 2
+            and isinstance(provider[0], str)
+            and isinstance(provider[1], Mapping)
+        ):
+            result.append((provider[0], [(str(k), str(v)) for k, v in provider[1].items()]))
+        else:
+            raise TypeError(
+                f"provider must be a name or a (name, options dict) pair, got {provider!r}"
+            )
+    return result
+
+
+def _config(session_config: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    if session_config is None:
+        return []
+    if not isinstance(session_config, Mapping):
+        raise TypeError("session_config must be a dict of str -> str")
+    return [(str(key), str(value)) for key, value in session_config.items()]
+
+
+def _optimization(level: str) -> str:
+    if not isinstance(level, str):
+        raise TypeError(f"optimization must be one of {_OPTIMIZATION_LEVELS}, got {level!r}")
+    return level
+
+
+class Session:
+    """An ONNX model loaded into ONNX Runtime.
+
+    Args:
+        model: path (str or os.PathLike) of an .onnx file, or the model's bytes.
+        threads: intra-op threads (None: ONNX Runtime's default, one per physical core).
+        inter_op_threads: inter-op threads (None: ONNX Runtime's default).
+        optimization: graph optimisation level, "disable" | "basic" | "extended" | "all".
+        providers: execution providers in priority order, names or (name, options) pairs;
+            None means CPU only.
+        optimized_model_path: where ONNX Runtime writes the optimised model.
+        session_config: raw ONNX Runtime session config entries {key: value}.
+        cache: None (default) caches path models, not bytes; True caches both (bytes keyed by
+            their SHA-256); False loads a private session. Cached sessions are shared: a
+            second Session of the same file and options costs a lookup. A file changed on
+            disk is reloaded.
+        strict: raise instead of copying a strided or misaligned input.
+
+    `run` is safe to call from many threads at once; the GIL is released while ONNX Runtime
+    runs.
+    """
+
+    __slots__ = ("_impl", "_inputs", "_outputs", "_strict")
+
+    def __init__(
+        self,
+        model: ModelSource,
+        *,
+        threads: int | None = None,
+        inter_op_threads: int | None = None,
+        optimization: str = "all",
+        providers: Sequence[ProviderArg] | None = None,
+        optimized_model_path: str | os.PathLike[str] | None = None,
+        session_config: Mapping[str, Any] | None = None,
+        cache: bool | None = None,
+        strict: bool = False,
+    ) -> None:
+        options = (
+            _thread_count("threads", threads),
+            _thread_count("inter_op_threads", inter_op_threads),
+            _optimization(optimization),
+            _providers(providers),
+            os.fspath(optimized_model_path) if optimized_model_path is not None else "",
+            _config(session_config),
+        )
+        if isinstance(model, (bytes, bytearray, memoryview)):
+            data = bytes(model)
+            identity = _digest(data) if cache else ""
+            self._impl = _core.Session.load_bytes(data, identity, *options)
+        elif isinstance(model, (str, os.PathLike)):
+            path = os.fspath(model)
+            if not isinstance(path, str):
+                raise TypeError("model path must be str or os.PathLike[str], not bytes")
+            self._impl = _core.Session.load_file(path, cache is not False, *options)
+        else:
+            raise TypeError(
+                f"model must be a path or the model's bytes, got {type(model).__name__}"
+            )
+        self._strict = bool(strict)
+        self._inputs = [ValueInfo(**_info_fields(i)) for i in self._impl.inputs]
+        self._outputs = [ValueInfo(**_info_fields(o)) for o in self._impl.outputs]
+
+    @property
+    def inputs(self) -> list[ValueInfo]:
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[ValueInfo]:
+        return list(self._outputs)
+
+    def get_inputs(self) -> list[ValueInfo]:
+        return self.inputs
+
+    def get_outputs(self) -> list[ValueInfo]:
+        return self.outputs
+
+    def get_modelmeta(self) -> ModelMetadata:
+        return ModelMetadata(**self._impl.metadata)
+
+    def get_providers(self) -> list[str]:
+        return list(self._impl.providers)
+
+    def run(
+        self,
+        output_names: Sequence[str] | None,
+        input_feed: Mapping[str, Any],
+        run_options: None = None,
+        *,
+        out: Mapping[str, np.ndarray[Any, Any]] | None = None,
+    ) -> list[Any]:
+        """Run the model; returns outputs in the order of `output_names` (None: all).
+
+        `out={name: array}` writes those outputs into your arrays (exact dtype and shape,
+        C-contiguous, writable) and returns the same array objects, so a steady loop
+        allocates no output memory. Inputs are checked before ONNX Runtime runs: a wrong
+        name, dtype, rank or fixed dimension raises ValueError/TypeError naming the input.
+        """
+        if run_options is not None:
+            raise TypeError("run_options is not supported by fastort; pass None")
+        return self._impl.run(output_names, input_feed, out, self._strict)
+
+    def __call__(self, **inputs: Any) -> dict[str, Any]:
+        """`session(x=array)` -> {output name: value} for all outputs."""
+        results = self._impl.run(None, inputs, None, self._strict)
+        return {info.name: value for info, value in zip(self._outputs, results)}
+
+    def __repr__(self) -> str:
+        inputs = ", ".join(i.name for i in self._inputs)
+        outputs = ", ".join(o.name for o in self._outputs)
+        return f"<fastort.Session inputs=[{inputs}] outputs=[{outputs}]>"
+
+
+def _digest(data: bytes) -> str:
+    import hashlib  # here, not at module level: it costs milliseconds at `import fastort`
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _info_fields(info: dict[str, Any]) -> dict[str, Any]:
+    return {key: info[key] for key in ("name", "shape", "type", "dtype")}

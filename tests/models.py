@@ -1,0 +1,55 @@
+"""Tiny test models, made with onnx.helper at test time (nothing binary is committed)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import onnx
+from onnx import TensorProto, helper
+
+OPSET = 17
+
+
+def ort_datasets() -> Path:
+    spec = importlib.util.find_spec("onnxruntime")
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))) / "datasets"
+
+
+def make_model(nodes, inputs, outputs, initializers=(), name="test", metadata=None):
+    graph = helper.make_graph(nodes, name, inputs, outputs, initializer=list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    model.producer_name = "fastort-tests"
+    for key, value in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    return model
+
+
+def add_model(shape=("N", 3), dtype=TensorProto.FLOAT, metadata=None):
+    """z = x + y, plus w = x * 2 as a second output."""
+    two = helper.make_tensor("two", dtype, [], [2])
+    return make_model(
+        [helper.make_node("Add", ["x", "y"], ["z"]), helper.make_node("Mul", ["x", "two"], ["w"])],
+        [
+            helper.make_tensor_value_info("x", dtype, shape),
+            helper.make_tensor_value_info("y", dtype, shape),
+        ],
+        [
+            helper.make_tensor_value_info("z", dtype, shape),
+            helper.make_tensor_value_info("w", dtype, shape),
+        ],
+        [two],
+        metadata=metadata,
+    )
+
+
+def identity_model(dtype: int, shape=("N", None)):
+    return make_model(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        [helper.make_tensor_value_info("x", dtype, shape)],
+        [helper.make_tensor_value_info("y", dtype, shape)],
+    )

@@ -1,0 +1,104 @@
+"""The process-wide session cache."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx import TensorProto
+
+import fastort
+from models import add_model, identity_model
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    fastort.clear_cache()
+    yield
+    fastort.set_cache_size(32)
+    fastort.clear_cache()
+
+
+def test_second_session_is_a_cache_hit(add_path):
+    first = fastort.Session(add_path)
+    second = fastort.Session(os.path.join(os.path.dirname(add_path), ".", "add.onnx"))
+    assert second._impl is first._impl
+    info = fastort.cache_info()
+    assert (info.hits, info.misses, info.currsize) == (1, 1, 1)
+
+
+def test_options_are_part_of_the_key(add_path):
+    default = fastort.Session(add_path)
+    assert fastort.Session(add_path, threads=1)._impl is not default._impl
+    assert fastort.Session(add_path, optimization="basic")._impl is not default._impl
+    assert fastort.cache_info().currsize == 3
+
+
+def test_cache_false_loads_a_private_session(add_path):
+    cached = fastort.Session(add_path)
+    private = fastort.Session(add_path, cache=False)
+    assert private._impl is not cached._impl
+    assert fastort.cache_info().currsize == 1
+
+
+def test_changed_file_is_reloaded(save, tmp_path):
+    path = save(add_model(), "model.onnx")
+    first = fastort.Session(path)
+    assert [i.name for i in first.inputs] == ["x", "y"]
+    time.sleep(0.01)
+    save(identity_model(TensorProto.FLOAT), "model.onnx")
+    second = fastort.Session(path)
+    assert [i.name for i in second.inputs] == ["x"]
+    assert fastort.cache_info().currsize == 1
+    # The old session still works for whoever holds it.
+    (z, _) = first.run(None, {"x": np.ones((1, 3), np.float32), "y": np.ones((1, 3), np.float32)})
+    assert z.tolist() == [[2.0, 2.0, 2.0]]
+
+
+def test_atomic_replace_is_reloaded(save, tmp_path):
+    path = save(add_model(), "model.onnx")
+    fastort.Session(path)
+    other = save(identity_model(TensorProto.FLOAT), "other.onnx")
+    shutil.copystat(path, other)  # same mtime: only the inode differs
+    os.replace(other, path)
+    assert [i.name for i in fastort.Session(path).inputs] == ["x"]
+
+
+def test_bytes_are_cached_only_on_request(add_path):
+    data = Path(add_path).read_bytes()
+    a, b = fastort.Session(data), fastort.Session(data)
+    assert a._impl is not b._impl
+    assert fastort.cache_info().currsize == 0
+    c, d = fastort.Session(data, cache=True), fastort.Session(data, cache=True)
+    assert c._impl is d._impl
+    assert fastort.cache_info().currsize == 1
+
+
+def test_lru_bound(save):
+    paths = [save(add_model(), f"m{i}.onnx") for i in range(3)]
+    fastort.set_cache_size(2)
+    for path in paths:
+        fastort.Session(path)
+    assert fastort.cache_info().currsize == 2
+    fastort.Session(paths[2])
+    assert fastort.cache_info().hits == 1
+    fastort.Session(paths[0])  # evicted earlier: a miss
+    assert fastort.cache_info().misses == 4
+    fastort.set_cache_size(0)
+    assert fastort.cache_info().currsize == 0
+    with pytest.raises(ValueError):
+        fastort.set_cache_size(-1)
+    with pytest.raises(TypeError):
+        fastort.set_cache_size("2")
+
+
+def test_clear_cache_keeps_live_sessions_working(add_path):
+    session = fastort.Session(add_path)
+    fastort.clear_cache()
+    assert fastort.cache_info() == fastort.CacheInfo(0, 0, 32, 0)
+    (z, _) = session.run(None, {"x": np.ones((1, 3), np.float32), "y": np.ones((1, 3), np.float32)})
+    assert z.sum() == 6

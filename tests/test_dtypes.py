@@ -1,0 +1,66 @@
+"""Every ORT tensor element type maps to numpy, in and out."""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import pytest
+from onnx import TensorProto
+
+import fastort
+from models import identity_model
+
+NUMERIC = [
+    (TensorProto.FLOAT, np.float32),
+    (TensorProto.DOUBLE, np.float64),
+    (TensorProto.FLOAT16, np.float16),
+    (TensorProto.INT8, np.int8),
+    (TensorProto.INT16, np.int16),
+    (TensorProto.INT32, np.int32),
+    (TensorProto.INT64, np.int64),
+    (TensorProto.UINT8, np.uint8),
+    (TensorProto.UINT16, np.uint16),
+    (TensorProto.UINT32, np.uint32),
+    (TensorProto.UINT64, np.uint64),
+    (TensorProto.BOOL, np.bool_),
+    (TensorProto.BFLOAT16, ml_dtypes.bfloat16),
+]
+
+
+@pytest.mark.parametrize(("onnx_type", "dtype"), NUMERIC, ids=lambda v: str(v))
+def test_identity_round_trips(save, onnx_type, dtype):
+    session = fastort.Session(save(identity_model(onnx_type)))
+    assert session.inputs[0].dtype == np.dtype(dtype)
+    x = (np.arange(12) % 5).astype(dtype).reshape(3, 4)
+    (y,) = session.run(None, {"x": x})
+    assert y.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(y, x)
+
+
+def test_strings_round_trip_as_object_arrays(save):
+    session = fastort.Session(save(identity_model(TensorProto.STRING)))
+    assert session.inputs[0].dtype == np.dtype(object)
+    for x in (
+        np.array([["a", "héllo"], ["", "z" * 100]]),
+        np.array([["a", "héllo"], ["", "z" * 100]], dtype=object),
+    ):
+        (y,) = session.run(None, {"x": x})
+        assert y.dtype == object
+        assert y.tolist() == [["a", "héllo"], ["", "z" * 100]]
+    (y,) = session.run(None, {"x": np.array([[b"raw", b"bytes"]])})
+    assert y.tolist() == [["raw", "bytes"]]
+
+
+def test_string_arrays_with_non_strings_are_rejected(save):
+    session = fastort.Session(save(identity_model(TensorProto.STRING)))
+    with pytest.raises(TypeError, match="str or bytes"):
+        session.run(None, {"x": np.array([["a", 3]], dtype=object)})
+
+
+def test_scalar_and_empty_tensors(save):
+    session = fastort.Session(save(identity_model(TensorProto.FLOAT, shape=[])))
+    (y,) = session.run(None, {"x": np.array(2.5, np.float32)})
+    assert y.shape == () and y == 2.5
+    empty = fastort.Session(save(identity_model(TensorProto.FLOAT), "e.onnx"))
+    (y,) = empty.run(None, {"x": np.zeros((0, 5), np.float32)})
+    assert y.shape == (0, 5)

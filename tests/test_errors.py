@@ -1,0 +1,243 @@
+"""Bad input of every kind: a clear exception of the right type, and the process alive."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import fastort
+from models import add_model, make_model
+
+
+@pytest.fixture
+def session(add_path):
+    return fastort.Session(add_path)
+
+
+_ONES = object()
+
+
+def feed(x=_ONES, y=_ONES):
+    ones = np.ones((2, 3), np.float32)
+    return {"x": ones if x is _ONES else x, "y": ones if y is _ONES else y}
+
+
+def test_wrong_dtype_names_input_expected_and_actual(session):
+    with pytest.raises(TypeError, match=r"input 'x': expected float32\[N,3\], got float64\[2,3\]"):
+        session.run(None, feed(x=np.ones((2, 3))))
+    with pytest.raises(fastort.InvalidTypeError):
+        session.run(None, feed(y=np.ones((2, 3), np.int32)))
+
+
+@pytest.mark.parametrize(
+    ("shape", "got"),
+    [((2,), r"float32\[2\]"), ((2, 3, 1), r"float32\[2,3,1\]"), ((2, 4), r"float32\[2,4\]")],
+)
+def test_wrong_rank_or_fixed_dim(session, shape, got):
+    with pytest.raises(ValueError, match=rf"input 'x': expected float32\[N,3\], got {got}"):
+        session.run(None, feed(x=np.ones(shape, np.float32)))
+
+
+def test_missing_unknown_and_extra_inputs(session):
+    ones = np.ones((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"missing input 'y' \(float32\[N,3\]\)"):
+        session.run(None, {"x": ones})
+    with pytest.raises(ValueError, match="unknown input 'q'; model inputs: 'x', 'y'"):
+        session.run(None, {"x": ones, "y": ones, "q": ones})
+    with pytest.raises(ValueError, match="unknown input"):
+        session.run(None, {"x": ones, "Y": ones})
+    with pytest.raises(TypeError, match="input names must be str"):
+        session.run(None, {"x": ones, 1: ones})
+
+
+def test_unknown_output_names(session):
+    with pytest.raises(ValueError, match="unknown output 'nope'; model outputs: 'z', 'w'"):
+        session.run(["nope"], feed())
+    with pytest.raises(ValueError, match="requested twice"):
+        session.run(["z", "z"], feed())
+    with pytest.raises(TypeError, match="list of names"):
+        session.run("z", feed())
+
+
+@pytest.mark.parametrize("value", [[[1.0, 2.0, 3.0]], None, "x", 3, object()])
+def test_non_array_values(session, value):
+    with pytest.raises(TypeError, match="input 'x': expected a numpy array"):
+        session.run(None, feed(x=value))
+
+
+def test_input_feed_must_be_a_dict(session):
+    with pytest.raises(TypeError, match="input_feed must be a dict"):
+        session.run(None, [("x", np.ones((2, 3), np.float32))])
+
+
+def test_unsupported_dtypes_and_byte_order(session):
+    with pytest.raises(TypeError, match="no ONNX equivalent"):
+        session.run(None, feed(x=np.ones((2, 3), dtype="datetime64[s]")))
+    with pytest.raises(TypeError, match="byte order"):
+        session.run(None, feed(x=np.ones((2, 3), dtype=">f4")))
+
+
+def test_bad_out_buffers(session):
+    good = np.empty((2, 3), np.float32)
+    with pytest.raises(TypeError, match=r"out output 'z': expected float32\[N,3\], got float64"):
+        session.run(None, feed(), out={"z": np.empty((2, 3))})
+    with pytest.raises(ValueError, match=r"expected float32\[N,3\], got float32\[2,4\]"):
+        session.run(None, feed(), out={"z": np.empty((2, 4), np.float32)})
+    with pytest.raises(fastort.FastortError):  # the dynamic dim disagrees: ORT refuses
+        session.run(None, feed(), out={"z": np.empty((5, 3), np.float32)})
+    with pytest.raises(ValueError, match="C-contiguous"):
+        session.run(None, feed(), out={"z": np.empty((3, 2), np.float32).T})
+    readonly = good.copy()
+    readonly.flags.writeable = False
+    with pytest.raises(ValueError, match="writable"):
+        session.run(None, feed(), out={"z": readonly})
+    with pytest.raises(TypeError, match="must be a numpy array"):
+        session.run(None, feed(), out={"z": [[0.0] * 3] * 2})
+    with pytest.raises(ValueError, match="not requested"):
+        session.run(["w"], feed(), out={"z": good})
+    with pytest.raises(ValueError, match="unknown output"):
+        session.run(None, feed(), out={"nope": good})
+    with pytest.raises(TypeError, match="out must be a dict"):
+        session.run(None, feed(), out=[good])
+
+
+def test_missing_path_directory_and_empty_file(tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        fastort.Session(tmp_path / "missing.onnx")
+    assert info.value.filename == os.fspath(tmp_path / "missing.onnx")
+    with pytest.raises(IsADirectoryError):
+        fastort.Session(tmp_path)
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    with pytest.raises(fastort.InvalidModelError, match="empty"):
+        fastort.Session(empty)
+
+
+def test_truncated_and_garbage_models(add_path, tmp_path):
+    data = Path(add_path).read_bytes()
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(data[: len(data) // 2])
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(os.urandom(4096))
+    for path in (truncated, garbage):
+        with pytest.raises(fastort.InvalidModelError) as info:
+            fastort.Session(path)
+        assert info.value.code is not None and info.value.code.startswith("ORT_")
+    for model in (b"not a model", data[:20], b""):
+        with pytest.raises(fastort.InvalidModelError):
+            fastort.Session(model)
+
+
+def test_missing_external_data(tmp_path):
+    weights = numpy_helper.from_array(np.ones(256, np.float32), "w")  # raw data: can go external
+    model = make_model(
+        [helper.make_node("Add", ["x", "w"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [256])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [256])],
+        [weights],
+    )
+    path = tmp_path / "external.onnx"
+    onnx.save_model(
+        model, path, save_as_external_data=True, location="weights.bin", size_threshold=0
+    )
+    (y,) = fastort.Session(path).run(None, {"x": np.zeros(256, np.float32)})
+    np.testing.assert_array_equal(y, np.ones(256, np.float32))
+    (tmp_path / "weights.bin").unlink()
+    with pytest.raises(fastort.InvalidModelError, match=r"external\.onnx"):
+        fastort.Session(path, cache=False)
+
+
+def test_model_with_unknown_operator(tmp_path):
+    model = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("NoSuchOp", ["x"], ["y"], domain="example.custom")],
+            "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        ),
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("example.custom", 1)],
+    )
+    path = tmp_path / "custom.onnx"
+    onnx.save_model(model, path)
+    with pytest.raises(fastort.InvalidModelError, match="NoSuchOp"):
+        fastort.Session(path)
+
+
+@pytest.mark.parametrize("threads", [-1, 0, 10**9, fastort._core.MAX_THREADS + 1])
+def test_absurd_thread_counts(add_path, threads):
+    with pytest.raises(ValueError, match="threads must be between"):
+        fastort.Session(add_path, threads=threads)
+    with pytest.raises(ValueError, match="inter_op_threads must be between"):
+        fastort.Session(add_path, inter_op_threads=threads)
+
+
+@pytest.mark.parametrize("threads", [1.5, "4", True])
+def test_thread_counts_of_the_wrong_type(add_path, threads):
+    with pytest.raises(TypeError, match="threads must be an int"):
+        fastort.Session(add_path, threads=threads)
+
+
+def test_unknown_provider_and_optimization_level(add_path):
+    with pytest.raises(ValueError, match="provider 'NoSuchExecutionProvider' is not available"):
+        fastort.Session(add_path, providers=["NoSuchExecutionProvider"])
+    with pytest.raises(ValueError, match="listed twice"):
+        fastort.Session(add_path, providers=["CPUExecutionProvider", "CPUExecutionProvider"])
+    with pytest.raises(ValueError, match="has no option 'bogus'"):
+        fastort.Session(add_path, providers=[("CPUExecutionProvider", {"bogus": 1})])
+    with pytest.raises(TypeError, match="provider must be"):
+        fastort.Session(add_path, providers=[42])
+    with pytest.raises(TypeError, match="providers must be a list"):
+        fastort.Session(add_path, providers="CPUExecutionProvider")
+    with pytest.raises(ValueError, match="optimization must be one of"):
+        fastort.Session(add_path, optimization="fastest")
+    with pytest.raises(TypeError, match="optimization must be one of"):
+        fastort.Session(add_path, optimization=3)
+
+
+def test_bad_model_argument_types(add_path):
+    for model in (None, 3, ["m.onnx"], {"path": add_path}):
+        with pytest.raises(TypeError):
+            fastort.Session(model)
+    with pytest.raises(TypeError, match="session_config"):
+        fastort.Session(add_path, session_config=["a"])
+    with pytest.raises(TypeError, match="run_options"):
+        fastort.Session(add_path).run(None, feed(), run_options=object())
+
+
+def test_ort_runtime_errors_carry_ort_codes(save):
+    # Reshape to a shape whose size does not match fails inside ORT's Run.
+    model = make_model(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"])],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"]),
+            helper.make_tensor_value_info("shape", TensorProto.INT64, [2]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["a", "b"])],
+    )
+    session = fastort.Session(save(model))
+    with pytest.raises(fastort.FastortError) as info:
+        session.run(None, {"x": np.ones(5, np.float32), "shape": np.array([2, 2], np.int64)})
+    assert info.value.code is not None and info.value.code.startswith("ORT_")
+    assert isinstance(info.value.ort_code, int)
+    (y,) = session.run(None, {"x": np.ones(4, np.float32), "shape": np.array([2, 2], np.int64)})
+    assert y.shape == (2, 2)
+
+
+def test_errors_share_the_fastort_root():
+    for cls in (fastort.InvalidModelError, fastort.InvalidArgumentError, fastort.InvalidTypeError):
+        assert issubclass(cls, fastort.FastortError)
+    assert issubclass(fastort.FastortError, RuntimeError)
+    assert issubclass(fastort.InvalidArgumentError, ValueError)
+    assert issubclass(fastort.InvalidTypeError, TypeError)
+    assert issubclass(fastort.RuntimeLoadError, ImportError)
+
+
+def test_add_model_still_runs_after_all_errors(session):
+    (z, _) = session.run(None, feed())
+    np.testing.assert_array_equal(z, np.full((2, 3), 2.0, np.float32))
+    assert add_model() is not None

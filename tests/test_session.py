@@ -1,0 +1,122 @@
+"""Running models: results, the onnxruntime-compatible surface, metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+import fastort
+from models import add_model
+
+
+def test_run_matches_onnxruntime(sigmoid_path):
+    x = np.linspace(-5, 5, 60, dtype=np.float32).reshape(3, 4, 5)
+    (ours,) = fastort.Session(sigmoid_path).run(None, {"x": x})
+    (theirs,) = ort.InferenceSession(sigmoid_path).run(None, {"x": x})
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_outputs_follow_requested_order(add_path, xy):
+    x, y = xy
+    session = fastort.Session(add_path)
+    w, z = session.run(["w", "z"], {"x": x, "y": y})
+    np.testing.assert_array_equal(z, x + y)
+    np.testing.assert_array_equal(w, x * 2)
+    (only_w,) = session.run(["w"], {"y": y, "x": x})
+    np.testing.assert_array_equal(only_w, x * 2)
+    assert len(session.run([], {"x": x, "y": y})) == 2
+
+
+def test_call_returns_named_outputs(add_path, xy):
+    x, y = xy
+    result = fastort.Session(add_path)(x=x, y=y)
+    assert list(result) == ["z", "w"]
+    np.testing.assert_array_equal(result["z"], x + y)
+
+
+def test_dynamic_batch_runs_at_several_sizes(add_path):
+    session = fastort.Session(add_path)
+    for batch in (1, 3, 7, 0):
+        x = np.ones((batch, 3), np.float32)
+        (z,) = session.run(["z"], {"x": x, "y": x})
+        assert z.shape == (batch, 3)
+        np.testing.assert_array_equal(z, 2 * x)
+
+
+def test_signature_reports_names_shapes_and_dtypes(add_path, iris_path):
+    session = fastort.Session(add_path)
+    x, _ = session.get_inputs()
+    assert (x.name, x.shape, x.type, x.dtype) == ("x", ["N", 3], "tensor(float)", np.float32)
+    assert [o.name for o in session.outputs] == ["z", "w"]
+    iris = fastort.Session(iris_path)
+    probabilities = iris.outputs[1]
+    assert probabilities.type == "seq(map(int64,tensor(float)))"
+    assert probabilities.dtype is None and not probabilities.is_tensor
+    ort_session = ort.InferenceSession(iris_path)
+    for ours, theirs in zip(iris.get_outputs(), ort_session.get_outputs()):
+        assert (ours.name, ours.type) == (theirs.name, theirs.type)
+
+
+def test_unnamed_dynamic_dims_are_none(save):
+    session = fastort.Session(save(add_model(shape=[None, 3])))
+    assert session.inputs[0].shape == [None, 3]
+
+
+def test_metadata_and_providers(save):
+    path = save(add_model(metadata={"labels": "cat,dog"}))
+    session = fastort.Session(path)
+    meta = session.get_modelmeta()
+    assert meta.producer_name == "fastort-tests"
+    assert meta.graph_name == "test"
+    assert meta.custom_metadata_map == {"labels": "cat,dog"}
+    assert session.get_providers() == ["CPUExecutionProvider"]
+    assert "CPUExecutionProvider" in fastort.available_providers()
+
+
+def test_sequence_of_maps_matches_onnxruntime(iris_path):
+    x = np.array([[5.1, 3.5], [6.2, 2.9], [7.7, 3.0]], np.float32)
+    label, probabilities = fastort.Session(iris_path).run(None, {"float_input": x})
+    ort_label, ort_probabilities = ort.InferenceSession(iris_path).run(None, {"float_input": x})
+    np.testing.assert_array_equal(label, ort_label)
+    assert isinstance(probabilities, list) and len(probabilities) == 3
+    for ours, theirs in zip(probabilities, ort_probabilities):
+        assert ours.keys() == theirs.keys()
+        assert ours == pytest.approx(theirs)
+
+
+def test_bytes_model_and_pathlike(add_path, xy, tmp_path):
+    x, y = xy
+    data = Path(add_path).read_bytes()
+    for model in (data, bytearray(data), memoryview(data), tmp_path / "add.onnx"):
+        (z, _) = fastort.Session(model).run(None, {"x": x, "y": y})
+        np.testing.assert_array_equal(z, x + y)
+
+
+@pytest.mark.parametrize("level", ["disable", "basic", "extended", "all"])
+def test_options_are_accepted(add_path, xy, level, tmp_path):
+    x, y = xy
+    optimized = tmp_path / f"opt-{level}.onnx"
+    session = fastort.Session(
+        add_path,
+        threads=1,
+        inter_op_threads=1,
+        optimization=level,
+        providers=["CPUExecutionProvider"],
+        optimized_model_path=optimized,
+        session_config={"session.intra_op.allow_spinning": "0"},
+    )
+    np.testing.assert_array_equal(session.run(["z"], {"x": x, "y": y})[0], x + y)
+    assert optimized.stat().st_size > 0
+
+
+def test_repr_names_inputs_and_outputs(add_path):
+    assert repr(fastort.Session(add_path)) == "<fastort.Session inputs=[x, y] outputs=[z, w]>"
+
+
+def test_versions():
+    assert fastort.__version__
+    major, minor = (int(p) for p in fastort.ort_version().split(".")[:2])
+    assert (major, minor) >= (1, 21)

@@ -1,0 +1,137 @@
+"""Zero-copy claims: no input copies for dense arrays, outputs viewing ORT memory, lifetimes."""
+
+from __future__ import annotations
+
+import gc
+import sys
+
+import numpy as np
+import pytest
+
+import fastort
+from fastort import _core
+
+
+def copied() -> int:
+    return _core.debug_counters()["input_bytes_copied"]
+
+
+def live_values() -> int:
+    return _core.debug_counters()["live_values"]
+
+
+def test_dense_inputs_are_not_copied(add_path, xy):
+    x, y = xy
+    session = fastort.Session(add_path)
+    before = copied()
+    session.run(None, {"x": x, "y": y})
+    assert copied() == before
+
+
+def test_strided_inputs_cost_one_copy_or_raise_when_strict(add_path):
+    wide = np.arange(24, dtype=np.float32).reshape(4, 6)
+    x = wide[:, ::2]  # strided view
+    assert not x.flags.c_contiguous
+    session = fastort.Session(add_path)
+    before = copied()
+    (z, _) = session.run(None, {"x": x, "y": x})
+    assert copied() - before == 2 * x.nbytes
+    np.testing.assert_array_equal(z, x + x)
+    transposed = np.ascontiguousarray(wide[:3, :4].T)[::-1]  # negative strides
+    (z, _) = session.run(None, {"x": transposed, "y": np.zeros_like(transposed)})
+    np.testing.assert_array_equal(z, transposed)
+    strict = fastort.Session(add_path, strict=True)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        strict.run(None, {"x": x, "y": x})
+
+
+def test_misaligned_inputs_are_copied(add_path):
+    buffer = np.zeros(4 * 3 * 4 + 1, np.uint8)
+    x = buffer[1:].view(np.float32).reshape(4, 3)
+    assert not x.flags.aligned
+    before = copied()
+    (z, _) = fastort.Session(add_path).run(None, {"x": x, "y": x})
+    assert copied() - before == 2 * x.nbytes
+    np.testing.assert_array_equal(z, x + x)
+
+
+def test_outputs_view_ort_memory_and_outlive_the_session(add_path, xy):
+    x, y = xy
+    session = fastort.Session(add_path)
+    z, w = session.run(None, {"x": x, "y": y})
+    assert not z.flags.owndata and type(z.base).__name__ == "PyCapsule"
+    del session
+    fastort.clear_cache()
+    gc.collect()
+    np.testing.assert_array_equal(z, x + y)
+    np.testing.assert_array_equal(w, x * 2)
+
+
+def test_out_buffers_are_written_in_place(add_path, xy):
+    x, y = xy
+    session = fastort.Session(add_path)
+    z = np.empty_like(x)
+    w = np.empty_like(x)
+    result = session.run(None, {"x": x, "y": y}, out={"z": z, "w": w})
+    assert result[0] is z and result[1] is w
+    assert np.shares_memory(result[0], z)
+    np.testing.assert_array_equal(z, x + y)
+    np.testing.assert_array_equal(w, x * 2)
+    # Only some outputs bound: the others are allocated by ORT as usual.
+    z2, w2 = session.run(None, {"x": x, "y": y}, out={"w": w})
+    assert w2 is w and not z2.flags.owndata
+
+
+def test_inputs_are_released_after_runs(add_path, xy):
+    x, y = xy
+    session = fastort.Session(add_path)
+    before = (sys.getrefcount(x), sys.getrefcount(y))
+    for _ in range(100):
+        session.run(None, {"x": x, "y": y})
+    assert (sys.getrefcount(x), sys.getrefcount(y)) == before
+
+
+def test_dlpack_and_array_interface_objects_are_viewed_without_copy(add_path, xy):
+    x, y = xy
+
+    class DLPackOnly:
+        def __init__(self, array):
+            self._array = array
+
+        def __dlpack__(self, **kwargs):
+            return self._array.__dlpack__(**kwargs)
+
+        def __dlpack_device__(self):
+            return self._array.__dlpack_device__()
+
+    class InterfaceOnly:
+        def __init__(self, array):
+            self.__array_interface__ = array.__array_interface__
+
+    session = fastort.Session(add_path)
+    before = copied()
+    (z, _) = session.run(None, {"x": DLPackOnly(x), "y": InterfaceOnly(y)})
+    assert copied() == before
+    np.testing.assert_array_equal(z, x + y)
+
+
+def test_no_values_leak_over_many_runs(add_path, iris_path, xy):
+    x, y = xy
+    session = fastort.Session(add_path)
+    iris = fastort.Session(iris_path)
+    gc.collect()
+    baseline = live_values()
+    iris_input = np.ones((3, 2), np.float32)
+    for _ in range(1000):
+        iris.run(None, {"float_input": iris_input})
+    z = np.empty_like(x)
+    for _ in range(100_000):
+        session.run(None, {"x": x, "y": y})
+    for _ in range(10_000):
+        session.run(["z"], {"x": x, "y": y}, out={"z": z})
+    gc.collect()
+    assert live_values() == baseline
+    kept = session.run(None, {"x": x, "y": y})
+    assert live_values() == baseline + 2
+    del kept
+    assert live_values() == baseline
