@@ -63,3 +63,39 @@ def test_shared_session_with_out_buffers_per_thread(add_path):
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_the_gil_is_released_while_ort_runs(save):
+    # One long MatMul on one ORT thread. If run() held the GIL, this thread could not count
+    # while it runs; with the GIL released it counts freely.
+    import onnx
+    from onnx import TensorProto, helper
+
+    size = 1536
+    model = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("MatMul", ["a", "a"], ["b"])],
+            "matmul",
+            [helper.make_tensor_value_info("a", TensorProto.FLOAT, [size, size])],
+            [helper.make_tensor_value_info("b", TensorProto.FLOAT, [size, size])],
+        ),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    onnx.checker.check_model(model)
+    session = fastort.Session(save(model, "matmul.onnx"), threads=1)
+    a = np.ones((size, size), np.float32)
+    session.run(None, {"a": a})  # warm-up
+    started = threading.Event()
+
+    def worker() -> None:
+        started.set()
+        session.run(None, {"a": a})
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    started.wait()
+    counted = 0
+    while thread.is_alive():
+        counted += 1
+    thread.join()
+    assert counted > 1000

@@ -135,3 +135,15 @@ def test_no_values_leak_over_many_runs(add_path, iris_path, xy):
     assert live_values() == baseline + 2
     del kept
     assert live_values() == baseline
+
+
+def test_torch_cpu_tensors_are_viewed_without_copy(add_path):
+    torch = pytest.importorskip("torch")
+    x = torch.arange(12, dtype=torch.float32).reshape(4, 3)
+    session = fastort.Session(add_path)
+    before = copied()
+    (z, _) = session.run(None, {"x": x, "y": x})
+    assert copied() == before
+    np.testing.assert_array_equal(z, (x + x).numpy())
+    with pytest.raises(TypeError, match="input 'x'"):
+        session.run(None, {"x": x.requires_grad_(), "y": x})

@@ -47,7 +47,9 @@ void raise_os_error(PyObject* cls, int code, const Error& error) {
   PyErr_SetObject(cls, exc.ptr());
 }
 
-void translate(const Error& error) {
+}  // namespace
+
+void set_python_error(const Error& error) {
   switch (error.kind()) {
     case ErrorKind::kInvalidArgument:
       return raise(g_classes.invalid_argument, error);
@@ -66,8 +68,6 @@ void translate(const Error& error) {
   }
   raise(g_classes.base, error);
 }
-
-}  // namespace
 
 void register_errors(py::module_& m) {
   py::handle runtime_error(PyExc_RuntimeError);
@@ -91,7 +91,7 @@ void register_errors(py::module_& m) {
     try {
       if (pointer) std::rethrow_exception(pointer);
     } catch (const Error& error) {
-      translate(error);
+      set_python_error(error);
     }
   });
 }

@@ -6,4 +6,5 @@ PYBIND11_MODULE(_core, m) {
   fastort::bindings::register_errors(m);
   fastort::bindings::register_runtime(m);
   fastort::bindings::register_session(m);
+  fastort::bindings::register_session_base(m);
 }

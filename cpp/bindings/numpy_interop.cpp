@@ -99,6 +99,12 @@ std::vector<std::string> strings_of(const py::array& array, const Subject& subje
   return items;
 }
 
+constexpr const char* kOutputCapsuleName = "fastort.output";
+
+void release_output(PyObject* capsule) {
+  delete static_cast<OutputOwner*>(PyCapsule_GetPointer(capsule, kOutputCapsuleName));
+}
+
 py::object tensor_to_python(OwnedValue value, const std::shared_ptr<const Session>& owner) {
   const TensorView view = value.tensor();
   if (view.type == ElementType::kString) {
@@ -116,9 +122,11 @@ py::object tensor_to_python(OwnedValue value, const std::shared_ptr<const Sessio
   py::dtype dtype = dtype_of(view.type);
   if (view.data == nullptr) return py::array(dtype, view.shape);  // empty tensor
   auto holder = std::make_unique<OutputOwner>(OutputOwner{std::move(value), owner});
-  py::capsule base(holder.get(), [](void* pointer) { delete static_cast<OutputOwner*>(pointer); });
+  // A plain PyCapsule: pybind11's capsule with a destructor costs several times more.
+  PyObject* capsule = PyCapsule_New(holder.get(), kOutputCapsuleName, &release_output);
+  if (capsule == nullptr) throw py::error_already_set();
   holder.release();  // the capsule owns it now
-  return py::array(dtype, view.shape, {}, view.data, base);
+  return py::array(dtype, view.shape, {}, view.data, py::reinterpret_steal<py::object>(capsule));
 }
 
 }  // namespace
@@ -150,7 +158,7 @@ py::array as_array(py::handle value, const Subject& subject) {
 }
 
 TensorView view_of(const py::array& array, const Subject& subject,
-                   std::deque<std::vector<std::string>>& string_storage) {
+                   std::list<std::vector<std::string>>& string_storage) {
   TensorView view;
   const py::dtype dtype = array.dtype();
   view.type = element_type_of(dtype, subject);

@@ -5,7 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
-#include <deque>
+#include <list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -32,7 +32,7 @@ pybind11::array as_array(pybind11::handle value, const Subject& subject);
 // A view of `array`'s memory. String arrays (str, bytes or object) are converted into
 // `string_storage`, the one case that always copies.
 TensorView view_of(const pybind11::array& array, const Subject& subject,
-                   std::deque<std::vector<std::string>>& string_storage);
+                   std::list<std::vector<std::string>>& string_storage);
 
 // The numpy dtype for an element type (bfloat16 and float8 through ml_dtypes when installed,
 // else as same-sized unsigned integers).

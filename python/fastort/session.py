@@ -108,7 +108,7 @@ def _optimization(level: str) -> str:
     return level
 
 
-class Session:
+class Session(_core.SessionBase):
     """An ONNX model loaded into ONNX Runtime.
 
     Args:
@@ -126,11 +126,10 @@ class Session:
             disk is reloaded.
         strict: raise instead of copying a strided or misaligned input.
 
-    `run` is safe to call from many threads at once; the GIL is released while ONNX Runtime
-    runs.
+    `run(output_names, input_feed, run_options=None, *, out=None)` and `session(**inputs)`
+    are implemented natively (see their docstrings). `run` is safe to call from many threads
+    at once; the GIL is released while ONNX Runtime runs.
     """
-
-    __slots__ = ("_impl", "_inputs", "_outputs", "_strict")
 
     def __init__(
         self,
@@ -156,19 +155,19 @@ class Session:
         if isinstance(model, (bytes, bytearray, memoryview)):
             data = bytes(model)
             identity = _digest(data) if cache else ""
-            self._impl = _core.Session.load_bytes(data, identity, *options)
+            impl = _core.Session.load_bytes(data, identity, *options)
         elif isinstance(model, (str, os.PathLike)):
             path = os.fspath(model)
             if not isinstance(path, str):
                 raise TypeError("model path must be str or os.PathLike[str], not bytes")
-            self._impl = _core.Session.load_file(path, cache is not False, *options)
+            impl = _core.Session.load_file(path, cache is not False, *options)
         else:
             raise TypeError(
                 f"model must be a path or the model's bytes, got {type(model).__name__}"
             )
-        self._strict = bool(strict)
-        self._inputs = [ValueInfo(**_info_fields(i)) for i in self._impl.inputs]
-        self._outputs = [ValueInfo(**_info_fields(o)) for o in self._impl.outputs]
+        super().__init__(impl, bool(strict))
+        self._inputs = [ValueInfo(**info) for info in impl.inputs]
+        self._outputs = [ValueInfo(**info) for info in impl.outputs]
 
     @property
     def inputs(self) -> list[ValueInfo]:
@@ -190,30 +189,6 @@ class Session:
     def get_providers(self) -> list[str]:
         return list(self._impl.providers)
 
-    def run(
-        self,
-        output_names: Sequence[str] | None,
-        input_feed: Mapping[str, Any],
-        run_options: None = None,
-        *,
-        out: Mapping[str, np.ndarray[Any, Any]] | None = None,
-    ) -> list[Any]:
-        """Run the model; returns outputs in the order of `output_names` (None: all).
-
-        `out={name: array}` writes those outputs into your arrays (exact dtype and shape,
-        C-contiguous, writable) and returns the same array objects, so a steady loop
-        allocates no output memory. Inputs are checked before ONNX Runtime runs: a wrong
-        name, dtype, rank or fixed dimension raises ValueError/TypeError naming the input.
-        """
-        if run_options is not None:
-            raise TypeError("run_options is not supported by fastort; pass None")
-        return self._impl.run(output_names, input_feed, out, self._strict)
-
-    def __call__(self, **inputs: Any) -> dict[str, Any]:
-        """`session(x=array)` -> {output name: value} for all outputs."""
-        results = self._impl.run(None, inputs, None, self._strict)
-        return {info.name: value for info, value in zip(self._outputs, results)}
-
     def __repr__(self) -> str:
         inputs = ", ".join(i.name for i in self._inputs)
         outputs = ", ".join(o.name for o in self._outputs)
@@ -224,7 +199,3 @@ def _digest(data: bytes) -> str:
     import hashlib  # here, not at module level: it costs milliseconds at `import fastort`
 
     return hashlib.sha256(data).hexdigest()
-
-
-def _info_fields(info: dict[str, Any]) -> dict[str, Any]:
-    return {key: info[key] for key in ("name", "shape", "type", "dtype")}

@@ -1,0 +1,220 @@
+#include "run_bindings.hpp"
+
+#include "bindings.hpp"
+#include "fastort/error.hpp"
+#include "numpy_interop.hpp"
+
+namespace py = pybind11;
+
+namespace fastort::bindings {
+namespace {
+
+std::string_view str_view(py::handle key, const char* role) {
+  Py_ssize_t size = 0;
+  const char* text =
+      PyUnicode_Check(key.ptr()) ? PyUnicode_AsUTF8AndSize(key.ptr(), &size) : nullptr;
+  if (text == nullptr) {
+    PyErr_Clear();
+    throw Error(ErrorKind::kTypeMismatch,
+                std::string(role) + " names must be str, got " +
+                    std::string(py::str(key.get_type().attr("__name__"))));
+  }
+  return {text, static_cast<size_t>(size)};
+}
+
+}  // namespace
+
+void borrow_inputs(BorrowedCall& call, py::handle input_feed) {
+  if (!PyDict_Check(input_feed.ptr())) {
+    throw Error(ErrorKind::kTypeMismatch,
+                "input_feed must be a dict of input name -> array, got " +
+                    std::string(py::str(input_feed.get_type().attr("__name__"))));
+  }
+  const auto feed = py::reinterpret_borrow<py::dict>(input_feed);
+  call.request.inputs.reserve(feed.size());
+  for (auto [key, value] : feed) {
+    const Subject subject{"input", str_view(key, "input")};
+    call.arrays.push_back(as_array(value, subject));
+    call.request.inputs.push_back(
+        {subject.name, view_of(call.arrays.back(), subject, call.strings)});
+  }
+}
+
+namespace {
+
+void borrow_outputs(BorrowedCall& call, const Session& session, py::handle output_names,
+                    py::handle out) {
+  if (output_names.is_none() || py::len(output_names) == 0) {
+    for (size_t i = 0; i < session.outputs().size(); ++i) call.request.outputs.push_back(i);
+  } else {
+    if (PyUnicode_Check(output_names.ptr())) {
+      throw Error(ErrorKind::kTypeMismatch, "output_names must be a list of names, not a str");
+    }
+    for (py::handle name : output_names) {
+      call.request.outputs.push_back(session.output_index(str_view(name, "output")));
+    }
+  }
+  if (out.is_none()) return;
+  if (!PyDict_Check(out.ptr())) {
+    throw Error(ErrorKind::kTypeMismatch, "out must be a dict of output name -> numpy array");
+  }
+  call.request.out.resize(call.request.outputs.size());
+  call.out_objects.resize(call.request.outputs.size());
+  for (auto [key, value] : py::reinterpret_borrow<py::dict>(out)) {
+    const std::string_view name = str_view(key, "output");
+    const size_t index = session.output_index(name);
+    size_t k = 0;
+    while (k < call.request.outputs.size() && call.request.outputs[k] != index) ++k;
+    if (k == call.request.outputs.size()) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "out names output '" + std::string(name) + "', which is not requested");
+    }
+    const Subject subject{"out", name};
+    if (!py::isinstance<py::array>(value)) {
+      throw Error(ErrorKind::kTypeMismatch,
+                  subject.text() + " must be a numpy array, got " +
+                      std::string(py::str(value.get_type().attr("__name__"))));
+    }
+    call.arrays.push_back(py::reinterpret_borrow<py::array>(value));
+    call.request.out[k] = view_of(call.arrays.back(), subject, call.strings);
+    call.out_objects[k] = py::reinterpret_borrow<py::object>(value);
+  }
+}
+
+// What a Python fastort.Session holds: the (possibly shared, cached) core session and the
+// per-object choices. Python's Session subclasses it so that run() is one C++ call.
+struct SessionHandle {
+  std::shared_ptr<Session> session;
+  bool strict = false;
+};
+
+py::list run(const SessionHandle& self, py::handle output_names, py::handle input_feed,
+             py::handle run_options, py::handle out) {
+  if (!run_options.is_none()) {
+    throw Error(ErrorKind::kTypeMismatch, "run_options is not supported by fastort; pass None");
+  }
+  const std::shared_ptr<Session>& session = self.session;
+  BorrowedCall call;
+  borrow_inputs(call, input_feed);
+  borrow_outputs(call, *session, output_names, out);
+  call.request.allow_copy = !self.strict;
+  std::vector<OwnedValue> results;
+  {
+    // Every pointer ORT needs is gathered; the arrays stay referenced by `call`.
+    py::gil_scoped_release release;
+    results = session->run(call.request);
+  }
+  py::list converted(results.size());
+  for (size_t k = 0; k < results.size(); ++k) {
+    if (!call.out_objects.empty() && call.out_objects[k]) {
+      converted[k] = call.out_objects[k];
+    } else {
+      const ValueInfo& declared = session->outputs()[call.request.outputs[k]];
+      converted[k] = to_python(std::move(results[k]), declared, session);
+    }
+  }
+  return converted;
+}
+
+py::dict call(const SessionHandle& self, const py::kwargs& inputs) {
+  py::list values = run(self, py::none(), inputs, py::none(), py::none());
+  py::dict named;
+  for (size_t i = 0; i < values.size(); ++i) {
+    named[py::str(self.session->outputs()[i].name)] = values[i];
+  }
+  return named;
+}
+
+constexpr const char* kRunDoc =
+    R"doc(run(output_names, input_feed, run_options=None, *, out=None) -> list
+
+Run the model; returns outputs in the order of `output_names` (None or []: all outputs).
+
+`input_feed` maps every input name to an array. Inputs are checked before ONNX Runtime runs:
+a wrong name, dtype, rank or fixed dimension raises ValueError/TypeError naming the input.
+`out={name: array}` writes those outputs into your arrays (exact dtype and shape,
+C-contiguous, writable) and returns the same array objects, so a steady loop allocates no
+output memory. `run_options` exists for onnxruntime compatibility and must be None.
+)doc";
+// Positions of run()'s parameters.
+enum RunArg { kOutputNames, kInputFeed, kRunOptions, kOut, kRunArgCount };
+constexpr const char* kRunArgNames[kRunArgCount] = {"output_names", "input_feed", "run_options",
+                                                    "out"};
+
+void parse_run_args(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                    py::handle (&slots)[kRunArgCount]) {
+  if (nargs > kOut) {
+    throw Error(ErrorKind::kTypeMismatch,
+                "run() takes at most 3 positional arguments; out= is keyword-only");
+  }
+  for (Py_ssize_t i = 0; i < nargs; ++i) slots[i] = args[i];
+  const Py_ssize_t nkw = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
+  for (Py_ssize_t k = 0; k < nkw; ++k) {
+    const std::string_view name = str_view(PyTuple_GET_ITEM(kwnames, k), "keyword");
+    int slot = 0;
+    while (slot < kRunArgCount && name != kRunArgNames[slot]) ++slot;
+    if (slot == kRunArgCount) {
+      throw Error(ErrorKind::kTypeMismatch,
+                  "run() got an unexpected keyword argument '" + std::string(name) + "'");
+    }
+    if (slots[slot]) {
+      throw Error(ErrorKind::kTypeMismatch,
+                  "run() got multiple values for argument '" + std::string(name) + "'");
+    }
+    slots[slot] = args[nargs + k];
+  }
+  for (int slot : {kOutputNames, kInputFeed}) {
+    if (!slots[slot]) {
+      throw Error(ErrorKind::kTypeMismatch,
+                  std::string("run() missing required argument '") + kRunArgNames[slot] + "'");
+    }
+  }
+}
+
+// run() as a METH_FASTCALL method: pybind11's dispatcher costs more than the rest of the
+// binding on a tiny model, and several times more when a keyword (out=) is passed.
+PyObject* run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  try {
+    py::handle slots[kRunArgCount] = {};
+    parse_run_args(args, nargs, kwnames, slots);
+    const auto& handle = py::cast<const SessionHandle&>(py::handle(self));
+    const py::handle none = py::none();
+    return run(handle, slots[kOutputNames], slots[kInputFeed],
+               slots[kRunOptions] ? slots[kRunOptions] : none, slots[kOut] ? slots[kOut] : none)
+        .release()
+        .ptr();
+  } catch (py::error_already_set& error) {
+    error.restore();
+  } catch (const Error& error) {
+    set_python_error(error);
+  } catch (const py::builtin_exception& error) {
+    error.set_error();
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& error) {
+    PyErr_SetString(PyExc_RuntimeError, error.what());
+  }
+  return nullptr;
+}
+
+PyMethodDef g_run_method = {
+    "run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&run_fastcall)),
+    METH_FASTCALL | METH_KEYWORDS, kRunDoc};
+
+}  // namespace
+
+void register_session_base(py::module_& m) {
+  py::class_<SessionHandle> cls(m, "SessionBase");
+  cls.def(py::init([](std::shared_ptr<Session> session, bool strict) {
+            return SessionHandle{std::move(session), strict};
+          }),
+          py::arg("session"), py::arg("strict"))
+      .def_property_readonly("_impl", [](const SessionHandle& self) { return self.session; })
+      .def("__call__", &call, "session(**inputs) -> {output name: value} for all outputs.");
+  PyObject* descriptor =
+      PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &g_run_method);
+  if (descriptor == nullptr) throw py::error_already_set();
+  cls.attr("run") = py::reinterpret_steal<py::object>(descriptor);
+}
+
+}  // namespace fastort::bindings

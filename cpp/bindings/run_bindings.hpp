@@ -1,0 +1,28 @@
+// Session.run: the hot path from a Python call to Session::run and back.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fastort/session.hpp"
+
+namespace fastort::bindings {
+
+// Everything one run borrows from Python, kept alive until the results are built.
+struct BorrowedCall {
+  RunRequest request;
+  std::vector<pybind11::array> arrays;        // inputs and out buffers
+  std::vector<pybind11::object> out_objects;  // parallel to request.outputs; null: ORT allocates
+  // A list: stable addresses, and no allocation when no input is a string tensor.
+  std::list<std::vector<std::string>> strings;
+};
+
+// Views every array of an input_feed dict into call.request.inputs.
+void borrow_inputs(BorrowedCall& call, pybind11::handle input_feed);
+
+}  // namespace fastort::bindings
