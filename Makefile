@@ -11,7 +11,7 @@ CORE_BUILD := build/core
 ORT_ENV = FASTORT_ORT_LIBRARY="$$($(PY) scripts/ort_paths.py library)" \
           FASTORT_TEST_MODELS="$$($(PY) scripts/ort_paths.py datasets)"
 
-.PHONY: all setup build test test-cpp test-python demo bench format lint clean
+.PHONY: all setup build test test-cpp test-python test-asan demo bench format lint clean
 
 all: build
 
@@ -19,6 +19,8 @@ $(VENV)/.setup-done: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.13" cmake ninja
+	# The CPU build of torch, pinned: tests compare against torch's own float ops when present.
+	$(PY) -m pip install --quiet "torch==2.13.0"
 	touch $@
 
 setup: $(VENV)/.setup-done
@@ -37,6 +39,17 @@ test-python: build
 	$(PY) -m pytest
 
 test: test-cpp test-python
+
+# The C++ core tests under AddressSanitizer and UndefinedBehaviorSanitizer. ORT's process-wide
+# environment is never freed on purpose, so leak detection is off.
+ASAN_BUILD := build/asan
+test-asan: build
+	PATH="$(BIN):$$PATH" cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+	  -DFASTORT_BUILD_PYTHON=OFF -DFASTORT_BUILD_TESTS=ON \
+	  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+	PATH="$(BIN):$$PATH" cmake --build $(ASAN_BUILD)
+	$(ORT_ENV) ASAN_OPTIONS=detect_leaks=0 PATH="$(BIN):$$PATH" \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure
 
 demo: build
 	$(PY) examples/demo.py

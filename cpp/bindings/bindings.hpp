@@ -11,6 +11,7 @@ void register_errors(pybind11::module_& m);
 void register_runtime(pybind11::module_& m);
 void register_session(pybind11::module_& m);
 void register_session_base(pybind11::module_& m);
+void register_image(pybind11::module_& m);
 
 // Sets the Python exception for `error` (the same mapping pybind11's translator uses).
 void set_python_error(const Error& error);

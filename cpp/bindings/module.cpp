@@ -7,4 +7,5 @@ PYBIND11_MODULE(_core, m) {
   fastort::bindings::register_runtime(m);
   fastort::bindings::register_session(m);
   fastort::bindings::register_session_base(m);
+  fastort::bindings::register_image(m);
 }

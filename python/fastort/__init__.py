@@ -13,13 +13,17 @@ from ._core import (
 )
 from ._runtime import available_providers, ort_version
 from ._version import __version__
+from .image import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
 from .session import ModelMetadata, Session, ValueInfo
 
 _runtime.load()
 
 __all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "CacheInfo",
     "FastortError",
+    "ImageTransform",
     "InvalidArgumentError",
     "InvalidModelError",
     "InvalidTypeError",

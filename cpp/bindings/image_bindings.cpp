@@ -1,0 +1,113 @@
+// Image preprocessing: numpy images in, the core's fused transform, a caller's array out.
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <list>
+
+#include "bindings.hpp"
+#include "fastort/error.hpp"
+#include "fastort/image.hpp"
+#include "fastort/thread_pool.hpp"
+#include "numpy_interop.hpp"
+
+namespace py = pybind11;
+
+namespace fastort::bindings {
+namespace {
+
+Interpolation parse_interpolation(const std::string& name) {
+  if (name == "bilinear") return Interpolation::kBilinear;
+  if (name == "bicubic") return Interpolation::kBicubic;
+  if (name == "nearest") return Interpolation::kNearest;
+  throw Error(ErrorKind::kInvalidArgument,
+              "interpolation must be 'bilinear', 'bicubic' or 'nearest', got '" + name + "'");
+}
+
+Layout parse_layout(const std::string& name) {
+  if (name == "NCHW") return Layout::kNCHW;
+  if (name == "NHWC") return Layout::kNHWC;
+  throw Error(ErrorKind::kInvalidArgument, "layout must be 'NCHW' or 'NHWC', got '" + name + "'");
+}
+
+// Arguments arrive type-checked by fastort/image.py.
+ImageTransformSpec make_spec(const py::dict& fields) {
+  ImageTransformSpec spec;
+  spec.resize_height = fields["resize_height"].cast<int>();
+  spec.resize_width = fields["resize_width"].cast<int>();
+  spec.crop_height = fields["crop_height"].cast<int>();
+  spec.crop_width = fields["crop_width"].cast<int>();
+  spec.interpolation = parse_interpolation(fields["interpolation"].cast<std::string>());
+  spec.antialias = fields["antialias"].cast<bool>();
+  spec.mean = fields["mean"].cast<std::array<float, 3>>();
+  spec.std = fields["std"].cast<std::array<float, 3>>();
+  spec.layout = parse_layout(fields["layout"].cast<std::string>());
+  spec.bgr_input = fields["bgr"].cast<bool>();
+  const auto order = fields["pass_order"].cast<std::string>();
+  if (order != "pillow13" && order != "horizontal_first") {
+    throw Error(ErrorKind::kInvalidArgument,
+                "pass_order must be 'pillow13' or 'horizontal_first', got '" + order + "'");
+  }
+  spec.pass_order = order == "pillow13" ? PassOrder::kPillow13 : PassOrder::kHorizontalFirst;
+  spec.validate();
+  return spec;
+}
+
+std::string describe(const py::array& array) {
+  return std::string(py::str(array.dtype())) + std::string(py::str(py::tuple(array.attr("shape"))));
+}
+
+// A view of one uint8 image; column-strided arrays are made contiguous (one copy) into
+// `copies`, which the caller keeps alive.
+ImageView image_view(py::handle value, size_t index, std::list<py::array>& keep) {
+  const Subject subject{"image", std::to_string(index)};
+  py::array array = as_array(value, subject);
+  if (array.dtype().kind() != 'u' || array.dtype().itemsize() != 1) {
+    throw Error(ErrorKind::kTypeMismatch, "image " + std::to_string(index) +
+                                              ": expected a uint8 array, got " + describe(array));
+  }
+  const auto ndim = array.ndim();
+  if (ndim != 2 && ndim != 3) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "image " + std::to_string(index) + ": expected HxW or HxWxC, got shape " +
+                    std::string(py::str(py::tuple(array.attr("shape")))) +
+                    (ndim == 4 ? "; pass a batch as a list of images" : ""));
+  }
+  const int channels = ndim == 2 ? 1 : static_cast<int>(array.shape(2));
+  const bool packed = (ndim == 2 || array.strides(2) == 1) && array.strides(1) == channels;
+  if (!packed || array.strides(0) < 0) {
+    array = py::array::ensure(array, py::array::c_style);  // the one documented copy
+  }
+  keep.push_back(array);
+  ImageView view;
+  view.data = static_cast<const uint8_t*>(array.data());
+  view.height = static_cast<int>(array.shape(0));
+  view.width = static_cast<int>(array.shape(1));
+  view.channels = channels;
+  view.row_stride = array.strides(0);
+  return view;
+}
+
+void transform(const py::list& images, const py::dict& fields, const py::array& out, int threads) {
+  const ImageTransformSpec spec = make_spec(fields);
+  std::list<py::array> keep;
+  std::vector<ImageView> views;
+  views.reserve(images.size());
+  for (size_t i = 0; i < images.size(); ++i) views.push_back(image_view(images[i], i, keep));
+  std::list<std::vector<std::string>> no_strings;
+  const TensorView target = view_of(out, Subject{"out", "out"}, no_strings);
+  py::gil_scoped_release release;
+  transform_images(views, spec, target, threads);
+}
+
+}  // namespace
+
+void register_image(py::module_& m) {
+  m.def("transform_images", &transform, py::arg("images"), py::arg("spec"), py::arg("out"),
+        py::arg("threads"));
+  m.def("image_output_size", [](const py::dict& fields, int height, int width) {
+    return output_size(make_spec(fields), height, width);
+  });
+  m.def("hardware_threads", &hardware_threads);
+}
+
+}  // namespace fastort::bindings

@@ -1,0 +1,211 @@
+#include "resample_kernels.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FASTORT_HAVE_AVX2_KERNELS 1
+#include <immintrin.h>
+#endif
+
+namespace fastort::image {
+namespace {
+
+// Pillow's clip8: the rounded sum shifted down, clamped to [0, 255].
+inline uint8_t clip8(int32_t sum) {
+  const int32_t value = sum >> kPrecisionBits;
+  return static_cast<uint8_t>(value < 0 ? 0 : (value > 255 ? 255 : value));
+}
+
+template <int kPixelBytes>
+void horizontal_scalar(const Rows& src, int row_begin, int row_end, const AxisPlan& plan,
+                       uint8_t* dst, int64_t dst_stride) {
+  constexpr int kChannels = kPixelBytes == 1 ? 1 : 3;
+  constexpr int kOutBytes = kPixelBytes == 1 ? 1 : 4;
+  for (int r = row_begin; r < row_end; ++r) {
+    const uint8_t* row = src.row(r);
+    uint8_t* out = dst + (r - row_begin) * dst_stride;
+    for (int xx = 0; xx < plan.size(); ++xx) {
+      const int32_t* k = &plan.coeffs[static_cast<size_t>(xx) * plan.ksize];
+      const uint8_t* pixel = row + plan.first[xx] * kPixelBytes;
+      int32_t sum[kChannels];
+      for (int c = 0; c < kChannels; ++c) sum[c] = kHalf;
+      for (int t = 0; t < plan.count[xx]; ++t, pixel += kPixelBytes) {
+        for (int c = 0; c < kChannels; ++c) sum[c] += pixel[c] * k[t];
+      }
+      for (int c = 0; c < kChannels; ++c) out[xx * kOutBytes + c] = clip8(sum[c]);
+      if (kOutBytes == 4) out[xx * 4 + 3] = 0;
+    }
+  }
+}
+
+void vertical_scalar(const Rows& src, const AxisPlan& plan, int yy, int64_t offset, int lanes,
+                     uint8_t* out_row) {
+  const int32_t* k = &plan.coeffs[static_cast<size_t>(yy) * plan.ksize];
+  const uint8_t* first = src.row(plan.first[yy]) + offset;
+  for (int j = 0; j < lanes; ++j) {
+    int32_t sum = kHalf;
+    for (int t = 0; t < plan.count[yy]; ++t) sum += first[t * src.stride + j] * k[t];
+    out_row[j] = clip8(sum);
+  }
+}
+
+#ifdef FASTORT_HAVE_AVX2_KERNELS
+
+// Four int32 sums -> four clamped bytes, stored as one 32-bit word.
+__attribute__((target("avx2"))) inline void store_pixel(__m128i sum, uint8_t* out) {
+  const __m128i shifted = _mm_srai_epi32(_mm_add_epi32(sum, _mm_set1_epi32(kHalf)), kPrecisionBits);
+  const __m128i bytes = _mm_packus_epi16(_mm_packs_epi32(shifted, shifted), shifted);
+  const int32_t word = _mm_cvtsi128_si32(bytes);
+  std::memcpy(out, &word, 4);
+}
+
+// One colour pixel widened to four int32 lanes (the 4th lane is not used for RGB). Reads
+// 4 bytes where the row has them, else exactly the pixel's bytes.
+template <int kPixelBytes>
+__attribute__((target("avx2"))) inline __m128i load_pixel(const uint8_t* pixel, bool room) {
+  int32_t word = 0;
+  if (kPixelBytes == 4 || room) {
+    std::memcpy(&word, pixel, 4);
+  } else {
+    std::memcpy(&word, pixel, kPixelBytes);
+  }
+  return _mm_cvtepu8_epi32(_mm_cvtsi32_si128(word));
+}
+
+// Output pixel xx of kRows consecutive rows. The weights are loaded once for all rows.
+template <int kPixelBytes, int kRows>
+__attribute__((target("avx2"))) inline void horizontal_pixel_avx2(const uint8_t* const* rows,
+                                                                  int64_t row_bytes,
+                                                                  const AxisPlan& plan, int xx,
+                                                                  uint8_t* const* outs) {
+  // Two neighbouring pixels per step: [c0 c1 c2 x | c0' c1' c2' x] as eight int32 lanes.
+  const __m128i spread =
+      kPixelBytes == 3 ? _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, -1, -1, -1, -1, -1, -1, -1, -1)
+                       : _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, -1, -1, -1, -1, -1, -1, -1, -1);
+  const int32_t* k4 = &plan.coeffs_x4[static_cast<size_t>(xx) * plan.ksize_even * 4];
+  // An odd tap count is rounded up: the extra tap's weight is zero.
+  const int pairs = (plan.count[xx] + 1) / 2;
+  int64_t at = static_cast<int64_t>(plan.first[xx]) * kPixelBytes;
+  __m256i wide[kRows];
+  // Fully unrolled, so that the accumulators stay in registers.
+#pragma GCC unroll 4
+  for (int r = 0; r < kRows; ++r) wide[r] = _mm256_setzero_si256();
+  int pair = 0;
+  // An 8-byte load covers two pixels; it must not run past the row's pixels.
+  for (; pair < pairs && at + 8 <= row_bytes; ++pair, at += 2 * kPixelBytes) {
+    const __m256i weights = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k4 + pair * 8));
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) {
+      const __m128i raw = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(rows[r] + at));
+      const __m256i pixels = _mm256_cvtepu8_epi32(_mm_shuffle_epi8(raw, spread));
+      wide[r] = _mm256_add_epi32(wide[r], _mm256_mullo_epi32(pixels, weights));
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < kRows; ++r) {
+    __m128i sum =
+        _mm_add_epi32(_mm256_castsi256_si128(wide[r]), _mm256_extracti128_si256(wide[r], 1));
+    // Near the row's end: one pixel at a time, only the taps that exist.
+    int64_t tail_at = at;
+    for (int t = pair * 2; t < plan.count[xx]; ++t, tail_at += kPixelBytes) {
+      const __m128i weights = _mm_loadu_si128(reinterpret_cast<const __m128i*>(k4 + t * 4));
+      const __m128i pixel = load_pixel<kPixelBytes>(rows[r] + tail_at, tail_at + 4 <= row_bytes);
+      sum = _mm_add_epi32(sum, _mm_mullo_epi32(pixel, weights));
+    }
+    store_pixel(sum, outs[r] + xx * 4);
+  }
+}
+
+template <int kPixelBytes>
+__attribute__((target("avx2"))) void horizontal_avx2(const Rows& src, int row_begin, int row_end,
+                                                     const AxisPlan& plan, uint8_t* dst,
+                                                     int64_t dst_stride) {
+  constexpr int kBlock = 4;
+  const int64_t row_bytes = static_cast<int64_t>(src.width) * kPixelBytes;
+  int r = row_begin;
+  for (; r + kBlock <= row_end; r += kBlock) {
+    const uint8_t* rows[kBlock];
+    uint8_t* outs[kBlock];
+    for (int i = 0; i < kBlock; ++i) {
+      rows[i] = src.row(r + i);
+      outs[i] = dst + (r + i - row_begin) * dst_stride;
+    }
+    for (int xx = 0; xx < plan.size(); ++xx) {
+      horizontal_pixel_avx2<kPixelBytes, kBlock>(rows, row_bytes, plan, xx, outs);
+    }
+  }
+  for (; r < row_end; ++r) {
+    const uint8_t* rows[1] = {src.row(r)};
+    uint8_t* outs[1] = {dst + (r - row_begin) * dst_stride};
+    for (int xx = 0; xx < plan.size(); ++xx) {
+      horizontal_pixel_avx2<kPixelBytes, 1>(rows, row_bytes, plan, xx, outs);
+    }
+  }
+}
+
+__attribute__((target("avx2"))) void vertical_avx2(const Rows& src, const AxisPlan& plan, int yy,
+                                                   int64_t offset, int lanes, uint8_t* out_row) {
+  const int32_t* k = &plan.coeffs[static_cast<size_t>(yy) * plan.ksize];
+  const uint8_t* first = src.row(plan.first[yy]) + offset;
+  const int taps = plan.count[yy];
+  const __m256i half = _mm256_set1_epi32(kHalf);
+  int j = 0;
+  for (; j + 8 <= lanes; j += 8) {
+    __m256i sum = half;
+    const uint8_t* p = first + j;
+    for (int t = 0; t < taps; ++t, p += src.stride) {
+      const __m256i values =
+          _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+      sum = _mm256_add_epi32(sum, _mm256_mullo_epi32(values, _mm256_set1_epi32(k[t])));
+    }
+    const __m256i shifted = _mm256_srai_epi32(sum, kPrecisionBits);
+    const __m128i words =
+        _mm_packs_epi32(_mm256_castsi256_si128(shifted), _mm256_extracti128_si256(shifted, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out_row + j), _mm_packus_epi16(words, words));
+  }
+  for (; j < lanes; ++j) {
+    int32_t sum = kHalf;
+    for (int t = 0; t < taps; ++t) sum += first[t * src.stride + j] * k[t];
+    out_row[j] = clip8(sum);
+  }
+}
+
+bool cpu_has_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2");
+  return has;
+}
+
+#endif  // FASTORT_HAVE_AVX2_KERNELS
+
+}  // namespace
+
+void resample_horizontal(const Rows& src, int row_begin, int row_end, const AxisPlan& plan,
+                         uint8_t* dst, int64_t dst_stride) {
+#ifdef FASTORT_HAVE_AVX2_KERNELS
+  if (cpu_has_avx2()) {
+    if (src.pixel_bytes == 3)
+      return horizontal_avx2<3>(src, row_begin, row_end, plan, dst, dst_stride);
+    if (src.pixel_bytes == 4)
+      return horizontal_avx2<4>(src, row_begin, row_end, plan, dst, dst_stride);
+  }
+#endif
+  switch (src.pixel_bytes) {
+    case 1:
+      return horizontal_scalar<1>(src, row_begin, row_end, plan, dst, dst_stride);
+    case 3:
+      return horizontal_scalar<3>(src, row_begin, row_end, plan, dst, dst_stride);
+    default:
+      return horizontal_scalar<4>(src, row_begin, row_end, plan, dst, dst_stride);
+  }
+}
+
+void resample_vertical(const Rows& src, const AxisPlan& plan, int yy, int64_t offset, int lanes,
+                       uint8_t* out_row) {
+#ifdef FASTORT_HAVE_AVX2_KERNELS
+  if (cpu_has_avx2()) return vertical_avx2(src, plan, yy, offset, lanes, out_row);
+#endif
+  vertical_scalar(src, plan, yy, offset, lanes, out_row);
+}
+
+}  // namespace fastort::image

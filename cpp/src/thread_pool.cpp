@@ -1,0 +1,129 @@
+#include "fastort/thread_pool.hpp"
+
+#ifdef _WIN32
+#include <process.h>
+#define getpid _getpid
+using pid_t = int;
+#else
+#include <unistd.h>
+#endif
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace fastort {
+namespace {
+
+constexpr int kMaxWorkers = 256;
+
+// One parallel_for call. Shared with the queued helper tasks, which may start after the call
+// returned (they then find nothing left to do).
+struct Job {
+  const std::function<void(size_t)>* body = nullptr;
+  size_t count = 0;
+  std::atomic<size_t> next{0};
+  std::atomic<size_t> done{0};
+  std::mutex mutex;
+  std::condition_variable finished;
+  std::exception_ptr error;
+
+  void work() {
+    size_t finished_here = 0;
+    for (size_t i = next.fetch_add(1); i < count; i = next.fetch_add(1)) {
+      try {
+        (*body)(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!error) error = std::current_exception();
+      }
+      ++finished_here;
+    }
+    if (finished_here > 0 && done.fetch_add(finished_here) + finished_here == count) {
+      std::lock_guard<std::mutex> lock(mutex);
+      finished.notify_all();
+    }
+  }
+};
+
+class Pool {
+ public:
+  // Never destroyed: workers block forever in wait(), and joining them at exit would race
+  // with the interpreter's teardown.
+  static Pool& instance() {
+    static Pool* pool = new Pool();
+    // After fork() only the forking thread exists in the child: start a fresh pool.
+    if (pool->owner_ != ::getpid()) pool = new Pool();
+    return *pool;
+  }
+
+  void submit(const std::shared_ptr<Job>& job, int helpers) {
+    ensure_workers(helpers);
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (int i = 0; i < helpers; ++i) queue_.push_back(job);
+    wake_.notify_all();
+  }
+
+ private:
+  Pool() : owner_(::getpid()) {}
+
+  void ensure_workers(int wanted) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    while (static_cast<int>(workers_.size()) < std::min(wanted, kMaxWorkers)) {
+      workers_.emplace_back([this] { loop(); });
+      workers_.back().detach();
+    }
+  }
+
+  void loop() {
+    for (;;) {
+      std::shared_ptr<Job> job;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [this] { return !queue_.empty(); });
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      job->work();
+    }
+  }
+
+  pid_t owner_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::shared_ptr<Job>> queue_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace
+
+int hardware_threads() noexcept {
+  const unsigned count = std::thread::hardware_concurrency();
+  return count == 0 ? 1 : static_cast<int>(count);
+}
+
+void parallel_for(size_t count, int max_threads, const std::function<void(size_t)>& body) {
+  if (count == 0) return;
+  const int threads = max_threads <= 0 ? hardware_threads() : max_threads;
+  const int helpers = static_cast<int>(std::min<size_t>(count, threads)) - 1;
+  if (helpers <= 0) {
+    for (size_t i = 0; i < count; ++i) body(i);
+    return;
+  }
+  auto job = std::make_shared<Job>();
+  job->body = &body;
+  job->count = count;
+  Pool::instance().submit(job, helpers);
+  job->work();
+  std::unique_lock<std::mutex> lock(job->mutex);
+  job->finished.wait(lock, [&] { return job->done.load() == count; });
+  if (job->error) std::rethrow_exception(job->error);
+}
+
+}  // namespace fastort

@@ -1,0 +1,114 @@
+// Image kernels: every size, channel count and filter on exactly-sized buffers (run under
+// AddressSanitizer by `make test-asan` to catch any read past an image), constant images
+// staying constant, and bad input.
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "check.hpp"
+#include "fastort/image.hpp"
+
+using namespace fastort;
+
+namespace {
+
+TensorView u8_out(std::vector<uint8_t>& buffer, std::vector<int64_t> shape) {
+  TensorView view;
+  view.type = ElementType::kUInt8;
+  view.shape = std::move(shape);
+  int64_t count = 1;
+  for (int64_t dim : view.shape) count *= dim;
+  buffer.assign(static_cast<size_t>(count), 0xAB);
+  view.data = buffer.data();
+  return view;
+}
+
+}  // namespace
+
+TEST_CASE(random_sizes_stay_in_bounds_and_constant_images_stay_constant) {
+  std::mt19937 random(7);
+  const Interpolation filters[] = {Interpolation::kBilinear, Interpolation::kBicubic,
+                                   Interpolation::kNearest};
+  for (int round = 0; round < 400; ++round) {
+    const int height = 1 + static_cast<int>(random() % 300);
+    const int width = 1 + static_cast<int>(random() % 300);
+    const int channels = std::vector<int>{1, 3, 4}[random() % 3];
+    const uint8_t level = static_cast<uint8_t>(random() % 256);
+    // Exactly sized, so that any read past the image is caught by the sanitizer.
+    std::vector<uint8_t> pixels(static_cast<size_t>(height) * width * channels, level);
+    ImageView image{pixels.data(), height, width, channels, static_cast<int64_t>(width) * channels};
+    ImageTransformSpec spec;
+    spec.resize_height = 1 + static_cast<int>(random() % 200);
+    spec.resize_width = random() % 2 ? 1 + static_cast<int>(random() % 200) : 0;
+    spec.crop_height = spec.crop_width = 1 + static_cast<int>(random() % 150);
+    spec.interpolation = filters[random() % 3];
+    spec.antialias = random() % 4 != 0;
+    spec.pass_order = random() % 2 ? PassOrder::kPillow13 : PassOrder::kHorizontalFirst;
+    spec.layout = Layout::kNHWC;
+    std::vector<uint8_t> buffer;
+    const auto size = output_size(spec, height, width);
+    const TensorView out = u8_out(buffer, {1, size[0], size[1], 3});
+    transform_images({image}, spec, out, 1 + static_cast<int>(random() % 3));
+    // Inside the resized image every value is the level; padding is zero.
+    bool ok = true;
+    for (uint8_t value : buffer) ok = ok && (value == level || value == 0);
+    CHECK(ok);
+  }
+}
+
+TEST_CASE(row_strides_wider_than_the_image_are_honoured) {
+  const int height = 40, width = 30, stride = 100;
+  std::vector<uint8_t> padded(static_cast<size_t>(height) * stride, 255);  // padding: 255
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width * 3; ++x) padded[y * stride + x] = 10;
+  ImageView image{padded.data(), height, width, 3, stride};
+  ImageTransformSpec spec;
+  spec.resize_height = 17;
+  spec.crop_height = spec.crop_width = 17;
+  spec.layout = Layout::kNHWC;
+  std::vector<uint8_t> buffer;
+  transform_images({image}, spec, u8_out(buffer, {1, 17, 17, 3}), 1);
+  bool all_ten = true;
+  for (uint8_t value : buffer) all_ten = all_ten && value == 10;
+  CHECK(all_ten);
+}
+
+TEST_CASE(float_output_uses_torchvision_arithmetic) {
+  std::vector<uint8_t> pixels(4 * 4 * 3, 128);
+  ImageView image{pixels.data(), 4, 4, 3, 12};
+  ImageTransformSpec spec;
+  spec.resize_height = 0;
+  spec.crop_height = spec.crop_width = 2;
+  std::vector<float> buffer(2 * 2 * 3);
+  TensorView out;
+  out.data = buffer.data();
+  out.type = ElementType::kFloat32;
+  out.shape = {1, 3, 2, 2};
+  transform_images({image}, spec, out, 1);
+  const float expected = (128.0f / 255.0f - spec.mean[1]) / spec.std[1];
+  CHECK(buffer[4] == expected);
+}
+
+TEST_CASE(bad_images_and_specs_are_rejected) {
+  std::vector<uint8_t> pixels(10 * 10 * 3);
+  std::vector<uint8_t> buffer;
+  ImageTransformSpec spec;
+  const TensorView out = u8_out(buffer, {1, 3, 224, 224});
+  ImageView two_channels{pixels.data(), 10, 10, 2, 20};
+  CHECK_THROWS_KIND(transform_images({two_channels}, spec, out, 1), ErrorKind::kInvalidArgument);
+  ImageView empty{pixels.data(), 0, 10, 3, 30};
+  CHECK_THROWS_KIND(transform_images({empty}, spec, out, 1), ErrorKind::kInvalidArgument);
+  ImageView short_rows{pixels.data(), 10, 10, 3, 20};
+  CHECK_THROWS_KIND(transform_images({short_rows}, spec, out, 1), ErrorKind::kInvalidArgument);
+  ImageView good{pixels.data(), 10, 10, 3, 30};
+  const TensorView wrong_shape = u8_out(buffer, {1, 3, 224, 223});
+  CHECK_THROWS_KIND(transform_images({good}, spec, wrong_shape, 1), ErrorKind::kInvalidArgument);
+  ImageTransformSpec zero_std;
+  zero_std.std = {1.0f, 0.0f, 1.0f};
+  CHECK_THROWS_KIND(zero_std.validate(), ErrorKind::kInvalidArgument);
+  ImageTransformSpec half_crop;
+  half_crop.crop_width = 0;
+  CHECK_THROWS_KIND(half_crop.validate(), ErrorKind::kInvalidArgument);
+}
+
+TEST_MAIN()

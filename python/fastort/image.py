@@ -1,0 +1,314 @@
+"""`ImageTransform`: Resize -> CenterCrop -> ToTensor -> Normalize in one native pass.
+
+The reference is torchvision on PIL images: `Resize(resize)`, `CenterCrop(crop)`,
+`ToTensor()`, `Normalize(mean, std)`. The uint8 crop equals Pillow's byte for byte (Pillow's
+fixed-point resampling, torchvision's sizing and crop offsets, zero padding when the crop is
+larger than the image) and the float32 output equals torchvision's bit for bit.
+
+Images may be uint8 numpy arrays (HxW or HxWx1 grey, HxWx3 RGB or BGR, HxWx4 with alpha
+dropped, any row stride), PIL images, file paths or encoded bytes (decoded with Pillow,
+which is then required). Arrays are read in place; arrays whose pixels are not packed
+within a row (e.g. `image[:, ::2]`) are copied once.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from typing import Any, Union
+
+import numpy as np
+
+from . import _core
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+_INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+_LAYOUTS = ("NCHW", "NHWC")
+_CHANNEL_ORDERS = ("RGB", "BGR")
+_DTYPES = ("float32", "uint8")
+_PASS_ORDERS = ("auto", "pillow13", "horizontal_first")
+
+ImageInput = Union[np.ndarray, "os.PathLike[str]", str, bytes, Any]
+
+
+def _size_pair(name: str, value: Any, allow_none: bool) -> tuple[int, int] | int | None:
+    if value is None and allow_none:
+        return None
+    size = _size_value(name, value)
+    for side in (size,) if isinstance(size, int) else size:
+        # 0 would mean "none" to the core, so sizes are checked here.
+        if not 1 <= side <= 65536:
+            raise ValueError(f"{name} sizes must be between 1 and 65536, got {value!r}")
+    return size
+
+
+def _size_value(name: str, value: Any) -> tuple[int, int] | int:
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int or a (height, width) pair, got bool")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) in (1, 2):
+        items = list(value)
+        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
+            return (int(items[0]),) * 2 if len(items) == 1 else (int(items[0]), int(items[1]))
+    raise TypeError(f"{name} must be an int or a (height, width) pair, got {value!r}")
+
+
+def _triple(name: str, value: Any) -> tuple[float, float, float]:
+    try:
+        items = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be 3 numbers (one per RGB channel), got {value!r}") from None
+    if len(items) != 3:
+        raise ValueError(f"{name} must have 3 values (one per RGB channel), got {len(items)}")
+    return items  # type: ignore[return-value]
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def _installed_pillow_order() -> str:
+    """The pass order of the installed Pillow (13 changed it), without importing Pillow."""
+    from importlib import metadata
+
+    try:
+        major = int(metadata.version("pillow").split(".")[0])
+    except (metadata.PackageNotFoundError, ValueError):
+        return "pillow13"
+    return "pillow13" if major >= 13 else "horizontal_first"
+
+
+class ImageTransform:
+    """torchvision's Resize -> CenterCrop -> ToTensor -> Normalize, fused and exact.
+
+    Args:
+        resize: short side (torchvision's `Resize(int)`: the long side is truncated), a
+            (height, width) pair, or None for no resize.
+        crop: centre crop size, int or (height, width), or None for no crop.
+        mean, std: per-channel normalisation (RGB order), applied after dividing by 255.
+        interpolation: "bilinear" (default), "bicubic" or "nearest", as Pillow does them.
+        antialias: False keeps the filter narrow when downscaling (OpenCV-like, not PIL).
+        layout: "NCHW" (default) or "NHWC".
+        channel_order: "RGB", or "BGR" for images from OpenCV (output stays RGB).
+        threads: threads for a batch or a large image (None: one per hardware thread).
+        dtype: "float32" (normalised) or "uint8" (the exact resized crop, no normalisation).
+        pass_order: Pillow 13 changed the order of its two resampling passes for images whose
+            height shrinks much more than their width, which changes the last bit of some
+            pixels. "auto" follows the installed Pillow (Pillow 13's order without Pillow);
+            "pillow13" or "horizontal_first" (Pillow <= 12) force one.
+    """
+
+    def __init__(
+        self,
+        resize: int | tuple[int, int] | None = 256,
+        crop: int | tuple[int, int] | None = 224,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        interpolation: str = "bilinear",
+        antialias: bool = True,
+        layout: str = "NCHW",
+        channel_order: str = "RGB",
+        threads: int | None = None,
+        dtype: str = "float32",
+        pass_order: str = "auto",
+    ) -> None:
+        self.resize = _size_pair("resize", resize, allow_none=True)
+        crop_size = _size_pair("crop", crop, allow_none=True)
+        self.crop = (crop_size, crop_size) if isinstance(crop_size, int) else crop_size
+        self.mean = _triple("mean", mean)
+        self.std = _triple("std", std)
+        self.interpolation = _choice("interpolation", interpolation, _INTERPOLATIONS)
+        if not isinstance(antialias, bool):
+            raise TypeError(f"antialias must be a bool, got {antialias!r}")
+        self.antialias = antialias
+        self.layout = _choice("layout", layout, _LAYOUTS)
+        self.channel_order = _choice("channel_order", channel_order, _CHANNEL_ORDERS)
+        self.dtype = _choice("dtype", dtype, _DTYPES)
+        self.pass_order = _choice("pass_order", pass_order, _PASS_ORDERS)
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 1024
+        ):
+            raise ValueError(f"threads must be None or an int from 1 to 1024, got {threads!r}")
+        self.threads = threads
+        self._spec = self._make_spec()
+
+    @classmethod
+    def imagenet(cls, **overrides: Any) -> ImageTransform:
+        """The standard ImageNet evaluation transform: resize 256, crop 224, ImageNet stats."""
+        return cls(
+            **{"resize": 256, "crop": 224, "mean": IMAGENET_MEAN, "std": IMAGENET_STD, **overrides}
+        )
+
+    def _make_spec(self) -> dict[str, Any]:
+        if self.resize is None:
+            resize_h, resize_w = 0, 0
+        elif isinstance(self.resize, int):
+            resize_h, resize_w = self.resize, 0
+        else:
+            resize_h, resize_w = self.resize
+        crop_h, crop_w = self.crop if self.crop is not None else (0, 0)
+        order = _installed_pillow_order() if self.pass_order == "auto" else self.pass_order
+        spec = {
+            "resize_height": resize_h,
+            "resize_width": resize_w,
+            "crop_height": crop_h,
+            "crop_width": crop_w,
+            "interpolation": self.interpolation,
+            "antialias": self.antialias,
+            "mean": self.mean,
+            "std": self.std,
+            "layout": self.layout,
+            "bgr": self.channel_order == "BGR",
+            "pass_order": order,
+        }
+        _core.image_output_size(spec, 1, 1)  # validates sizes, mean and std
+        return spec
+
+    def output_shape(self, count: int, height: int, width: int) -> tuple[int, int, int, int]:
+        """Shape of the output for `count` images of height x width."""
+        out_h, out_w = _core.image_output_size(self._spec, height, width)
+        if self.layout == "NCHW":
+            return (count, 3, out_h, out_w)
+        return (count, out_h, out_w, 3)
+
+    def __call__(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        out: np.ndarray | None = None,
+        *,
+        fast_decode: bool = False,
+    ) -> np.ndarray:
+        """Transform one image or a list of images into one batch (N x 3 x H x W by default).
+
+        `out` receives the batch in place (e.g. an array you then pass to `Session.run`, so
+        nothing is copied on the way to the model); it must be C-contiguous with the exact
+        shape and dtype. `fast_decode=True` lets Pillow decode JPEGs at a reduced scale
+        (draft mode): much faster for large photos, but the pixels then differ from a full
+        decode, so results are no longer identical to torchvision's.
+        """
+        batch = self._as_list(images)
+        arrays = [self._as_array(image, index, fast_decode) for index, image in enumerate(batch)]
+        if not arrays:
+            raise ValueError("no images given")
+        height, width = _image_size(arrays[0])
+        shape = self.output_shape(len(arrays), height, width)
+        if out is None:
+            out = np.empty(shape, dtype=self.dtype)
+        elif not isinstance(out, np.ndarray):
+            raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+        elif out.dtype != np.dtype(self.dtype) or out.shape != shape:
+            raise ValueError(
+                f"out must be {self.dtype}{list(shape)}, got {out.dtype}{list(out.shape)}"
+            )
+        _core.transform_images(arrays, self._spec, out, self.threads or 0)
+        return out
+
+    transform = __call__
+
+    @staticmethod
+    def _as_list(images: Any) -> list[Any]:
+        if isinstance(images, (list, tuple)):
+            return list(images)
+        return [images]
+
+    def _as_array(self, image: Any, index: int, fast_decode: bool) -> Any:
+        if isinstance(image, np.ndarray) or (
+            hasattr(image, "__array_interface__") and not _is_pil(image)
+        ):
+            return image
+        if _is_pil(image):
+            return _pil_to_array(image)
+        if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)):
+            return _pil_to_array(self._decode(image, index, fast_decode))
+        raise TypeError(
+            f"image {index}: expected a uint8 numpy array, a PIL image, a path or encoded bytes, "
+            f"got {type(image).__name__}"
+        )
+
+    def _decode(self, source: Any, index: int, fast_decode: bool) -> Any:
+        try:
+            from PIL import Image, UnidentifiedImageError
+        except ImportError:
+            raise ImportError("decoding image files needs Pillow: pip install pillow") from None
+        try:
+            if isinstance(source, (bytes, bytearray, memoryview)):
+                opened = Image.open(io.BytesIO(bytes(source)))
+            else:
+                opened = Image.open(os.fspath(source))
+            if fast_decode:
+                opened.draft("RGB", self._draft_size(opened.size))
+            opened.load()
+        except (UnidentifiedImageError, OSError, SyntaxError) as error:
+            if isinstance(error, FileNotFoundError):
+                raise
+            raise ValueError(f"image {index}: cannot decode: {error}") from error
+        return opened
+
+    def _draft_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        # The decoded image must stay at least as large as what the resize needs.
+        if self.resize is None:
+            return size
+        if isinstance(self.resize, int):
+            return (self.resize, self.resize)
+        return (self.resize[1], self.resize[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (e.g. for model metadata); `from_dict` reverses it."""
+        return {
+            "resize": list(self.resize) if isinstance(self.resize, tuple) else self.resize,
+            "crop": list(self.crop) if self.crop is not None else None,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "interpolation": self.interpolation,
+            "antialias": self.antialias,
+            "layout": self.layout,
+            "channel_order": self.channel_order,
+            "dtype": self.dtype,
+            "pass_order": self.pass_order,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageTransform:
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a dict, got {type(data).__name__}")
+        unknown = set(data) - set(cls().to_dict())
+        if unknown:
+            raise ValueError(f"unknown ImageTransform fields: {', '.join(sorted(unknown))}")
+        fields = dict(data)
+        for key in ("resize", "crop"):
+            if isinstance(fields.get(key), list):
+                fields[key] = tuple(fields[key])
+        return cls(**fields)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ImageTransform) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items())
+        return f"ImageTransform({fields})"
+
+
+def _image_size(image: Any) -> tuple[int, int]:
+    shape = np.shape(image)
+    if len(shape) < 2:
+        raise ValueError(f"image 0: expected HxW or HxWxC, got shape {tuple(shape)}")
+    return int(shape[0]), int(shape[1])
+
+
+def _is_pil(image: Any) -> bool:
+    module = type(image).__module__
+    return module.startswith("PIL.") and hasattr(image, "mode") and hasattr(image, "convert")
+
+
+def _pil_to_array(image: Any) -> np.ndarray:
+    # RGB, grey and RGBA map straight to arrays; every other mode goes through Pillow's own
+    # conversion to RGB, as torchvision users do with .convert("RGB").
+    if image.mode not in ("RGB", "L", "RGBA"):
+        image = image.convert("RGB")
+    return np.asarray(image)

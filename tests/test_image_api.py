@@ -1,0 +1,257 @@
+"""ImageTransform's inputs, outputs, options and bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+
+import numpy as np
+import pytest
+
+import fastort
+from fastort import ImageTransform
+from reference import pil_reference
+
+skimage_data = pytest.importorskip("skimage.data")
+Image = pytest.importorskip("PIL.Image")
+
+
+@pytest.fixture
+def photo() -> np.ndarray:
+    return skimage_data.chelsea()
+
+
+def test_defaults_are_imagenet(photo):
+    out = ImageTransform.imagenet()(photo)
+    assert out.shape == (1, 3, 224, 224) and out.dtype == np.float32
+    assert ImageTransform() == ImageTransform.imagenet()
+
+
+def test_pil_images_paths_and_bytes_decode_like_pillow(photo, tmp_path):
+    path = tmp_path / "cat.png"
+    Image.fromarray(photo).save(path)
+    expected = ImageTransform()(photo)
+    for source in (Image.open(path), path, str(path), path.read_bytes()):
+        assert np.array_equal(ImageTransform()(source), expected)
+
+
+def test_grey_and_rgba_and_other_pil_modes(photo):
+    grey = Image.fromarray(photo).convert("L")
+    as_rgb = ImageTransform()(grey.convert("RGB"))
+    assert np.array_equal(ImageTransform()(grey), as_rgb)
+    assert np.array_equal(ImageTransform()(np.asarray(grey)[:, :, None]), as_rgb)
+    rgba = Image.fromarray(photo).convert("RGBA")
+    assert np.array_equal(ImageTransform()(rgba), ImageTransform()(photo))
+    palette = Image.fromarray(photo).convert("P")
+    assert np.array_equal(ImageTransform()(palette), ImageTransform()(palette.convert("RGB")))
+
+
+def test_batch_of_mixed_sizes_fills_one_array():
+    images = [
+        skimage_data.chelsea(),
+        skimage_data.coffee(),
+        skimage_data.camera(),
+        skimage_data.rocket(),
+    ]
+    batch = ImageTransform(threads=2)(images)
+    assert batch.shape == (4, 3, 224, 224)
+    for index, image in enumerate(images):
+        assert np.array_equal(batch[index], ImageTransform(threads=1)(image)[0])
+
+
+def test_threads_do_not_change_results():
+    image = np.asarray(Image.fromarray(skimage_data.astronaut()).resize((1920, 1080)))
+    one = ImageTransform(threads=1)(image)
+    for threads in (2, 3, 8):
+        assert np.array_equal(ImageTransform(threads=threads)(image), one)
+
+
+def test_out_is_written_in_place_and_feeds_a_session(photo):
+    transform = ImageTransform()
+    out = np.full((2, 3, 224, 224), np.nan, np.float32)
+    result = transform([photo, photo], out=out)
+    assert result is out and not np.isnan(out).any()
+
+
+def test_views_with_row_strides_are_read_in_place(photo):
+    big = np.zeros((400, 600, 3), np.uint8)
+    big[50:350, 70:521] = photo
+    view = big[50:350, 70:521]
+    assert not view.flags.c_contiguous
+    assert np.array_equal(ImageTransform()(view), ImageTransform()(photo))
+    strided = np.ascontiguousarray(np.repeat(photo, 2, axis=1))[:, ::2]  # column stride: copied
+    assert np.array_equal(ImageTransform()(strided), ImageTransform()(photo))
+
+
+def test_uint8_mode_and_no_crop_or_resize(photo):
+    exact = ImageTransform(dtype="uint8", layout="NHWC")(photo)[0]
+    assert np.array_equal(exact, pil_reference(photo))
+    whole = ImageTransform(resize=None, crop=None, dtype="uint8", layout="NHWC")(photo)[0]
+    assert np.array_equal(whole, photo)
+    sized = ImageTransform(resize=(100, 50), crop=None)(photo)
+    assert sized.shape == (1, 3, 100, 50)
+
+
+def test_crop_larger_than_image_pads_with_zeros():
+    image = np.full((10, 20, 3), 200, np.uint8)
+    out = ImageTransform(resize=None, crop=(16, 24), dtype="uint8", layout="NHWC")(image)[0]
+    assert np.array_equal(out, pil_reference(image, None, (16, 24)))
+    assert out[0].max() == 0 and out[8, 12, 0] == 200
+
+
+def test_dict_round_trip_is_json(photo):
+    transform = ImageTransform(resize=(300, 200), crop=128, interpolation="bicubic", layout="NHWC")
+    data = json.loads(json.dumps(transform.to_dict()))
+    again = ImageTransform.from_dict(data)
+    assert again == transform
+    assert np.array_equal(again(photo), transform(photo))
+    with pytest.raises(ValueError, match="unknown ImageTransform fields: colour"):
+        ImageTransform.from_dict({"colour": "red"})
+
+
+def test_concurrent_calls_share_nothing_mutable():
+    images = [skimage_data.chelsea(), skimage_data.coffee()]
+    transform = ImageTransform(threads=2)
+    expected = [transform(image) for image in images]
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            for _ in range(20):
+                assert np.array_equal(transform(images[index % 2]), expected[index % 2])
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("image", "error", "match"),
+    [
+        (np.zeros((10, 10, 3), np.float32), TypeError, "expected a uint8 array"),
+        (np.zeros((10, 10, 3), np.uint16), TypeError, "expected a uint8 array"),
+        (np.zeros((0, 10, 3), np.uint8), ValueError, "is empty"),
+        (np.zeros((10, 0), np.uint8), ValueError, "is empty"),
+        (np.zeros((10, 10, 2), np.uint8), ValueError, "2 channels"),
+        (np.zeros((10, 10, 5), np.uint8), ValueError, "5 channels"),
+        (np.zeros((2, 10, 10, 3), np.uint8), ValueError, "pass a batch as a list"),
+        (np.zeros(10, np.uint8), ValueError, "expected HxW or HxWxC"),
+        (None, TypeError, "image 0"),
+        (3.5, TypeError, "image 0"),
+    ],
+)
+def test_bad_images(image, error, match):
+    with pytest.raises(error, match=match):
+        ImageTransform()(image)
+
+
+def test_bad_batches_and_files(tmp_path, photo):
+    with pytest.raises(ValueError, match="no images"):
+        ImageTransform()([])
+    with pytest.raises(TypeError, match="image 1"):
+        ImageTransform()([photo, 42])
+    with pytest.raises(ValueError, match="different sizes"):
+        ImageTransform(crop=None)([photo, skimage_data.camera()])
+    with pytest.raises(FileNotFoundError):
+        ImageTransform()(tmp_path / "missing.jpg")
+    (tmp_path / "junk.jpg").write_bytes(b"not a jpeg at all")
+    with pytest.raises(ValueError, match="cannot decode"):
+        ImageTransform()(tmp_path / "junk.jpg")
+    with pytest.raises(ValueError, match="cannot decode"):
+        ImageTransform()(b"\x89PNG truncated")
+
+
+def test_bad_out_arrays(photo):
+    transform = ImageTransform()
+    with pytest.raises(ValueError, match=r"out must be float32\[1, 3, 224, 224\]"):
+        transform(photo, out=np.empty((1, 3, 224, 225), np.float32))
+    with pytest.raises(ValueError, match="out must be float32"):
+        transform(photo, out=np.empty((1, 3, 224, 224), np.float64))
+    with pytest.raises(TypeError, match="out must be a numpy array"):
+        transform(photo, out=[0.0])
+    not_contiguous = np.empty((1, 224, 3, 224), np.float32).transpose(0, 2, 1, 3)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        transform(photo, out=not_contiguous)
+    readonly = np.empty((1, 3, 224, 224), np.float32)
+    readonly.flags.writeable = False
+    with pytest.raises(ValueError, match="writable"):
+        transform(photo, out=readonly)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"resize": 0}, ValueError, "resize sizes must be between 1 and 65536"),
+        ({"resize": -5}, ValueError, "resize sizes"),
+        ({"resize": (10, 0)}, ValueError, "resize sizes"),
+        ({"crop": 0}, ValueError, "crop sizes"),
+        ({"crop": (5, -1)}, ValueError, "crop sizes"),
+        ({"resize": 10**9}, ValueError, "resize sizes"),
+        ({"resize": "256"}, TypeError, "resize must be"),
+        ({"crop": 2.5}, TypeError, "crop must be"),
+        ({"mean": (0.5, 0.5)}, ValueError, "mean must have 3 values"),
+        ({"std": (1.0, 0.0, 1.0)}, ValueError, "std non-zero"),
+        ({"std": (1.0, float("nan"), 1.0)}, ValueError, "finite"),
+        ({"mean": "abc"}, TypeError, "mean must be 3 numbers"),
+        ({"interpolation": "lanczos"}, ValueError, "interpolation must be one of"),
+        ({"layout": "CHW"}, ValueError, "layout must be one of"),
+        ({"channel_order": "GBR"}, ValueError, "channel_order must be one of"),
+        ({"dtype": "float16"}, ValueError, "dtype must be one of"),
+        ({"threads": 0}, ValueError, "threads must be"),
+        ({"threads": 10**6}, ValueError, "threads must be"),
+        ({"antialias": "yes"}, TypeError, "antialias must be a bool"),
+    ],
+)
+def test_bad_options(options, error, match):
+    with pytest.raises(error, match=match):
+        ImageTransform(**options)
+
+
+def test_huge_resize_of_a_thin_image_is_refused_not_attempted():
+    with pytest.raises(ValueError, match="gives a side over"):
+        ImageTransform(resize=60000, crop=10)(np.zeros((1, 60000, 3), np.uint8))
+
+
+def test_fast_decode_is_close_but_not_exact(tmp_path):
+    large = Image.fromarray(skimage_data.astronaut()).resize((2048, 2048))
+    path = tmp_path / "large.jpg"
+    large.save(path, quality=95)
+    exact = ImageTransform()(path)
+    fast = ImageTransform()(path, fast_decode=True)
+    assert fast.shape == exact.shape
+    assert np.abs(fast - exact).mean() < 0.1
+
+
+def test_transform_feeds_a_session_without_copies(save):
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("ReduceMean", ["pixels"], ["mean"], keepdims=0)],
+            "g",
+            [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", 3, 224, 224])],
+            [helper.make_tensor_value_info("mean", TensorProto.FLOAT, [])],
+        ),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    onnx.checker.check_model(model)
+    session = fastort.Session(save(model))
+    pixels = np.empty((1, 3, 224, 224), np.float32)
+    ImageTransform()(skimage_data.coffee(), out=pixels)
+    before = fastort._core.debug_counters()["input_bytes_copied"]
+    (mean,) = session.run(None, {"pixels": pixels})
+    assert fastort._core.debug_counters()["input_bytes_copied"] == before
+    assert mean == pytest.approx(pixels.mean(), rel=1e-5)
+
+
+def test_bytes_input_via_io(photo):
+    buffer = io.BytesIO()
+    Image.fromarray(photo).save(buffer, format="PNG")
+    assert np.array_equal(ImageTransform()(buffer.getvalue()), ImageTransform()(photo))
