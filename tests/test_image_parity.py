@@ -60,6 +60,20 @@ def test_large_photos_match_pillow(size):
         )
 
 
+@pytest.mark.parametrize(
+    ("height", "width", "channels"), [(3000, 4000, 3), (4000, 3000, 4), (2999, 17, 1)]
+)
+def test_large_random_images_match_pillow(height, width, channels):
+    rng = np.random.default_rng(height + width)
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    for interpolation in FILTERS:
+        assert_same(
+            crop_of(image, interpolation=interpolation),
+            pil_reference(image, interpolation=interpolation),
+        )
+
+
 @st.composite
 def cases(draw):
     height = draw(st.integers(1, 700))

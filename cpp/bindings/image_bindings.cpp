@@ -87,8 +87,8 @@ ImageView image_view(py::handle value, size_t index, std::list<py::array>& keep)
   return view;
 }
 
-void transform(const py::list& images, const py::dict& fields, const py::array& out, int threads) {
-  const ImageTransformSpec spec = make_spec(fields);
+void transform(const py::list& images, const ImageTransformSpec& spec, const py::array& out,
+               int threads) {
   std::list<py::array> keep;
   std::vector<ImageView> views;
   views.reserve(images.size());
@@ -102,11 +102,14 @@ void transform(const py::list& images, const py::dict& fields, const py::array& 
 }  // namespace
 
 void register_image(py::module_& m) {
+  // Parsed and validated once per ImageTransform, not per call.
+  py::class_<ImageTransformSpec>(m, "ImageSpec")
+      .def(py::init(&make_spec), py::arg("fields"))
+      .def("output_size", [](const ImageTransformSpec& spec, int height, int width) {
+        return output_size(spec, height, width);
+      });
   m.def("transform_images", &transform, py::arg("images"), py::arg("spec"), py::arg("out"),
         py::arg("threads"));
-  m.def("image_output_size", [](const py::dict& fields, int height, int width) {
-    return output_size(make_spec(fields), height, width);
-  });
   m.def("hardware_threads", &hardware_threads);
 }
 

@@ -145,7 +145,7 @@ class ImageTransform:
             **{"resize": 256, "crop": 224, "mean": IMAGENET_MEAN, "std": IMAGENET_STD, **overrides}
         )
 
-    def _make_spec(self) -> dict[str, Any]:
+    def _make_spec(self) -> _core.ImageSpec:
         if self.resize is None:
             resize_h, resize_w = 0, 0
         elif isinstance(self.resize, int):
@@ -154,7 +154,7 @@ class ImageTransform:
             resize_h, resize_w = self.resize
         crop_h, crop_w = self.crop if self.crop is not None else (0, 0)
         order = _installed_pillow_order() if self.pass_order == "auto" else self.pass_order
-        spec = {
+        fields = {
             "resize_height": resize_h,
             "resize_width": resize_w,
             "crop_height": crop_h,
@@ -167,12 +167,11 @@ class ImageTransform:
             "bgr": self.channel_order == "BGR",
             "pass_order": order,
         }
-        _core.image_output_size(spec, 1, 1)  # validates sizes, mean and std
-        return spec
+        return _core.ImageSpec(fields)  # validates sizes, mean and std
 
     def output_shape(self, count: int, height: int, width: int) -> tuple[int, int, int, int]:
         """Shape of the output for `count` images of height x width."""
-        out_h, out_w = _core.image_output_size(self._spec, height, width)
+        out_h, out_w = self._spec.output_size(height, width)
         if self.layout == "NCHW":
             return (count, 3, out_h, out_w)
         return (count, out_h, out_w, 3)

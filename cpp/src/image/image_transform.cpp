@@ -2,6 +2,7 @@
 // final pass that writes normalised values in the output layout.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
 
 #include "fastort/error.hpp"
@@ -109,14 +110,14 @@ void horizontal_then_vertical(const ImageJob& job, const Window& w, const Writer
   w.plan_y.input_range(0, w.plan_y.size(), in_begin, in_end);
   image::Rows rows{image.data, image.row_stride, image.channels, image.width};
   int64_t column_offset = static_cast<int64_t>(w.x0) * image.channels;
-  std::vector<uint8_t> horizontal;
+  std::unique_ptr<uint8_t[]> horizontal;  // every byte is written before it is read
   if (!w.plan_x.identity) {
     const int pixel_bytes = image.channels == 1 ? 1 : 4;
     const int64_t stride = static_cast<int64_t>(w.plan_x.size()) * pixel_bytes;
-    horizontal.resize(static_cast<size_t>(std::max(in_end - in_begin, 1)) * stride);
-    image::resample_horizontal(rows, in_begin, in_end, w.plan_x, horizontal.data(), stride);
+    horizontal.reset(new uint8_t[static_cast<size_t>(std::max(in_end - in_begin, 1)) * stride]);
+    image::resample_horizontal(rows, in_begin, in_end, w.plan_x, horizontal.get(), stride);
     // Only the source rows the vertical pass reads, numbered as source rows.
-    rows = image::Rows{horizontal.data(), stride, pixel_bytes, w.plan_x.size(), in_begin};
+    rows = image::Rows{horizontal.get(), stride, pixel_bytes, w.plan_x.size(), in_begin};
     column_offset = 0;
   }
   const int lanes = w.plan_x.size() * rows.pixel_bytes;
@@ -139,19 +140,19 @@ void vertical_then_horizontal(const ImageJob& job, const Window& w, const Writer
   const image::Rows source{image.data, image.row_stride, image.channels, image.width};
   const int columns = std::max(col_end - col_begin, 1);
   const int lanes = columns * image.channels;
-  std::vector<uint8_t> vertical(static_cast<size_t>(w.plan_y.size()) * lanes);
+  std::unique_ptr<uint8_t[]> vertical(new uint8_t[static_cast<size_t>(w.plan_y.size()) * lanes]);
   for (int i = 0; i < w.plan_y.size(); ++i) {
     image::resample_vertical(source, w.plan_y, i, static_cast<int64_t>(col_begin) * image.channels,
-                             lanes, vertical.data() + static_cast<size_t>(i) * lanes);
+                             lanes, vertical.get() + static_cast<size_t>(i) * lanes);
   }
-  const image::Rows rows{vertical.data(), lanes, image.channels, columns};
+  const image::Rows rows{vertical.get(), lanes, image.channels, columns};
   image::AxisPlan plan_x = w.plan_x;  // indexes columns of `vertical`, which start at col_begin
   for (int& first : plan_x.first) first -= col_begin;
   const int pixel_bytes = image.channels == 1 ? 1 : 4;
   std::vector<uint8_t> values(static_cast<size_t>(plan_x.size()) * pixel_bytes);
   const int x_begin = w.x0 - job.left, x_end = x_begin + plan_x.size();
   for (int i = 0; i < w.plan_y.size(); ++i) {
-    const uint8_t* row = vertical.data() + static_cast<size_t>(i) * lanes;
+    const uint8_t* row = vertical.get() + static_cast<size_t>(i) * lanes;
     int bytes = image.channels;
     if (!plan_x.identity) {
       image::resample_horizontal(rows, i, i + 1, plan_x, values.data(), 0);

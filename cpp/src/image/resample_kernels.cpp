@@ -73,25 +73,73 @@ __attribute__((target("avx2"))) inline __m128i load_pixel(const uint8_t* pixel, 
   return _mm_cvtepu8_epi32(_mm_cvtsi32_si128(word));
 }
 
+// Byte shuffle turning 16 loaded bytes (4 pixels) into 16-bit lanes for pmaddwd: the low
+// 128 bits hold [c0 of tap 0, c0 of tap 1, c1 of tap 0, ...] for taps 0-1, the high 128
+// bits the same for taps 2-3. Missing channels (RGB) read as zero.
+template <int kPixelBytes>
+__attribute__((target("avx2"))) inline __m256i group_shuffle() {
+  alignas(32) int8_t mask[32];
+  for (int half = 0; half < 2; ++half) {
+    for (int lane = 0; lane < 8; ++lane) {
+      const int channel = lane / 2, tap = half * 2 + lane % 2;
+      const bool present = kPixelBytes == 4 || channel < 3;
+      mask[half * 16 + lane * 2] = static_cast<int8_t>(present ? tap * kPixelBytes + channel : -1);
+      mask[half * 16 + lane * 2 + 1] = -1;
+    }
+  }
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(mask));
+}
+
 // Output pixel xx of kRows consecutive rows. The weights are loaded once for all rows.
 template <int kPixelBytes, int kRows>
 __attribute__((target("avx2"))) inline void horizontal_pixel_avx2(const uint8_t* const* rows,
                                                                   int64_t row_bytes,
                                                                   const AxisPlan& plan, int xx,
-                                                                  uint8_t* const* outs) {
+                                                                  uint8_t* const* outs,
+                                                                  __m256i gather) {
   // Two neighbouring pixels per step: [c0 c1 c2 x | c0' c1' c2' x] as eight int32 lanes.
   const __m128i spread =
       kPixelBytes == 3 ? _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, -1, -1, -1, -1, -1, -1, -1, -1)
                        : _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, -1, -1, -1, -1, -1, -1, -1, -1);
   const int32_t* k4 = &plan.coeffs_x4[static_cast<size_t>(xx) * plan.ksize_even * 4];
-  // An odd tap count is rounded up: the extra tap's weight is zero.
-  const int pairs = (plan.count[xx] + 1) / 2;
   int64_t at = static_cast<int64_t>(plan.first[xx]) * kPixelBytes;
   __m256i wide[kRows];
   // Fully unrolled, so that the accumulators stay in registers.
 #pragma GCC unroll 4
   for (int r = 0; r < kRows; ++r) wide[r] = _mm256_setzero_si256();
-  int pair = 0;
+
+  // Four taps per step with 16-bit multiplies: pmaddwd sums two taps per channel, once for
+  // the weights' high parts and once for their low parts; hi * 2^11 + lo is the exact sum.
+  // (Lanes may wrap in between; the true sum fits int32, so the final value is exact.)
+  const int groups = (plan.count[xx] + 3) / 4;
+  const int16_t* hi = &plan.weights_hi[static_cast<size_t>(xx) * plan.groups * 16];
+  const int16_t* lo = &plan.weights_lo[static_cast<size_t>(xx) * plan.groups * 16];
+  int group = 0;
+  if (groups > 0) {
+    __m256i sum_hi[kRows], sum_lo[kRows];
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) sum_hi[r] = sum_lo[r] = _mm256_setzero_si256();
+    for (; group < groups && at + 16 <= row_bytes; ++group, at += 4 * kPixelBytes) {
+      const __m256i weights_hi =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi + group * 16));
+      const __m256i weights_lo =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lo + group * 16));
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; ++r) {
+        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[r] + at));
+        const __m256i pixels = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(raw), gather);
+        sum_hi[r] = _mm256_add_epi32(sum_hi[r], _mm256_madd_epi16(pixels, weights_hi));
+        sum_lo[r] = _mm256_add_epi32(sum_lo[r], _mm256_madd_epi16(pixels, weights_lo));
+      }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) {
+      wide[r] = _mm256_add_epi32(_mm256_slli_epi32(sum_hi[r], 11), sum_lo[r]);
+    }
+  }
+  // An odd tap count is rounded up: the extra tap's weight is zero.
+  const int pairs = (plan.count[xx] + 1) / 2;
+  int pair = group * 2;
   // An 8-byte load covers two pixels; it must not run past the row's pixels.
   for (; pair < pairs && at + 8 <= row_bytes; ++pair, at += 2 * kPixelBytes) {
     const __m256i weights = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k4 + pair * 8));
@@ -123,6 +171,7 @@ __attribute__((target("avx2"))) void horizontal_avx2(const Rows& src, int row_be
                                                      int64_t dst_stride) {
   constexpr int kBlock = 4;
   const int64_t row_bytes = static_cast<int64_t>(src.width) * kPixelBytes;
+  const __m256i gather = group_shuffle<kPixelBytes>();
   int r = row_begin;
   for (; r + kBlock <= row_end; r += kBlock) {
     const uint8_t* rows[kBlock];
@@ -132,14 +181,14 @@ __attribute__((target("avx2"))) void horizontal_avx2(const Rows& src, int row_be
       outs[i] = dst + (r + i - row_begin) * dst_stride;
     }
     for (int xx = 0; xx < plan.size(); ++xx) {
-      horizontal_pixel_avx2<kPixelBytes, kBlock>(rows, row_bytes, plan, xx, outs);
+      horizontal_pixel_avx2<kPixelBytes, kBlock>(rows, row_bytes, plan, xx, outs, gather);
     }
   }
   for (; r < row_end; ++r) {
     const uint8_t* rows[1] = {src.row(r)};
     uint8_t* outs[1] = {dst + (r - row_begin) * dst_stride};
     for (int xx = 0; xx < plan.size(); ++xx) {
-      horizontal_pixel_avx2<kPixelBytes, 1>(rows, row_bytes, plan, xx, outs);
+      horizontal_pixel_avx2<kPixelBytes, 1>(rows, row_bytes, plan, xx, outs, gather);
     }
   }
 }

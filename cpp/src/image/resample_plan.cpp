@@ -73,6 +73,29 @@ void plan_filter(int in_size, int out_size, int out_begin, int out_end, const Fi
   }
 }
 
+// Fills weights_hi / weights_lo from coeffs (see AxisPlan).
+void split_weights(AxisPlan& plan) {
+  constexpr int kLowBits = 11;
+  plan.groups = (plan.ksize + 3) / 4;
+  const size_t per_output = static_cast<size_t>(plan.groups) * 16;
+  plan.weights_hi.assign(per_output * plan.size(), 0);
+  plan.weights_lo.assign(per_output * plan.size(), 0);
+  for (int i = 0; i < plan.size(); ++i) {
+    for (int t = 0; t < plan.ksize; ++t) {
+      const int32_t weight = plan.coeffs[static_cast<size_t>(i) * plan.ksize + t];
+      const auto hi = static_cast<int16_t>(weight >> kLowBits);  // arithmetic: floor
+      const auto lo = static_cast<int16_t>(weight & ((1 << kLowBits) - 1));
+      const int group = t / 4, in_group = t % 4;
+      // Half (128 bits) of the group holding this tap, and the lane within each pair.
+      const size_t base = i * per_output + group * 16 + (in_group / 2) * 8 + in_group % 2;
+      for (int channel = 0; channel < 4; ++channel) {
+        plan.weights_hi[base + channel * 2] = hi;
+        plan.weights_lo[base + channel * 2] = lo;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void AxisPlan::input_range(int from, int to, int& begin, int& end) const {
@@ -122,6 +145,7 @@ AxisPlan plan_axis(int in_size, int out_size, int out_begin, int out_end,
       std::fill_n(&plan.coeffs_x4[(static_cast<size_t>(i) * plan.ksize_even + t) * 4], 4, coeff);
     }
   }
+  split_weights(plan);
   return plan;
 }
 

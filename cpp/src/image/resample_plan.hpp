@@ -26,6 +26,11 @@ struct AxisPlan {
   // tap's weight is zero.
   std::vector<int32_t> coeffs_x4;
   int ksize_even = 0;
+  // The weights split as hi * 2^11 + lo with lo in [0, 2^11), both fitting int16, for the
+  // kernels that multiply 16-bit pairs (pmaddwd). Per output position, `groups` groups of 4
+  // taps, each 16 values: [k0 k1] repeated 4 times, then [k2 k3] repeated 4 times.
+  std::vector<int16_t> weights_hi, weights_lo;
+  int groups = 0;
 
   int size() const { return static_cast<int>(first.size()); }
   // The input range [begin, end) read by outputs [from, to); begin == end if none.
