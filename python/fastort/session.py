@@ -13,6 +13,7 @@ When data is copied:
 
 from __future__ import annotations
 
+import json
 import numbers
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,6 +23,10 @@ from typing import Any, Union
 import numpy as np
 
 from . import _core
+from .image import ImageTransform
+
+TRANSFORM_KEY = "fastort.transform"
+LABELS_KEY = "fastort.labels"
 
 ModelSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
 ProviderArg = Union[str, tuple[str, Mapping[str, Any]]]
@@ -188,6 +193,45 @@ class Session(_core.SessionBase):
 
     def get_providers(self) -> list[str]:
         return list(self._impl.providers)
+
+    @property
+    def transform(self) -> ImageTransform | None:
+        """The preprocessing stored in the model by `fastort.export(transform=...)`, if any."""
+        text = self._impl.metadata["custom_metadata_map"].get(TRANSFORM_KEY)
+        return None if text is None else ImageTransform.from_dict(json.loads(text))
+
+    @property
+    def labels(self) -> list[str] | None:
+        """The class names stored in the model by `fastort.export(labels=...)`, if any."""
+        text = self._impl.metadata["custom_metadata_map"].get(LABELS_KEY)
+        return None if text is None else list(json.loads(text))
+
+    def classify(
+        self, images: Any, top_k: int = 5, *, transform: ImageTransform | None = None
+    ) -> list[list[tuple[int, str | None, float]]]:
+        """Top-k classes per image: [(class index, label or None, probability), ...].
+
+        Images go through `transform` (default: the one stored in the model) into the first
+        input; probabilities are the softmax of the first output's logits.
+        """
+        transform = transform or self.transform
+        if transform is None:
+            raise ValueError(
+                "the model stores no image transform; pass transform=ImageTransform(...)"
+            )
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+        batch = transform(images)
+        logits = np.asarray(self.run([self._outputs[0].name], {self._inputs[0].name: batch})[0])
+        logits = logits.reshape(logits.shape[0], -1).astype(np.float64)
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+        labels = self.labels
+        results = []
+        for row in probabilities:
+            top = np.argsort(-row, kind="stable")[:top_k]
+            results.append([(int(i), labels[i] if labels else None, float(row[i])) for i in top])
+        return results
 
     def __repr__(self) -> str:
         inputs = ", ".join(i.name for i in self._inputs)

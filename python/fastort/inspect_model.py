@@ -1,0 +1,134 @@
+"""What `fastort inspect` reports about a model file: signature, opsets, operators, weights.
+
+The signature comes from fastort itself; the graph details need the `onnx` package and are
+left out (with a note) when it is not installed.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+from typing import Any
+
+from .session import LABELS_KEY, TRANSFORM_KEY, Session
+
+_PROTO_TYPES = {
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    4: "uint16",
+    5: "int16",
+    6: "int32",
+    7: "int64",
+    8: "string",
+    9: "bool",
+    10: "float16",
+    11: "float64",
+    12: "uint32",
+    13: "uint64",
+    16: "bfloat16",
+}
+
+
+def inspect_model(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A JSON-ready description of the model at `path`."""
+    path = os.fspath(path)
+    session = Session(path, cache=False)
+    meta = session.get_modelmeta()
+    custom = dict(meta.custom_metadata_map)
+    report: dict[str, Any] = {
+        "path": os.path.abspath(path),
+        "file_bytes": os.path.getsize(path),
+        "inputs": [_value(v) for v in session.inputs],
+        "outputs": [_value(v) for v in session.outputs],
+        "producer": meta.producer_name,
+        "graph_name": meta.graph_name,
+        "metadata": {k: v for k, v in custom.items() if k not in (TRANSFORM_KEY, LABELS_KEY)},
+        "fastort": {
+            "transform": session.transform.to_dict() if session.transform else None,
+            "labels": len(session.labels) if session.labels is not None else None,
+        },
+    }
+    report.update(_graph_details(path))
+    return report
+
+
+def _value(info: Any) -> dict[str, Any]:
+    dynamic = [i for i, d in enumerate(info.shape) if not isinstance(d, int)]
+    return {"name": info.name, "type": info.type, "shape": info.shape, "dynamic_axes": dynamic}
+
+
+def _graph_details(path: str) -> dict[str, Any]:
+    try:
+        import onnx
+    except ImportError:
+        return {"note": "install onnx for opsets, operators and parameter counts"}
+    model = onnx.load(path, load_external_data=False)
+    graph = model.graph
+    operators = collections.Counter(node.op_type for node in graph.node)
+    parameters, weight_bytes, external = 0, 0, set()
+    for tensor in graph.initializer:
+        count = 1
+        for dim in tensor.dims:
+            count *= dim
+        parameters += count
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            for entry in tensor.external_data:
+                if entry.key == "location":
+                    external.add(entry.value)
+                if entry.key == "length":
+                    weight_bytes += int(entry.value)
+        else:
+            weight_bytes += len(tensor.raw_data) or count * _item_size(tensor.data_type)
+    return {
+        "ir_version": model.ir_version,
+        "producer_version": model.producer_version,
+        "opsets": {o.domain or "ai.onnx": o.version for o in model.opset_import},
+        "nodes": len(graph.node),
+        "operators": dict(operators.most_common()),
+        "parameters": parameters,
+        "parameter_bytes": weight_bytes,
+        "external_data": sorted(external),
+    }
+
+
+def _item_size(data_type: int) -> int:
+    name = _PROTO_TYPES.get(data_type, "float32")
+    return {"string": 0, "bool": 1, "uint8": 1, "int8": 1}.get(
+        name, 2 if "16" in name else 8 if "64" in name else 4
+    )
+
+
+def format_report(report: dict[str, Any]) -> str:
+    lines = [f"{report['path']}  ({report['file_bytes'] / 1e6:.2f} MB)"]
+    for role in ("inputs", "outputs"):
+        lines.append(f"{role}:")
+        for value in report[role]:
+            dims = ", ".join(str(d) for d in value["shape"])
+            dynamic = f"  dynamic axes {value['dynamic_axes']}" if value["dynamic_axes"] else ""
+            lines.append(f"  {value['name']}: {value['type']} [{dims}]{dynamic}")
+    lines.append(
+        f"producer: {report['producer'] or '-'} {report.get('producer_version', '')}".rstrip()
+    )
+    if "opsets" in report:
+        opsets = ", ".join(f"{domain} {version}" for domain, version in report["opsets"].items())
+        lines.append(f"IR version {report['ir_version']}, opsets: {opsets}")
+        lines.append(
+            f"parameters: {report['parameters']:,} ({report['parameter_bytes'] / 1e6:.2f} MB)"
+        )
+        if report["external_data"]:
+            lines.append(f"external data: {', '.join(report['external_data'])}")
+        lines.append(f"operators ({report['nodes']} nodes):")
+        for op, count in report["operators"].items():
+            lines.append(f"  {op:24s} {count}")
+    else:
+        lines.append(report["note"])
+    fastort = report["fastort"]
+    if fastort["transform"]:
+        lines.append(f"fastort transform: {json.dumps(fastort['transform'])}")
+    if fastort["labels"] is not None:
+        lines.append(f"fastort labels: {fastort['labels']} classes")
+    for key, value in report["metadata"].items():
+        lines.append(f"metadata {key}: {value[:120]}")
+    return "\n".join(lines)
