@@ -66,6 +66,49 @@ def _classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    from .benchmark import bench_model, format_results, native_binary, plot_results
+
+    if not os.path.isfile(args.model):
+        raise CliError(f"no such model file: {args.model}")
+    if args.native:
+        binary = native_binary()
+        if binary is None:
+            raise CliError("the native benchmark (fastort-bench) is not installed with this build")
+        from ._runtime import find_library
+
+        command = [
+            binary,
+            "--model",
+            args.model,
+            "--library",
+            find_library(),
+            "--threads",
+            str(args.threads),
+        ]
+        command += ["--batch", ",".join(map(str, args.batch))]
+        if args.json:
+            command += ["--json", args.json]
+        return subprocess.call(command)
+    results = [
+        bench_model(args.model, batch, args.threads, args.rounds, progress=not args.quiet)
+        for batch in args.batch
+    ]
+    print(format_results(results))
+    if args.json:
+        import json
+
+        with open(args.json, "w") as file:
+            json.dump([result.as_dict() for result in results], file, indent=2)
+    if args.plot:
+        plot_results(results, args.plot)
+        print(f"plot written to {args.plot}")
+    return 0
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -99,6 +142,23 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument("--top-k", type=_positive, default=5)
     classify.add_argument("--json", action="store_true", help="print JSON")
     classify.set_defaults(run=_classify)
+
+    bench = commands.add_parser(
+        "bench", help="latency of fastort and onnxruntime on a model, side by side"
+    )
+    bench.add_argument("model")
+    bench.add_argument(
+        "--batch", type=_positive, nargs="+", default=[1], help="batch sizes (default 1)"
+    )
+    bench.add_argument("--threads", type=_positive, default=1, help="intra-op threads (default 1)")
+    bench.add_argument(
+        "--rounds", type=_positive, default=15, help="interleaved rounds (default 15)"
+    )
+    bench.add_argument("--json", metavar="FILE", help="write the medians as JSON")
+    bench.add_argument("--plot", metavar="FILE", help="write a PNG bar chart (needs matplotlib)")
+    bench.add_argument("--native", action="store_true", help="run the native C++ benchmark instead")
+    bench.add_argument("--quiet", action="store_true", help="no progress bar")
+    bench.set_defaults(run=_bench)
     return parser
 
 
@@ -106,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (CliError, FastortError, OSError, ValueError, TypeError) as error:
+    except (CliError, FastortError, OSError, ValueError, TypeError, ImportError) as error:
         message = str(error)
         if isinstance(error, OSError) and error.strerror:
             message = error.strerror

@@ -24,6 +24,7 @@ from .image import ImageTransform
 from .session import LABELS_KEY, TRANSFORM_KEY
 
 _EXPORTERS = ("auto", "dynamo", "legacy")
+_PROTOBUF_LIMIT = (2 << 30) - (64 << 20)  # 2 GiB, less room for the graph itself
 
 
 class ExportError(FastortError):
@@ -347,7 +348,8 @@ def _run_exporter(
                 model, inputs, path, dynamo=False, dynamic_axes=axes or None, **common
             )
     except Exception as error:
-        raise ExportError(f"the legacy exporter failed: {_first_line(error)}") from error
+        first = f" (the dynamo exporter failed first: {dynamo_error})" if dynamo_error else ""
+        raise ExportError(f"the legacy exporter failed: {_first_line(error)}{first}") from error
     reason = "requested" if exporter == "legacy" else f"dynamo exporter failed: {dynamo_error}"
     return "legacy", reason
 
@@ -366,7 +368,7 @@ def _finish_file(
     """Store fastort's metadata, run the full ONNX check, return the default-domain opset."""
     import onnx
 
-    model = onnx.load(path)
+    model = onnx.load(path, load_external_data=False)  # weights stay where they are
     entries = {str(k): str(v) for k, v in (metadata or {}).items()}
     if transform is not None:
         entries[TRANSFORM_KEY] = json.dumps(transform.to_dict())

@@ -13,9 +13,9 @@ When data is copied:
 
 from __future__ import annotations
 
-import json
 import numbers
 import os
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -171,8 +171,14 @@ class Session(_core.SessionBase):
                 f"model must be a path or the model's bytes, got {type(model).__name__}"
             )
         super().__init__(impl, bool(strict))
-        self._inputs = [ValueInfo(**info) for info in impl.inputs]
-        self._outputs = [ValueInfo(**info) for info in impl.outputs]
+
+    @property
+    def _inputs(self) -> list[ValueInfo]:
+        return _signature(self._impl)[0]
+
+    @property
+    def _outputs(self) -> list[ValueInfo]:
+        return _signature(self._impl)[1]
 
     @property
     def inputs(self) -> list[ValueInfo]:
@@ -198,13 +204,13 @@ class Session(_core.SessionBase):
     def transform(self) -> ImageTransform | None:
         """The preprocessing stored in the model by `fastort.export(transform=...)`, if any."""
         text = self._impl.metadata["custom_metadata_map"].get(TRANSFORM_KEY)
-        return None if text is None else ImageTransform.from_dict(json.loads(text))
+        return None if text is None else ImageTransform.from_dict(_json_loads(text))
 
     @property
     def labels(self) -> list[str] | None:
         """The class names stored in the model by `fastort.export(labels=...)`, if any."""
         text = self._impl.metadata["custom_metadata_map"].get(LABELS_KEY)
-        return None if text is None else list(json.loads(text))
+        return None if text is None else list(_json_loads(text))
 
     def classify(
         self, images: Any, top_k: int = 5, *, transform: ImageTransform | None = None
@@ -237,6 +243,26 @@ class Session(_core.SessionBase):
         inputs = ", ".join(i.name for i in self._inputs)
         outputs = ", ".join(o.name for o in self._outputs)
         return f"<fastort.Session inputs=[{inputs}] outputs=[{outputs}]>"
+
+
+# Built once per loaded model, not per Session object: a cached Session(path) stays a lookup.
+_signatures: weakref.WeakKeyDictionary[Any, tuple[list[ValueInfo], list[ValueInfo]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _signature(impl: Any) -> tuple[list[ValueInfo], list[ValueInfo]]:
+    found = _signatures.get(impl)
+    if found is None:
+        found = ([ValueInfo(**i) for i in impl.inputs], [ValueInfo(**o) for o in impl.outputs])
+        _signatures[impl] = found
+    return found
+
+
+def _json_loads(text: str) -> Any:
+    import json  # here, not at module level: `import fastort` stays light
+
+    return json.loads(text)
 
 
 def _digest(data: bytes) -> str:
