@@ -11,7 +11,7 @@ CORE_BUILD := build/core
 ORT_ENV = FASTORT_ORT_LIBRARY="$$($(PY) scripts/ort_paths.py library)" \
           FASTORT_TEST_MODELS="$$($(PY) scripts/ort_paths.py datasets)"
 
-.PHONY: all setup build test test-cpp test-python test-asan demo bench format lint clean
+.PHONY: all setup build test test-cpp test-python test-asan demo bench bench-smoke format lint clean
 
 all: build
 
@@ -54,8 +54,15 @@ test-asan: build
 demo: build
 	$(PY) examples/demo.py
 
+# The standard suite (`--readme` also regenerates the README's table), and a short smoke run
+# that keeps the benchmarks working (CI; it asserts nothing about speed).
 bench: build
-	$(PY) bench/bench_session.py
+	$(PY) -m pip install --quiet --no-build-isolation ".[bench]"
+	$(PY) bench/run_suite.py
+
+bench-smoke: build
+	$(PY) -m pip install --quiet --no-build-isolation ".[bench]"
+	$(PY) bench/run_suite.py --quick --out build/bench-smoke
 
 format: setup
 	$(BIN)/ruff format python tests bench examples scripts

@@ -95,3 +95,61 @@ def test_classify_with_an_exported_classifier(tmp_path, capsys):
     payload = json.loads(capsys.readouterr().out)
     assert payload[0]["image"] == str(image) and len(payload[0]["top"]) == 2
     assert payload[0]["top"][0]["label"] in "wxyz"
+
+
+def test_bench_prints_medians_and_writes_json(tmp_path, sigmoid_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", sigmoid_path, "--rounds", "1", "--quiet", "--json", str(out)]) == 0
+    assert "fastort run(out=)" in capsys.readouterr().out
+    (result,) = json.loads(out.read_text())
+    assert result["batch"] == 1
+    assert {"fastort run", "onnxruntime run", "raw ORT C++"} <= set(result["methods"])
+    assert all(m["median_us"] > 0 for m in result["methods"].values())
+
+
+def test_bench_bad_input(tmp_path):
+    missing = run_cli("bench", str(tmp_path / "missing.onnx"))
+    assert missing.returncode == 1 and "no such model file" in missing.stderr
+    assert run_cli("bench", str(tmp_path / "m.onnx"), "--rounds", "0").returncode == 2
+    assert run_cli("bench", str(tmp_path / "m.onnx"), "--threads", "-2").returncode == 2
+
+
+def test_native_benchmark_runs_a_model_and_the_kernels(tmp_path, sigmoid_path):
+    from fastort._runtime import find_library
+    from fastort.benchmark import native_binary
+
+    binary = native_binary()
+    if binary is None:
+        pytest.skip("fastort-bench is not part of this build")
+    out = tmp_path / "native.json"
+    result = subprocess.run(
+        [
+            binary,
+            "--model",
+            sigmoid_path,
+            "--library",
+            find_library(),
+            "--runs",
+            "5",
+            "--warmup",
+            "1",
+            "--callers",
+            "1,2",
+            "--images",
+            "64x48",
+            "--image-threads",
+            "1,2",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    names = [row["name"] for row in report["model"]]
+    assert "raw ORT C++ API batch 1" in names and "2 callers, Session::run batch 1" in names
+    assert len(report["images"]) == 2
+    bad = subprocess.run([binary, "--runs", "0"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 1 and "error" in bad.stderr

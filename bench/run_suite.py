@@ -1,0 +1,353 @@
+"""The standard benchmark suite: every speed claim of fastort, measured side by side.
+
+  per-call       sigmoid.onnx, a 1x3x1024x1024 Add, EfficientNet-Lite0 at batch 1 and 8:
+                 fastort run / run(out=) / cached Session() against onnxruntime's run,
+                 IOBinding and run_with_ort_values and the raw ORT C++ API
+  preprocess     640x480, 1920x1080, 4000x3000 photos against torchvision's steps and OpenCV,
+                 with each method's deviation from torchvision; a batch of 32 on 1 and 2 threads
+  end to end     JPEG -> top-5 against the tutorial pipeline, exact and with fast_decode
+  sessions       creation cold, cached, and from an optimised model file
+  threads        1 and 2 Python threads calling run on one session, fastort and onnxruntime
+  import         `import fastort` against numpy and onnxruntime
+
+Writes bench/results/suite.json and PNG plots; `--readme` regenerates the README's table from
+the JSON. `--quick` is a smoke run for CI (few rounds; nothing is asserted about speed).
+
+    python bench/run_suite.py [--quick] [--readme] [--out bench/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+import fastort
+from fastort.benchmark import bench_model, format_results, plot_results, random_inputs
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "examples")]
+
+import bench_preprocess  # noqa: E402
+import bench_session  # noqa: E402
+import demo  # noqa: E402
+
+README_START, README_END = "<!-- suite:start -->", "<!-- suite:end -->"
+
+
+def median_ms(run: Callable[[], object], rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def interleaved_ms(methods: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    samples: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(rounds):
+        for name, run in methods.items():
+            start = time.perf_counter()
+            run()
+            samples[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def efficientnet(cache: Path) -> Path:
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / "efficientnet_lite0.onnx"
+    if not path.exists():
+        demo.export_model(path)
+    return path
+
+
+def end_to_end(model: Path, rounds: int) -> dict[str, float]:
+    session = fastort.Session(model, threads=1)
+    transform = session.transform
+    assert transform is not None
+    transform.threads = 1
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    tutorial = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    buffer = io.BytesIO()
+    Image.fromarray(bench_preprocess.photo(1920, 1080)).save(buffer, format="JPEG", quality=90)
+    encoded = buffer.getvalue()
+
+    def tutorial_top5() -> object:
+        image = Image.open(io.BytesIO(encoded)).convert("RGB")
+        logits = tutorial.run(None, {"input": demo.tutorial_preprocess(image)})[0][0]
+        return np.argsort(-logits)[:5]
+
+    return interleaved_ms(
+        {
+            "tutorial (Pillow + torchvision steps + onnxruntime)": tutorial_top5,
+            "fastort classify": lambda: session.classify(encoded),
+            "fastort classify, fast_decode": lambda: session.run(
+                None, {"input": transform(encoded, fast_decode=True)}
+            ),
+        },
+        rounds,
+    )
+
+
+def session_creation(model: Path, folder: Path, rounds: int) -> dict[str, float]:
+    optimised = folder / "efficientnet_lite0.optimised.onnx"
+    fastort.Session(model, optimized_model_path=optimised, cache=False)
+    fastort.Session(model)  # fill the cache
+    return {
+        "cold (load and optimise)": median_ms(
+            lambda: fastort.Session(model, cache=False), max(3, rounds // 3)
+        ),
+        "from the optimised file": median_ms(
+            lambda: fastort.Session(optimised, optimization="disable", cache=False),
+            max(3, rounds // 3),
+        ),
+        "cached": median_ms(lambda: fastort.Session(model), rounds * 20),
+    }
+
+
+def thread_scaling(model: Path, seconds: float) -> dict[str, float]:
+    ours = fastort.Session(model, threads=1)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    theirs = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    feed = random_inputs(ours, 1)
+
+    def throughput(call: Callable[[], object], threads: int) -> float:
+        counts = [0] * threads
+        stop = time.perf_counter() + seconds
+
+        def worker(index: int) -> None:
+            while time.perf_counter() < stop:
+                call()
+                counts[index] += 1
+
+        workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+        for worker_thread in workers:
+            worker_thread.start()
+        for worker_thread in workers:
+            worker_thread.join()
+        return sum(counts) / seconds
+
+    result = {}
+    for name, call in (
+        ("fastort", lambda: ours.run(None, feed)),
+        ("onnxruntime", lambda: theirs.run(None, feed)),
+    ):
+        one, two = throughput(call, 1), throughput(call, 2)
+        result[name] = {"1 thread calls/s": one, "2 threads calls/s": two, "speedup": two / one}
+    return result
+
+
+def plot_preprocess(preprocess: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [key for key in preprocess if key != "batch32"]
+    figure, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4), squeeze=False)
+    for axis, size in zip(axes[0], sizes):
+        rows = preprocess[size]
+        names = [row["method"] for row in rows]
+        values = [row["ms"] for row in rows]
+        colours = ["#d62728" if name == "fastort" else "#7f7f7f" for name in names]
+        axis.barh(names, values, color=colours)
+        axis.invert_yaxis()
+        axis.set_xscale("log")
+        axis.set_xlabel("ms per image, log scale (lower is better)")
+        axis.set_title(f"{size} -> 1x3x224x224")
+        for y, row in enumerate(rows):
+            axis.text(
+                row["ms"],
+                y,
+                f" {row['ms']:.2f} ms, {row['deviation']:.0f} levels off",
+                va="center",
+                fontsize=7,
+            )
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _row(what: str, ours: str, peer: str, speedup: float) -> str:
+    return f"| {what} | {ours} | {peer} | {speedup:.2f}x |"
+
+
+def readme_table(results: dict[str, Any]) -> str:
+    """Markdown rows; speed-up is the peer's time over fastort's (above 1: fastort faster)."""
+    lines = ["| measurement | fastort | peer | speed-up |", "|---|---|---|---|"]
+    for key in ("tiny", "large", "efficientnet_b1", "efficientnet_b8"):
+        result = results["per_call"][key]
+        median = {name: m["median_us"] for name, m in result["methods"].items()}
+        name = f"{Path(result['model']).name}, batch {result['batch']}"
+        ours = median["fastort run"]
+        ort_run = median["onnxruntime run"]
+        lines.append(
+            _row(
+                f"`run`, {name}",
+                f"{ours:.1f} us",
+                f"onnxruntime `run` {ort_run:.1f} us",
+                ort_run / ours,
+            )
+        )
+        if key == "tiny":
+            raw, out = median["raw ORT C++"], median["fastort run(out=)"]
+            bound = median["onnxruntime IOBinding"]
+            lines.append(
+                _row(f"`run`, {name}", f"{ours:.1f} us", f"raw ORT C++ {raw:.1f} us", raw / ours)
+            )
+            lines.append(
+                _row(
+                    f"`run(out=)`, {name}",
+                    f"{out:.1f} us",
+                    f"IOBinding {bound:.1f} us",
+                    bound / out,
+                )
+            )
+    for size, rows in results["preprocess"].items():
+        if size == "batch32":
+            continue
+        by_name = {row["method"]: row for row in rows}
+        ours = by_name["fastort"]
+        for peer_name in (
+            "torchvision on PIL",
+            "torchvision steps on PIL",
+            "cv2 INTER_LINEAR + numpy",
+        ):
+            if peer_name in by_name:
+                peer = by_name[peer_name]
+                lines.append(
+                    _row(
+                        f"preprocess {size} -> 224",
+                        f"{ours['ms']:.2f} ms, {ours['deviation']:.0f} levels off",
+                        f"{peer_name} {peer['ms']:.2f} ms, {peer['deviation']:.0f} levels off",
+                        peer["ms"] / ours["ms"],
+                    )
+                )
+    batch = results["preprocess"]["batch32"]
+    lines.append(
+        _row(
+            "preprocess a batch of 32, 2 threads",
+            f"{batch['2 threads ms']:.1f} ms",
+            f"1 thread {batch['1 thread ms']:.1f} ms",
+            batch["speedup"],
+        )
+    )
+    e2e = results["end_to_end"]
+    tutorial = e2e["tutorial (Pillow + torchvision steps + onnxruntime)"]
+    for name in ("fastort classify", "fastort classify, fast_decode"):
+        lines.append(
+            _row(
+                f"JPEG 1920x1080 -> top-5, {name}",
+                f"{e2e[name]:.1f} ms",
+                f"tutorial {tutorial:.1f} ms",
+                tutorial / e2e[name],
+            )
+        )
+    sessions = results["sessions"]
+    cold = sessions["cold (load and optimise)"]
+    lines.append(
+        _row(
+            "second `Session(path)` (cached)",
+            f"{sessions['cached'] * 1e3:.1f} us",
+            f"cold load {cold:.1f} ms",
+            cold / sessions["cached"],
+        )
+    )
+    for model, scaling in results["threads"].items():
+        for name, figures in scaling.items():
+            lines.append(
+                _row(
+                    f"2 threads calling `run`, {model}, {name}",
+                    f"{figures['2 threads calls/s']:.0f} calls/s",
+                    f"1 thread {figures['1 thread calls/s']:.0f} calls/s",
+                    figures["speedup"],
+                )
+            )
+    imports = results["imports"]
+    ours_ms, theirs_ms = (
+        imports["fastort"] - imports["numpy"],
+        imports["onnxruntime"] - imports["numpy"],
+    )
+    peer = f"`import onnxruntime` {theirs_ms:.1f} ms"
+    lines.append(f"| `import` on top of numpy | {ours_ms:.1f} ms | {peer} | |")
+    return "\n".join(lines)
+
+
+def update_readme(table: str) -> None:
+    readme = HERE.parent / "README.md"
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise SystemExit(f"README.md has no {README_START} ... {README_END} section")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{table}\n{README_END}{tail}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="few rounds, for CI smoke runs")
+    parser.add_argument("--readme", action="store_true", help="regenerate the README's table")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--cache", type=Path, default=HERE.parent / ".cache" / "demo")
+    args = parser.parse_args()
+    rounds = 3 if args.quick else 15
+    args.out.mkdir(parents=True, exist_ok=True)
+    model = efficientnet(args.cache)
+    results: dict[str, Any] = {"fastort": fastort.__version__, "onnxruntime": fastort.ort_version()}
+
+    print("per-call latency ...", flush=True)
+    session_part = bench_session.run(rounds, args.quick)
+    effnet = [
+        bench_model(model, batch, 1, rounds, round_seconds=0.05, progress=not args.quick)
+        for batch in (1, 8)
+    ]
+    per_call = [session_part["tiny"], session_part["large"], *effnet]
+    print(format_results(per_call))
+    results["per_call"] = dict(
+        zip(
+            ("tiny", "large", "efficientnet_b1", "efficientnet_b8"), (r.as_dict() for r in per_call)
+        )
+    )
+    results["imports"] = session_part["imports"]
+    plot_results(per_call, args.out / "per_call.png")
+
+    print("\npreprocessing ...", flush=True)
+    results["preprocess"] = {
+        f"{w}x{h}": bench_preprocess.bench_size(w, h, rounds, args.quick)
+        for w, h in bench_preprocess.SIZES
+    }
+    results["preprocess"]["batch32"] = bench_preprocess.bench_batch(rounds)
+    plot_preprocess(results["preprocess"], args.out / "preprocess.png")
+
+    print("end to end, sessions, threads ...", flush=True)
+    results["end_to_end"] = end_to_end(model, rounds)
+    results["sessions"] = session_creation(model, args.out, rounds)
+    results["threads"] = {
+        "sigmoid.onnx": thread_scaling(bench_session.sigmoid_path(), 0.5 if args.quick else 2.0),
+        "EfficientNet-Lite0": thread_scaling(model, 0.5 if args.quick else 2.0),
+    }
+    (args.out / "suite.json").write_text(json.dumps(results, indent=2))
+    table = readme_table(results)
+    print("\n" + table)
+    print(f"\nwrote {args.out / 'suite.json'}, per_call.png, preprocess.png")
+    if args.readme:
+        update_readme(table)
+
+
+if __name__ == "__main__":
+    main()
