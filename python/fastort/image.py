@@ -64,7 +64,7 @@ def _triple(name: str, value: Any) -> tuple[float, float, float]:
         raise TypeError(f"{name} must be 3 numbers (one per RGB channel), got {value!r}") from None
     if len(items) != 3:
         raise ValueError(f"{name} must have 3 values (one per RGB channel), got {len(items)}")
-    return items  # type: ignore[return-value]
+    return items[0], items[1], items[2]
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:

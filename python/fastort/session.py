@@ -81,7 +81,7 @@ def _providers(providers: Sequence[ProviderArg] | None) -> list[tuple[str, list[
         return []
     if isinstance(providers, (str, bytes)) or not isinstance(providers, Iterable):
         raise TypeError("providers must be a list of provider names or (name, options) pairs")
-    result = []
+    result: list[tuple[str, list[tuple[str, str]]]] = []
     for provider in providers:
         if isinstance(provider, str):
             result.append((provider, []))

@@ -1,0 +1,147 @@
+"""
+fastort native core (private; use the fastort package)
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import typing
+
+import numpy
+
+__all__: list[str] = [
+    "MAX_THREADS",
+    "FastortError",
+    "ImageSpec",
+    "InvalidArgumentError",
+    "InvalidModelError",
+    "InvalidTypeError",
+    "RuntimeLoadError",
+    "Session",
+    "SessionBase",
+    "available_providers",
+    "cache_info",
+    "clear_cache",
+    "compiled_api_version",
+    "debug_counters",
+    "hardware_threads",
+    "load_runtime",
+    "ort_version",
+    "runtime_library_path",
+    "runtime_loaded",
+    "set_cache_size",
+    "transform_images",
+]
+
+class FastortError(RuntimeError):
+    code: str | None
+    ort_code: int | None
+
+class InvalidModelError(FastortError): ...
+class InvalidArgumentError(FastortError, ValueError): ...
+class InvalidTypeError(FastortError, TypeError): ...
+class RuntimeLoadError(FastortError, ImportError): ...
+
+class Session:
+    @staticmethod
+    def load_bytes(
+        model: bytes,
+        identity: str,
+        threads: typing.SupportsInt | typing.SupportsIndex,
+        inter_op_threads: typing.SupportsInt | typing.SupportsIndex,
+        optimization: str,
+        providers: collections.abc.Sequence[tuple[str, collections.abc.Sequence[tuple[str, str]]]],
+        optimized_model_path: str,
+        session_config: collections.abc.Sequence[tuple[str, str]],
+    ) -> Session: ...
+    @staticmethod
+    def load_file(
+        path: str,
+        cached: bool,
+        threads: typing.SupportsInt | typing.SupportsIndex,
+        inter_op_threads: typing.SupportsInt | typing.SupportsIndex,
+        optimization: str,
+        providers: collections.abc.Sequence[tuple[str, collections.abc.Sequence[tuple[str, str]]]],
+        optimized_model_path: str,
+        session_config: collections.abc.Sequence[tuple[str, str]],
+    ) -> Session: ...
+    def time_raw_runs(
+        self, input_feed: typing.Any, iterations: typing.SupportsInt | typing.SupportsIndex
+    ) -> float:
+        """
+        Seconds for `iterations` runs through ORT's C++ API alone (a benchmark floor).
+        """
+    @property
+    def inputs(self) -> list[typing.Any]: ...
+    @property
+    def metadata(self) -> dict[str, typing.Any]: ...
+    @property
+    def outputs(self) -> list[typing.Any]: ...
+    @property
+    def providers(self) -> list[str]: ...
+
+class SessionBase:
+    def __call__(self, **kwargs: typing.Any) -> dict[str, typing.Any]:
+        """
+        session(**inputs) -> {output name: value} for all outputs.
+        """
+    def __init__(self, session: Session, strict: bool) -> None: ...
+    def run(
+        self,
+        output_names: typing.Sequence[str] | None,
+        input_feed: typing.Mapping[str, typing.Any],
+        run_options: None = None,
+        *,
+        out: typing.Mapping[str, numpy.ndarray[typing.Any, typing.Any]] | None = None,
+    ) -> list[typing.Any]:
+        """
+        Run the model; returns outputs in the order of `output_names` (None or []: all outputs).
+
+        `input_feed` maps every input name to an array. Inputs are checked before ONNX Runtime runs:
+        a wrong name, dtype, rank or fixed dimension raises ValueError/TypeError naming the input.
+        `out={name: array}` writes those outputs into your arrays (exact dtype and shape,
+        C-contiguous, writable) and returns the same array objects, so a steady loop allocates no
+        output memory. `run_options` exists for onnxruntime compatibility and must be None.
+        """
+    @property
+    def _impl(self) -> Session: ...
+
+class ImageSpec:
+    def __init__(self, fields: dict[str, typing.Any]) -> None: ...
+    def output_size(
+        self,
+        arg0: typing.SupportsInt | typing.SupportsIndex,
+        arg1: typing.SupportsInt | typing.SupportsIndex,
+    ) -> typing.Annotated[list[int], "FixedSize(2)"]: ...
+
+def available_providers() -> list[str]: ...
+def cache_info() -> tuple[int, int, int, int]: ...
+def clear_cache() -> None: ...
+def compiled_api_version() -> int:
+    """
+    ORT C API version fastort was compiled against.
+    """
+
+def debug_counters() -> dict[str, typing.Any]: ...
+def hardware_threads() -> int: ...
+def load_runtime(library_path: str) -> None:
+    """
+    Load libonnxruntime from a path (once per process).
+    """
+
+def ort_version() -> str:
+    """
+    Version of the loaded ONNX Runtime library.
+    """
+
+def runtime_library_path() -> str: ...
+def runtime_loaded() -> bool: ...
+def set_cache_size(arg0: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+def transform_images(
+    images: list[typing.Any],
+    spec: ImageSpec,
+    out: numpy.ndarray[typing.Any, numpy.dtype[typing.Any]],
+    threads: typing.SupportsInt | typing.SupportsIndex,
+) -> None: ...
+
+MAX_THREADS: int = 1024
