@@ -73,6 +73,7 @@ lint: build
 	$(BIN)/ruff format --check python tests bench examples scripts
 	$(BIN)/clang-format --dry-run --Werror $$(git ls-files '*.cpp' '*.hpp')
 	$(PY) -m mypy
+	$(PY) scripts/check_readme_types.py
 	$(PY) scripts/generate_stubs.py --check
 
 stubs: build
