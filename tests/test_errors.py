@@ -241,3 +241,23 @@ def test_add_model_still_runs_after_all_errors(session):
     (z, _) = session.run(None, feed())
     np.testing.assert_array_equal(z, np.full((2, 3), 2.0, np.float32))
     assert add_model() is not None
+
+
+def test_objects_whose_init_never_ran_raise_instead_of_crashing():
+    from fastort import _core
+
+    uninitialised = [
+        lambda: fastort.Session.__new__(fastort.Session).run(None, {}),
+        lambda: fastort.Session.__new__(fastort.Session).inputs,
+        lambda: fastort.Session.__new__(fastort.Session)(x=np.ones(1)),
+        lambda: _core.Session.__new__(_core.Session).metadata,
+        lambda: _core.Session.__new__(_core.Session).time_raw_runs({}, 1),
+        lambda: _core.ImageSpec.__new__(_core.ImageSpec).output_size(1, 1),
+    ]
+    for call in uninitialised:
+        with pytest.raises(fastort.FastortError, match="not initialised"):
+            call()
+    with pytest.raises(TypeError):
+        _core.SessionBase.run(object(), None, {})
+    with pytest.raises(TypeError, match="expected a Session object"):
+        _core.Session.inputs.fget(3)

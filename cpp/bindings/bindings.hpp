@@ -3,6 +3,9 @@
 
 #include <pybind11/pybind11.h>
 
+#include <string>
+#include <typeinfo>
+
 #include "fastort/error.hpp"
 
 namespace fastort::bindings {
@@ -15,5 +18,22 @@ void register_image(pybind11::module_& m);
 
 // Sets the Python exception for `error` (the same mapping pybind11's translator uses).
 void set_python_error(const Error& error);
+
+// The C++ object behind `self`. pybind11 hands a method called on an object whose __init__
+// never ran (Class.__new__(Class).method()) raw, unconstructed memory, so every method of
+// the bound classes takes `self` as a handle and comes through here.
+template <typename T>
+T& initialized(pybind11::handle self, const char* class_name) {
+  if (!pybind11::isinstance<T>(self)) {
+    throw Error(ErrorKind::kTypeMismatch, std::string("expected a ") + class_name + " object");
+  }
+  auto* instance = reinterpret_cast<pybind11::detail::instance*>(self.ptr());
+  auto holder = instance->get_value_and_holder(pybind11::detail::get_type_info(typeid(T)));
+  if (holder.inst == nullptr || !holder.holder_constructed() || holder.value_ptr() == nullptr) {
+    throw Error(ErrorKind::kRuntime,
+                std::string(class_name) + " object is not initialised (its __init__ did not run)");
+  }
+  return *holder.template value_ptr<T>();
+}
 
 }  // namespace fastort::bindings

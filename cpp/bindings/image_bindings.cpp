@@ -87,8 +87,8 @@ ImageView image_view(py::handle value, size_t index, std::list<py::array>& keep)
   return view;
 }
 
-void transform(const py::list& images, const ImageTransformSpec& spec, const py::array& out,
-               int threads) {
+void transform(const py::list& images, py::handle spec_object, const py::array& out, int threads) {
+  const ImageTransformSpec& spec = initialized<ImageTransformSpec>(spec_object, "ImageSpec");
   std::list<py::array> keep;
   std::vector<ImageView> views;
   views.reserve(images.size());
@@ -105,8 +105,8 @@ void register_image(py::module_& m) {
   // Parsed and validated once per ImageTransform, not per call.
   py::class_<ImageTransformSpec>(m, "ImageSpec")
       .def(py::init(&make_spec), py::arg("fields"))
-      .def("output_size", [](const ImageTransformSpec& spec, int height, int width) {
-        return output_size(spec, height, width);
+      .def("output_size", [](py::handle self, int height, int width) {
+        return output_size(initialized<ImageTransformSpec>(self, "ImageSpec"), height, width);
       });
   m.def("transform_images", &transform, py::arg("images"), py::arg("spec"), py::arg("out"),
         py::arg("threads"));

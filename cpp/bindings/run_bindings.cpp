@@ -116,7 +116,8 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
   return converted;
 }
 
-py::dict call(const SessionHandle& self, const py::kwargs& inputs) {
+py::dict call(py::handle self_object, const py::kwargs& inputs) {
+  const SessionHandle& self = initialized<SessionHandle>(self_object, "Session");
   py::list values = run(self, py::none(), inputs, py::none(), py::none());
   py::dict named;
   for (size_t i = 0; i < values.size(); ++i) {
@@ -177,7 +178,7 @@ PyObject* run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
   try {
     py::handle slots[kRunArgCount] = {};
     parse_run_args(args, nargs, kwnames, slots);
-    const auto& handle = py::cast<const SessionHandle&>(py::handle(self));
+    const auto& handle = initialized<SessionHandle>(self, "Session");
     const py::handle none = py::none();
     return run(handle, slots[kOutputNames], slots[kInputFeed],
                slots[kRunOptions] ? slots[kRunOptions] : none, slots[kOut] ? slots[kOut] : none)
@@ -209,7 +210,9 @@ void register_session_base(py::module_& m) {
             return SessionHandle{std::move(session), strict};
           }),
           py::arg("session"), py::arg("strict"))
-      .def_property_readonly("_impl", [](const SessionHandle& self) { return self.session; })
+      .def_property_readonly(
+          "_impl",
+          [](py::handle self) { return initialized<SessionHandle>(self, "Session").session; })
       .def("__call__", &call, "session(**inputs) -> {output name: value} for all outputs.");
   PyObject* descriptor =
       PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &g_run_method);

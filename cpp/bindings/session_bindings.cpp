@@ -34,19 +34,20 @@ SessionOptions make_options(int threads, int inter_op_threads, const std::string
   return options;
 }
 
-double time_raw(const std::shared_ptr<Session>& session, py::handle input_feed, size_t iterations) {
+double time_raw(py::handle self, py::handle input_feed, size_t iterations) {
+  const Session& session = initialized<Session>(self, "Session");
   BorrowedCall call;
   borrow_inputs(call, input_feed);
   call.request.outputs.push_back(0);
-  session->run(call.request);  // validates the inputs
-  std::vector<TensorView> ordered(session->inputs().size());
+  session.run(call.request);  // validates the inputs
+  std::vector<TensorView> ordered(session.inputs().size());
   for (const auto& input : call.request.inputs) {
     size_t i = 0;
-    while (session->inputs()[i].name != input.name) ++i;
+    while (session.inputs()[i].name != input.name) ++i;
     ordered[i] = input.tensor;
   }
   py::gil_scoped_release release;
-  return time_raw_runs(*session, ordered, iterations);
+  return time_raw_runs(session, ordered, iterations);
 }
 
 py::dict value_info(const ValueInfo& info) {
@@ -114,10 +115,16 @@ void register_session(py::module_& m) {
           py::arg("session_config"))
       .def("time_raw_runs", &time_raw, py::arg("input_feed"), py::arg("iterations"),
            "Seconds for `iterations` runs through ORT's C++ API alone (a benchmark floor).")
-      .def_property_readonly("inputs", [](const Session& s) { return value_infos(s.inputs()); })
-      .def_property_readonly("outputs", [](const Session& s) { return value_infos(s.outputs()); })
-      .def_property_readonly("providers", &Session::providers)
-      .def_property_readonly("metadata", [](const Session& s) {
+      .def_property_readonly(
+          "inputs",
+          [](py::handle s) { return value_infos(initialized<Session>(s, "Session").inputs()); })
+      .def_property_readonly(
+          "outputs",
+          [](py::handle s) { return value_infos(initialized<Session>(s, "Session").outputs()); })
+      .def_property_readonly(
+          "providers", [](py::handle s) { return initialized<Session>(s, "Session").providers(); })
+      .def_property_readonly("metadata", [](py::handle self) {
+        const Session& s = initialized<Session>(self, "Session");
         const ModelMetadata& meta = s.metadata();
         py::dict result;
         result["producer_name"] = meta.producer_name;
