@@ -45,15 +45,6 @@ import demo  # noqa: E402
 README_START, README_END = "<!-- suite:start -->", "<!-- suite:end -->"
 
 
-def median_ms(run: Callable[[], object], rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
-
-
 def interleaved_ms(methods: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
     samples: dict[str, list[float]] = {name: [] for name in methods}
     for _ in range(rounds):
@@ -106,14 +97,14 @@ def session_creation(model: Path, folder: Path, rounds: int) -> dict[str, float]
     fastort.Session(model, optimized_model_path=optimised, cache=False)
     fastort.Session(model)  # fill the cache
     return {
-        "cold (load and optimise)": median_ms(
+        "cold (load and optimise)": demo.median_ms(
             lambda: fastort.Session(model, cache=False), max(3, rounds // 3)
         ),
-        "from the optimised file": median_ms(
+        "from the optimised file": demo.median_ms(
             lambda: fastort.Session(optimised, optimization="disable", cache=False),
             max(3, rounds // 3),
         ),
-        "cached": median_ms(lambda: fastort.Session(model), rounds * 20),
+        "cached": demo.median_ms(lambda: fastort.Session(model), rounds * 20),
     }
 
 
