@@ -109,7 +109,7 @@ py::object tensor_to_python(OwnedValue value, const std::shared_ptr<const Sessio
   const TensorView view = value.tensor();
   if (view.type == ElementType::kString) {
     const std::vector<std::string> items = value.strings();
-    py::array result(py::dtype("O"), view.shape);
+    py::array result(dtype_of(ElementType::kString), view.shape);
     auto** cells = static_cast<PyObject**>(result.mutable_data());
     for (size_t i = 0; i < items.size(); ++i) {
       PyObject* text = PyUnicode_DecodeUTF8(items[i].data(), items[i].size(), "surrogateescape");
@@ -186,6 +186,8 @@ namespace {
 
 py::dtype make_dtype(ElementType type) {
   switch (type) {
+    case ElementType::kString:
+      return py::dtype("O");  // object arrays of str, as onnxruntime returns them
     case ElementType::kBool:
       return py::dtype("bool");
     case ElementType::kBFloat16:

@@ -35,7 +35,7 @@ TensorView view_of(const pybind11::array& array, const Subject& subject,
                    std::list<std::vector<std::string>>& string_storage);
 
 // The numpy dtype for an element type (bfloat16 and float8 through ml_dtypes when installed,
-// else as same-sized unsigned integers).
+// else as same-sized unsigned integers; strings as object).
 pybind11::dtype dtype_of(ElementType type);
 
 // An output as Python: a tensor as an ndarray viewing `value`'s memory (the capsule keeps the

@@ -65,12 +65,11 @@ py::dict value_info(const ValueInfo& info) {
   result["name"] = info.name;
   result["type"] = info.type_string;
   result["shape"] = shape;
-  bool has_dtype = info.kind == ValueKind::kTensor && info.element_type != ElementType::kString &&
-                   element_size(info.element_type) > 0;
-  result["dtype"] = has_dtype
-                        ? py::object(dtype_of(info.element_type))
-                        : (info.element_type == ElementType::kString ? py::object(py::dtype("O"))
-                                                                     : py::object(py::none()));
+  // Sequences, maps and types numpy lacks (4-bit integers) have no dtype.
+  const bool has_dtype =
+      info.kind == ValueKind::kTensor &&
+      (info.element_type == ElementType::kString || element_size(info.element_type) > 0);
+  result["dtype"] = has_dtype ? py::object(dtype_of(info.element_type)) : py::object(py::none());
   return result;
 }
 

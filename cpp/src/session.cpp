@@ -7,6 +7,7 @@
 
 #include "fastort/error.hpp"
 #include "fastort/runtime.hpp"
+#include "messages.hpp"
 #include "ort_error.hpp"
 #include "type_info_reader.hpp"
 
@@ -189,10 +190,9 @@ size_t Session::output_index(std::string_view name) const {
   for (size_t i = 0; i < outputs_.size(); ++i) {
     if (outputs_[i].name == name) return i;
   }
-  std::string known;
-  for (const auto& info : outputs_) known += (known.empty() ? "'" : ", '") + info.name + "'";
   throw Error(ErrorKind::kInvalidArgument,
-              "unknown output '" + std::string(name) + "'; model outputs: " + known);
+              "unknown output '" + std::string(name) +
+                  "'; model outputs: " + detail::quoted_names(outputs_));
 }
 
 }  // namespace fastort

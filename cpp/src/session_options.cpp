@@ -4,6 +4,7 @@
 
 #include "fastort/error.hpp"
 #include "fastort/ort.hpp"
+#include "messages.hpp"
 #include "ort_error.hpp"
 
 namespace fastort {
@@ -18,16 +19,10 @@ constexpr std::pair<const char*, GraphOptimization> kLevels[] = {
 
 void check_threads(const char* option, int value) {
   if (value < 0 || value > SessionOptions::kMaxThreads) {
-    throw Error(ErrorKind::kInvalidArgument, std::string(option) + " must be between 1 and " +
-                                                 std::to_string(SessionOptions::kMaxThreads) +
-                                                 " (or None), got " + std::to_string(value));
+    throw Error(ErrorKind::kInvalidArgument,
+                std::string(option) + " must be between 0 (ONNX Runtime's default) and " +
+                    std::to_string(SessionOptions::kMaxThreads) + ", got " + std::to_string(value));
   }
-}
-
-std::string join(const std::vector<std::string>& items) {
-  std::string text;
-  for (const auto& item : items) text += (text.empty() ? "'" : ", '") + item + "'";
-  return text;
 }
 
 // Length-prefixed so that no choice of strings can make two option sets collide.
@@ -67,7 +62,7 @@ void SessionOptions::validate() const {
       throw Error(ErrorKind::kInvalidArgument, "provider '" + name +
                                                    "' is not available in this ONNX Runtime; "
                                                    "available: " +
-                                                   join(available));
+                                                   detail::quoted_list(available));
     }
     for (size_t j = 0; j < i; ++j) {
       if (providers[j].name == name) {

@@ -7,6 +7,7 @@
 #include "fastort/debug_counters.hpp"
 #include "fastort/error.hpp"
 #include "fastort/session.hpp"
+#include "messages.hpp"
 #include "ort_error.hpp"
 
 namespace fastort {
@@ -107,10 +108,9 @@ std::vector<OwnedValue> Session::run(const RunRequest& request) const {
     size_t index = 0;
     while (index < inputs_.size() && inputs_[index].name != input.name) ++index;
     if (index == inputs_.size()) {
-      std::string known;
-      for (const auto& info : inputs_) known += (known.empty() ? "'" : ", '") + info.name + "'";
       throw Error(ErrorKind::kInvalidArgument,
-                  "unknown input '" + std::string(input.name) + "'; model inputs: " + known);
+                  "unknown input '" + std::string(input.name) +
+                      "'; model inputs: " + detail::quoted_names(inputs_));
     }
     if (by_index[index] != nullptr) {
       throw Error(ErrorKind::kInvalidArgument, "input '" + inputs_[index].name + "' given twice");

@@ -37,9 +37,6 @@ class OwnedValue {
   OwnedValue map_keys() const;
   OwnedValue map_values() const;
 
-  // Optionals: the contained value (call has_value() first).
-  Ort::Value& raw() noexcept { return value_; }
-
  private:
   Ort::Value value_;
 };
