@@ -11,6 +11,7 @@ import pytest
 
 import fastort
 from fastort import ImageTransform
+from gil import python_steps_during
 from reference import pil_reference
 
 skimage_data = pytest.importorskip("skimage.data")
@@ -65,6 +66,13 @@ def test_threads_do_not_change_results():
     one = ImageTransform(threads=1)(image)
     for threads in (2, 3, 8):
         assert np.array_equal(ImageTransform(threads=threads)(image), one)
+
+
+def test_the_gil_is_released_while_kernels_run():
+    large = np.random.default_rng(0).integers(0, 256, (3000, 4000, 3), dtype=np.uint8)
+    transform = ImageTransform(threads=1)
+    transform(large)  # warm-up
+    assert python_steps_during(lambda: transform([large] * 4)) > 1000
 
 
 def test_out_is_written_in_place_and_feeds_a_session(photo):

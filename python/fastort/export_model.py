@@ -21,7 +21,7 @@ import numpy as np
 
 from ._core import FastortError
 from .image import ImageTransform
-from .session import LABELS_KEY, TRANSFORM_KEY
+from .session import LABELS_KEY, TRANSFORM_KEY, Session
 
 _EXPORTERS = ("auto", "dynamo", "legacy")
 _PROTOBUF_LIMIT = (2 << 30) - (64 << 20)  # 2 GiB, less room for the graph itself
@@ -178,13 +178,16 @@ def export(
             export_seconds=export_seconds,
             warnings=report_warnings,
         )
+        session = Session(temporary, cache=False)  # loaded once: describes and verifies
+        report.inputs = [(i.name, i.shape, i.type) for i in session.inputs]
+        report.outputs = [(o.name, o.shape, o.type) for o in session.outputs]
         if verify:
             start = time.perf_counter()
             _verify(
                 torch,
                 model,
                 inputs,
-                temporary,
+                session,
                 names_in,
                 names_out,
                 dynamic_batch,
@@ -193,7 +196,6 @@ def export(
                 report,
             )
             report.verify_seconds = time.perf_counter() - start
-        _describe_io(temporary, report)
         os.replace(temporary, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -392,7 +394,7 @@ def _verify(
     torch: Any,
     model: Any,
     inputs: tuple[Any, ...],
-    path: str,
+    session: Session,
     names_in: list[str],
     names_out: list[str],
     dynamic_batch: bool,
@@ -400,9 +402,6 @@ def _verify(
     atol: float,
     report: ExportReport,
 ) -> None:
-    from .session import Session
-
-    session = Session(path, cache=False)
     batches = [inputs]
     if dynamic_batch:
         batches = [tuple(t[:1] for t in inputs), tuple(_three(torch, t) for t in inputs)]
@@ -443,11 +442,3 @@ def _three(torch: Any, tensor: Any) -> Any:
         return tensor
     repeats = (3 + tensor.shape[0] - 1) // tensor.shape[0]
     return torch.cat([tensor] * repeats, dim=0)[:3]
-
-
-def _describe_io(path: str, report: ExportReport) -> None:
-    from .session import Session
-
-    session = Session(path, cache=False)
-    report.inputs = [(i.name, i.shape, i.type) for i in session.inputs]
-    report.outputs = [(o.name, o.shape, o.type) for o in session.outputs]

@@ -13,23 +13,6 @@ from typing import Any
 
 from .session import LABELS_KEY, TRANSFORM_KEY, Session
 
-_PROTO_TYPES = {
-    1: "float32",
-    2: "uint8",
-    3: "int8",
-    4: "uint16",
-    5: "int16",
-    6: "int32",
-    7: "int64",
-    8: "string",
-    9: "bool",
-    10: "float16",
-    11: "float64",
-    12: "uint32",
-    13: "uint64",
-    16: "bfloat16",
-}
-
 
 def inspect_model(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A JSON-ready description of the model at `path`."""
@@ -37,6 +20,7 @@ def inspect_model(path: str | os.PathLike[str]) -> dict[str, Any]:
     session = Session(path, cache=False)
     meta = session.get_modelmeta()
     custom = dict(meta.custom_metadata_map)
+    transform, labels = session.transform, session.labels
     report: dict[str, Any] = {
         "path": os.path.abspath(path),
         "file_bytes": os.path.getsize(path),
@@ -46,8 +30,8 @@ def inspect_model(path: str | os.PathLike[str]) -> dict[str, Any]:
         "graph_name": meta.graph_name,
         "metadata": {k: v for k, v in custom.items() if k not in (TRANSFORM_KEY, LABELS_KEY)},
         "fastort": {
-            "transform": session.transform.to_dict() if session.transform else None,
-            "labels": len(session.labels) if session.labels is not None else None,
+            "transform": transform.to_dict() if transform else None,
+            "labels": len(labels) if labels is not None else None,
         },
     }
     report.update(_graph_details(path))
@@ -80,7 +64,7 @@ def _graph_details(path: str) -> dict[str, Any]:
                 if entry.key == "length":
                     weight_bytes += int(entry.value)
         else:
-            weight_bytes += len(tensor.raw_data) or count * _item_size(tensor.data_type)
+            weight_bytes += _stored_bytes(onnx, tensor, count)
     return {
         "ir_version": model.ir_version,
         "producer_version": model.producer_version,
@@ -93,11 +77,12 @@ def _graph_details(path: str) -> dict[str, Any]:
     }
 
 
-def _item_size(data_type: int) -> int:
-    name = _PROTO_TYPES.get(data_type, "float32")
-    return {"string": 0, "bool": 1, "uint8": 1, "int8": 1}.get(
-        name, 2 if "16" in name else 8 if "64" in name else 4
-    )
+def _stored_bytes(onnx: Any, tensor: Any, count: int) -> int:
+    if tensor.raw_data:
+        return len(tensor.raw_data)
+    if tensor.data_type == onnx.TensorProto.STRING:
+        return sum(len(item) for item in tensor.string_data)
+    return count * int(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize)
 
 
 def format_report(report: dict[str, Any]) -> str:
