@@ -53,3 +53,12 @@ def identity_model(dtype: int, shape=("N", None)):
         [helper.make_tensor_value_info("x", dtype, shape)],
         [helper.make_tensor_value_info("y", dtype, shape)],
     )
+
+
+def matmul_model(size: int):
+    """b = a @ a for a size x size float matrix: one long-running node."""
+    return make_model(
+        [helper.make_node("MatMul", ["a", "a"], ["b"])],
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [size, size])],
+        [helper.make_tensor_value_info("b", TensorProto.FLOAT, [size, size])],
+    )

@@ -11,6 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import fastort
+from isolated import describe, run_python
 from models import add_model, make_model
 
 
@@ -261,3 +262,106 @@ def test_objects_whose_init_never_ran_raise_instead_of_crashing():
         _core.SessionBase.run(object(), None, {})
     with pytest.raises(TypeError, match="expected a Session object"):
         _core.Session.inputs.fget(3)
+
+
+def _with_invalid_utf8(path: str) -> str:
+    """Rewrites the file so that every "QQ" in its names becomes bytes that are not UTF-8."""
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data.replace(b"QQ", b"\xff\xfe"))
+    return path
+
+
+def test_names_that_are_not_utf8_round_trip_and_appear_in_errors(save):
+    model = make_model(
+        [helper.make_node("Relu", ["inQQ"], ["outQQ"], name="nodeQQ")],
+        [helper.make_tensor_value_info("inQQ", TensorProto.FLOAT, ["N"])],
+        [helper.make_tensor_value_info("outQQ", TensorProto.FLOAT, ["N"])],
+        metadata={"keyQQ": "valueQQ"},
+    )
+    path = _with_invalid_utf8(save(model))
+    # Quoting such a name in an error used to abort the process: checked in a child first.
+    process = run_python(
+        """
+        import sys, numpy as np, fastort
+        session = fastort.Session(sys.argv[1])
+        try:
+            session.run(["nope"], {})
+        except fastort.InvalidArgumentError as error:
+            print(error)
+        """,
+        path,
+    )
+    assert process.returncode == 0, describe(process)
+    assert "model outputs: 'out\\xff\\xfe'" in process.stdout
+
+    session = fastort.Session(path)
+    (name,) = [info.name for info in session.inputs]
+    assert name == "in\udcff\udcfe"  # decoded like os.fsdecode
+    assert name.encode("utf-8", "surrogateescape") == b"in\xff\xfe"
+    x = np.array([-1.0, 2.0], np.float32)
+    (y,) = session.run(None, {name: x})
+    np.testing.assert_array_equal(y, [0.0, 2.0])
+    assert list(session(**{name: x})) == ["out\udcff\udcfe"]
+    assert session.get_modelmeta().custom_metadata_map == {"key\udcff\udcfe": "value\udcff\udcfe"}
+    with pytest.raises(fastort.InvalidArgumentError, match=r"unknown input 'x'.*'in\\xff\\xfe'"):
+        session.run(None, {"x": x})
+    with pytest.raises(fastort.InvalidTypeError, match=r"input 'in\\xff\\xfe': expected float32"):
+        session.run(None, {name: x.astype(np.float64)})
+
+
+def test_an_ort_error_quoting_a_name_that_is_not_utf8_is_a_normal_exception(save):
+    # ORT's own message names the failing node.
+    model = make_model(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshapeQQ")],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"]),
+            helper.make_tensor_value_info("shape", TensorProto.INT64, [2]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["a", "b"])],
+    )
+    process = run_python(
+        """
+        import sys, numpy as np, fastort
+        session = fastort.Session(sys.argv[1])
+        feed = {"x": np.ones(5, np.float32), "shape": np.array([2, 2], np.int64)}
+        try:
+            session.run(None, feed)
+        except fastort.FastortError as error:
+            print(type(error).__name__, error.code, error)
+        """,
+        _with_invalid_utf8(save(model)),
+    )
+    assert process.returncode == 0, describe(process)
+    assert process.stdout.startswith("FastortError ORT_")
+    assert "reshape\\xff\\xfe" in process.stdout
+
+
+def test_feed_changed_by_a_conversion_callback_is_not_read_after_free(add_path):
+    # __array_interface__ may run any code; here it empties the feed, dropping the last
+    # reference to the other input, whose memory and name were borrowed from the dict.
+    process = run_python(
+        """
+        import sys, numpy as np, fastort
+
+        class EmptiesFeed:
+            def __init__(self, feed, value):
+                self.feed, self.value = feed, value
+
+            @property
+            def __array_interface__(self):
+                self.feed.clear()
+                garbage = [np.full((2, 3), 99.0, np.float32) for _ in range(20)]
+                return self.value.__array_interface__
+
+        session = fastort.Session(sys.argv[1])
+        for _ in range(200):
+            feed = {"x": np.full((2, 3), 3.0, np.float32)}
+            feed["y"] = EmptiesFeed(feed, np.ones((2, 3), np.float32))
+            z, w = session.run(None, feed)
+            assert (z == 4.0).all() and (w == 6.0).all(), (z, w)
+        print("ok")
+        """,
+        add_path,
+    )
+    assert process.returncode == 0, describe(process)
+    assert process.stdout == "ok\n"

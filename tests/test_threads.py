@@ -5,9 +5,12 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 
 import fastort
 from gil import python_steps_during
+from isolated import describe, run_python
+from models import matmul_model
 
 
 def test_eight_threads_on_one_cached_session_while_the_cache_is_cleared(add_path):
@@ -69,21 +72,40 @@ def test_shared_session_with_out_buffers_per_thread(add_path):
 def test_the_gil_is_released_while_ort_runs(save):
     # One long MatMul on one ORT thread. If run() held the GIL, this thread could not count
     # while it runs; with the GIL released it counts freely.
-    import onnx
-    from onnx import TensorProto, helper
-
     size = 1536
-    model = helper.make_model(
-        helper.make_graph(
-            [helper.make_node("MatMul", ["a", "a"], ["b"])],
-            "matmul",
-            [helper.make_tensor_value_info("a", TensorProto.FLOAT, [size, size])],
-            [helper.make_tensor_value_info("b", TensorProto.FLOAT, [size, size])],
-        ),
-        opset_imports=[helper.make_opsetid("", 17)],
-    )
-    onnx.checker.check_model(model)
-    session = fastort.Session(save(model, "matmul.onnx"), threads=1)
+    session = fastort.Session(save(matmul_model(size), "matmul.onnx"), threads=1)
     a = np.ones((size, size), np.float32)
     session.run(None, {"a": a})  # warm-up
     assert python_steps_during(lambda: session.run(None, {"a": a})) > 1000
+
+
+@pytest.mark.parametrize("work", ["run", "transform"])
+def test_daemon_threads_inside_fastort_at_interpreter_exit(save, work):
+    # The interpreter exits while daemon threads are inside run() or a transform, with the GIL
+    # released. Taking it back then must not abort the process.
+    process = run_python(
+        """
+        import sys, threading, time, numpy as np, fastort
+
+        session = fastort.Session(sys.argv[1], threads=1)
+        a = np.ones((512, 512), np.float32)
+        image = np.zeros((2000, 3000, 3), np.uint8)
+        transform = fastort.ImageTransform(threads=1)
+
+        def work():
+            while True:
+                if sys.argv[2] == "run":
+                    session.run(None, {"a": a})
+                else:
+                    transform(image)
+
+        for _ in range(4):
+            threading.Thread(target=work, daemon=True).start()
+        time.sleep(0.3)
+        print("exiting")
+        """,
+        save(matmul_model(512), "matmul.onnx"),
+        work,
+    )
+    assert process.returncode == 0, describe(process)
+    assert process.stdout == "exiting\n"

@@ -17,7 +17,7 @@ void register_session_base(pybind11::module_& m);
 void register_image(pybind11::module_& m);
 
 // Sets the Python exception for `error` (the same mapping pybind11's translator uses).
-void set_python_error(const Error& error);
+void set_python_error(const Error& error) noexcept;
 
 // The C++ object behind `self`. pybind11 hands a method called on an object whose __init__
 // never ran (Class.__new__(Class).method()) raw, unconstructed memory, so every method of

@@ -5,6 +5,7 @@
 
 #include "bindings.hpp"
 #include "fastort/error.hpp"
+#include "text.hpp"
 
 namespace py = pybind11;
 
@@ -30,8 +31,10 @@ PyObject* new_class(py::module_& m, const char* name, py::tuple bases, const cha
   return cls;
 }
 
+// Messages quote names from the model, which need not be UTF-8: decoding must not throw here,
+// where a second exception would terminate the process.
 void raise(PyObject* cls, const Error& error) {
-  py::object exc = py::reinterpret_borrow<py::object>(cls)(error.what());
+  py::object exc = py::reinterpret_borrow<py::object>(cls)(message_text(error.what()));
   if (error.ort_code() == kNoOrtCode) {
     exc.attr("code") = py::none();
     exc.attr("ort_code") = py::none();
@@ -43,30 +46,39 @@ void raise(PyObject* cls, const Error& error) {
 }
 
 void raise_os_error(PyObject* cls, int code, const Error& error) {
-  py::object exc = py::reinterpret_borrow<py::object>(cls)(code, error.what(), error.path());
+  // The filename decodes like os.fsdecode, so it equals the path the caller passed.
+  py::object exc = py::reinterpret_borrow<py::object>(cls)(code, message_text(error.what()),
+                                                           model_text(error.path()));
   PyErr_SetObject(cls, exc.ptr());
 }
 
 }  // namespace
 
-void set_python_error(const Error& error) {
-  switch (error.kind()) {
-    case ErrorKind::kInvalidArgument:
-      return raise(g_classes.invalid_argument, error);
-    case ErrorKind::kTypeMismatch:
-      return raise(g_classes.invalid_type, error);
-    case ErrorKind::kFileNotFound:
-      return raise_os_error(PyExc_FileNotFoundError, ENOENT, error);
-    case ErrorKind::kIsADirectory:
-      return raise_os_error(PyExc_IsADirectoryError, EISDIR, error);
-    case ErrorKind::kInvalidModel:
-      return raise(g_classes.invalid_model, error);
-    case ErrorKind::kRuntimeLoad:
-      return raise(g_classes.runtime_load, error);
-    case ErrorKind::kRuntime:
-      break;
+void set_python_error(const Error& error) noexcept {
+  try {
+    switch (error.kind()) {
+      case ErrorKind::kInvalidArgument:
+        return raise(g_classes.invalid_argument, error);
+      case ErrorKind::kTypeMismatch:
+        return raise(g_classes.invalid_type, error);
+      case ErrorKind::kFileNotFound:
+        return raise_os_error(PyExc_FileNotFoundError, ENOENT, error);
+      case ErrorKind::kIsADirectory:
+        return raise_os_error(PyExc_IsADirectoryError, EISDIR, error);
+      case ErrorKind::kInvalidModel:
+        return raise(g_classes.invalid_model, error);
+      case ErrorKind::kRuntimeLoad:
+        return raise(g_classes.runtime_load, error);
+      case ErrorKind::kRuntime:
+        break;
+    }
+    raise(g_classes.base, error);
+  } catch (py::error_already_set& failure) {
+    // Building the exception failed (memory): raise what went wrong instead.
+    failure.restore();
+  } catch (...) {
+    PyErr_SetString(PyExc_RuntimeError, "fastort: cannot build the exception for an error");
   }
-  raise(g_classes.base, error);
 }
 
 void register_errors(py::module_& m) {

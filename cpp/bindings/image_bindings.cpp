@@ -8,6 +8,7 @@
 #include "fastort/error.hpp"
 #include "fastort/image.hpp"
 #include "fastort/thread_pool.hpp"
+#include "gil.hpp"
 #include "numpy_interop.hpp"
 
 namespace py = pybind11;
@@ -95,8 +96,7 @@ void transform(const py::list& images, py::handle spec_object, const py::array& 
   for (size_t i = 0; i < images.size(); ++i) views.push_back(image_view(images[i], i, keep));
   std::list<std::vector<std::string>> no_strings;
   const TensorView target = view_of(out, Subject{"out", "out"}, no_strings);
-  py::gil_scoped_release release;
-  transform_images(views, spec, target, threads);
+  without_gil([&] { transform_images(views, spec, target, threads); });
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "fastort/error.hpp"
+#include "text.hpp"
 
 namespace py = pybind11;
 
@@ -86,14 +87,16 @@ std::vector<std::string> strings_of(const py::array& array, const Subject& subje
   std::vector<std::string> items;
   items.reserve(static_cast<size_t>(array.size()));
   for (py::handle item : array.attr("ravel")().attr("tolist")()) {
-    if (PyUnicode_Check(item.ptr())) {
-      items.push_back(item.cast<std::string>());
+    std::string_view text;
+    py::object keep;
+    if (utf8_bytes(item, text, keep)) {
+      items.emplace_back(text);
     } else if (PyBytes_Check(item.ptr())) {
       items.emplace_back(PyBytes_AS_STRING(item.ptr()), PyBytes_GET_SIZE(item.ptr()));
     } else {
-      throw Error(ErrorKind::kTypeMismatch,
-                  subject.text() + ": string tensors take str or bytes items, got " +
-                      std::string(py::str(item.get_type().attr("__name__"))));
+      throw Error(
+          ErrorKind::kTypeMismatch,
+          subject.text() + ": string tensors take str or bytes items, got " + type_name(item));
     }
   }
   return items;
@@ -149,12 +152,10 @@ py::array as_array(py::handle value, const Subject& subject) {
         ErrorKind::kTypeMismatch,
         subject.text() + ": cannot view the value as an array without copying: " + error.what());
   }
-  const std::string type_name = py::str(value.get_type().attr("__name__"));
-  throw Error(ErrorKind::kTypeMismatch,
-              subject.text() +
-                  ": expected a numpy array (or an object with __dlpack__ or "
-                  "__array_interface__), got " +
-                  type_name);
+  throw Error(ErrorKind::kTypeMismatch, subject.text() +
+                                            ": expected a numpy array (or an object with "
+                                            "__dlpack__ or __array_interface__), got " +
+                                            type_name(value));
 }
 
 TensorView view_of(const py::array& array, const Subject& subject,

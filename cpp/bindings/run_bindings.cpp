@@ -2,24 +2,36 @@
 
 #include "bindings.hpp"
 #include "fastort/error.hpp"
+#include "gil.hpp"
 #include "numpy_interop.hpp"
+#include "text.hpp"
 
 namespace py = pybind11;
 
 namespace fastort::bindings {
 namespace {
 
-std::string_view str_view(py::handle key, const char* role) {
-  Py_ssize_t size = 0;
-  const char* text =
-      PyUnicode_Check(key.ptr()) ? PyUnicode_AsUTF8AndSize(key.ptr(), &size) : nullptr;
-  if (text == nullptr) {
-    PyErr_Clear();
+// A name as UTF-8 bytes; `keep` holds what the view points into when it is not `name` itself.
+std::string_view name_view(py::handle name, const char* role, py::object& keep) {
+  std::string_view bytes;
+  if (!utf8_bytes(name, bytes, keep)) {
     throw Error(ErrorKind::kTypeMismatch,
-                std::string(role) + " names must be str, got " +
-                    std::string(py::str(key.get_type().attr("__name__"))));
+                std::string(role) + " names must be str, got " + type_name(name));
   }
-  return {text, static_cast<size_t>(size)};
+  return bytes;
+}
+
+// Strong references to a dict's items, taken before any conversion: converting a value may
+// run Python code (__dlpack__, __array_interface__) that changes the dict, and a borrowed
+// reference would then point at a freed object.
+void snapshot_items(py::handle dict, std::vector<py::object>& items) {
+  items.reserve(items.size() + 2 * static_cast<size_t>(PyDict_GET_SIZE(dict.ptr())));
+  Py_ssize_t position = 0;
+  PyObject *key = nullptr, *value = nullptr;
+  while (PyDict_Next(dict.ptr(), &position, &key, &value)) {
+    items.push_back(py::reinterpret_borrow<py::object>(key));
+    items.push_back(py::reinterpret_borrow<py::object>(value));
+  }
 }
 
 }  // namespace
@@ -27,14 +39,17 @@ std::string_view str_view(py::handle key, const char* role) {
 void borrow_inputs(BorrowedCall& call, py::handle input_feed) {
   if (!PyDict_Check(input_feed.ptr())) {
     throw Error(ErrorKind::kTypeMismatch,
-                "input_feed must be a dict of input name -> array, got " +
-                    std::string(py::str(input_feed.get_type().attr("__name__"))));
+                "input_feed must be a dict of input name -> array, got " + type_name(input_feed));
   }
-  const auto feed = py::reinterpret_borrow<py::dict>(input_feed);
-  call.request.inputs.reserve(feed.size());
-  for (auto [key, value] : feed) {
-    const Subject subject{"input", str_view(key, "input")};
-    call.arrays.push_back(as_array(value, subject));
+  const size_t first = call.references.size();
+  snapshot_items(input_feed, call.references);
+  const size_t last = call.references.size();
+  call.request.inputs.reserve((last - first) / 2);
+  for (size_t i = first; i < last; i += 2) {
+    py::object keep;
+    const Subject subject{"input", name_view(call.references[i], "input", keep)};
+    if (keep) call.references.push_back(std::move(keep));
+    call.arrays.push_back(as_array(call.references[i + 1], subject));
     call.request.inputs.push_back(
         {subject.name, view_of(call.arrays.back(), subject, call.strings)});
   }
@@ -51,7 +66,8 @@ void borrow_outputs(BorrowedCall& call, const Session& session, py::handle outpu
       throw Error(ErrorKind::kTypeMismatch, "output_names must be a list of names, not a str");
     }
     for (py::handle name : output_names) {
-      call.request.outputs.push_back(session.output_index(str_view(name, "output")));
+      py::object keep;
+      call.request.outputs.push_back(session.output_index(name_view(name, "output", keep)));
     }
   }
   if (out.is_none()) return;
@@ -60,8 +76,14 @@ void borrow_outputs(BorrowedCall& call, const Session& session, py::handle outpu
   }
   call.request.out.resize(call.request.outputs.size());
   call.out_objects.resize(call.request.outputs.size());
-  for (auto [key, value] : py::reinterpret_borrow<py::dict>(out)) {
-    const std::string_view name = str_view(key, "output");
+  const size_t first = call.references.size();
+  snapshot_items(out, call.references);
+  const size_t last = call.references.size();
+  for (size_t i = first; i < last; i += 2) {
+    py::object keep;
+    const std::string_view name = name_view(call.references[i], "output", keep);
+    if (keep) call.references.push_back(std::move(keep));
+    const py::handle value = call.references[i + 1];
     const size_t index = session.output_index(name);
     size_t k = 0;
     while (k < call.request.outputs.size() && call.request.outputs[k] != index) ++k;
@@ -72,8 +94,7 @@ void borrow_outputs(BorrowedCall& call, const Session& session, py::handle outpu
     const Subject subject{"out", name};
     if (!py::isinstance<py::array>(value)) {
       throw Error(ErrorKind::kTypeMismatch,
-                  subject.text() + " must be a numpy array, got " +
-                      std::string(py::str(value.get_type().attr("__name__"))));
+                  subject.text() + " must be a numpy array, got " + type_name(value));
     }
     call.arrays.push_back(py::reinterpret_borrow<py::array>(value));
     call.request.out[k] = view_of(call.arrays.back(), subject, call.strings);
@@ -98,12 +119,8 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
   borrow_inputs(call, input_feed);
   borrow_outputs(call, *session, output_names, out);
   call.request.allow_copy = !self.strict;
-  std::vector<OwnedValue> results;
-  {
-    // Every pointer ORT needs is gathered; the arrays stay referenced by `call`.
-    py::gil_scoped_release release;
-    results = session->run(call.request);
-  }
+  // Every pointer ORT needs is gathered; the arrays stay referenced by `call`.
+  std::vector<OwnedValue> results = without_gil([&] { return session->run(call.request); });
   py::list converted(results.size());
   for (size_t k = 0; k < results.size(); ++k) {
     if (!call.out_objects.empty() && call.out_objects[k]) {
@@ -121,7 +138,7 @@ py::dict call(py::handle self_object, const py::kwargs& inputs) {
   py::list values = run(self, py::none(), inputs, py::none(), py::none());
   py::dict named;
   for (size_t i = 0; i < values.size(); ++i) {
-    named[py::str(self.session->outputs()[i].name)] = values[i];
+    named[model_text(self.session->outputs()[i].name)] = values[i];
   }
   return named;
 }
@@ -151,7 +168,8 @@ void parse_run_args(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
   for (Py_ssize_t i = 0; i < nargs; ++i) slots[i] = args[i];
   const Py_ssize_t nkw = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
   for (Py_ssize_t k = 0; k < nkw; ++k) {
-    const std::string_view name = str_view(PyTuple_GET_ITEM(kwnames, k), "keyword");
+    py::object keep;
+    const std::string_view name = name_view(PyTuple_GET_ITEM(kwnames, k), "keyword", keep);
     int slot = 0;
     while (slot < kRunArgCount && name != kRunArgNames[slot]) ++slot;
     if (slot == kRunArgCount) {
@@ -193,7 +211,7 @@ PyObject* run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
   } catch (const std::bad_alloc&) {
     PyErr_NoMemory();
   } catch (const std::exception& error) {
-    PyErr_SetString(PyExc_RuntimeError, error.what());
+    PyErr_SetObject(PyExc_RuntimeError, message_text(error.what()).ptr());
   }
   return nullptr;
 }

@@ -6,8 +6,10 @@
 #include "fastort/raw_benchmark.hpp"
 #include "fastort/session.hpp"
 #include "fastort/session_cache.hpp"
+#include "gil.hpp"
 #include "numpy_interop.hpp"
 #include "run_bindings.hpp"
+#include "text.hpp"
 
 namespace py = pybind11;
 
@@ -46,8 +48,7 @@ double time_raw(py::handle self, py::handle input_feed, size_t iterations) {
     while (session.inputs()[i].name != input.name) ++i;
     ordered[i] = input.tensor;
   }
-  py::gil_scoped_release release;
-  return time_raw_runs(session, ordered, iterations);
+  return without_gil([&] { return time_raw_runs(session, ordered, iterations); });
 }
 
 py::dict value_info(const ValueInfo& info) {
@@ -56,13 +57,13 @@ py::dict value_info(const ValueInfo& info) {
     if (info.shape[i] >= 0) {
       shape.append(info.shape[i]);
     } else if (!info.dim_names[i].empty()) {
-      shape.append(info.dim_names[i]);
+      shape.append(model_text(info.dim_names[i]));
     } else {
       shape.append(py::none());
     }
   }
   py::dict result;
-  result["name"] = info.name;
+  result["name"] = model_text(info.name);
   result["type"] = info.type_string;
   result["shape"] = shape;
   // Sequences, maps and types numpy lacks (4-bit integers) have no dtype.
@@ -90,9 +91,10 @@ void register_session(py::module_& m) {
              const std::string& optimized_model_path, const ConfigList& config) {
             const SessionOptions options = make_options(threads, inter_op_threads, optimization,
                                                         providers, optimized_model_path, config);
-            py::gil_scoped_release release;
-            return cached ? SessionCache::global().load_file(path, options)
-                          : Session::load_file(path, options);
+            return without_gil([&] {
+              return cached ? SessionCache::global().load_file(path, options)
+                            : Session::load_file(path, options);
+            });
           },
           py::arg("path"), py::arg("cached"), py::arg("threads"), py::arg("inter_op_threads"),
           py::arg("optimization"), py::arg("providers"), py::arg("optimized_model_path"),
@@ -105,9 +107,10 @@ void register_session(py::module_& m) {
             const SessionOptions options = make_options(threads, inter_op_threads, optimization,
                                                         providers, optimized_model_path, config);
             const std::string_view bytes = model;  // kept alive by the caller's reference
-            py::gil_scoped_release release;
-            return identity.empty() ? Session::load_bytes(bytes, options)
-                                    : SessionCache::global().load_bytes(identity, bytes, options);
+            return without_gil([&] {
+              return identity.empty() ? Session::load_bytes(bytes, options)
+                                      : SessionCache::global().load_bytes(identity, bytes, options);
+            });
           },
           py::arg("model"), py::arg("identity"), py::arg("threads"), py::arg("inter_op_threads"),
           py::arg("optimization"), py::arg("providers"), py::arg("optimized_model_path"),
@@ -125,14 +128,18 @@ void register_session(py::module_& m) {
       .def_property_readonly("metadata", [](py::handle self) {
         const Session& s = initialized<Session>(self, "Session");
         const ModelMetadata& meta = s.metadata();
+        py::dict custom;
+        for (const auto& [key, value] : meta.custom_metadata_map) {
+          custom[model_text(key)] = model_text(value);
+        }
         py::dict result;
-        result["producer_name"] = meta.producer_name;
-        result["graph_name"] = meta.graph_name;
-        result["domain"] = meta.domain;
-        result["description"] = meta.description;
-        result["graph_description"] = meta.graph_description;
+        result["producer_name"] = model_text(meta.producer_name);
+        result["graph_name"] = model_text(meta.graph_name);
+        result["domain"] = model_text(meta.domain);
+        result["description"] = model_text(meta.description);
+        result["graph_description"] = model_text(meta.graph_description);
         result["version"] = meta.version;
-        result["custom_metadata_map"] = meta.custom_metadata_map;
+        result["custom_metadata_map"] = custom;
         return result;
       });
 
@@ -140,14 +147,9 @@ void register_session(py::module_& m) {
     const CacheInfo info = SessionCache::global().info();
     return py::make_tuple(info.hits, info.misses, info.max_size, info.current_size);
   });
-  m.def("clear_cache", [] {
-    py::gil_scoped_release release;
-    SessionCache::global().clear();
-  });
-  m.def("set_cache_size", [](size_t size) {
-    py::gil_scoped_release release;
-    SessionCache::global().set_max_size(size);
-  });
+  m.def("clear_cache", [] { without_gil([] { SessionCache::global().clear(); }); });
+  m.def("set_cache_size",
+        [](size_t size) { without_gil([&] { SessionCache::global().set_max_size(size); }); });
 }
 
 }  // namespace fastort::bindings
