@@ -51,6 +51,17 @@ def test_strings_round_trip_as_object_arrays(save):
     assert y.tolist() == [["raw", "bytes"]]
 
 
+def test_strings_keep_nul_bytes_and_bytes_that_are_not_utf8(save):
+    session = fastort.Session(save(identity_model(TensorProto.STRING)))
+    items = ["abc\x00def", "\x00", "tail\x00", "", "\x00\x00x"]
+    (y,) = session.run(None, {"x": np.array([items], dtype=object)})
+    assert y.tolist() == [items]
+    (y,) = session.run(None, {"x": np.array([[b"a\xffb\x00c"]], dtype=object)})
+    assert y[0, 0] == "a\udcffb\x00c"  # surrogateescape, like os.fsdecode
+    (z,) = session.run(None, {"x": y})  # and back to the same bytes
+    assert z[0, 0].encode("utf-8", "surrogateescape") == b"a\xffb\x00c"
+
+
 def test_string_arrays_with_non_strings_are_rejected(save):
     session = fastort.Session(save(identity_model(TensorProto.STRING)))
     with pytest.raises(TypeError, match="str or bytes"):

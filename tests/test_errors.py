@@ -107,6 +107,52 @@ def test_bad_out_buffers(session):
         session.run(None, feed(), out=[good])
 
 
+def test_out_buffers_that_share_memory_with_inputs_or_each_other(save):
+    # A transpose reads every input element after writing others: in place it goes wrong.
+    model = make_model(
+        [
+            helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0]),
+            helper.make_node("Neg", ["x"], ["n"]),
+        ],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 4])],
+        [
+            helper.make_tensor_value_info("t", TensorProto.FLOAT, [4, 4]),
+            helper.make_tensor_value_info("n", TensorProto.FLOAT, [4, 4]),
+        ],
+    )
+    session = fastort.Session(save(model))
+    x = np.arange(16, dtype=np.float32).reshape(4, 4)
+    with pytest.raises(
+        fastort.InvalidArgumentError, match="out\\['t'\\] shares memory with input 'x'"
+    ):
+        session.run(["t"], {"x": x}, out={"t": x})
+    big = np.zeros(40, np.float32)
+    x_view, t_view = big[:16].reshape(4, 4), big[8:24].reshape(4, 4)  # overlapping, not equal
+    x_view[:] = x
+    with pytest.raises(fastort.InvalidArgumentError, match="shares memory with input 'x'"):
+        session.run(["t"], {"x": x_view}, out={"t": t_view})
+    strided = big[::2][:16].reshape(4, 4)  # every other float: its span covers t_far
+    t_far = big[20:36].reshape(4, 4)
+    with pytest.raises(fastort.InvalidArgumentError, match="shares memory with input 'x'"):
+        session.run(["t"], {"x": strided}, out={"t": t_far})
+    shared = np.zeros((4, 4), np.float32)
+    with pytest.raises(
+        fastort.InvalidArgumentError, match="out\\['n'\\] and out\\['t'\\] share memory"
+    ):
+        session.run(None, {"x": x}, out={"t": shared, "n": shared})
+    halves = np.zeros(24, np.float32)
+    with pytest.raises(fastort.InvalidArgumentError, match="share memory"):
+        session.run(
+            None, {"x": x}, out={"t": halves[:16].reshape(4, 4), "n": halves[8:].reshape(4, 4)}
+        )
+    apart = np.zeros(32, np.float32)  # adjacent, not overlapping: fine
+    t, n = session.run(
+        None, {"x": x}, out={"t": apart[:16].reshape(4, 4), "n": apart[16:].reshape(4, 4)}
+    )
+    np.testing.assert_array_equal(t, x.T)
+    np.testing.assert_array_equal(n, -x)
+
+
 def test_missing_path_directory_and_empty_file(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
         fastort.Session(tmp_path / "missing.onnx")

@@ -28,6 +28,7 @@ void register_runtime(py::module_& m) {
     const DebugCounters counters = debug_counters();
     py::dict result;
     result["input_bytes_copied"] = counters.input_bytes_copied;
+    result["output_bytes_copied"] = counters.output_bytes_copied;
     result["live_values"] = counters.live_values;
     return result;
   });

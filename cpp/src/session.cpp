@@ -154,6 +154,13 @@ Session::Session(Ort::Session session, SessionOptions options)
   // Filled after the vectors stop growing, so the pointers stay valid.
   for (const auto& info : inputs_) input_names_.push_back(info.name.c_str());
   for (const auto& info : outputs_) output_names_.push_back(info.name.c_str());
+  for (const auto& output : outputs_) {
+    size_t source = kNoInput;
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      if (inputs_[i].name == output.name) source = i;
+    }
+    passthrough_.push_back(source);
+  }
 }
 
 std::shared_ptr<Session> Session::load_file(const std::string& path,

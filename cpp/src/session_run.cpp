@@ -11,6 +11,16 @@
 #include "ort_error.hpp"
 
 namespace fastort {
+
+namespace detail {
+// Input tensors of one call and the memory they borrow.
+struct PreparedInputs {
+  std::vector<Ort::Value> values;  // model order
+  std::vector<std::unique_ptr<std::byte[]>> copies;
+  std::vector<ByteRange> copy_ranges;  // parallel to copies
+};
+}  // namespace detail
+
 namespace {
 
 std::string mismatch(const char* role, const ValueInfo& info, const TensorView& view) {
@@ -54,11 +64,23 @@ void copy_to_contiguous(const TensorView& view, std::byte* dst) {
   }
 }
 
-// Input tensors of one call and the memory they borrow.
-struct PreparedInputs {
-  std::vector<Ort::Value> values;
-  std::vector<std::unique_ptr<std::byte[]>> copies;
-};
+// A tensor with memory of its own holding `value`'s elements.
+Ort::Value copy_value(const Ort::Value& value) {
+  const auto info = value.GetTensorTypeAndShapeInfo();
+  const std::vector<int64_t> shape = info.GetShape();
+  const ONNXTensorElementDataType type = info.GetElementType();
+  Ort::AllocatorWithDefaultOptions allocator;
+  Ort::Value copy = Ort::Value::CreateTensor(allocator, shape.data(), shape.size(), type);
+  const size_t bytes = info.GetElementCount() * element_size(static_cast<ElementType>(type));
+  if (bytes > 0) std::memcpy(copy.GetTensorMutableRawData(), value.GetTensorRawData(), bytes);
+  detail::count_output_copy(bytes);
+  return copy;
+}
+
+ByteRange range_of(const void* data, size_t bytes) {
+  const auto begin = reinterpret_cast<uintptr_t>(data);
+  return {begin, begin + bytes};
+}
 
 }  // namespace
 
@@ -143,8 +165,9 @@ std::vector<OwnedValue> Session::run(const RunRequest& request) const {
     if (!request.out.empty() && request.out[k]) validate_out(outputs_[index], *request.out[k]);
     names.push_back(output_names_[index]);
   }
+  if (!request.out.empty()) check_out_memory(request, by_index);
 
-  PreparedInputs prepared;
+  detail::PreparedInputs prepared;
   prepared.values.reserve(inputs_.size());
   std::vector<Ort::Value> results;
   results.reserve(request.outputs.size());
@@ -155,10 +178,12 @@ std::vector<OwnedValue> Session::run(const RunRequest& request) const {
         Ort::AllocatorWithDefaultOptions allocator;
         Ort::Value value = Ort::Value::CreateTensor(allocator, view.shape.data(), view.shape.size(),
                                                     ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING);
-        std::vector<const char*> items;
-        items.reserve(view.strings->size());
-        for (const auto& item : *view.strings) items.push_back(item.c_str());
-        value.FillStringTensor(items.data(), items.size());
+        // By length, not as C strings: an element may contain NUL bytes.
+        for (size_t k = 0; k < view.strings->size(); ++k) {
+          const std::string& item = (*view.strings)[k];
+          char* buffer = value.GetResizedStringTensorElementBuffer(k, item.size());
+          if (!item.empty()) std::memcpy(buffer, item.data(), item.size());
+        }
         prepared.values.push_back(std::move(value));
         continue;
       }
@@ -172,6 +197,7 @@ std::vector<OwnedValue> Session::run(const RunRequest& request) const {
                           "copy; pass numpy.ascontiguousarray(value)");
         }
         prepared.copies.emplace_back(new std::byte[bytes == 0 ? 1 : bytes]);
+        prepared.copy_ranges.push_back(range_of(prepared.copies.back().get(), bytes));
         if (view.is_c_contiguous()) {
           std::memcpy(prepared.copies.back().get(), view.data, bytes);
         } else {
@@ -201,10 +227,80 @@ std::vector<OwnedValue> Session::run(const RunRequest& request) const {
                  prepared.values.size(), names.data(), results.data(), results.size());
   });
 
+  detail::call_ort(ErrorKind::kRuntime, "reading the outputs",
+                   [&] { keep_outputs_apart(request, by_index, prepared, results); });
   std::vector<OwnedValue> owned;
   owned.reserve(results.size());
   for (auto& value : results) owned.emplace_back(std::move(value));
   return owned;
+}
+
+void Session::check_out_memory(const RunRequest& request,
+                               const std::vector<const TensorView*>& inputs) const {
+  for (size_t k = 0; k < request.out.size(); ++k) {
+    if (!request.out[k]) continue;
+    const TensorView& out = *request.out[k];
+    const ValueInfo& output = outputs_[request.outputs[k]];
+    const ByteRange memory = out.byte_range();
+    // ORT reads inputs while it writes outputs; in place, results would be wrong.
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (memory.overlaps(inputs[i]->byte_range())) {
+        throw Error(ErrorKind::kInvalidArgument,
+                    "out['" + output.name + "'] shares memory with input '" + inputs_[i].name +
+                        "'; pass an array that does not overlap the inputs");
+      }
+    }
+    for (size_t j = 0; j < k; ++j) {
+      if (request.out[j] && memory.overlaps(request.out[j]->byte_range())) {
+        throw Error(ErrorKind::kInvalidArgument,
+                    "out['" + output.name + "'] and out['" + outputs_[request.outputs[j]].name +
+                        "'] share memory; give each output its own array");
+      }
+    }
+    // An output that is a graph input comes back with the input's shape, whatever the out.
+    const size_t source = passthrough_[request.outputs[k]];
+    if (source != kNoInput && out.shape != inputs[source]->shape) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "out['" + output.name + "']: output '" + output.name + "' is input '" +
+                      inputs_[source].name + "' passed through, so expected " +
+                      describe_tensor(out.type, inputs[source]->shape) + ", got " +
+                      describe_tensor(out.type, out.shape));
+    }
+  }
+}
+
+void Session::keep_outputs_apart(const RunRequest& request,
+                                 const std::vector<const TensorView*>& inputs,
+                                 const detail::PreparedInputs& prepared,
+                                 std::vector<Ort::Value>& results) const {
+  for (size_t k = 0; k < results.size(); ++k) {
+    const size_t index = request.outputs[k];
+    const ValueInfo& output = outputs_[index];
+    if (output.kind != ValueKind::kTensor || element_size(output.element_type) == 0) continue;
+    if (!request.out.empty() && request.out[k]) {
+      // ORT leaves a buffer bound for a passed-through input unwritten (and may hand back
+      // another value in its place): the values are put into the caller's buffer here.
+      const TensorView& out = *request.out[k];
+      const size_t source = passthrough_[index];
+      const void* data = source != kNoInput ? prepared.values[source].GetTensorRawData()
+                                            : results[k].GetTensorRawData();
+      if (data == out.data) continue;
+      std::memcpy(out.data, data, byte_size(out));  // sizes were checked before running
+      detail::count_output_copy(byte_size(out));
+      results[k] = Ort::Value::CreateTensor(cpu_memory_, out.data, byte_size(out), out.shape.data(),
+                                            out.shape.size(),
+                                            static_cast<ONNXTensorElementDataType>(out.type));
+      continue;
+    }
+    // An output in an input's memory (the caller's array, or a copy freed after this call)
+    // would outlive it: it gets memory of its own.
+    const void* data = results[k].GetTensorRawData();
+    bool borrowed = false;
+    for (const TensorView* input : inputs)
+      borrowed = borrowed || input->byte_range().contains(data);
+    for (const ByteRange& copy : prepared.copy_ranges) borrowed = borrowed || copy.contains(data);
+    if (borrowed) results[k] = copy_value(results[k]);
+  }
 }
 
 }  // namespace fastort

@@ -19,6 +19,22 @@ bool TensorView::is_c_contiguous() const noexcept {
   return true;
 }
 
+ByteRange TensorView::byte_range() const noexcept {
+  const auto item = static_cast<int64_t>(element_size(type));
+  if (data == nullptr || item == 0 || element_count() <= 0) return {};
+  int64_t low = 0, high = item;  // offsets from data
+  if (strides.empty()) {
+    high = element_count() * item;
+  } else {
+    for (size_t d = 0; d < shape.size(); ++d) {
+      const int64_t span = (shape[d] - 1) * strides[d];
+      (span < 0 ? low : high) += span;
+    }
+  }
+  const auto base = reinterpret_cast<uintptr_t>(data);
+  return {base + static_cast<uintptr_t>(low), base + static_cast<uintptr_t>(high)};
+}
+
 std::string describe_tensor(ElementType type, const std::vector<int64_t>& shape,
                             const std::vector<std::string>& dim_names) {
   std::string text = element_type_name(type);

@@ -6,14 +6,16 @@
 namespace fastort {
 
 struct DebugCounters {
-  uint64_t input_bytes_copied = 0;  // bytes copied because an input was strided or unaligned
-  int64_t live_values = 0;          // OwnedValue objects currently alive
+  uint64_t input_bytes_copied = 0;   // bytes copied because an input was strided or unaligned
+  uint64_t output_bytes_copied = 0;  // bytes copied because ORT returned an input's own memory
+  int64_t live_values = 0;           // OwnedValue objects currently alive
 };
 
 DebugCounters debug_counters() noexcept;
 
 namespace detail {
 void count_input_copy(uint64_t bytes) noexcept;
+void count_output_copy(uint64_t bytes) noexcept;
 void count_value_created() noexcept;
 void count_value_destroyed() noexcept;
 }  // namespace detail

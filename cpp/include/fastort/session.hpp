@@ -17,6 +17,10 @@
 
 namespace fastort {
 
+namespace detail {
+struct PreparedInputs;  // the input values of one run (session_run.cpp)
+}  // namespace detail
+
 struct ModelMetadata {
   std::string producer_name;
   std::string graph_name;
@@ -72,6 +76,16 @@ class Session {
  private:
   void validate_input(const ValueInfo& info, const TensorView& view) const;
   void validate_out(const ValueInfo& info, const TensorView& view) const;
+  // Out buffers may not overlap inputs or each other; one for a passed-through input must
+  // have that input's shape. `inputs` is in model order.
+  void check_out_memory(const RunRequest& request,
+                        const std::vector<const TensorView*>& inputs) const;
+  // After Run: bound results land in their buffers, and no result views an input's memory.
+  void keep_outputs_apart(const RunRequest& request, const std::vector<const TensorView*>& inputs,
+                          const detail::PreparedInputs& prepared,
+                          std::vector<Ort::Value>& results) const;
+
+  static constexpr size_t kNoInput = static_cast<size_t>(-1);
 
   mutable Ort::Session session_;  // ORT's Run is const in spirit but not in its C++ API
   SessionOptions options_;
@@ -79,6 +93,9 @@ class Session {
   std::vector<ValueInfo> outputs_;
   std::vector<const char*> input_names_;  // point into inputs_[i].name
   std::vector<const char*> output_names_;
+  // Per output: the index of the input it passes through (a graph output that is also a
+  // graph input), or kNoInput.
+  std::vector<size_t> passthrough_;
   ModelMetadata metadata_;
   Ort::MemoryInfo cpu_memory_;
 };

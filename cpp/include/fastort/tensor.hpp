@@ -9,6 +9,21 @@
 
 namespace fastort {
 
+// A half-open span of addresses, for telling whether two buffers share memory.
+struct ByteRange {
+  uintptr_t begin = 0;
+  uintptr_t end = 0;
+
+  bool empty() const noexcept { return begin >= end; }
+  bool overlaps(const ByteRange& other) const noexcept {
+    return !empty() && !other.empty() && begin < other.end && other.begin < end;
+  }
+  bool contains(const void* address) const noexcept {
+    const auto value = reinterpret_cast<uintptr_t>(address);
+    return begin <= value && value < end;
+  }
+};
+
 struct TensorView {
   void* data = nullptr;
   ElementType type = ElementType::kUndefined;
@@ -23,6 +38,9 @@ struct TensorView {
   int64_t element_count() const noexcept;
   // True when the memory is dense in C order (or strides are empty).
   bool is_c_contiguous() const noexcept;
+  // Bytes from the lowest to one past the highest byte an element occupies, whatever the
+  // strides' signs; empty for no elements and for string tensors.
+  ByteRange byte_range() const noexcept;
 };
 
 // "float32[2,3]"; dims < 0 print as names from dim_names when given, else "?".
