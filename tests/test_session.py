@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +95,50 @@ def test_bytes_model_and_pathlike(add_path, xy, tmp_path):
     for model in (data, bytearray(data), memoryview(data), tmp_path / "add.onnx"):
         (z, _) = fastort.Session(model).run(None, {"x": x, "y": y})
         np.testing.assert_array_equal(z, x + y)
+
+
+class _BytesPath:
+    """An os.PathLike whose __fspath__ returns bytes."""
+
+    def __init__(self, path: bytes) -> None:
+        self.path = path
+
+    def __fspath__(self) -> bytes:
+        return self.path
+
+
+def test_any_file_name_the_system_allows(add_path, xy, tmp_path):
+    x, y = xy
+    odd = os.fsdecode(os.fsencode(str(tmp_path)) + b"/mod\xe9le \xff.onnx")  # not UTF-8
+    shutil.copy(add_path, odd)
+    for model in (odd, _BytesPath(os.fsencode(odd))):
+        (z, _) = fastort.Session(model, cache=False).run(None, {"x": x, "y": y})
+        np.testing.assert_array_equal(z, x + y)
+    with pytest.raises(FileNotFoundError) as info:
+        fastort.Session(odd + ".missing")
+    assert info.value.filename == odd + ".missing"
+
+
+def test_a_path_with_a_nul_byte_is_refused_like_open_does(add_path, tmp_path):
+    # It used to load the file named by the part before the NUL.
+    for model in (add_path + "\0ignored", Path(add_path + "\0")):
+        with pytest.raises(ValueError, match="NUL"):
+            fastort.Session(model)
+    with pytest.raises(fastort.InvalidArgumentError, match="external_data_dir contains a NUL"):
+        fastort.Session(add_path, external_data_dir=str(tmp_path) + "\0x")
+
+
+def test_bytes_naming_a_file_say_how_to_load_it(add_path):
+    with pytest.raises(fastort.InvalidModelError, match="pass its path as str"):
+        fastort.Session(os.fsencode(add_path))
+
+
+def test_load_errors_name_the_path_once(tmp_path):
+    path = tmp_path / "corrupt.onnx"
+    path.write_bytes(b"not a model at all")
+    with pytest.raises(fastort.InvalidModelError) as info:
+        fastort.Session(path)
+    assert str(info.value).count(str(path)) == 1, str(info.value)
 
 
 @pytest.mark.parametrize("level", ["disable", "basic", "extended", "all"])

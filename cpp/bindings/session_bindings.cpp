@@ -20,10 +20,11 @@ using ProviderList =
     std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>;
 using ConfigList = std::vector<std::pair<std::string, std::string>>;
 
-// Arguments arrive type-checked and normalised by fastort/session.py.
+// Arguments arrive type-checked and normalised by fastort/session.py; paths as bytes
+// (os.fsencode), so that any file name the system allows gets through.
 SessionOptions make_options(int threads, int inter_op_threads, const std::string& optimization,
-                            const ProviderList& providers, const std::string& optimized_model_path,
-                            const ConfigList& config) {
+                            const ProviderList& providers, const py::bytes& optimized_model_path,
+                            const ConfigList& config, const py::bytes& external_data_dir) {
   SessionOptions options;
   options.intra_op_threads = threads;
   options.inter_op_threads = inter_op_threads;
@@ -33,7 +34,25 @@ SessionOptions make_options(int threads, int inter_op_threads, const std::string
   }
   options.optimized_model_path = optimized_model_path;
   options.config = config;
+  options.external_data_dir = external_data_dir;
+  options.validate();
   return options;
+}
+
+void register_session_options(py::module_& m) {
+  py::class_<SessionOptions>(m, "SessionOptions", "Validated options of a session.")
+      .def(py::init(&make_options), py::kw_only(), py::arg("threads") = 0,
+           py::arg("inter_op_threads") = 0, py::arg("optimization") = "all",
+           py::arg("providers") = ProviderList{}, py::arg("optimized_model_path") = py::bytes(),
+           py::arg("session_config") = ConfigList{}, py::arg("external_data_dir") = py::bytes())
+      .def_property_readonly(
+          "threads",
+          [](py::handle self) {
+            return initialized<SessionOptions>(self, "SessionOptions").intra_op_threads;
+          })
+      .def_property_readonly("external_data_dir", [](py::handle self) {
+        return model_text(initialized<SessionOptions>(self, "SessionOptions").external_data_dir);
+      });
 }
 
 double time_raw(py::handle self, py::handle input_feed, size_t iterations) {
@@ -83,38 +102,28 @@ py::list value_infos(const std::vector<ValueInfo>& infos) {
 }  // namespace
 
 void register_session(py::module_& m) {
+  register_session_options(m);
   py::class_<Session, std::shared_ptr<Session>>(m, "Session")
       .def_static(
           "load_file",
-          [](const std::string& path, bool cached, int threads, int inter_op_threads,
-             const std::string& optimization, const ProviderList& providers,
-             const std::string& optimized_model_path, const ConfigList& config) {
-            const SessionOptions options = make_options(threads, inter_op_threads, optimization,
-                                                        providers, optimized_model_path, config);
+          [](const py::bytes& path_bytes, const SessionOptions& options, bool cached) {
+            const std::string path = path_bytes;
             return without_gil([&] {
               return cached ? SessionCache::global().load_file(path, options)
                             : Session::load_file(path, options);
             });
           },
-          py::arg("path"), py::arg("cached"), py::arg("threads"), py::arg("inter_op_threads"),
-          py::arg("optimization"), py::arg("providers"), py::arg("optimized_model_path"),
-          py::arg("session_config"))
+          py::arg("path"), py::arg("options"), py::arg("cached"))
       .def_static(
           "load_bytes",
-          [](const py::bytes& model, const std::string& identity, int threads, int inter_op_threads,
-             const std::string& optimization, const ProviderList& providers,
-             const std::string& optimized_model_path, const ConfigList& config) {
-            const SessionOptions options = make_options(threads, inter_op_threads, optimization,
-                                                        providers, optimized_model_path, config);
+          [](const py::bytes& model, const SessionOptions& options, const std::string& identity) {
             const std::string_view bytes = model;  // kept alive by the caller's reference
             return without_gil([&] {
               return identity.empty() ? Session::load_bytes(bytes, options)
                                       : SessionCache::global().load_bytes(identity, bytes, options);
             });
           },
-          py::arg("model"), py::arg("identity"), py::arg("threads"), py::arg("inter_op_threads"),
-          py::arg("optimization"), py::arg("providers"), py::arg("optimized_model_path"),
-          py::arg("session_config"))
+          py::arg("model"), py::arg("options"), py::arg("identity"))
       .def("time_raw_runs", &time_raw, py::arg("input_feed"), py::arg("iterations"),
            "Seconds for `iterations` runs through ORT's C++ API alone (a benchmark floor).")
       .def_property_readonly(

@@ -1,6 +1,7 @@
 #include "fastort/session.hpp"
 
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <system_error>
 #include <unordered_map>
@@ -8,7 +9,9 @@
 #include "fastort/error.hpp"
 #include "fastort/runtime.hpp"
 #include "messages.hpp"
+#include "model_scan.hpp"
 #include "ort_error.hpp"
+#include "platform.hpp"
 #include "type_info_reader.hpp"
 
 namespace fastort {
@@ -93,12 +96,19 @@ Ort::SessionOptions make_ort_options(const SessionOptions& options) {
     for (const auto& [key, value] : options.config) {
       ort_options.AddConfigEntry(key.c_str(), value.c_str());
     }
+    if (!options.external_data_dir.empty()) {
+      ort_options.AddConfigEntry("session.model_external_initializers_file_folder_path",
+                                 options.external_data_dir.c_str());
+    }
     for (const auto& provider : options.providers) append_provider(ort_options, provider);
     return ort_options;
   });
 }
 
 void check_model_file(const std::string& path) {
+  if (path.find('\0') != std::string::npos) {
+    throw Error(ErrorKind::kInvalidArgument, "model path contains a NUL byte");
+  }
   std::error_code error;
   const auto status = std::filesystem::status(path, error);
   if (status.type() == std::filesystem::file_type::not_found) {
@@ -114,6 +124,26 @@ void check_model_file(const std::string& path) {
   if (std::filesystem::is_regular_file(status) && std::filesystem::file_size(path, error) == 0) {
     throw Error(ErrorKind::kInvalidModel, "model file is empty: '" + path + "'");
   }
+}
+
+// The external data files a model names, resolved against `folder`, each with its stamp taken
+// before ORT reads it (so a file replaced during the load is seen as changed afterwards).
+std::vector<ExternalFile> external_files(const std::vector<std::string>& locations,
+                                         const std::filesystem::path& folder) {
+  std::vector<ExternalFile> files;
+  for (const auto& location : locations) {
+    const std::string path = (folder / std::filesystem::path(location)).string();
+    files.push_back(ExternalFile{path, platform::file_stamp(path)});
+  }
+  return files;
+}
+
+// ORT's load errors start by naming the file again ("Load model from m.onnx failed:...").
+std::string without_repeated_path(std::string message, const std::string& path) {
+  const std::string prefix = "Load model from " + path + " failed:";
+  if (message.compare(0, prefix.size(), prefix) == 0) message.erase(0, prefix.size());
+  while (!message.empty() && message.front() == ' ') message.erase(0, 1);
+  return message;
 }
 
 ModelMetadata read_metadata(const Ort::Session& session) {
@@ -135,9 +165,10 @@ ModelMetadata read_metadata(const Ort::Session& session) {
 
 }  // namespace
 
-Session::Session(Ort::Session session, SessionOptions options)
+Session::Session(Ort::Session session, SessionOptions options, std::vector<ExternalFile> external)
     : session_(std::move(session)),
       options_(std::move(options)),
+      external_data_(std::move(external)),
       cpu_memory_(Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault)) {
   detail::call_ort(ErrorKind::kInvalidModel, "cannot read the model's signature", [&] {
     Ort::AllocatorWithDefaultOptions allocator;
@@ -167,21 +198,43 @@ std::shared_ptr<Session> Session::load_file(const std::string& path,
                                             const SessionOptions& options) {
   check_model_file(path);
   Ort::SessionOptions ort_options = make_ort_options(options);
+  std::ifstream file(path, std::ios::binary);
   const std::filesystem::path native_path(path);
-  Ort::Session session =
-      detail::call_ort(ErrorKind::kInvalidModel, ("cannot load model '" + path + "'").c_str(),
-                       [&] { return Ort::Session(ort_env(), native_path.c_str(), ort_options); });
-  return std::make_shared<Session>(std::move(session), options);
+  const std::filesystem::path folder = options.external_data_dir.empty()
+                                           ? native_path.parent_path()
+                                           : std::filesystem::path(options.external_data_dir);
+  std::vector<ExternalFile> external =
+      external_files(detail::external_data_locations(file), folder);
+  Ort::Session session = [&] {
+    try {
+      return Ort::Session(ort_env(), native_path.c_str(), ort_options);
+    } catch (const Ort::Exception& e) {
+      throw Error(ErrorKind::kInvalidModel,
+                  "cannot load model '" + path + "': " + without_repeated_path(e.what(), path),
+                  static_cast<int>(e.GetOrtErrorCode()));
+    }
+  }();
+  return std::make_shared<Session>(std::move(session), options, std::move(external));
 }
 
 std::shared_ptr<Session> Session::load_bytes(std::string_view model,
                                              const SessionOptions& options) {
   if (model.empty()) throw Error(ErrorKind::kInvalidModel, "model bytes are empty");
   Ort::SessionOptions ort_options = make_ort_options(options);
+  const std::vector<std::string> locations = detail::external_data_locations(model);
+  // Without a folder, ORT would read them relative to the working directory: an uploaded
+  // model could name any file there and get it back as an output.
+  if (!locations.empty() && options.external_data_dir.empty()) {
+    throw Error(ErrorKind::kInvalidModel,
+                "the model references external data (" + detail::quoted_list(locations) +
+                    "); a model given as bytes reads external data only from a folder named "
+                    "with external_data_dir=");
+  }
+  std::vector<ExternalFile> external = external_files(locations, options.external_data_dir);
   Ort::Session session = detail::call_ort(
       ErrorKind::kInvalidModel, "cannot load model from bytes",
       [&] { return Ort::Session(ort_env(), model.data(), model.size(), ort_options); });
-  return std::make_shared<Session>(std::move(session), options);
+  return std::make_shared<Session>(std::move(session), options, std::move(external));
 }
 
 std::vector<std::string> Session::providers() const {

@@ -1,28 +1,12 @@
 #include "fastort/session_cache.hpp"
 
-#include <sys/stat.h>
-
 #include <filesystem>
 
 #include "fastort/error.hpp"
+#include "platform.hpp"
 
 namespace fastort {
 namespace {
-
-// Identifies one version of a file: a rewrite changes size or mtime, an atomic replace
-// (write then rename) changes the inode.
-std::string file_stamp(const std::string& path) {
-  struct stat info{};
-  if (::stat(path.c_str(), &info) != 0) return "unreadable";
-#if defined(__APPLE__)
-  const auto& mtime = info.st_mtimespec;
-#else
-  const auto& mtime = info.st_mtim;
-#endif
-  return std::to_string(info.st_dev) + ":" + std::to_string(info.st_ino) + ":" +
-         std::to_string(info.st_size) + ":" + std::to_string(mtime.tv_sec) + "." +
-         std::to_string(mtime.tv_nsec);
-}
 
 std::string canonical_path(const std::string& path) {
   std::error_code error;
@@ -40,7 +24,7 @@ SessionCache& SessionCache::global() {
 
 std::shared_ptr<Session> SessionCache::load_file(const std::string& path,
                                                  const SessionOptions& options) {
-  Key key{"file:" + canonical_path(path), file_stamp(path), options.cache_key()};
+  Key key{"file:" + canonical_path(path), platform::file_stamp(path), options.cache_key()};
   if (auto session = find(key)) return session;
   // Loaded without the lock: loads take milliseconds to seconds and other models may be
   // wanted meanwhile. Two threads missing at once both load; the later insert wins.
@@ -58,17 +42,36 @@ std::shared_ptr<Session> SessionCache::load_bytes(std::string_view identity, std
   return session;
 }
 
+namespace {
+
+// True while every external data file is the version the session read.
+bool external_data_unchanged(const Session& session) {
+  for (const ExternalFile& file : session.external_data()) {
+    if (platform::file_stamp(file.path) != file.stamp) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::shared_ptr<Session> SessionCache::find(const Key& key) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-    if (it->key == key) {
-      entries_.splice(entries_.begin(), entries_, it);
-      ++hits_;
-      return it->session;
+  std::shared_ptr<Session> found;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->key == key) {
+        entries_.splice(entries_.begin(), entries_, it);
+        found = it->session;
+        break;
+      }
     }
   }
-  ++misses_;
-  return nullptr;
+  // Checked without the lock: a model may have many external files. A changed one makes
+  // this a miss, and the reload replaces the entry.
+  const bool hit = found != nullptr && external_data_unchanged(*found);
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++(hit ? hits_ : misses_);
+  return hit ? found : nullptr;
 }
 
 void SessionCache::insert(Key key, std::shared_ptr<Session> session) {

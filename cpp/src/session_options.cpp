@@ -1,6 +1,8 @@
 #include "fastort/session_options.hpp"
 
 #include <algorithm>
+#include <filesystem>
+#include <system_error>
 
 #include "fastort/error.hpp"
 #include "fastort/ort.hpp"
@@ -32,6 +34,12 @@ void append_field(std::string& key, const std::string& field) {
   key += field;
 }
 
+void check_path(const char* option, const std::string& path) {
+  if (path.find('\0') != std::string::npos) {
+    throw Error(ErrorKind::kInvalidArgument, std::string(option) + " contains a NUL byte");
+  }
+}
+
 }  // namespace
 
 GraphOptimization parse_graph_optimization(std::string_view name) {
@@ -53,6 +61,15 @@ const char* graph_optimization_name(GraphOptimization level) noexcept {
 void SessionOptions::validate() const {
   check_threads("threads", intra_op_threads);
   check_threads("inter_op_threads", inter_op_threads);
+  check_path("optimized_model_path", optimized_model_path);
+  check_path("external_data_dir", external_data_dir);
+  if (!external_data_dir.empty()) {
+    std::error_code error;
+    if (!std::filesystem::is_directory(external_data_dir, error)) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "external_data_dir is not a folder: '" + external_data_dir + "'");
+    }
+  }
   if (providers.empty()) return;
   const std::vector<std::string> available = detail::call_ort(
       ErrorKind::kRuntime, "listing providers", [] { return Ort::GetAvailableProviders(); });
@@ -78,6 +95,7 @@ std::string SessionOptions::cache_key() const {
   append_field(key, std::to_string(inter_op_threads));
   append_field(key, graph_optimization_name(optimization));
   append_field(key, optimized_model_path);
+  append_field(key, external_data_dir);
   key += "|providers";
   for (const auto& provider : providers) {
     append_field(key, provider.name);

@@ -19,6 +19,7 @@ __all__: list[str] = [
     "RuntimeLoadError",
     "Session",
     "SessionBase",
+    "SessionOptions",
     "available_providers",
     "cache_info",
     "clear_cache",
@@ -42,29 +43,33 @@ class InvalidArgumentError(FastortError, ValueError): ...
 class InvalidTypeError(FastortError, TypeError): ...
 class RuntimeLoadError(FastortError, ImportError): ...
 
+class SessionOptions:
+    """
+    Validated options of a session.
+    """
+    def __init__(
+        self,
+        *,
+        threads: typing.SupportsInt | typing.SupportsIndex = 0,
+        inter_op_threads: typing.SupportsInt | typing.SupportsIndex = 0,
+        optimization: str = "all",
+        providers: collections.abc.Sequence[
+            tuple[str, collections.abc.Sequence[tuple[str, str]]]
+        ] = [],
+        optimized_model_path: bytes = b"",
+        session_config: collections.abc.Sequence[tuple[str, str]] = [],
+        external_data_dir: bytes = b"",
+    ) -> None: ...
+    @property
+    def external_data_dir(self) -> str: ...
+    @property
+    def threads(self) -> int: ...
+
 class Session:
     @staticmethod
-    def load_bytes(
-        model: bytes,
-        identity: str,
-        threads: typing.SupportsInt | typing.SupportsIndex,
-        inter_op_threads: typing.SupportsInt | typing.SupportsIndex,
-        optimization: str,
-        providers: collections.abc.Sequence[tuple[str, collections.abc.Sequence[tuple[str, str]]]],
-        optimized_model_path: str,
-        session_config: collections.abc.Sequence[tuple[str, str]],
-    ) -> Session: ...
+    def load_bytes(model: bytes, options: SessionOptions, identity: str) -> Session: ...
     @staticmethod
-    def load_file(
-        path: str,
-        cached: bool,
-        threads: typing.SupportsInt | typing.SupportsIndex,
-        inter_op_threads: typing.SupportsInt | typing.SupportsIndex,
-        optimization: str,
-        providers: collections.abc.Sequence[tuple[str, collections.abc.Sequence[tuple[str, str]]]],
-        optimized_model_path: str,
-        session_config: collections.abc.Sequence[tuple[str, str]],
-    ) -> Session: ...
+    def load_file(path: bytes, options: SessionOptions, cached: bool) -> Session: ...
     def time_raw_runs(
         self, input_feed: typing.Any, iterations: typing.SupportsInt | typing.SupportsIndex
     ) -> float:

@@ -28,7 +28,7 @@ from .image import ImageTransform
 TRANSFORM_KEY = "fastort.transform"
 LABELS_KEY = "fastort.labels"
 
-ModelSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
+ModelSource = Union[str, "os.PathLike[str]", "os.PathLike[bytes]", bytes, bytearray, memoryview]
 ProviderArg = Union[str, tuple[str, Mapping[str, Any]]]
 
 _OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
@@ -107,6 +107,28 @@ def _config(session_config: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     return [(str(key), str(value)) for key, value in session_config.items()]
 
 
+def _file_name(name: str, path: str | os.PathLike[str] | None) -> bytes:
+    # As bytes, like open() takes them: any name the file system allows gets through.
+    if path is None:
+        return b""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name} must be a path, got {type(path).__name__}")
+    return os.fsencode(path)
+
+
+def _load_bytes(data: bytes, options: _core.SessionOptions, identity: str) -> Any:
+    try:
+        return _core.Session.load_bytes(data, options, identity)
+    except _core.InvalidModelError as error:
+        # Bytes are the model itself (as in onnxruntime); a file name passed as bytes is not.
+        if len(data) < 4096 and b"\0" not in data and os.path.isfile(data):
+            raise _core.InvalidModelError(
+                f"{error}; bytes are read as the model itself: to load the file, pass its "
+                f"path as str or os.PathLike, e.g. os.fsdecode(path)"
+            ) from error
+        raise
+
+
 def _optimization(level: str) -> str:
     if not isinstance(level, str):
         raise TypeError(f"optimization must be one of {_OPTIMIZATION_LEVELS}, got {level!r}")
@@ -117,7 +139,8 @@ class Session(_core.SessionBase):
     """An ONNX model loaded into ONNX Runtime.
 
     Args:
-        model: path (str or os.PathLike) of an .onnx file, or the model's bytes.
+        model: path (str, or os.PathLike returning str or bytes) of an .onnx file, or the
+            model's bytes.
         threads: intra-op threads (None: ONNX Runtime's default, one per physical core).
         inter_op_threads: inter-op threads (None: ONNX Runtime's default).
         optimization: graph optimisation level, "disable" | "basic" | "extended" | "all".
@@ -125,6 +148,9 @@ class Session(_core.SessionBase):
             None means CPU only.
         optimized_model_path: where ONNX Runtime writes the optimised model.
         session_config: raw ONNX Runtime session config entries {key: value}.
+        external_data_dir: the folder tensors stored as external data are read from (default:
+            the model file's folder). A model given as bytes may reference external data only
+            when this is set; otherwise it could read any file of the working directory.
         cache: None (default) caches path models, not bytes; True caches both (bytes keyed by
             their SHA-256); False loads a private session. Cached sessions are shared: a
             second Session of the same file and options costs a lookup. A file changed on
@@ -146,26 +172,25 @@ class Session(_core.SessionBase):
         providers: Sequence[ProviderArg] | None = None,
         optimized_model_path: str | os.PathLike[str] | None = None,
         session_config: Mapping[str, Any] | None = None,
+        external_data_dir: str | os.PathLike[str] | None = None,
         cache: bool | None = None,
         strict: bool = False,
     ) -> None:
-        options = (
-            _thread_count("threads", threads),
-            _thread_count("inter_op_threads", inter_op_threads),
-            _optimization(optimization),
-            _providers(providers),
-            os.fspath(optimized_model_path) if optimized_model_path is not None else "",
-            _config(session_config),
+        options = _core.SessionOptions(
+            threads=_thread_count("threads", threads),
+            inter_op_threads=_thread_count("inter_op_threads", inter_op_threads),
+            optimization=_optimization(optimization),
+            providers=_providers(providers),
+            optimized_model_path=_file_name("optimized_model_path", optimized_model_path),
+            session_config=_config(session_config),
+            external_data_dir=_file_name("external_data_dir", external_data_dir),
         )
         if isinstance(model, (bytes, bytearray, memoryview)):
             data = bytes(model)
             identity = _digest(data) if cache else ""
-            impl = _core.Session.load_bytes(data, identity, *options)
+            impl = _load_bytes(data, options, identity)
         elif isinstance(model, (str, os.PathLike)):
-            path = os.fspath(model)
-            if not isinstance(path, str):
-                raise TypeError("model path must be str or os.PathLike[str], not bytes")
-            impl = _core.Session.load_file(path, cache is not False, *options)
+            impl = _core.Session.load_file(os.fsencode(model), options, cache is not False)
         else:
             raise TypeError(
                 f"model must be a path or the model's bytes, got {type(model).__name__}"

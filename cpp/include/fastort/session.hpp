@@ -31,6 +31,13 @@ struct ModelMetadata {
   std::map<std::string, std::string> custom_metadata_map;
 };
 
+// A file of external data a model reads its weights from, and the file's stamp when the model
+// was loaded (see SessionCache).
+struct ExternalFile {
+  std::string path;
+  std::string stamp;
+};
+
 struct NamedInput {
   std::string_view name;
   TensorView tensor;
@@ -48,7 +55,9 @@ struct RunRequest {
 
 class Session {
  public:
-  // Throws Error: kFileNotFound, kIsADirectory, kInvalidModel, kInvalidArgument (options).
+  // Throws Error: kFileNotFound, kIsADirectory, kInvalidModel (also for a model given as
+  // bytes that references external data without options.external_data_dir),
+  // kInvalidArgument (options, a path with a NUL byte).
   static std::shared_ptr<Session> load_file(const std::string& path, const SessionOptions& options);
   static std::shared_ptr<Session> load_bytes(std::string_view model, const SessionOptions& options);
 
@@ -56,6 +65,8 @@ class Session {
   const std::vector<ValueInfo>& outputs() const noexcept { return outputs_; }
   const ModelMetadata& metadata() const noexcept { return metadata_; }
   const SessionOptions& options() const noexcept { return options_; }
+  // The external data files the model read (ORT may keep them memory-mapped).
+  const std::vector<ExternalFile>& external_data() const noexcept { return external_data_; }
   // Providers in priority order, CPUExecutionProvider last.
   std::vector<std::string> providers() const;
 
@@ -71,7 +82,7 @@ class Session {
   const std::vector<const char*>& input_names() const noexcept { return input_names_; }
   const std::vector<const char*>& output_names() const noexcept { return output_names_; }
 
-  Session(Ort::Session session, SessionOptions options);
+  Session(Ort::Session session, SessionOptions options, std::vector<ExternalFile> external = {});
 
  private:
   void validate_input(const ValueInfo& info, const TensorView& view) const;
@@ -89,6 +100,7 @@ class Session {
 
   mutable Ort::Session session_;  // ORT's Run is const in spirit but not in its C++ API
   SessionOptions options_;
+  std::vector<ExternalFile> external_data_;
   std::vector<ValueInfo> inputs_;
   std::vector<ValueInfo> outputs_;
   std::vector<const char*> input_names_;  // point into inputs_[i].name

@@ -28,8 +28,9 @@ class SessionCache {
   // teardown at exit, so the Python module clears it from an atexit hook instead).
   static SessionCache& global();
 
-  // Keyed by canonical path, device, inode, size, mtime and options: a file changed on
-  // disk misses and replaces the stale entry.
+  // Keyed by canonical path, device, inode, size, mtime and options, and checked against the
+  // same stamp of every external data file: a model or weights file changed on disk misses
+  // and replaces the stale entry.
   std::shared_ptr<Session> load_file(const std::string& path, const SessionOptions& options);
   // Keyed by `identity` (e.g. a digest of the bytes, computed by the caller) and options.
   std::shared_ptr<Session> load_bytes(std::string_view identity, std::string_view model,

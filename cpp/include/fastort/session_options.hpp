@@ -28,9 +28,12 @@ struct SessionOptions {
   std::vector<ProviderSpec> providers;  // empty: CPU only
   std::string optimized_model_path;     // where ORT writes the optimised model, if set
   std::vector<std::pair<std::string, std::string>> config;  // raw session config entries
+  // Where tensors stored as external data are read from; empty: the model file's folder. A
+  // model given as bytes may only reference external data when this is set.
+  std::string external_data_dir;
 
-  // Throws Error(kInvalidArgument) for thread counts outside [0, kMaxThreads] and
-  // providers this runtime does not have.
+  // Throws Error(kInvalidArgument) for thread counts outside [0, kMaxThreads], providers this
+  // runtime does not have, paths with NUL bytes and an external_data_dir that is not a folder.
   void validate() const;
 
   // A string equal for two option sets exactly when they build the same session.
