@@ -256,9 +256,8 @@ def test_bad_model_argument_types(add_path):
         fastort.Session(add_path).run(None, feed(), run_options=object())
 
 
-def test_ort_runtime_errors_carry_ort_codes(save):
-    # Reshape to a shape whose size does not match fails inside ORT's Run.
-    model = make_model(
+def _reshape_model():
+    return make_model(
         [helper.make_node("Reshape", ["x", "shape"], ["y"])],
         [
             helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"]),
@@ -266,7 +265,11 @@ def test_ort_runtime_errors_carry_ort_codes(save):
         ],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["a", "b"])],
     )
-    session = fastort.Session(save(model))
+
+
+def test_ort_runtime_errors_carry_ort_codes(save):
+    # Reshape to a shape whose size does not match fails inside ORT's Run.
+    session = fastort.Session(save(_reshape_model()))
     with pytest.raises(fastort.FastortError) as info:
         session.run(None, {"x": np.ones(5, np.float32), "shape": np.array([2, 2], np.int64)})
     assert info.value.code is not None and info.value.code.startswith("ORT_")
@@ -411,3 +414,27 @@ def test_feed_changed_by_a_conversion_callback_is_not_read_after_free(add_path):
     )
     assert process.returncode == 0, describe(process)
     assert process.stdout == "ok\n"
+
+
+def test_ort_log_goes_to_python_logging_not_to_stderr(save, caplog):
+    path = save(_reshape_model())
+    bad_feed = "{'x': np.ones(5, np.float32), 'shape': np.array([2, 2], np.int64)}"
+    process = run_python(
+        f"""
+        import sys, numpy as np, fastort
+        try:
+            fastort.Session(sys.argv[1]).run(None, {bad_feed})
+        except fastort.FastortError:
+            print("raised")
+        """,
+        path,
+    )
+    assert process.returncode == 0, describe(process)
+    assert (process.stdout, process.stderr) == ("raised\n", "")  # ORT printed a line here
+    session = fastort.Session(path)
+    with caplog.at_level("WARNING", logger="fastort"), pytest.raises(fastort.FastortError):
+        session.run(None, {"x": np.ones(5, np.float32), "shape": np.array([2, 2], np.int64)})
+    (record,) = [r for r in caplog.records if r.name == "fastort.onnxruntime"]
+    assert record.levelname == "ERROR"
+    assert "cannot be reshaped" in record.getMessage()
+    assert ".cc:" in record.ort_location  # ORT's source file and line

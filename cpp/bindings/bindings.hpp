@@ -4,7 +4,9 @@
 #include <pybind11/pybind11.h>
 
 #include <string>
+#include <type_traits>
 #include <typeinfo>
+#include <utility>
 
 #include "fastort/error.hpp"
 
@@ -15,6 +17,28 @@ void register_runtime(pybind11::module_& m);
 void register_session(pybind11::module_& m);
 void register_session_base(pybind11::module_& m);
 void register_image(pybind11::module_& m);
+
+// Hands ONNX Runtime's waiting log records to Python's logging (logger
+// "fastort.onnxruntime"), after a load or a run. Never raises.
+void forward_ort_log() noexcept;
+
+// f(), then ORT's log records of it forwarded, also when f throws.
+template <typename F>
+std::invoke_result_t<F> forwarding_ort_log(F&& f) {
+  try {
+    if constexpr (std::is_void_v<std::invoke_result_t<F>>) {
+      std::forward<F>(f)();
+      forward_ort_log();
+    } else {
+      auto result = std::forward<F>(f)();
+      forward_ort_log();
+      return result;
+    }
+  } catch (...) {
+    forward_ort_log();
+    throw;
+  }
+}
 
 // Sets the Python exception for `error` (the same mapping pybind11's translator uses).
 void set_python_error(const Error& error) noexcept;

@@ -120,7 +120,8 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
   borrow_outputs(call, *session, output_names, out);
   call.request.allow_copy = !self.strict;
   // Every pointer ORT needs is gathered; the arrays stay referenced by `call`.
-  std::vector<OwnedValue> results = without_gil([&] { return session->run(call.request); });
+  std::vector<OwnedValue> results =
+      forwarding_ort_log([&] { return without_gil([&] { return session->run(call.request); }); });
   py::list converted(results.size());
   for (size_t k = 0; k < results.size(); ++k) {
     if (!call.out_objects.empty() && call.out_objects[k]) {

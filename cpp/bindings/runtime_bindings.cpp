@@ -5,12 +5,56 @@
 #include "fastort/debug_counters.hpp"
 #include "fastort/error.hpp"
 #include "fastort/ort.hpp"
+#include "fastort/ort_log.hpp"
 #include "fastort/runtime.hpp"
 #include "fastort/session_options.hpp"
+#include "text.hpp"
 
 namespace py = pybind11;
 
 namespace fastort::bindings {
+namespace {
+
+// logging's level for an OrtLoggingLevel.
+int python_level(int severity) {
+  static constexpr int kLevels[] = {10, 20, 30, 40, 50};  // DEBUG .. CRITICAL
+  return kLevels[severity < 0 ? 0 : (severity > 4 ? 4 : severity)];
+}
+
+py::object& ort_logger() {
+  // Leaked, like every Python object in a static: nothing runs after the interpreter is gone.
+  static py::object* logger = [] {
+    py::module_ logging = py::module_::import("logging");
+    // A library's logger stays silent until the application configures logging.
+    logging.attr("getLogger")("fastort").attr("addHandler")(logging.attr("NullHandler")());
+    return new py::object(logging.attr("getLogger")("fastort.onnxruntime"));
+  }();
+  return *logger;
+}
+
+}  // namespace
+
+void forward_ort_log() noexcept {
+  if (!ort_log_pending()) return;
+  try {
+    size_t dropped = 0;
+    const std::vector<OrtLogRecord> records = take_ort_log(dropped);
+    py::object& logger = ort_logger();
+    for (const OrtLogRecord& record : records) {
+      py::dict extra;
+      extra["ort_category"] = message_text(record.category);
+      extra["ort_location"] = message_text(record.location);
+      logger.attr("log")(python_level(record.severity), "%s", message_text(record.message),
+                         py::arg("extra") = extra);
+    }
+    if (dropped > 0) {
+      logger.attr("warning")("%d ONNX Runtime log records were dropped (too many waited)", dropped);
+    }
+  } catch (py::error_already_set&) {
+    // Logging must never fail the call that logged; the records are lost.
+  } catch (...) {
+  }
+}
 
 void register_runtime(py::module_& m) {
   m.def("load_runtime", &load_runtime, py::arg("library_path"),

@@ -108,9 +108,11 @@ void register_session(py::module_& m) {
           "load_file",
           [](const py::bytes& path_bytes, const SessionOptions& options, bool cached) {
             const std::string path = path_bytes;
-            return without_gil([&] {
-              return cached ? SessionCache::global().load_file(path, options)
-                            : Session::load_file(path, options);
+            return forwarding_ort_log([&] {
+              return without_gil([&] {
+                return cached ? SessionCache::global().load_file(path, options)
+                              : Session::load_file(path, options);
+              });
             });
           },
           py::arg("path"), py::arg("options"), py::arg("cached"))
@@ -118,9 +120,12 @@ void register_session(py::module_& m) {
           "load_bytes",
           [](const py::bytes& model, const SessionOptions& options, const std::string& identity) {
             const std::string_view bytes = model;  // kept alive by the caller's reference
-            return without_gil([&] {
-              return identity.empty() ? Session::load_bytes(bytes, options)
-                                      : SessionCache::global().load_bytes(identity, bytes, options);
+            return forwarding_ort_log([&] {
+              return without_gil([&] {
+                return identity.empty()
+                           ? Session::load_bytes(bytes, options)
+                           : SessionCache::global().load_bytes(identity, bytes, options);
+              });
             });
           },
           py::arg("model"), py::arg("options"), py::arg("identity"))

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "fastort/error.hpp"
+#include "fastort/ort_log.hpp"
 #include "ort_error.hpp"
 
 #ifdef _WIN32
@@ -56,6 +57,11 @@ GetApiBaseFn open_library(const std::string& path) {
                 "'" + path + "' is not an ONNX Runtime library (no OrtGetApiBase symbol)");
   }
   return reinterpret_cast<GetApiBaseFn>(symbol);
+}
+
+void ORT_API_CALL collect_log(void* param, OrtLoggingLevel severity, const char* category,
+                              const char* logid, const char* location, const char* message) {
+  detail::collect_ort_log(param, static_cast<int>(severity), category, logid, location, message);
 }
 
 // The minor version of "1.21.0"; ORT's C API version equals it for 1.x releases.
@@ -122,8 +128,10 @@ Ort::Env& ort_env() {
   std::lock_guard<std::mutex> lock(s.mutex);
   if (s.api == nullptr) throw Error(ErrorKind::kRuntimeLoad, "ONNX Runtime is not loaded");
   if (s.env == nullptr) {
-    s.env = detail::call_ort(ErrorKind::kRuntime, "creating the ONNX Runtime environment",
-                             [] { return new Ort::Env(ORT_LOGGING_LEVEL_WARNING, "fastort"); });
+    // ORT's log goes to fastort's collector, not to stderr (see ort_log.hpp).
+    s.env = detail::call_ort(ErrorKind::kRuntime, "creating the ONNX Runtime environment", [] {
+      return new Ort::Env(ORT_LOGGING_LEVEL_WARNING, "fastort", &collect_log, nullptr);
+    });
   }
   return *s.env;
 }

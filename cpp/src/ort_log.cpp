@@ -1,0 +1,62 @@
+#include "fastort/ort_log.hpp"
+
+#include <atomic>
+#include <deque>
+#include <mutex>
+
+namespace fastort {
+namespace {
+
+// A model that warns on every run must not grow memory without bound.
+constexpr size_t kMaxWaiting = 1000;
+
+struct Log {
+  std::mutex mutex;
+  std::deque<OrtLogRecord> records;
+  size_t dropped = 0;
+  std::atomic<bool> pending{false};
+};
+
+Log& log() {
+  static Log* instance = new Log();  // never destroyed: ORT may log during exit
+  return *instance;
+}
+
+}  // namespace
+
+bool ort_log_pending() noexcept { return log().pending.load(std::memory_order_relaxed); }
+
+std::vector<OrtLogRecord> take_ort_log(size_t& dropped) {
+  Log& l = log();
+  std::lock_guard<std::mutex> lock(l.mutex);
+  std::vector<OrtLogRecord> taken(std::make_move_iterator(l.records.begin()),
+                                  std::make_move_iterator(l.records.end()));
+  l.records.clear();
+  dropped = l.dropped;
+  l.dropped = 0;
+  l.pending.store(false, std::memory_order_relaxed);
+  return taken;
+}
+
+namespace detail {
+
+void collect_ort_log(void*, int severity, const char* category, const char*, const char* location,
+                     const char* message) noexcept {
+  try {
+    OrtLogRecord record{severity, category ? category : "", location ? location : "",
+                        message ? message : ""};
+    Log& l = log();
+    std::lock_guard<std::mutex> lock(l.mutex);
+    if (l.records.size() >= kMaxWaiting) {
+      l.records.pop_front();
+      ++l.dropped;
+    }
+    l.records.push_back(std::move(record));
+    l.pending.store(true, std::memory_order_relaxed);
+  } catch (...) {
+    // Out of memory while logging: the record is lost, ORT goes on.
+  }
+}
+
+}  // namespace detail
+}  // namespace fastort
