@@ -62,3 +62,30 @@ def matmul_model(size: int):
         [helper.make_tensor_value_info("a", TensorProto.FLOAT, [size, size])],
         [helper.make_tensor_value_info("b", TensorProto.FLOAT, [size, size])],
     )
+
+
+def endless_model():
+    """A Loop with no trip count whose condition stays true: a run that never ends."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Add", ["v_in", "one"], ["v_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [1]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [1]),
+        ],
+        initializer=[helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])],
+    )
+    return make_model(
+        [helper.make_node("Loop", ["", "cond", "x"], ["y"], body=body)],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        [helper.make_tensor("cond", TensorProto.BOOL, [], [True])],
+    )

@@ -16,13 +16,16 @@ void register_errors(pybind11::module_& m);
 void register_runtime(pybind11::module_& m);
 void register_session(pybind11::module_& m);
 void register_session_base(pybind11::module_& m);
+void register_run_options(pybind11::module_& m);
 void register_image(pybind11::module_& m);
 
 // Hands ONNX Runtime's waiting log records to Python's logging (logger
-// "fastort.onnxruntime"), after a load or a run. Never raises.
-void forward_ort_log() noexcept;
+// "fastort.onnxruntime"), after a load or a run. Raises only what a signal handler raised
+// while logging ran Python code.
+void forward_ort_log();
 
-// f(), then ORT's log records of it forwarded, also when f throws.
+// f(), then ORT's log records of it forwarded, also when f throws (an exception of a signal
+// handler raised while forwarding then replaces f's).
 template <typename F>
 std::invoke_result_t<F> forwarding_ort_log(F&& f) {
   try {

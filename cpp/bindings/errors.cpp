@@ -18,6 +18,8 @@ struct ExceptionClasses {
   PyObject* invalid_argument = nullptr;
   PyObject* invalid_type = nullptr;
   PyObject* runtime_load = nullptr;
+  PyObject* run_terminated = nullptr;
+  PyObject* run_timeout = nullptr;
 };
 
 // Filled once at import and kept for the life of the process (the module holds references).
@@ -69,6 +71,11 @@ void set_python_error(const Error& error) noexcept {
         return raise(g_classes.invalid_model, error);
       case ErrorKind::kRuntimeLoad:
         return raise(g_classes.runtime_load, error);
+      case ErrorKind::kTimedOut:
+        return raise(g_classes.run_timeout, error);
+      case ErrorKind::kTerminated:
+      case ErrorKind::kInterrupted:
+        return raise(g_classes.run_terminated, error);
       case ErrorKind::kRuntime:
         break;
     }
@@ -98,6 +105,13 @@ void register_errors(py::module_& m) {
   g_classes.runtime_load =
       new_class(m, "RuntimeLoadError", py::make_tuple(base, py::handle(PyExc_ImportError)),
                 "The ONNX Runtime library is missing, unloadable or too old.");
+  g_classes.run_terminated =
+      new_class(m, "RunTerminatedError", py::make_tuple(base),
+                "A run stopped from outside: its RunOptions' terminate flag was set.");
+  g_classes.run_timeout = new_class(
+      m, "RunTimeoutError",
+      py::make_tuple(py::handle(g_classes.run_terminated), py::handle(PyExc_TimeoutError)),
+      "A run stopped because its RunOptions timeout passed.");
 
   py::register_exception_translator([](std::exception_ptr pointer) {
     try {

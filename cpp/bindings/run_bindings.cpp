@@ -111,17 +111,14 @@ struct SessionHandle {
 
 py::list run(const SessionHandle& self, py::handle output_names, py::handle input_feed,
              py::handle run_options, py::handle out) {
-  if (!run_options.is_none()) {
-    throw Error(ErrorKind::kTypeMismatch, "run_options is not supported by fastort; pass None");
-  }
+  const std::shared_ptr<RunOptions> options = run_options_arg(run_options);
   const std::shared_ptr<Session>& session = self.session;
   BorrowedCall call;
   borrow_inputs(call, input_feed);
   borrow_outputs(call, *session, output_names, out);
   call.request.allow_copy = !self.strict;
   // Every pointer ORT needs is gathered; the arrays stay referenced by `call`.
-  std::vector<OwnedValue> results =
-      forwarding_ort_log([&] { return without_gil([&] { return session->run(call.request); }); });
+  std::vector<OwnedValue> results = run_stoppable(*session, call.request, options);
   py::list converted(results.size());
   for (size_t k = 0; k < results.size(); ++k) {
     if (!call.out_objects.empty() && call.out_objects[k]) {
@@ -153,7 +150,9 @@ Run the model; returns outputs in the order of `output_names` (None or []: all o
 a wrong name, dtype, rank or fixed dimension raises ValueError/TypeError naming the input.
 `out={name: array}` writes those outputs into your arrays (exact dtype and shape,
 C-contiguous, writable) and returns the same array objects, so a steady loop allocates no
-output memory. `run_options` exists for onnxruntime compatibility and must be None.
+output memory. `run_options` (a fastort.RunOptions) sets ORT's run log level, tag and config
+entries, a timeout, and a terminate flag another thread may set. On the main thread, Ctrl-C
+and Python signal handlers stop a run that takes long: the handler's exception propagates.
 )doc";
 // Positions of run()'s parameters.
 enum RunArg { kOutputNames, kInputFeed, kRunOptions, kOut, kRunArgCount };

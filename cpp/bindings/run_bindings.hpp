@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "fastort/run_control.hpp"
 #include "fastort/session.hpp"
 
 namespace fastort::bindings {
@@ -27,5 +28,14 @@ struct BorrowedCall {
 
 // Views every array of an input_feed dict into call.request.inputs.
 void borrow_inputs(BorrowedCall& call, pybind11::handle input_feed);
+
+// The RunOptions behind a run_options argument (None: null); InvalidTypeError otherwise.
+std::shared_ptr<RunOptions> run_options_arg(pybind11::handle value);
+
+// session.run(request) with the GIL released, stoppable by `options` (terminate, timeout)
+// and, on Python's main thread, by signals: a signal stops the run and its handler runs;
+// if the handler raises, that exception propagates, else the run starts again.
+std::vector<OwnedValue> run_stoppable(const Session& session, RunRequest& request,
+                                      const std::shared_ptr<RunOptions>& options);
 
 }  // namespace fastort::bindings

@@ -34,25 +34,22 @@ py::object& ort_logger() {
 
 }  // namespace
 
-void forward_ort_log() noexcept {
+void forward_ort_log() {
   if (!ort_log_pending()) return;
-  try {
-    size_t dropped = 0;
-    const std::vector<OrtLogRecord> records = take_ort_log(dropped);
-    py::object& logger = ort_logger();
-    for (const OrtLogRecord& record : records) {
-      py::dict extra;
-      extra["ort_category"] = message_text(record.category);
-      extra["ort_location"] = message_text(record.location);
-      logger.attr("log")(python_level(record.severity), "%s", message_text(record.message),
-                         py::arg("extra") = extra);
-    }
-    if (dropped > 0) {
-      logger.attr("warning")("%d ONNX Runtime log records were dropped (too many waited)", dropped);
-    }
-  } catch (py::error_already_set&) {
-    // Logging must never fail the call that logged; the records are lost.
-  } catch (...) {
+  size_t dropped = 0;
+  const std::vector<OrtLogRecord> records = take_ort_log(dropped);
+  py::object& logger = ort_logger();
+  // logging reports its own failures; what propagates from here is the exception of a
+  // signal handler that ran meanwhile (KeyboardInterrupt), which must not be lost.
+  for (const OrtLogRecord& record : records) {
+    py::dict extra;
+    extra["ort_category"] = message_text(record.category);
+    extra["ort_location"] = message_text(record.location);
+    logger.attr("log")(python_level(record.severity), "%s", message_text(record.message),
+                       py::arg("extra") = extra);
+  }
+  if (dropped > 0) {
+    logger.attr("warning")("%d ONNX Runtime log records were dropped (too many waited)", dropped);
   }
 }
 

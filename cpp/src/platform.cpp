@@ -2,6 +2,18 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "fastort/error.hpp"
+
+#ifndef _WIN32
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+#endif
+
 namespace fastort::platform {
 
 std::string file_stamp(const std::string& path) {
@@ -23,5 +35,92 @@ std::string file_stamp(const std::string& path) {
          std::to_string(info.st_size) + ":" + std::to_string(seconds) + "." +
          std::to_string(nanoseconds);
 }
+
+#ifdef _WIN32
+
+WakeupPipe::WakeupPipe() = default;
+WakeupPipe::~WakeupPipe() = default;
+int WakeupPipe::write_fd() const noexcept { return -1; }
+
+void WakeupPipe::wake() noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  pending_ += '\0';
+  woken_.notify_all();
+}
+
+void WakeupPipe::wait(int timeout_ms, std::string& bytes) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  const auto ready = [this] { return !pending_.empty(); };
+  if (timeout_ms < 0) {
+    woken_.wait(lock, ready);
+  } else {
+    woken_.wait_for(lock, std::chrono::milliseconds(timeout_ms), ready);
+  }
+  bytes += pending_;
+  pending_.clear();
+}
+
+void WakeupPipe::renew_after_fork() noexcept {}
+
+#else
+
+namespace {
+
+void make_nonblocking(int fd) {
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC);
+}
+
+}  // namespace
+
+WakeupPipe::WakeupPipe() {
+  int fds[2];
+  if (::pipe(fds) != 0) {
+    throw Error(ErrorKind::kRuntime,
+                std::string("cannot create a pipe for the run watchdog: ") + std::strerror(errno));
+  }
+  // Non-blocking both ways: a signal handler must never block on a full pipe.
+  make_nonblocking(fds[0]);
+  make_nonblocking(fds[1]);
+  read_fd_ = fds[0];
+  write_fd_ = fds[1];
+}
+
+WakeupPipe::~WakeupPipe() {
+  ::close(read_fd_);
+  ::close(write_fd_);
+}
+
+int WakeupPipe::write_fd() const noexcept { return write_fd_; }
+
+void WakeupPipe::wake() noexcept {
+  const char byte = 0;
+  while (::write(write_fd_, &byte, 1) < 0 && errno == EINTR) {
+  }
+}
+
+void WakeupPipe::wait(int timeout_ms, std::string& bytes) {
+  pollfd entry{read_fd_, POLLIN, 0};
+  if (::poll(&entry, 1, timeout_ms) <= 0) return;  // timeout, or EINTR from a signal
+  char buffer[256];
+  for (;;) {
+    const ssize_t count = ::read(read_fd_, buffer, sizeof buffer);
+    if (count <= 0) return;
+    bytes.append(buffer, static_cast<size_t>(count));
+  }
+}
+
+void WakeupPipe::renew_after_fork() noexcept {
+  int fds[2];
+  if (::pipe(fds) != 0) return;  // keeps the shared pipe: better than none
+  ::dup2(fds[0], read_fd_);
+  ::dup2(fds[1], write_fd_);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  make_nonblocking(read_fd_);
+  make_nonblocking(write_fd_);
+}
+
+#endif
 
 }  // namespace fastort::platform

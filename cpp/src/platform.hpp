@@ -2,6 +2,8 @@
 // is portable C++17.
 #pragma once
 
+#include <condition_variable>
+#include <mutex>
 #include <string>
 
 namespace fastort::platform {
@@ -9,5 +11,35 @@ namespace fastort::platform {
 // Identifies one version of a file: a rewrite changes its size or modification time, an
 // atomic replace (write, then rename over it) its identity. "missing" when it cannot be read.
 std::string file_stamp(const std::string& path);
+
+// Bytes that signal handlers may write (Python's signal wakeup fd), and a way for one thread
+// to wait for them, or for wake(), or for a timeout. On Windows, where Python's wakeup fd is
+// a socket, only wake() and timeouts end a wait, and write_fd() is -1.
+class WakeupPipe {
+ public:
+  WakeupPipe();  // throws Error(kRuntime) when no descriptors are left
+  ~WakeupPipe();
+  WakeupPipe(const WakeupPipe&) = delete;
+  WakeupPipe& operator=(const WakeupPipe&) = delete;
+
+  int write_fd() const noexcept;
+  // Ends a wait; it reads as a 0 byte (no signal has number 0).
+  void wake() noexcept;
+  // Waits up to timeout_ms (< 0: no limit) for bytes and appends those that arrived.
+  void wait(int timeout_ms, std::string& bytes);
+  // In a forked child: the same descriptor numbers, now for a new pipe not shared with the
+  // parent.
+  void renew_after_fork() noexcept;
+
+ private:
+#ifdef _WIN32
+  std::mutex mutex_;
+  std::condition_variable woken_;
+  std::string pending_;
+#else
+  int read_fd_ = -1;
+  int write_fd_ = -1;
+#endif
+};
 
 }  // namespace fastort::platform

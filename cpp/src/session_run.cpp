@@ -77,6 +77,17 @@ Ort::Value copy_value(const Ort::Value& value) {
   return copy;
 }
 
+ErrorKind stop_error_kind(RunControl::Stop stop) {
+  switch (stop) {
+    case RunControl::Stop::kTimedOut:
+      return ErrorKind::kTimedOut;
+    case RunControl::Stop::kInterrupted:
+      return ErrorKind::kInterrupted;
+    default:
+      return ErrorKind::kTerminated;
+  }
+}
+
 ByteRange range_of(const void* data, size_t bytes) {
   const auto begin = reinterpret_cast<uintptr_t>(data);
   return {begin, begin + bytes};
@@ -222,10 +233,20 @@ std::vector<OwnedValue> Session::run(const RunRequest& request) const {
     }
   });
 
-  detail::call_ort(ErrorKind::kRuntime, "ONNX Runtime failed to run the model", [&] {
-    session_.Run(Ort::RunOptions{nullptr}, input_names_.data(), prepared.values.data(),
-                 prepared.values.size(), names.data(), results.data(), results.size());
-  });
+  Ort::RunOptions no_options{nullptr};
+  Ort::RunOptions& run_options = request.control ? request.control->ort() : no_options;
+  try {
+    session_.Run(run_options, input_names_.data(), prepared.values.data(), prepared.values.size(),
+                 names.data(), results.data(), results.size());
+  } catch (const Ort::Exception& e) {
+    const int code = static_cast<int>(e.GetOrtErrorCode());
+    if (request.control && request.control->stopped() != RunControl::Stop::kNone) {
+      throw Error(stop_error_kind(request.control->stopped()),
+                  "the run was " + request.control->describe_stop(), code);
+    }
+    throw Error(ErrorKind::kRuntime,
+                std::string("ONNX Runtime failed to run the model: ") + e.what(), code);
+  }
 
   detail::call_ort(ErrorKind::kRuntime, "reading the outputs",
                    [&] { keep_outputs_apart(request, by_index, prepared, results); });

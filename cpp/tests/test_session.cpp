@@ -112,12 +112,56 @@ TEST_CASE(out_buffers_receive_results_without_allocation) {
   CHECK_THROWS_KIND(session->run(request), ErrorKind::kInvalidArgument);
 }
 
+TEST_CASE(out_buffers_may_not_overlap_inputs) {
+  load();
+  auto session = Session::load_file(model_path("sigmoid.onnx"), {});
+  std::vector<float> x(90, 0.0f);
+  RunRequest request = sigmoid_request(float_view(x, {3, 4, 5}));
+  request.out = {float_view(x, {3, 4, 5})};  // the very same memory
+  CHECK_THROWS_KIND(session->run(request), ErrorKind::kInvalidArgument);
+  TensorView shifted = float_view(x, {3, 4, 5});
+  shifted.data = x.data() + 30;  // half overlapping
+  request.out = {shifted};
+  CHECK_THROWS_KIND(session->run(request), ErrorKind::kInvalidArgument);
+}
+
+TEST_CASE(run_options_terminate_and_let_runs_go_again) {
+  load();
+  auto session = Session::load_file(model_path("sigmoid.onnx"), {});
+  std::vector<float> x(60, 0.0f);
+  RunOptions::Settings settings;
+  settings.tag = "test";
+  auto options = std::make_shared<RunOptions>(settings);
+  options->set_terminate(true);
+  RunRequest request = sigmoid_request(float_view(x, {3, 4, 5}));
+  {
+    RunControl control(options, false);
+    request.control = &control;
+    CHECK_THROWS_KIND(session->run(request), ErrorKind::kTerminated);
+  }
+  options->set_terminate(false);
+  for (const bool own_settings : {true, false}) {
+    auto plain = own_settings ? options : std::make_shared<RunOptions>(RunOptions::Settings{});
+    RunControl control(plain, false);
+    request.control = &control;
+    CHECK(session->run(request).size() == 1);
+  }
+  RunOptions::Settings bad;
+  bad.timeout_seconds = -1;
+  CHECK_THROWS_KIND(RunOptions{bad}, ErrorKind::kInvalidArgument);
+  bad.timeout_seconds = 0;
+  bad.log_severity_level = 9;
+  CHECK_THROWS_KIND(RunOptions{bad}, ErrorKind::kInvalidArgument);
+}
+
 TEST_CASE(model_files_fail_with_typed_errors) {
   load();
   CHECK_THROWS_KIND(Session::load_file("/nonexistent/model.onnx", {}), ErrorKind::kFileNotFound);
   CHECK_THROWS_KIND(Session::load_file("/tmp", {}), ErrorKind::kIsADirectory);
   CHECK_THROWS_KIND(Session::load_bytes("not a model", {}), ErrorKind::kInvalidModel);
   CHECK_THROWS_KIND(Session::load_bytes("", {}), ErrorKind::kInvalidModel);
+  CHECK_THROWS_KIND(Session::load_file(model_path("sigmoid.onnx") + std::string(1, '\0'), {}),
+                    ErrorKind::kInvalidArgument);
   SessionOptions bad_provider;
   bad_provider.providers.push_back({"NoSuchExecutionProvider", {}});
   CHECK_THROWS_KIND(Session::load_file(model_path("sigmoid.onnx"), bad_provider),

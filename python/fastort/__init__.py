@@ -11,11 +11,14 @@ from ._core import (
     InvalidArgumentError,
     InvalidModelError,
     InvalidTypeError,
+    RunTerminatedError,
+    RunTimeoutError,
     RuntimeLoadError,
 )
 from ._runtime import available_providers, ort_version
 from ._version import __version__
 from .image import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
+from .run_options import RunOptions
 from .session import ModelMetadata, Session, ValueInfo
 
 if TYPE_CHECKING:
@@ -55,6 +58,9 @@ __all__ = [
     "InvalidModelError",
     "InvalidTypeError",
     "ModelMetadata",
+    "RunOptions",
+    "RunTerminatedError",
+    "RunTimeoutError",
     "RuntimeLoadError",
     "Session",
     "ValueInfo",

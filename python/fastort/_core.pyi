@@ -16,6 +16,9 @@ __all__: list[str] = [
     "InvalidArgumentError",
     "InvalidModelError",
     "InvalidTypeError",
+    "RunOptionsBase",
+    "RunTerminatedError",
+    "RunTimeoutError",
     "RuntimeLoadError",
     "Session",
     "SessionBase",
@@ -42,6 +45,8 @@ class InvalidModelError(FastortError): ...
 class InvalidArgumentError(FastortError, ValueError): ...
 class InvalidTypeError(FastortError, TypeError): ...
 class RuntimeLoadError(FastortError, ImportError): ...
+class RunTerminatedError(FastortError): ...
+class RunTimeoutError(RunTerminatedError, TimeoutError): ...
 
 class SessionOptions:
     """
@@ -85,6 +90,35 @@ class Session:
     @property
     def providers(self) -> list[str]: ...
 
+class RunOptionsBase:
+    """
+    Options of runs; see fastort.RunOptions.
+    """
+    def __init__(
+        self,
+        *,
+        terminate: bool = False,
+        log_severity_level: typing.SupportsInt | typing.SupportsIndex = -1,
+        tag: str = "",
+        timeout: typing.Any = None,
+        config: collections.abc.Sequence[tuple[str, str]] = [],
+    ) -> None: ...
+    @property
+    def config(self) -> dict[str, typing.Any]: ...
+    @property
+    def log_severity_level(self) -> int: ...
+    @property
+    def tag(self) -> str: ...
+    @property
+    def terminate(self) -> bool:
+        """
+        Set to True (from any thread) to stop the runs using these options; runs started while it is True fail at once.
+        """
+    @terminate.setter
+    def terminate(self, arg1: bool) -> None: ...
+    @property
+    def timeout(self) -> typing.Any: ...
+
 class SessionBase:
     def __call__(self, **kwargs: typing.Any) -> dict[str, typing.Any]:
         """
@@ -95,7 +129,7 @@ class SessionBase:
         self,
         output_names: typing.Sequence[str] | None,
         input_feed: typing.Mapping[str, typing.Any],
-        run_options: None = None,
+        run_options: RunOptionsBase | None = None,
         *,
         out: typing.Mapping[str, numpy.ndarray[typing.Any, typing.Any]] | None = None,
     ) -> list[typing.Any]:
@@ -106,7 +140,9 @@ class SessionBase:
         a wrong name, dtype, rank or fixed dimension raises ValueError/TypeError naming the input.
         `out={name: array}` writes those outputs into your arrays (exact dtype and shape,
         C-contiguous, writable) and returns the same array objects, so a steady loop allocates no
-        output memory. `run_options` exists for onnxruntime compatibility and must be None.
+        output memory. `run_options` (a fastort.RunOptions) sets ORT's run log level, tag and config
+        entries, a timeout, and a terminate flag another thread may set. On the main thread, Ctrl-C
+        and Python signal handlers stop a run that takes long: the handler's exception propagates.
         """
     @property
     def _impl(self) -> Session: ...

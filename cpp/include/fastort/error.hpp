@@ -15,6 +15,9 @@ enum class ErrorKind {
   kIsADirectory,     // a model path that is a directory
   kInvalidModel,     // a model that ONNX Runtime cannot load
   kRuntimeLoad,      // libonnxruntime missing, unloadable or too old
+  kTerminated,       // a run stopped by RunOptions' terminate flag
+  kTimedOut,         // a run stopped because its RunOptions timeout passed
+  kInterrupted,      // a run stopped by a signal (the bindings let Python handle it)
 };
 
 // Sentinel for errors that did not come from ONNX Runtime.

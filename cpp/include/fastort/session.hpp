@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fastort/ort.hpp"
+#include "fastort/run_control.hpp"
 #include "fastort/session_options.hpp"
 #include "fastort/tensor.hpp"
 #include "fastort/type_info.hpp"
@@ -51,6 +52,8 @@ struct RunRequest {
   std::vector<std::optional<TensorView>> out;
   // A strided or misaligned input is copied once when true, rejected when false.
   bool allow_copy = true;
+  // Lets the run be stopped from outside (terminate flag, timeout, signal); may be null.
+  RunControl* control = nullptr;
 };
 
 class Session {

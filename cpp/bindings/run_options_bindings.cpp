@@ -1,0 +1,142 @@
+// RunOptions, and runs that Ctrl-C, signal handlers, timeouts and the terminate flag can stop.
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "bindings.hpp"
+#include "fastort/error.hpp"
+#include "fastort/run_control.hpp"
+#include "gil.hpp"
+#include "run_bindings.hpp"
+
+namespace py = pybind11;
+
+namespace fastort::bindings {
+namespace {
+
+using ConfigList = std::vector<std::pair<std::string, std::string>>;
+
+// Arguments arrive type-checked by fastort/run_options.py.
+std::shared_ptr<RunOptions> make_run_options(bool terminate, int log_severity_level,
+                                             const std::string& tag, py::object timeout,
+                                             const ConfigList& config) {
+  RunOptions::Settings settings;
+  settings.log_severity_level = log_severity_level;
+  settings.tag = tag;
+  settings.timeout_seconds = timeout.is_none() ? 0.0 : timeout.cast<double>();
+  if (!timeout.is_none() && !(settings.timeout_seconds > 0)) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "timeout must be a positive number of seconds or None, got " +
+                    std::string(py::str(py::repr(timeout))));
+  }
+  settings.config = config;
+  auto options = std::make_shared<RunOptions>(std::move(settings));
+  if (terminate) options->set_terminate(true);
+  return options;
+}
+
+RunOptions& options_of(py::handle self) { return initialized<RunOptions>(self, "RunOptions"); }
+
+// Python's main thread, the only one that runs signal handlers. Asked once, on first run.
+bool on_main_thread() {
+  static const unsigned long main_ident =
+      py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+  return PyThread_get_thread_ident() == main_ident;
+}
+
+// Whether signals reach the watchdog: Python's signal wakeup fd is pointed at it, unless
+// another user of the wakeup fd (an asyncio loop with signal handlers) holds it, which is
+// left alone. Setting it costs more than a small model's run, so it is set once and checked
+// again about once a second (a loop may have taken it meanwhile, or let it go). Main thread
+// only, with the GIL.
+bool signals_reach_watchdog() {
+  static auto next_check = std::chrono::steady_clock::time_point{};
+  static bool installed = false;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_check) return installed;
+  next_check = now + std::chrono::seconds(1);
+  installed = false;
+  const int ours = interrupt_fd();
+  if (ours < 0) return false;
+  try {
+    static py::object* set_wakeup_fd =
+        new py::object(py::module_::import("signal").attr("set_wakeup_fd"));
+    const int previous = (*set_wakeup_fd)(ours, py::arg("warn_on_full_buffer") = false).cast<int>();
+    if (previous == -1 || previous == ours) {
+      installed = true;
+    } else {
+      (*set_wakeup_fd)(previous);  // someone else's: theirs again
+    }
+  } catch (py::error_already_set&) {
+    // Not the main interpreter, or the fd was refused: runs are not interruptible.
+  }
+  return installed;
+}
+
+}  // namespace
+
+std::vector<OwnedValue> run_stoppable(const Session& session, RunRequest& request,
+                                      const std::shared_ptr<RunOptions>& options) {
+  const auto run = [&] {
+    return forwarding_ort_log([&] { return without_gil([&] { return session.run(request); }); });
+  };
+  const bool interruptible = on_main_thread() && signals_reach_watchdog();
+  if (!interruptible && !options) return run();  // nothing can stop it: no control needed
+  for (;;) {
+    try {
+      // Watched before the check below, so no signal falls between the two.
+      RunControl control(options, interruptible);
+      if (interruptible && PyErr_CheckSignals() != 0) throw py::error_already_set();
+      request.control = &control;
+      return run();
+    } catch (const Error& error) {
+      if (error.kind() != ErrorKind::kInterrupted) throw;
+    }
+    // Stopped by a signal: its handler runs now. If it raised (KeyboardInterrupt, a
+    // TimeoutError from SIGALRM), that is the result; if it returned, the run starts again.
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+  }
+}
+
+std::shared_ptr<RunOptions> run_options_arg(py::handle value) {
+  if (value.is_none()) return nullptr;
+  if (!py::isinstance<RunOptions>(value)) {
+    throw Error(ErrorKind::kTypeMismatch,
+                "run_options must be a fastort.RunOptions or None, got " +
+                    std::string(py::str(value.get_type().attr("__name__"))));
+  }
+  options_of(value);  // raises for an object whose __init__ never ran
+  return value.cast<std::shared_ptr<RunOptions>>();
+}
+
+void register_run_options(py::module_& m) {
+  py::class_<RunOptions, std::shared_ptr<RunOptions>>(m, "RunOptionsBase",
+                                                      "Options of runs; see fastort.RunOptions.")
+      .def(py::init(&make_run_options), py::kw_only(), py::arg("terminate") = false,
+           py::arg("log_severity_level") = -1, py::arg("tag") = "", py::arg("timeout") = py::none(),
+           py::arg("config") = ConfigList{})
+      .def_property(
+          "terminate", [](py::handle self) { return options_of(self).terminate(); },
+          [](py::handle self, bool value) { options_of(self).set_terminate(value); },
+          "Set to True (from any thread) to stop the runs using these options; runs started "
+          "while it is True fail at once.")
+      .def_property_readonly(
+          "log_severity_level",
+          [](py::handle self) { return options_of(self).settings().log_severity_level; })
+      .def_property_readonly("tag", [](py::handle self) { return options_of(self).settings().tag; })
+      .def_property_readonly("timeout",
+                             [](py::handle self) -> py::object {
+                               const double seconds = options_of(self).settings().timeout_seconds;
+                               if (seconds > 0) return py::float_(seconds);
+                               return py::none();
+                             })
+      .def_property_readonly("config", [](py::handle self) {
+        py::dict config;
+        for (const auto& [key, value] : options_of(self).settings().config)
+          config[py::str(key)] = value;
+        return config;
+      });
+}
+
+}  // namespace fastort::bindings
