@@ -283,3 +283,56 @@ def test_native_benchmark_runs_a_model_and_the_kernels(tmp_path, sigmoid_path):
     assert len(report["images"]) == 2
     bad = subprocess.run([binary, "--runs", "0"], capture_output=True, text=True, check=False)
     assert bad.returncode == 1 and "error" in bad.stderr
+
+
+def test_classify_any_classifier_with_transform_and_labels(save, tmp_path, png, capsys):
+    path = save(classifier_model(size=224))  # no fastort metadata
+    session = fastort.Session(path)
+    imagenet = fastort.ImageTransform.imagenet()
+    small = fastort.ImageTransform(resize=(224, 224), crop=None, mean=(0.5,) * 3, std=(0.5,) * 3)
+    (expected_imagenet,) = session.classify(png, 3, transform=imagenet, labels=LABELS)
+    (expected_small,) = session.classify(png, 3, transform=small, labels=LABELS)
+    spec = tmp_path / "transform.json"
+    spec.write_text(json.dumps(small.to_dict()))
+    lines = tmp_path / "labels.txt"
+    lines.write_text("\n".join(LABELS) + "\n")
+    as_json = tmp_path / "labels.json"
+    as_json.write_text(json.dumps(LABELS))
+    for transform, expected in (
+        ("imagenet", expected_imagenet),
+        (json.dumps(small.to_dict()), expected_small),
+        (str(spec), expected_small),
+    ):
+        for labels in (lines, as_json):
+            argv = ["classify", path, png, "--top-k", "3", "--json"]
+            assert main([*argv, "--transform", transform, "--labels", str(labels)]) == 0
+            (result,) = json.loads(capsys.readouterr().out)
+            assert [(t["index"], t["label"], t["probability"]) for t in result["top"]] == expected
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--transform", "imagenette", "--transform: 'imagenette' is not a preset (imagenet)"),
+        ("--transform", "{bad json", "--transform: not valid JSON: Expecting property name"),
+        ("--transform", '{"crop": 0}', "--transform: crop sizes must be between 1 and 65536"),
+        ("--transform", '{"zoom": 2}', "--transform: unknown ImageTransform fields: zoom"),
+        ("--labels", "LINES:a\nb\nc\n", "got 3 labels but output 'output' has 5 classes"),
+        ("--labels", 'JSON:["a", 1]', "must hold a JSON list of strings"),
+        ("--labels", "JSON:", "holds no labels"),
+        ("--labels", "missing.txt", "--labels: cannot read"),
+    ],
+)
+def test_bad_transform_and_labels_options_are_one_line(save, tmp_path, png, option, value, message):
+    if option == "--labels" and ":" in value:
+        kind, text = value.split(":", 1)
+        labels = tmp_path / ("labels.json" if kind == "JSON" else "labels.txt")
+        labels.write_text(text)
+        value = str(labels)
+    elif value == "missing.txt":
+        value = str(tmp_path / value)
+    path = save(classifier_model(size=224))
+    argv = ["classify", path, png, option, value]
+    if option == "--labels":
+        argv += ["--transform", "imagenet"]
+    assert message in one_error_line(run_cli(*argv), "classify")

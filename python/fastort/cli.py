@@ -17,12 +17,16 @@ import sys
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from ._core import FastortError
 
+if TYPE_CHECKING:
+    from .image import ImageTransform
+
 TRACEBACK_VARIABLE = "FASTORT_TRACEBACK"
+TRANSFORM_PRESETS = ("imagenet",)
 
 
 class CliError(Exception):
@@ -72,13 +76,18 @@ def _classify(args: argparse.Namespace) -> int:
     from .session import Session
 
     session = Session(args.model)
-    if session.transform is None:
-        raise CliError(f"{args.model} stores no image transform (export it with transform=...)")
+    transform = _load_transform(args.transform) if args.transform else None
+    if transform is None and session.transform is None:
+        raise CliError(
+            f"{args.model} stores no image transform: pass --transform "
+            f"({'|'.join(TRANSFORM_PRESETS)}, a JSON object or a JSON file)"
+        )
+    labels = _load_labels(args.labels) if args.labels else None
     payload = []
     for image in args.images:
         # One image at a time: a failure names its file, and memory stays one image's.
         try:
-            (top,) = session.classify([image], args.top_k)
+            (top,) = session.classify([image], args.top_k, transform=transform, labels=labels)
         except FastortError:
             raise  # about the model or its metadata, not this image
         except Exception as error:
@@ -93,6 +102,65 @@ def _classify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(payload, indent=2))
     return 0
+
+
+def _load_transform(value: str) -> ImageTransform:
+    """A preset name, a JSON object or a JSON file, in `ImageTransform.to_dict()` form."""
+    from .image import ImageTransform
+
+    if value == "imagenet":
+        return ImageTransform.imagenet()
+    if value.lstrip().startswith("{"):
+        text = value
+    elif os.path.isfile(value):
+        text = _read_text(value, "--transform")
+    else:
+        raise CliError(
+            f"--transform: {value!r} is not a preset ({', '.join(TRANSFORM_PRESETS)}), "
+            "a JSON object or a JSON file"
+        )
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise CliError(f"--transform: not valid JSON: {_reason(error)}") from None
+    try:
+        return ImageTransform.from_dict(data)
+    except (TypeError, ValueError) as error:
+        raise CliError(f"--transform: {error}") from None
+
+
+def _load_labels(path: str) -> list[str]:
+    """One label per line, or a JSON list of strings."""
+    text = _read_text(path, "--labels")
+    labels: Any = None
+    if text.lstrip().startswith("["):
+        with contextlib.suppress(ValueError, RecursionError):
+            labels = json.loads(text)
+        if labels is not None and (
+            not isinstance(labels, list) or not all(isinstance(item, str) for item in labels)
+        ):
+            raise CliError(f"--labels: {path} must hold a JSON list of strings")
+    if labels is None:
+        labels = text.splitlines()
+        while labels and not labels[-1].strip():
+            labels.pop()
+    if not labels:
+        raise CliError(f"--labels: {path} holds no labels")
+    return list(labels)
+
+
+def _read_text(path: str, option: str) -> str:
+    try:
+        with open(path, encoding="utf-8-sig") as file:
+            return file.read()
+    except UnicodeDecodeError:
+        raise CliError(f"{option}: {path} is not UTF-8 text") from None
+    except OSError as error:
+        raise CliError(f"{option}: cannot read {path}: {error.strerror or error}") from None
+
+
+def _reason(error: BaseException) -> str:
+    return "nested too deeply" if isinstance(error, RecursionError) else str(error)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -181,6 +249,17 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument("images", nargs="+", metavar="IMAGE")
     classify.add_argument(
         "--top-k", type=_positive, default=5, help="classes per image (default 5)"
+    )
+    classify.add_argument(
+        "--transform",
+        metavar="SPEC",
+        help="preprocessing, instead of the one stored in the model: a preset (imagenet), "
+        "a JSON object or a JSON file, as ImageTransform.to_dict() writes it",
+    )
+    classify.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="class names, instead of the ones stored in the model: one per line, or a JSON list",
     )
     classify.add_argument("--json", action="store_true", help="print JSON")
     classify.set_defaults(run=_classify)
