@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 
@@ -125,6 +126,26 @@ def test_a_wrong_export_fails_verification_and_leaves_no_file(tmp_path):
     assert "max abs diff" in str(info.value)
     assert info.value.report.checks and not all(c.ok for c in info.value.report.checks)
     assert not path.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_the_file_is_created_like_any_new_file(tmp_path, monkeypatch):
+    # Readable by others under the usual umask (a temporary file is 0600, and its mode
+    # survives the rename), and the process umask is left alone.
+    model = torch.nn.Linear(2, 2).eval()
+    umask = os.umask
+    set_masks = []
+    previous = umask(0o022)
+    try:
+        monkeypatch.setattr(os, "umask", lambda mask: set_masks.append(mask) or umask(mask))
+        for mask, mode in ((0o022, 0o644), (0o027, 0o640)):
+            umask(mask)
+            path = tmp_path / f"m{mask:o}.onnx"
+            fastort.export(model, torch.randn(1, 2), path, exporter="legacy", verify=False)
+            assert stat.S_IMODE(path.stat().st_mode) == mode
+        assert set_masks == []
+    finally:
+        umask(previous)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m22.onnx", "m27.onnx"]
 
 
 def test_bad_arguments(cnn, tmp_path):

@@ -10,7 +10,8 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
+import secrets
+import stat
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -159,8 +160,7 @@ def export(
         labels = _check_labels(labels, reference)
     axes = _axes(names_in, names_out, dynamic_batch, dynamic_axes)
 
-    handle, temporary = tempfile.mkstemp(suffix=".onnx", dir=folder)
-    os.close(handle)
+    temporary, mode = _new_file(target)
     try:
         start = time.perf_counter()
         used, reason = _run_exporter(
@@ -196,11 +196,33 @@ def export(
                 report,
             )
             report.verify_seconds = time.perf_counter() - start
+        os.chmod(temporary, mode)  # in case an exporter replaced the file
         os.replace(temporary, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
     return report
+
+
+def _new_file(target: str) -> tuple[str, int]:
+    """A new, empty file beside `target` and its mode.
+
+    Created like any new file (0666 less the umask, or the folder's default ACL), not 0600
+    like `tempfile.mkstemp`'s: the mode survives `os.replace`, and a model is meant to be read
+    by other users and services.
+    """
+    folder, name = os.path.split(target)
+    for _ in range(100):
+        path = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp.onnx")
+        try:
+            handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            return path, stat.S_IMODE(os.fstat(handle).st_mode)
+        finally:
+            os.close(handle)
+    raise FileExistsError(f"cannot create a temporary file in {folder}")
 
 
 def _import_torch() -> Any:
