@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +61,14 @@ def test_repetitions_are_interleaved_in_rotating_order(demo):
 
 def test_spread_is_the_median_and_the_10th_to_90th_percentiles(demo):
     assert demo.spread([float(v) for v in range(1, 12)]) == (6.0, 2.0, 10.0)
+
+
+def test_make_demo_shows_the_build_progress():
+    result = subprocess.run(
+        ["make", "-n", "-C", str(ROOT), "demo"], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        pytest.skip(f"make -n demo does not run here: {result.stderr.strip()}")
+    builds = [line for line in result.stdout.splitlines() if "pip install" in line and ".[" in line]
+    assert builds, result.stdout
+    assert all("--quiet" not in line and " -q " not in line for line in builds), builds
