@@ -20,8 +20,9 @@ import numpy as np
 
 from ._core import FastortError, InvalidArgumentError, InvalidTypeError
 from ._exporters import ExporterFailed, one_line, run_exporters
+from ._metadata import LABELS_KEY, TRANSFORM_KEY
 from .image import ImageTransform
-from .session import LABELS_KEY, TRANSFORM_KEY, Session
+from .session import Session
 
 _EXPORTERS = ("auto", "dynamo", "legacy")
 _PROTOBUF_LIMIT = (2 << 30) - (64 << 20)  # 2 GiB, less room for the graph itself

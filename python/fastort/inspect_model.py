@@ -11,7 +11,8 @@ import json
 import os
 from typing import Any
 
-from .session import LABELS_KEY, TRANSFORM_KEY, Session, _classes, stored_metadata
+from ._metadata import LABELS_KEY, TRANSFORM_KEY, classes_per_row, stored_metadata
+from .session import Session
 
 
 def printable(text: str) -> str:
@@ -38,7 +39,7 @@ def inspect_model(path: str | os.PathLike[str]) -> dict[str, Any]:
     stored = stored_metadata(session)
     transform, labels = stored.transform, stored.labels
     problems = dict(stored.problems)
-    classes = _classes(session.outputs[0].shape) if session.outputs else None
+    classes = classes_per_row(session.outputs[0].shape) if session.outputs else None
     if labels is not None and classes is not None and len(labels) != classes:
         name = session.outputs[0].name
         problems[LABELS_KEY] = f"{len(labels)} labels but output {name!r} has {classes} classes"
