@@ -51,7 +51,14 @@ test-asan: build
 	$(ORT_ENV) ASAN_OPTIONS=detect_leaks=0 PATH="$(BIN):$$PATH" \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure
 
-demo: build
+# The demo says what each step does and shows the build's progress (compiling the C++ core
+# and the extension takes about 3 minutes the first time), rather than a silent pip.
+demo:
+	@echo "== set-up of $(VENV) (the first run installs the build tools and the CPU build of torch)"
+	@$(MAKE) --no-print-directory --silent setup
+	@echo "== building fastort: the C++ core and the extension (about 3 minutes the first time)"
+	$(PY) -m pip install --verbose --no-build-isolation ".[test,dev]"
+	@echo "== the demo"
 	$(PY) examples/demo.py
 
 # The standard suite (`--readme` also regenerates the README's table), and a short smoke run

@@ -3,6 +3,7 @@
     python scripts/check_readme_types.py
 
 Each ```python block is written to a temporary module and checked; exit 1 on any error.
+tests/test_readme.py runs the same blocks against the model the README exports.
 """
 
 from __future__ import annotations
@@ -16,8 +17,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def python_blocks(readme: Path = ROOT / "README.md") -> list[str]:
+    """The README's ```python blocks, in order (tests/test_readme.py runs them)."""
+    return re.findall(r"```python\n(.*?)```", readme.read_text(), re.DOTALL)
+
+
 def main() -> int:
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    blocks = python_blocks()
     if not blocks:
         print("README.md has no Python examples", file=sys.stderr)
         return 1

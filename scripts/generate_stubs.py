@@ -40,7 +40,8 @@ class RunTimeoutError(RunTerminatedError, TimeoutError): ...
 SIGNATURES = {
     "def run(self, output_names, input_feed, run_options = None, *, out = None) -> list:": (
         "def run(self, output_names: typing.Sequence[str] | None,"
-        " input_feed: typing.Mapping[str, typing.Any], run_options: RunOptionsBase | None = None, *,"
+        " input_feed: typing.Mapping[str, typing.Any],"
+        " run_options: RunOptionsBase | None = None, *,"
         " out: typing.Mapping[str, numpy.ndarray[typing.Any, typing.Any]] | None = None)"
         " -> list[typing.Any]:"
     ),

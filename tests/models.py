@@ -89,3 +89,22 @@ def endless_model():
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
         [helper.make_tensor("cond", TensorProto.BOOL, [], [True])],
     )
+
+
+def classifier_model(classes=5, size=8, metadata=None, seed=0):
+    """input float[N, 3, size, size] -> output float[N, classes]: channel means times a matrix."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    weights = np.random.default_rng(seed).standard_normal((3, classes)).astype(np.float32)
+    return make_model(
+        [
+            helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
+            helper.make_node("Flatten", ["pooled"], ["features"]),
+            helper.make_node("MatMul", ["features", "weights"], ["output"]),
+        ],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, size, size])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", classes])],
+        [numpy_helper.from_array(weights, "weights")],
+        metadata=metadata,
+    )

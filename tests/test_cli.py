@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fastort
 from fastort.cli import main
-from models import add_model
+from models import add_model, classifier_model
+
+TRANSFORM = {"resize": 8, "crop": 8}
+LABELS = ["a", "b", "c", "d", "e"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -51,9 +55,40 @@ def test_errors_are_one_line_with_exit_code_1(tmp_path):
         )
 
 
+def one_error_line(result: subprocess.CompletedProcess[str], command: str) -> str:
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"fastort {command}: error: "), lines
+    return lines[0]
+
+
+def classifier(save, name="clf.onnx", transform=TRANSFORM, labels=LABELS, **extra) -> str:
+    metadata = dict(extra)
+    if transform is not None:
+        metadata["fastort.transform"] = json.dumps(transform)
+    if labels is not None:
+        metadata["fastort.labels"] = json.dumps(labels)
+    return save(classifier_model(metadata=metadata), name)
+
+
+@pytest.fixture
+def png(tmp_path) -> str:
+    Image = pytest.importorskip("PIL.Image")
+    path = tmp_path / "img.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(path)
+    return str(path)
+
+
 def test_usage_errors_exit_2_and_help_exits_0():
     assert run_cli().returncode == 2
     assert run_cli("classify", "m.onnx", "x.jpg", "--top-k", "0").returncode == 2
+    not_a_number = run_cli("classify", "m.onnx", "x.jpg", "--top-k", "abc")
+    assert not_a_number.returncode == 2
+    assert "argument --top-k: expected a positive integer, got 'abc'" in not_a_number.stderr
+    assert "_positive" not in not_a_number.stderr
+    assert run_cli("view", "m.onnx", "--port", "70000").returncode == 2
     for args in (["--help"], ["inspect", "--help"], ["classify", "--help"], ["view", "--help"]):
         assert run_cli(*args).returncode == 0
     version = run_cli("--version")
@@ -63,6 +98,101 @@ def test_usage_errors_exit_2_and_help_exits_0():
 def test_classify_needs_a_stored_transform(save, tmp_path):
     result = run_cli("classify", save(add_model()), str(tmp_path / "x.png"))
     assert result.returncode == 1 and "stores no image transform" in result.stderr
+
+
+def test_labels_that_do_not_name_every_class_are_one_line(save, png):
+    line = one_error_line(run_cli("classify", classifier(save, labels=["a", "b"]), png), "classify")
+    assert "the model stores 2 labels but output 'output' has 5 classes" in line
+
+
+def test_deeply_nested_metadata_is_one_line_and_inspect_still_shows_the_model(save, png):
+    nested = "[" * 100_000 + "]" * 100_000
+    path = save(classifier_model(metadata={"fastort.transform": nested}))
+    line = one_error_line(run_cli("classify", path, png), "classify")
+    assert "fastort.transform metadata is malformed: nested too deeply" in line
+    shown = run_cli("inspect", path)
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr
+    assert "input: tensor(float) [N, 3, 8, 8]" in shown.stdout
+    assert "fastort.transform metadata is malformed: nested too deeply" in shown.stdout
+    report = json.loads(run_cli("inspect", path, "--json").stdout)
+    assert report["fastort"]["problems"] == {"fastort.transform": "nested too deeply"}
+
+
+def test_inspect_says_what_is_wrong_with_malformed_fastort_metadata(save, capsys):
+    path = classifier(save, transform={"crop": 0}, labels=["a", "b"])
+    assert main(["inspect", path]) == 0
+    text = capsys.readouterr().out
+    assert "fastort.transform metadata is malformed: crop sizes must be between 1" in text
+    assert "fastort.labels metadata is malformed: 2 labels but output 'output' has 5" in text
+    assert 'metadata fastort.transform: {"crop": 0}' in text  # the raw text, to see
+
+
+def test_an_absurd_stored_transform_is_refused_in_one_line(save, png):
+    # A 65536x65536 crop would be a 48 GiB batch: refused before anything is allocated.
+    path = classifier(save, transform={"resize": 65536, "crop": 65536})
+    line = one_error_line(run_cli("classify", path, png), "classify")
+    assert "stored transform makes 65536x65536 images" in line
+
+
+def test_a_decompression_bomb_is_one_line_naming_the_image(save, png, capsys, monkeypatch):
+    Image = pytest.importorskip("PIL.Image")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 20x30 is then over twice the limit
+    assert main(["classify", classifier(save), png]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"fastort classify: error: {png}: image too large: ")
+    assert "decompression bomb" in line
+
+
+def test_control_characters_from_the_model_and_paths_are_escaped(save, tmp_path, png, capsys):
+    path = classifier(
+        save,
+        labels=["a\x1b[2J", "b\nforged line", "c\u202e", "d", "e"],
+        **{"owner\x1b]0;title\x07": "x\x1b[31my"},
+    )
+    strange = tmp_path / "img\x1b[1m.png"
+    strange.write_bytes(Path(png).read_bytes())
+    assert main(["classify", path, str(strange), "--top-k", "5"]) == 0
+    assert main(["inspect", path]) == 0
+    assert main(["classify", path, str(tmp_path / "gone\x1b[5m.png")]) == 1
+    out, err = capsys.readouterr()
+    for text in (out, err):
+        assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    assert "a\\x1b[2J" in out and "b\\nforged line" in out and "c\\u202e" in out
+    assert "img\\x1b[1m.png" in out and "gone\\x1b[5m.png" in err
+    assert "metadata owner\\x1b]0;title\\x07: x\\x1b[31my" in out
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (RecursionError("boom"), "internal error: RecursionError: boom (set FASTORT_TRACEBACK=1"),
+        (MemoryError(), "out of memory"),
+        (KeyError("key"), "internal error: KeyError: 'key' (set FASTORT_TRACEBACK=1"),
+    ],
+)
+def test_no_exception_prints_a_traceback(save, capsys, monkeypatch, error, expected):
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr("fastort.cli._inspect", fail)
+    monkeypatch.delenv("FASTORT_TRACEBACK", raising=False)
+    assert main(["inspect", save(add_model())]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"fastort inspect: error: {expected}")
+    monkeypatch.setenv("FASTORT_TRACEBACK", "1")
+    assert main(["inspect", save(add_model())]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert err.splitlines()[-1].startswith("fastort inspect: error: ")
+
+
+def test_interrupt_exits_130(save, capsys, monkeypatch):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("fastort.cli._inspect", interrupted)
+    assert main(["inspect", save(add_model())]) == 130
+    assert capsys.readouterr().err == "fastort inspect: error: interrupted\n"
 
 
 def test_view_without_netron_says_how_to_get_it(save):
@@ -153,3 +283,56 @@ def test_native_benchmark_runs_a_model_and_the_kernels(tmp_path, sigmoid_path):
     assert len(report["images"]) == 2
     bad = subprocess.run([binary, "--runs", "0"], capture_output=True, text=True, check=False)
     assert bad.returncode == 1 and "error" in bad.stderr
+
+
+def test_classify_any_classifier_with_transform_and_labels(save, tmp_path, png, capsys):
+    path = save(classifier_model(size=224))  # no fastort metadata
+    session = fastort.Session(path)
+    imagenet = fastort.ImageTransform.imagenet()
+    small = fastort.ImageTransform(resize=(224, 224), crop=None, mean=(0.5,) * 3, std=(0.5,) * 3)
+    (expected_imagenet,) = session.classify(png, 3, transform=imagenet, labels=LABELS)
+    (expected_small,) = session.classify(png, 3, transform=small, labels=LABELS)
+    spec = tmp_path / "transform.json"
+    spec.write_text(json.dumps(small.to_dict()))
+    lines = tmp_path / "labels.txt"
+    lines.write_text("\n".join(LABELS) + "\n")
+    as_json = tmp_path / "labels.json"
+    as_json.write_text(json.dumps(LABELS))
+    for transform, expected in (
+        ("imagenet", expected_imagenet),
+        (json.dumps(small.to_dict()), expected_small),
+        (str(spec), expected_small),
+    ):
+        for labels in (lines, as_json):
+            argv = ["classify", path, png, "--top-k", "3", "--json"]
+            assert main([*argv, "--transform", transform, "--labels", str(labels)]) == 0
+            (result,) = json.loads(capsys.readouterr().out)
+            assert [(t["index"], t["label"], t["probability"]) for t in result["top"]] == expected
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--transform", "imagenette", "--transform: 'imagenette' is not a preset (imagenet)"),
+        ("--transform", "{bad json", "--transform: not valid JSON: Expecting property name"),
+        ("--transform", '{"crop": 0}', "--transform: crop sizes must be between 1 and 65536"),
+        ("--transform", '{"zoom": 2}', "--transform: unknown ImageTransform fields: zoom"),
+        ("--labels", "LINES:a\nb\nc\n", "got 3 labels but output 'output' has 5 classes"),
+        ("--labels", 'JSON:["a", 1]', "must hold a JSON list of strings"),
+        ("--labels", "JSON:", "holds no labels"),
+        ("--labels", "missing.txt", "--labels: cannot read"),
+    ],
+)
+def test_bad_transform_and_labels_options_are_one_line(save, tmp_path, png, option, value, message):
+    if option == "--labels" and ":" in value:
+        kind, text = value.split(":", 1)
+        labels = tmp_path / ("labels.json" if kind == "JSON" else "labels.txt")
+        labels.write_text(text)
+        value = str(labels)
+    elif value == "missing.txt":
+        value = str(tmp_path / value)
+    path = save(classifier_model(size=224))
+    argv = ["classify", path, png, option, value]
+    if option == "--labels":
+        argv += ["--transform", "imagenet"]
+    assert message in one_error_line(run_cli(*argv), "classify")

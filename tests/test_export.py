@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 
@@ -127,22 +128,131 @@ def test_a_wrong_export_fails_verification_and_leaves_no_file(tmp_path):
     assert not path.exists() and list(tmp_path.iterdir()) == []
 
 
+class DataDependent(torch.nn.Module):
+    # Traced from torch.ones, the branch taken becomes a constant of the graph.
+    def forward(self, x):
+        return x * 2 if float(x.sum()) > 0 else x * -3
+
+
+def test_a_trace_right_only_for_the_example_fails_verification(tmp_path, capfd):
+    path = tmp_path / "m.onnx"
+    with pytest.raises(fastort.ExportVerificationError) as info:
+        fastort.export(DataDependent(), torch.ones(1, 4), path)
+    report = info.value.report
+    assert report.exporter == "legacy"  # dynamo refuses the data-dependent branch
+    reason = report.exporter_reason
+    assert reason.startswith("the dynamo exporter failed: ")
+    assert "\x1b" not in reason and "\n" not in reason and not reason.endswith(":")
+    assert "test_export.py" in reason  # where in the model's code
+    assert report.trace_warnings and "TracerWarning" in report.trace_warnings[0]
+    assert "allow_trace_warnings=True" in str(info.value)
+    assert "TracerWarning" in str(info.value) and "Python float" in str(info.value)
+    assert {c.inputs for c in report.checks if not c.ok} == {"random"}  # negative sums
+    out, err = capfd.readouterr()
+    assert out == "" and err == "", (out, err)  # no progress, logs or graph dumps
+    # Without the warning's veto, the random inputs alone catch it.
+    with pytest.raises(fastort.ExportVerificationError, match="disagrees with PyTorch") as info:
+        fastort.export(
+            DataDependent(), torch.ones(1, 4), path, exporter="legacy", allow_trace_warnings=True
+        )
+    assert {c.inputs for c in info.value.report.checks if not c.ok} == {"random"}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_random_inputs_keep_integers_and_bools_within_the_example_range(tmp_path):
+    class Lookup(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.table = torch.nn.Embedding(10, 3)
+
+        def forward(self, ids, mask):
+            return self.table(ids) * mask.unsqueeze(-1)
+
+    example = (torch.tensor([[0, 9, 4, 2]]), torch.tensor([[True, False, True, True]]))
+    report = fastort.export(
+        Lookup().eval(),
+        example,
+        tmp_path / "m.onnx",
+        input_names=["ids", "mask"],
+        exporter="legacy",
+    )
+    assert {(c.inputs, c.batch) for c in report.checks} == {
+        ("example", 1),
+        ("example", 3),
+        ("random", 1),
+        ("random", 3),
+    }
+    assert all(c.ok for c in report.checks) and not report.trace_warnings
+    assert "random" in report.differences_table()
+
+
+def test_exporter_output_stays_out_of_the_terminal_unless_verbose(tmp_path, capfd, monkeypatch):
+    import ctypes
+
+    export = torch.onnx.export
+    libc = ctypes.CDLL(None)
+
+    def chatty_export(*args, **kwargs):
+        print("python stdout")
+        print("python stderr", file=sys.stderr)
+        os.write(1, b"descriptor 1\n")
+        os.write(2, b"descriptor 2\n")
+        libc.printf(b"C stdio\n")  # buffered by C until flushed
+        return export(*args, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", chatty_export)
+    model = torch.nn.Linear(2, 2).eval()
+    lines = ["python stdout", "python stderr", "descriptor 1", "descriptor 2", "C stdio"]
+    for verbose in (False, True):
+        fastort.export(
+            model, torch.randn(1, 2), tmp_path / "m.onnx", exporter="legacy", verbose=verbose
+        )
+        libc.fflush(None)
+        out, err = capfd.readouterr()
+        shown = [line for line in lines if line in out + err]
+        assert shown == (lines if verbose else []), (verbose, out, err)
+
+
+def test_the_file_is_created_like_any_new_file(tmp_path, monkeypatch):
+    # Readable by others under the usual umask (a temporary file is 0600, and its mode
+    # survives the rename), and the process umask is left alone.
+    model = torch.nn.Linear(2, 2).eval()
+    umask = os.umask
+    set_masks = []
+    previous = umask(0o022)
+    try:
+        monkeypatch.setattr(os, "umask", lambda mask: set_masks.append(mask) or umask(mask))
+        for mask, mode in ((0o022, 0o644), (0o027, 0o640)):
+            umask(mask)
+            path = tmp_path / f"m{mask:o}.onnx"
+            fastort.export(model, torch.randn(1, 2), path, exporter="legacy", verify=False)
+            assert stat.S_IMODE(path.stat().st_mode) == mode
+        assert set_masks == []
+    finally:
+        umask(previous)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m22.onnx", "m27.onnx"]
+
+
 def test_bad_arguments(cnn, tmp_path):
     x = torch.randn(1, 3, 8, 8)
-    with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
+    with pytest.raises(fastort.InvalidTypeError, match=r"torch\.nn\.Module"):
         fastort.export(lambda t: t, x, tmp_path / "m.onnx")
-    with pytest.raises(TypeError, match="example_inputs"):
+    with pytest.raises(fastort.InvalidTypeError, match="example_inputs"):
         fastort.export(cnn, np.zeros((1, 3, 8, 8)), tmp_path / "m.onnx")
-    with pytest.raises(TypeError, match="example_inputs"):
+    with pytest.raises(fastort.InvalidTypeError, match="example_inputs"):
         fastort.export(cnn, (), tmp_path / "m.onnx")
     with pytest.raises(FileNotFoundError, match="directory does not exist"):
         fastort.export(cnn, x, tmp_path / "missing" / "m.onnx")
-    with pytest.raises(ValueError, match="got 3 labels but the first output has 5 classes"):
+    with pytest.raises(
+        fastort.InvalidArgumentError, match="got 3 labels but the first output has 5 classes"
+    ):
         fastort.export(cnn, x, tmp_path / "m.onnx", labels=["a", "b", "c"])
-    with pytest.raises(ValueError, match="exporter must be one of"):
+    with pytest.raises(fastort.InvalidArgumentError, match="exporter must be one of"):
         fastort.export(cnn, x, tmp_path / "m.onnx", exporter="onnx")
-    with pytest.raises(ValueError, match="input_names must be 1"):
+    with pytest.raises(fastort.InvalidArgumentError, match="input_names must be 1"):
         fastort.export(cnn, x, tmp_path / "m.onnx", input_names=["a", "b"])
+    with pytest.raises(fastort.InvalidArgumentError, match="dynamic_axes names 'x'"):
+        fastort.export(cnn, x, tmp_path / "m.onnx", dynamic_axes={"x": {1: "c"}})
     assert list(tmp_path.iterdir()) == []
 
 

@@ -119,8 +119,8 @@ void register_run_options(py::module_& m) {
       .def_property(
           "terminate", [](py::handle self) { return options_of(self).terminate(); },
           [](py::handle self, bool value) { options_of(self).set_terminate(value); },
-          "Set to True (from any thread) to stop the runs using these options; runs started "
-          "while it is True fail at once.")
+          "Set to True (from any thread) to stop the runs using these options;\n"
+          "runs started while it is True fail at once.")
       .def_property_readonly(
           "log_severity_level",
           [](py::handle self) { return options_of(self).settings().log_severity_level; })

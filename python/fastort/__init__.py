@@ -12,8 +12,8 @@ from ._core import (
     InvalidModelError,
     InvalidTypeError,
     RunTerminatedError,
-    RunTimeoutError,
     RuntimeLoadError,
+    RunTimeoutError,
 )
 from ._runtime import available_providers, ort_version
 from ._version import __version__

@@ -112,7 +112,8 @@ class RunOptionsBase:
     @property
     def terminate(self) -> bool:
         """
-        Set to True (from any thread) to stop the runs using these options; runs started while it is True fail at once.
+        Set to True (from any thread) to stop the runs using these options;
+        runs started while it is True fail at once.
         """
     @terminate.setter
     def terminate(self, arg1: bool) -> None: ...

@@ -11,16 +11,39 @@ import json
 import os
 from typing import Any
 
-from .session import LABELS_KEY, TRANSFORM_KEY, Session
+from ._metadata import LABELS_KEY, TRANSFORM_KEY, classes_per_row, stored_metadata
+from .session import Session
+
+
+def printable(text: str) -> str:
+    """`text` with control and other non-printable characters escaped (`\\x1b`, `\\n`).
+
+    Names, labels and metadata come from model files: printed raw, an escape sequence in
+    one could rewrite the terminal, and a newline could forge lines of the report.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def inspect_model(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A JSON-ready description of the model at `path`."""
+    """A JSON-ready description of the model at `path`.
+
+    Malformed fastort metadata does not stop the inspection: `report["fastort"]["problems"]`
+    says what is wrong with it, and its raw text stays under `report["metadata"]`.
+    """
     path = os.fspath(path)
     session = Session(path, cache=False)
     meta = session.get_modelmeta()
     custom = dict(meta.custom_metadata_map)
-    transform, labels = session.transform, session.labels
+    stored = stored_metadata(session)
+    transform, labels = stored.transform, stored.labels
+    problems = dict(stored.problems)
+    classes = classes_per_row(session.outputs[0].shape) if session.outputs else None
+    if labels is not None and classes is not None and len(labels) != classes:
+        name = session.outputs[0].name
+        problems[LABELS_KEY] = f"{len(labels)} labels but output {name!r} has {classes} classes"
+    parsed = {key for key in (TRANSFORM_KEY, LABELS_KEY) if key not in stored.problems}
     report: dict[str, Any] = {
         "path": os.path.abspath(path),
         "file_bytes": os.path.getsize(path),
@@ -28,10 +51,11 @@ def inspect_model(path: str | os.PathLike[str]) -> dict[str, Any]:
         "outputs": [_value(v) for v in session.outputs],
         "producer": meta.producer_name,
         "graph_name": meta.graph_name,
-        "metadata": {k: v for k, v in custom.items() if k not in (TRANSFORM_KEY, LABELS_KEY)},
+        "metadata": {k: v for k, v in custom.items() if k not in parsed},
         "fastort": {
             "transform": transform.to_dict() if transform else None,
             "labels": len(labels) if labels is not None else None,
+            "problems": problems,
         },
     }
     report.update(_graph_details(path))
@@ -114,6 +138,8 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"fastort transform: {json.dumps(fastort['transform'])}")
     if fastort["labels"] is not None:
         lines.append(f"fastort labels: {fastort['labels']} classes")
+    for key, problem in fastort.get("problems", {}).items():
+        lines.append(f"{key} metadata is malformed: {problem}")
     for key, value in report["metadata"].items():
         lines.append(f"metadata {key}: {value[:120]}")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)

@@ -23,10 +23,14 @@ from typing import Any, Union
 import numpy as np
 
 from . import _core
+from ._metadata import (
+    check_fits,
+    check_label_count,
+    classes_per_row,
+    label_list,
+    stored_metadata,
+)
 from .image import ImageTransform
-
-TRANSFORM_KEY = "fastort.transform"
-LABELS_KEY = "fastort.labels"
 
 ModelSource = Union[str, "os.PathLike[str]", "os.PathLike[bytes]", bytes, bytearray, memoryview]
 ProviderArg = Union[str, tuple[str, Mapping[str, Any]]]
@@ -227,41 +231,65 @@ class Session(_core.SessionBase):
 
     @property
     def transform(self) -> ImageTransform | None:
-        """The preprocessing stored in the model by `fastort.export(transform=...)`, if any."""
-        text = self._impl.metadata["custom_metadata_map"].get(TRANSFORM_KEY)
-        return None if text is None else ImageTransform.from_dict(_json_loads(text))
+        """The preprocessing stored in the model by `fastort.export(transform=...)`, if any.
+
+        Parsed once per loaded model. Malformed metadata raises `fastort.InvalidModelError`.
+        """
+        return stored_metadata(self).get_transform()
 
     @property
     def labels(self) -> list[str] | None:
-        """The class names stored in the model by `fastort.export(labels=...)`, if any."""
-        text = self._impl.metadata["custom_metadata_map"].get(LABELS_KEY)
-        return None if text is None else list(_json_loads(text))
+        """The class names stored in the model by `fastort.export(labels=...)`, if any.
+
+        Parsed once per loaded model. Malformed metadata raises `fastort.InvalidModelError`.
+        """
+        labels = stored_metadata(self).get_labels()
+        return None if labels is None else list(labels)
 
     def classify(
-        self, images: Any, top_k: int = 5, *, transform: ImageTransform | None = None
+        self,
+        images: Any,
+        top_k: int = 5,
+        *,
+        transform: ImageTransform | None = None,
+        labels: Sequence[str] | None = None,
+        fast_decode: bool = False,
     ) -> list[list[tuple[int, str | None, float]]]:
         """Top-k classes per image: [(class index, label or None, probability), ...].
 
         Images go through `transform` (default: the one stored in the model) into the first
-        input; probabilities are the softmax of the first output's logits.
+        input; probabilities are the softmax of the first output's logits. `labels` (default:
+        the ones stored in the model) must name every class. `fast_decode` is passed to the
+        transform (see `ImageTransform.__call__`).
         """
-        transform = transform or self.transform
-        if transform is None:
-            raise ValueError(
-                "the model stores no image transform; pass transform=ImageTransform(...)"
-            )
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be a positive int, got {top_k!r}")
-        batch = transform(images)
-        logits = np.asarray(self.run([self._outputs[0].name], {self._inputs[0].name: batch})[0])
+            raise _core.InvalidArgumentError(f"top_k must be a positive int, got {top_k!r}")
+        stored = stored_metadata(self)
+        from_model = transform is None
+        if transform is None:
+            transform = stored.get_transform()
+            if transform is None:
+                raise _core.InvalidArgumentError(
+                    "the model stores no image transform; pass transform=ImageTransform(...)"
+                )
+        elif not isinstance(transform, ImageTransform):
+            raise _core.InvalidTypeError(
+                f"transform must be a fastort.ImageTransform, got {type(transform).__name__}"
+            )
+        names = stored.get_labels() if labels is None else label_list(labels)
+        first_in, first_out = self._inputs[0], self._outputs[0]
+        check_fits(transform, first_in, from_model)
+        check_label_count(names, classes_per_row(first_out.shape), first_out.name, labels is None)
+        batch = transform(images, fast_decode=fast_decode)
+        logits = np.asarray(self.run([first_out.name], {first_in.name: batch})[0])
         logits = logits.reshape(logits.shape[0], -1).astype(np.float64)
+        check_label_count(names, logits.shape[1], first_out.name, labels is None)
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
         probabilities = shifted / shifted.sum(axis=1, keepdims=True)
-        labels = self.labels
         results = []
         for row in probabilities:
             top = np.argsort(-row, kind="stable")[:top_k]
-            results.append([(int(i), labels[i] if labels else None, float(row[i])) for i in top])
+            results.append([(int(i), names[i] if names else None, float(row[i])) for i in top])
         return results
 
     def __repr__(self) -> str:
@@ -282,12 +310,6 @@ def _signature(impl: Any) -> tuple[list[ValueInfo], list[ValueInfo]]:
         found = ([ValueInfo(**i) for i in impl.inputs], [ValueInfo(**o) for o in impl.outputs])
         _signatures[impl] = found
     return found
-
-
-def _json_loads(text: str) -> Any:
-    import json  # here, not at module level: `import fastort` stays light
-
-    return json.loads(text)
 
 
 def _digest(data: bytes) -> str:
