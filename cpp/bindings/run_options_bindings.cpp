@@ -7,6 +7,7 @@
 #include "bindings.hpp"
 #include "fastort/error.hpp"
 #include "fastort/run_control.hpp"
+#include "fastort/runtime.hpp"
 #include "gil.hpp"
 #include "run_bindings.hpp"
 
@@ -38,10 +39,16 @@ std::shared_ptr<RunOptions> make_run_options(bool terminate, int log_severity_le
 
 RunOptions& options_of(py::handle self) { return initialized<RunOptions>(self, "RunOptions"); }
 
-// Python's main thread, the only one that runs signal handlers. Asked once, on first run.
+// Python's main thread, the only one that runs signal handlers. Asked on first run, and again
+// in a fork()ed child, where the thread that forked is the main one.
 bool on_main_thread() {
-  static const unsigned long main_ident =
-      py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+  static uint64_t generation = 0;
+  static unsigned long main_ident = 0;
+  if (main_ident == 0 || generation != fork_generation()) {
+    main_ident =
+        py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+    generation = fork_generation();
+  }
   return PyThread_get_thread_ident() == main_ident;
 }
 

@@ -4,6 +4,8 @@
 #include <deque>
 #include <mutex>
 
+#include "fork_hooks.hpp"
+
 namespace fastort {
 namespace {
 
@@ -57,6 +59,9 @@ void collect_ort_log(void*, int severity, const char* category, const char*, con
     // Out of memory while logging: the record is lost, ORT goes on.
   }
 }
+
+void ort_log_before_fork() { log().mutex.lock(); }
+void ort_log_after_fork(bool) { log().mutex.unlock(); }
 
 }  // namespace detail
 }  // namespace fastort

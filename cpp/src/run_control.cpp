@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "fastort/error.hpp"
+#include "fastort/runtime.hpp"
+#include "fork_hooks.hpp"
 #include "ort_error.hpp"
 #include "watchdog.hpp"
 
@@ -15,6 +17,13 @@ namespace {
 Ort::RunOptions& thread_run_options() {
   thread_local Ort::RunOptions options;
   return options;
+}
+
+// Guards every RunOptions' terminate flag and list of runs. Never destroyed: runs may end
+// during exit.
+std::mutex& registry_mutex() {
+  static std::mutex* mutex = new std::mutex();
+  return *mutex;
 }
 
 bool has_ort_settings(const RunOptions::Settings& settings) {
@@ -57,20 +66,26 @@ void RunOptions::Settings::validate() const {
 RunOptions::RunOptions(Settings settings) : settings_(std::move(settings)) { settings_.validate(); }
 
 void RunOptions::set_terminate(bool terminate) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(registry_mutex());
   terminate_ = terminate;
-  if (terminate) {
-    for (RunControl* run : active_) run->stop(RunControl::Stop::kTerminated);
+  if (!terminate) return;
+  const uint64_t generation = fork_generation();
+  for (RunControl* run : active_) {
+    // In a fork()ed child the parent's runs are listed but do not exist.
+    if (run->generation() == generation) run->stop(RunControl::Stop::kTerminated);
   }
 }
 
 bool RunOptions::terminate() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(registry_mutex());
   return terminate_;
 }
 
 RunControl::RunControl(std::shared_ptr<RunOptions> options, bool interruptible)
-    : options_(std::move(options)), ort_(nullptr), interruptible_(interruptible) {
+    : options_(std::move(options)),
+      ort_(nullptr),
+      interruptible_(interruptible),
+      generation_(fork_generation()) {
   if (options_ && has_ort_settings(options_->settings())) {
     const RunOptions::Settings& settings = options_->settings();
     detail::call_ort(ErrorKind::kInvalidArgument, "invalid run options", [&] {
@@ -93,7 +108,7 @@ RunControl::RunControl(std::shared_ptr<RunOptions> options, bool interruptible)
                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                       std::chrono::duration<double>(timeout));
     }
-    std::lock_guard<std::mutex> lock(options_->mutex_);
+    std::lock_guard<std::mutex> lock(registry_mutex());
     options_->active_.push_back(this);
     if (options_->terminate_) stop(Stop::kTerminated);
   }
@@ -107,7 +122,7 @@ RunControl::~RunControl() {
   // After these, nothing else can stop this run, so the flag may be reset.
   if (watched_) detail::Watchdog::instance().remove(this);
   if (options_) {
-    std::lock_guard<std::mutex> lock(options_->mutex_);
+    std::lock_guard<std::mutex> lock(registry_mutex());
     auto& active = options_->active_;
     active.erase(std::remove(active.begin(), active.end(), this), active.end());
   }
@@ -145,5 +160,10 @@ std::string RunControl::describe_stop() const {
 }
 
 int interrupt_fd() noexcept { return detail::Watchdog::instance().interrupt_fd(); }
+
+namespace detail {
+void run_options_before_fork() { registry_mutex().lock(); }
+void run_options_after_fork(bool) { registry_mutex().unlock(); }
+}  // namespace detail
 
 }  // namespace fastort

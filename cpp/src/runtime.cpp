@@ -6,6 +6,7 @@
 
 #include "fastort/error.hpp"
 #include "fastort/ort_log.hpp"
+#include "fork_hooks.hpp"
 #include "ort_error.hpp"
 
 #ifdef _WIN32
@@ -100,6 +101,7 @@ void load_runtime(const std::string& library_path) {
   s.api = api;
   s.version = version;
   s.library_path = library_path;
+  detail::install_fork_hooks();
 }
 
 bool runtime_loaded() noexcept {
@@ -122,6 +124,14 @@ std::string runtime_version() {
 }
 
 int compiled_api_version() noexcept { return ORT_API_VERSION; }
+
+uint64_t fork_generation() noexcept { return detail::fork_generation(); }
+
+namespace detail {
+void runtime_before_fork() { state().mutex.lock(); }
+// The environment stays: ORT's process-wide state is copied into the child with it.
+void runtime_after_fork(bool) { state().mutex.unlock(); }
+}  // namespace detail
 
 Ort::Env& ort_env() {
   RuntimeState& s = state();

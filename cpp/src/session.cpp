@@ -8,6 +8,7 @@
 
 #include "fastort/error.hpp"
 #include "fastort/runtime.hpp"
+#include "fork_hooks.hpp"
 #include "messages.hpp"
 #include "model_scan.hpp"
 #include "ort_error.hpp"
@@ -169,7 +170,8 @@ Session::Session(Ort::Session session, SessionOptions options, std::vector<Exter
     : session_(std::move(session)),
       options_(std::move(options)),
       external_data_(std::move(external)),
-      cpu_memory_(Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault)) {
+      cpu_memory_(Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault)),
+      generation_(fork_generation()) {
   detail::call_ort(ErrorKind::kInvalidModel, "cannot read the model's signature", [&] {
     Ort::AllocatorWithDefaultOptions allocator;
     for (size_t i = 0; i < session_.GetInputCount(); ++i) {
@@ -207,6 +209,7 @@ std::shared_ptr<Session> Session::load_file(const std::string& path,
       external_files(detail::external_data_locations(file), folder);
   Ort::Session session = [&] {
     try {
+      const detail::OrtStateChange loading;
       return Ort::Session(ort_env(), native_path.c_str(), ort_options);
     } catch (const Ort::Exception& e) {
       throw Error(ErrorKind::kInvalidModel,
@@ -231,10 +234,21 @@ std::shared_ptr<Session> Session::load_bytes(std::string_view model,
                     "with external_data_dir=");
   }
   std::vector<ExternalFile> external = external_files(locations, options.external_data_dir);
-  Ort::Session session = detail::call_ort(
-      ErrorKind::kInvalidModel, "cannot load model from bytes",
-      [&] { return Ort::Session(ort_env(), model.data(), model.size(), ort_options); });
+  Ort::Session session =
+      detail::call_ort(ErrorKind::kInvalidModel, "cannot load model from bytes", [&] {
+        const detail::OrtStateChange loading;
+        return Ort::Session(ort_env(), model.data(), model.size(), ort_options);
+      });
   return std::make_shared<Session>(std::move(session), options, std::move(external));
+}
+
+Session::~Session() {
+  if (generation_ != fork_generation()) {
+    static_cast<void>(session_.release());
+    return;
+  }
+  const detail::OrtStateChange unloading;
+  session_ = Ort::Session{nullptr};
 }
 
 std::vector<std::string> Session::providers() const {

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "fastort/error.hpp"
+#include "fork_hooks.hpp"
 #include "platform.hpp"
 
 namespace fastort {
@@ -116,5 +117,20 @@ void SessionCache::set_max_size(size_t max_size) {
   max_size_ = max_size;
   trim(evicted);
 }
+
+void SessionCache::before_fork() { mutex_.lock(); }
+
+void SessionCache::after_fork(bool child) {
+  // A child does not share the parent's cache: it loads its own sessions on first use. The
+  // parent's are dropped (their ORT sessions are left undestroyed, see ~Session).
+  std::list<Entry> dropped;
+  if (child) dropped.swap(entries_);
+  mutex_.unlock();
+}
+
+namespace detail {
+void cache_before_fork() { SessionCache::global().before_fork(); }
+void cache_after_fork(bool child) { SessionCache::global().after_fork(child); }
+}  // namespace detail
 
 }  // namespace fastort

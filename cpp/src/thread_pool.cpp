@@ -1,13 +1,5 @@
 #include "fastort/thread_pool.hpp"
 
-#ifdef _WIN32
-#include <process.h>
-#define getpid _getpid
-using pid_t = int;
-#else
-#include <unistd.h>
-#endif
-
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -17,6 +9,8 @@ using pid_t = int;
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "fork_hooks.hpp"
 
 namespace fastort {
 namespace {
@@ -55,13 +49,19 @@ struct Job {
 class Pool {
  public:
   // Never destroyed: workers block forever in wait(), and joining them at exit would race
-  // with the interpreter's teardown.
+  // with the interpreter's teardown. Made on first use, without a lock (so that fork() can
+  // never find one held): a thread that loses the race drops its copy, which has no workers.
   static Pool& instance() {
-    static Pool* pool = new Pool();
-    // After fork() only the forking thread exists in the child: start a fresh pool.
-    if (pool->owner_ != ::getpid()) pool = new Pool();
+    Pool* pool = current().load(std::memory_order_acquire);
+    if (pool != nullptr) return *pool;
+    auto fresh = std::make_unique<Pool>();
+    if (current().compare_exchange_strong(pool, fresh.get())) return *fresh.release();
     return *pool;
   }
+
+  // After fork() only the forking thread exists in the child: the next use starts a fresh
+  // pool, and the parent's, whose workers are not here, is left as it is.
+  static void forget() { current().store(nullptr, std::memory_order_release); }
 
   void submit(const std::shared_ptr<Job>& job, int helpers) {
     ensure_workers(helpers);
@@ -71,7 +71,10 @@ class Pool {
   }
 
  private:
-  Pool() : owner_(::getpid()) {}
+  static std::atomic<Pool*>& current() {
+    static std::atomic<Pool*> pool{nullptr};
+    return pool;
+  }
 
   void ensure_workers(int wanted) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -94,7 +97,6 @@ class Pool {
     }
   }
 
-  pid_t owner_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::shared_ptr<Job>> queue_;
@@ -102,6 +104,12 @@ class Pool {
 };
 
 }  // namespace
+
+namespace detail {
+void thread_pool_after_fork(bool child) {
+  if (child) Pool::forget();
+}
+}  // namespace detail
 
 int hardware_threads() noexcept {
   const unsigned count = std::thread::hardware_concurrency();

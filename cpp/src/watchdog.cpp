@@ -4,6 +4,8 @@
 #include <chrono>
 #include <limits>
 
+#include "fork_hooks.hpp"
+
 namespace fastort::detail {
 namespace {
 
@@ -93,6 +95,16 @@ int Watchdog::handle(const std::string& bytes) {
   if (next == Clock::time_point::max()) return -1;
   const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next - now).count();
   return static_cast<int>(std::min<long long>(wait, std::numeric_limits<int>::max()));
+}
+
+void watchdog_before_fork() { Watchdog::instance().before_fork(); }
+
+void watchdog_after_fork(bool child) {
+  if (child) {
+    Watchdog::instance().after_fork_in_child();
+  } else {
+    Watchdog::instance().after_fork_in_parent();
+  }
 }
 
 }  // namespace fastort::detail

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -42,7 +43,7 @@ class RunOptions {
  private:
   friend class RunControl;
   Settings settings_;
-  mutable std::mutex mutex_;
+  // Guarded by one lock for all RunOptions (see run_control.cpp), so that fork() can hold it.
   bool terminate_ = false;
   std::vector<RunControl*> active_;
 };
@@ -71,6 +72,7 @@ class RunControl {
     return deadline_;
   }
   bool interruptible() const noexcept { return interruptible_; }
+  uint64_t generation() const noexcept { return generation_; }
 
  private:
   std::shared_ptr<RunOptions> options_;
@@ -80,6 +82,7 @@ class RunControl {
   std::optional<std::chrono::steady_clock::time_point> deadline_;
   bool interruptible_;
   bool watched_ = false;
+  uint64_t generation_;  // fork_generation(): a child never stops its parent's runs
 };
 
 // A descriptor for Python's signal wakeup fd (signal.set_wakeup_fd): a byte written to it stops

@@ -5,6 +5,7 @@
 // installing it. load_runtime() negotiates the C API version the core was compiled against.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "fastort/ort.hpp"
@@ -29,5 +30,9 @@ int compiled_api_version() noexcept;
 
 // The process-wide environment, created on first use; throws before load_runtime().
 Ort::Env& ort_env();
+
+// 0 in the process that loaded the runtime, incremented in each fork()ed child. Sessions and
+// threads of an earlier generation belong to the parent (see Session's notes on fork).
+uint64_t fork_generation() noexcept;
 
 }  // namespace fastort

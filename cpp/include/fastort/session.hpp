@@ -86,6 +86,11 @@ class Session {
   const std::vector<const char*>& output_names() const noexcept { return output_names_; }
 
   Session(Ort::Session session, SessionOptions options, std::vector<ExternalFile> external = {});
+  // In a fork()ed child, a session loaded by the parent is left undestroyed: destroying it
+  // would join ORT thread-pool threads that exist only in the parent.
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
  private:
   void validate_input(const ValueInfo& info, const TensorView& view) const;
@@ -113,6 +118,7 @@ class Session {
   std::vector<size_t> passthrough_;
   ModelMetadata metadata_;
   Ort::MemoryInfo cpu_memory_;
+  uint64_t generation_;  // fork_generation() when loaded
 };
 
 }  // namespace fastort

@@ -41,6 +41,10 @@ class SessionCache {
   // Evicts least recently used entries beyond the new bound; 0 disables caching.
   void set_max_size(size_t max_size);
 
+  // fork(): the lock is held across it; a child starts with an empty cache.
+  void before_fork();
+  void after_fork(bool child);
+
  private:
   struct Key {
     std::string source;   // what was loaded: canonical path or bytes identity
