@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 
 import numpy as np
@@ -211,14 +212,27 @@ def test_bad_out_arrays(photo):
         ({"layout": "CHW"}, ValueError, "layout must be one of"),
         ({"channel_order": "GBR"}, ValueError, "channel_order must be one of"),
         ({"dtype": "float16"}, ValueError, "dtype must be one of"),
-        ({"threads": 0}, ValueError, "threads must be"),
-        ({"threads": 10**6}, ValueError, "threads must be"),
         ({"antialias": "yes"}, TypeError, "antialias must be a bool"),
     ],
 )
 def test_bad_options(options, error, match):
     with pytest.raises(error, match=match):
         ImageTransform(**options)
+
+
+def test_one_thread_limit_from_the_core(photo):
+    limit = fastort._core.MAX_THREADS
+    assert limit == 1024
+    expected = ImageTransform(threads=1)(photo)
+    for threads in (None, 0, 2, np.int64(3), limit):
+        assert np.array_equal(ImageTransform(threads=threads)(photo), expected)
+    message = f"threads must be between 0 (the default) and {limit}, got "
+    for threads in (-1, limit + 1, 10**30):
+        with pytest.raises(fastort.InvalidArgumentError, match=re.escape(message)):
+            ImageTransform(threads=threads)
+    for threads in (2.0, "2", True):
+        with pytest.raises(fastort.InvalidTypeError, match="threads must be None or an int"):
+            ImageTransform(threads=threads)
 
 
 def test_huge_resize_of_a_thin_image_is_refused_not_attempted():

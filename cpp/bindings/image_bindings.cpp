@@ -2,6 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <cstdint>
 #include <list>
 
 #include "bindings.hpp"
@@ -111,6 +112,17 @@ void register_image(py::module_& m) {
   m.def("transform_images", &transform, py::arg("images"), py::arg("spec"), py::arg("out"),
         py::arg("threads"));
   m.def("hardware_threads", &hardware_threads);
+  // Any Python int reaches the core's check: those beyond int64 saturate, still out of range.
+  m.def(
+      "check_threads",
+      [](const std::string& option, const py::int_& value) {
+        int overflow = 0;
+        const long long number = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+        check_threads(option.c_str(), overflow > 0   ? INT64_MAX
+                                      : overflow < 0 ? INT64_MIN
+                                                     : static_cast<int64_t>(number));
+      },
+      py::arg("option"), py::arg("value"));
 }
 
 }  // namespace fastort::bindings

@@ -1,12 +1,18 @@
 // Image kernels: every size, channel count and filter on exactly-sized buffers (run under
 // AddressSanitizer by `make test-asan` to catch any read past an image), constant images
 // staying constant, and bad input.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <random>
 #include <vector>
 
 #include "check.hpp"
 #include "fastort/image.hpp"
+#include "fastort/session_options.hpp"
+#include "fastort/thread_pool.hpp"
 
 using namespace fastort;
 
@@ -109,6 +115,41 @@ TEST_CASE(bad_images_and_specs_are_rejected) {
   ImageTransformSpec half_crop;
   half_crop.crop_width = 0;
   CHECK_THROWS_KIND(half_crop.validate(), ErrorKind::kInvalidArgument);
+}
+
+TEST_CASE(one_thread_limit_for_every_option) {
+  CHECK(SessionOptions::kMaxThreads == kMaxThreads);
+  check_threads("threads", 0);
+  check_threads("threads", kMaxThreads);
+  CHECK_THROWS_KIND(check_threads("threads", -1), ErrorKind::kInvalidArgument);
+  CHECK_THROWS_KIND(check_threads("threads", kMaxThreads + 1), ErrorKind::kInvalidArgument);
+  std::vector<uint8_t> pixels(8 * 8 * 3, 7);
+  const ImageView image{pixels.data(), 8, 8, 3, 24};
+  ImageTransformSpec spec;
+  spec.resize_height = 0;
+  spec.crop_height = spec.crop_width = 4;
+  std::vector<uint8_t> buffer;
+  const TensorView out = u8_out(buffer, {1, 3, 4, 4});
+  CHECK_THROWS_KIND(transform_images({image}, spec, out, -1), ErrorKind::kInvalidArgument);
+  CHECK_THROWS_KIND(transform_images({image}, spec, out, kMaxThreads + 1),
+                    ErrorKind::kInvalidArgument);
+}
+
+TEST_CASE(the_pool_runs_as_many_threads_as_the_limit_allows) {
+  // Every body waits until all are inside at once, which only kMaxThreads threads can do.
+  std::mutex mutex;
+  std::condition_variable arrived;
+  int inside = 0;
+  std::atomic<int> saw_all{0};
+  parallel_for(kMaxThreads, kMaxThreads, [&](size_t) {
+    std::unique_lock<std::mutex> lock(mutex);
+    ++inside;
+    arrived.notify_all();
+    if (arrived.wait_for(lock, std::chrono::seconds(5), [&] { return inside == kMaxThreads; })) {
+      ++saw_all;
+    }
+  });
+  CHECK(saw_all.load() == kMaxThreads);
 }
 
 TEST_MAIN()

@@ -21,6 +21,7 @@ __all__: list[str] = [
     "SessionBase",
     "available_providers",
     "cache_info",
+    "check_threads",
     "clear_cache",
     "compiled_api_version",
     "debug_counters",
@@ -116,6 +117,7 @@ class ImageSpec:
 
 def available_providers() -> list[str]: ...
 def cache_info() -> tuple[int, int, int, int]: ...
+def check_threads(option: str, value: int) -> None: ...
 def clear_cache() -> None: ...
 def compiled_api_version() -> int:
     """

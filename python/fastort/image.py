@@ -96,7 +96,8 @@ class ImageTransform:
         antialias: False keeps the filter narrow when downscaling (OpenCV-like, not PIL).
         layout: "NCHW" (default) or "NHWC".
         channel_order: "RGB", or "BGR" for images from OpenCV (output stays RGB).
-        threads: threads for a batch or a large image (None: one per hardware thread).
+        threads: threads for a batch or a large image: None or 0 for one per hardware thread,
+            at most `fastort._core.MAX_THREADS` (1024).
         dtype: "float32" (normalised) or "uint8" (the exact resized crop, no normalisation).
         pass_order: Pillow 13 changed the order of its two resampling passes for images whose
             height shrinks much more than their width, which changes the last bit of some
@@ -131,10 +132,13 @@ class ImageTransform:
         self.channel_order = _choice("channel_order", channel_order, _CHANNEL_ORDERS)
         self.dtype = _choice("dtype", dtype, _DTYPES)
         self.pass_order = _choice("pass_order", pass_order, _PASS_ORDERS)
-        if threads is not None and (
-            isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 1024
-        ):
-            raise ValueError(f"threads must be None or an int from 1 to 1024, got {threads!r}")
+        if threads is not None:
+            if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+                raise _core.InvalidTypeError(
+                    f"threads must be None or an int, got {type(threads).__name__}"
+                )
+            threads = int(threads)
+            _core.check_threads("threads", threads)
         self.threads = threads
         self._spec = self._make_spec()
 

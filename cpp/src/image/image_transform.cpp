@@ -314,6 +314,7 @@ std::array<int, 2> output_size(const ImageTransformSpec& spec, int height, int w
 void transform_images(const std::vector<ImageView>& images, const ImageTransformSpec& spec,
                       const TensorView& out, int threads) {
   spec.validate();
+  check_threads("threads", threads);
   std::vector<int64_t> expected;
   if (!images.empty()) {
     check_image(images[0], 0);
