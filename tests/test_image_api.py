@@ -205,8 +205,8 @@ def test_bad_out_arrays(photo):
         ({"resize": "256"}, TypeError, "resize must be"),
         ({"crop": 2.5}, TypeError, "crop must be"),
         ({"mean": (0.5, 0.5)}, ValueError, "mean must have 3 values"),
-        ({"std": (1.0, 0.0, 1.0)}, ValueError, "std non-zero"),
-        ({"std": (1.0, float("nan"), 1.0)}, ValueError, "finite"),
+        ({"std": (1.0, 0.0, 1.0)}, ValueError, "std must be a normal float32"),
+        ({"std": (1.0, float("nan"), 1.0)}, ValueError, "std must be a normal float32"),
         ({"mean": "abc"}, TypeError, "mean must be 3 numbers"),
         ({"interpolation": "lanczos"}, ValueError, "interpolation must be one of"),
         ({"layout": "CHW"}, ValueError, "layout must be one of"),
@@ -218,6 +218,40 @@ def test_bad_out_arrays(photo):
 def test_bad_options(options, error, match):
     with pytest.raises(error, match=match):
         ImageTransform(**options)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"std": (1.0, 1e-40, 1.0)}, r"std must be a normal float32 .*, got 1e-40 \(channel 1\)"),
+        ({"std": (1e-39, 1.0, 1.0)}, "std must be a normal float32"),
+        ({"std": (1.0, 1.0, 1e-50)}, "std must be a normal float32 .*, got 0 "),
+        ({"std": (1.0, float("inf"), 1.0)}, "std must be a normal float32"),
+        ({"std": (1.0, 1.0, 1e39)}, "std must be a normal float32 .*, got inf"),
+        ({"mean": (float("-inf"), 0.0, 0.0)}, "mean must be finite"),
+        ({"mean": (0.0, 1e39, 0.0)}, "mean must be finite as a float32, got inf"),
+        ({"mean": (-3e38, 0.0, 0.0), "std": (1e-3, 1.0, 1.0)}, "overflow float32"),
+    ],
+)
+def test_normalisation_must_give_finite_values(options, match):
+    with pytest.raises(fastort.InvalidArgumentError, match=match):
+        ImageTransform(**options)
+
+
+@pytest.mark.parametrize("value", ["123", b"\x01\x02\x03", bytearray(3), ["1", "2", "3"]])
+@pytest.mark.parametrize("name", ["mean", "std"])
+def test_mean_and_std_refuse_text(name, value):
+    with pytest.raises(fastort.InvalidTypeError, match=f"{name} must be 3 numbers"):
+        ImageTransform(**{name: value})
+
+
+def test_mean_and_std_take_any_three_numbers(photo):
+    expected = ImageTransform(mean=(0.5, 0.25, 0.0), std=(2.0, 1.0, 0.5))(photo)
+    for mean, std in [
+        ([0.5, 0.25, 0], np.array([2.0, 1.0, 0.5])),
+        (np.array([0.5, 0.25, 0.0], np.float32), (np.float64(2), 1, np.float32(0.5))),
+    ]:
+        assert np.array_equal(ImageTransform(mean=mean, std=std)(photo), expected)
 
 
 def test_one_thread_limit_from_the_core(photo):

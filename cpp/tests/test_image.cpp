@@ -3,6 +3,7 @@
 // staying constant, and bad input.
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -112,6 +113,23 @@ TEST_CASE(bad_images_and_specs_are_rejected) {
   ImageTransformSpec zero_std;
   zero_std.std = {1.0f, 0.0f, 1.0f};
   CHECK_THROWS_KIND(zero_std.validate(), ErrorKind::kInvalidArgument);
+  ImageTransformSpec subnormal_std;
+  subnormal_std.std = {1.0f, 1e-40f, 1.0f};
+  CHECK_THROWS_KIND(subnormal_std.validate(), ErrorKind::kInvalidArgument);
+  ImageTransformSpec infinite_std;
+  infinite_std.std = {1.0f, 1.0f, INFINITY};
+  CHECK_THROWS_KIND(infinite_std.validate(), ErrorKind::kInvalidArgument);
+  ImageTransformSpec infinite_mean;
+  infinite_mean.mean = {-INFINITY, 0.0f, 0.0f};
+  CHECK_THROWS_KIND(infinite_mean.validate(), ErrorKind::kInvalidArgument);
+  ImageTransformSpec overflowing;  // every field normal, but (1 - mean) / std is inf
+  overflowing.mean = {-3e38f, 0.0f, 0.0f};
+  overflowing.std = {1e-3f, 1.0f, 1.0f};
+  CHECK_THROWS_KIND(overflowing.validate(), ErrorKind::kInvalidArgument);
+  ImageTransformSpec smallest_normal;
+  smallest_normal.mean = {0.0f, 0.0f, 0.0f};
+  smallest_normal.std = {1.2e-38f, 1.0f, 1.0f};
+  smallest_normal.validate();  // 1 / 1.2e-38 still fits in float32
   ImageTransformSpec half_crop;
   half_crop.crop_width = 0;
   CHECK_THROWS_KIND(half_crop.validate(), ErrorKind::kInvalidArgument);

@@ -58,13 +58,28 @@ def _size_value(name: str, value: Any) -> tuple[int, int] | int:
 
 
 def _triple(name: str, value: Any) -> tuple[float, float, float]:
+    # A string is iterable and float("1") works, so "123" would read as (1, 2, 3).
+    if isinstance(value, (str, bytes, bytearray)):
+        raise _core.InvalidTypeError(
+            f"{name} must be 3 numbers (one per RGB channel), got {value!r}"
+        )
     try:
-        items = tuple(float(v) for v in value)
+        items = tuple(_number(v) for v in value)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be 3 numbers (one per RGB channel), got {value!r}") from None
+        raise _core.InvalidTypeError(
+            f"{name} must be 3 numbers (one per RGB channel), got {value!r}"
+        ) from None
     if len(items) != 3:
-        raise ValueError(f"{name} must have 3 values (one per RGB channel), got {len(items)}")
+        raise _core.InvalidArgumentError(
+            f"{name} must have 3 values (one per RGB channel), got {len(items)}"
+        )
     return items[0], items[1], items[2]
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, (str, bytes)):
+        raise TypeError("text is not a number")
+    return float(value)
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:

@@ -2,6 +2,8 @@
 // final pass that writes normalised values in the output layout.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -24,6 +26,16 @@ void check_side(const char* name, int value, bool zero_allowed) {
                 std::string(name) + " must be between " + (zero_allowed ? "0" : "1") + " and " +
                     std::to_string(kMaxSide) + ", got " + std::to_string(value));
   }
+}
+
+// The shortest text that reads back as `value` (std::to_string prints 1e-40 as 0.000000).
+std::string float_text(float value) {
+  char text[32];
+  for (int digits = 1; digits <= 9; ++digits) {
+    std::snprintf(text, sizeof text, "%.*g", digits, static_cast<double>(value));
+    if (std::strtof(text, nullptr) == value) break;
+  }
+  return text;
 }
 
 // torchvision's Resize: (h, w) as given, or the short side to S and the long side truncated.
@@ -297,11 +309,23 @@ void ImageTransformSpec::validate() const {
     throw Error(ErrorKind::kInvalidArgument, "crop height and width must both be set or both 0");
   }
   for (int c = 0; c < 3; ++c) {
-    if (!std::isfinite(mean[c]) || !std::isfinite(std[c]) || std[c] == 0.0f) {
+    const std::string channel = " (channel " + std::to_string(c) + ")";
+    if (!std::isfinite(mean[c])) {
       throw Error(ErrorKind::kInvalidArgument,
-                  "mean and std must be finite and std non-zero (channel " + std::to_string(c) +
-                      ": mean " + std::to_string(mean[c]) + ", std " + std::to_string(std[c]) +
-                      ")");
+                  "mean must be finite as a float32, got " + float_text(mean[c]) + channel);
+    }
+    // A subnormal std passes a non-zero check but turns most values into inf.
+    if (!std::isnormal(std[c])) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "std must be a normal float32 (finite, non-zero, not subnormal), got " +
+                      float_text(std[c]) + channel);
+    }
+    // fill_values' arithmetic at bytes 0 and 255; the values between lie between these.
+    const float low = (0.0f - mean[c]) / std[c], high = (1.0f - mean[c]) / std[c];
+    if (!std::isfinite(low) || !std::isfinite(high)) {
+      throw Error(ErrorKind::kInvalidArgument, "mean " + float_text(mean[c]) + " and std " +
+                                                   float_text(std[c]) +
+                                                   " overflow float32 when normalising" + channel);
     }
   }
 }
