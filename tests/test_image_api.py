@@ -83,6 +83,58 @@ def test_out_is_written_in_place_and_feeds_a_session(photo):
     assert result is out and not np.isnan(out).any()
 
 
+def test_out_overlapping_an_image_is_refused():
+    memory = np.zeros(4096, np.uint8)
+    memory[:] = np.arange(4096) % 251
+    transform = ImageTransform(resize=None, crop=8)  # float32 1x3x8x8: 768 bytes
+    out = memory[1024:1792].view(np.float32).reshape(1, 3, 8, 8)
+    separate = memory[:768].reshape(16, 16, 3)  # ends where out starts
+    assert not np.shares_memory(separate, out)
+    expected = transform(separate.copy())
+    assert transform(separate, out=out) is out and np.array_equal(out, expected)
+    for start in (1000, 1024, 1500, 1791):  # overlapping views, not the same array
+        image = memory[start : start + 768].reshape(16, 16, 3)
+        assert np.shares_memory(image, out)
+        with pytest.raises(fastort.InvalidArgumentError, match="out shares memory with image 0"):
+            transform(image, out=out)
+    pair = memory[2048:3584].view(np.float32).reshape(2, 3, 8, 8)
+    with pytest.raises(fastort.InvalidArgumentError, match="out shares memory with image 1"):
+        transform([separate, memory[3000:3768].reshape(16, 16, 3)], out=pair)
+    same = ImageTransform(resize=None, crop=None, dtype="uint8", layout="NHWC")
+    batch = memory[:768].reshape(1, 16, 16, 3)
+    with pytest.raises(fastort.InvalidArgumentError, match="shares memory"):
+        same(batch[0], out=batch)
+
+
+def test_overlap_is_judged_byte_by_byte_like_shares_memory():
+    # Row-strided images with out placed at random, often in the gaps between rows.
+    rng = np.random.default_rng(5)
+    memory = np.zeros(1 << 14, np.uint8)
+    refused = accepted = 0
+    for _ in range(300):
+        height, width = rng.integers(1, 12, 2)
+        stride = width * 3 + rng.integers(0, 40)
+        start = rng.integers(0, 4096)
+        image = np.lib.stride_tricks.as_strided(
+            memory[start:], (height, width, 3), (stride, 3, 1), writeable=False
+        )
+        memory[:] = rng.integers(0, 256, memory.size, dtype=np.uint8)
+        crop = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        transform = ImageTransform(resize=None, crop=crop, dtype="uint8", layout="NHWC")
+        size = crop[0] * crop[1] * 3
+        offset = rng.integers(max(0, start - size), start + height * stride + 1)
+        out = memory[offset : offset + size].reshape(1, *crop, 3)
+        if np.shares_memory(image, out):
+            refused += 1
+            with pytest.raises(fastort.InvalidArgumentError, match="shares memory"):
+                transform(image, out=out)
+        else:
+            accepted += 1
+            expected = transform(image.copy())
+            assert np.array_equal(transform(image, out=out), expected)
+    assert refused > 50 and accepted > 50
+
+
 def test_views_with_row_strides_are_read_in_place(photo):
     big = np.zeros((400, 600, 3), np.uint8)
     big[50:350, 70:521] = photo

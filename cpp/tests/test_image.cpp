@@ -1,6 +1,7 @@
 // Image kernels: every size, channel count and filter on exactly-sized buffers (run under
 // AddressSanitizer by `make test-asan` to catch any read past an image), constant images
 // staying constant, and bad input.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -133,6 +134,36 @@ TEST_CASE(bad_images_and_specs_are_rejected) {
   ImageTransformSpec half_crop;
   half_crop.crop_width = 0;
   CHECK_THROWS_KIND(half_crop.validate(), ErrorKind::kInvalidArgument);
+}
+
+TEST_CASE(out_sharing_memory_with_an_image_is_refused) {
+  // One buffer: 16 rows of 64 bytes. The images are its first 4 pixels (12 bytes) of each
+  // row; out is a 1 x 1 x 2 x 3 uint8 crop (6 bytes) placed at different offsets.
+  std::vector<uint8_t> memory(16 * 64, 9);
+  const ImageView image{memory.data(), 16, 4, 3, 64};
+  ImageTransformSpec spec;
+  spec.resize_height = 0;
+  spec.crop_height = 1;
+  spec.crop_width = 2;
+  spec.layout = Layout::kNHWC;
+  auto out_at = [&](size_t offset) {
+    TensorView out;
+    out.type = ElementType::kUInt8;
+    out.shape = {1, 1, 2, 3};
+    out.data = memory.data() + offset;
+    return out;
+  };
+  for (size_t offset : {0, 6, 7, 64 * 3 + 11, 64 * 15}) {  // within a row of the image
+    CHECK_THROWS_KIND(transform_images({image}, spec, out_at(offset), 1),
+                      ErrorKind::kInvalidArgument);
+  }
+  CHECK_THROWS_KIND(transform_images({image}, spec, out_at(64 * 2 + 60), 1),  // across rows
+                    ErrorKind::kInvalidArgument);
+  for (size_t offset : {12, 64 * 5 + 12, 64 * 5 + 58, 64 * 15 + 12}) {  // between rows, after
+    std::fill(memory.begin() + offset, memory.begin() + offset + 6, 0);
+    transform_images({image}, spec, out_at(offset), 1);
+    CHECK(memory[offset] == 9 && memory[offset + 5] == 9);  // the crop was written
+  }
 }
 
 TEST_CASE(one_thread_limit_for_every_option) {

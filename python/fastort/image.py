@@ -206,9 +206,10 @@ class ImageTransform:
 
         `out` receives the batch in place (e.g. an array you then pass to `Session.run`, so
         nothing is copied on the way to the model); it must be C-contiguous with the exact
-        shape and dtype. `fast_decode=True` lets Pillow decode JPEGs at a reduced scale
-        (draft mode): much faster for large photos, but the pixels then differ from a full
-        decode, so results are no longer identical to torchvision's.
+        shape and dtype, and share no memory with the images. `fast_decode=True` lets Pillow
+        decode JPEGs at a reduced scale (draft mode): much faster for large photos, but the
+        pixels then differ from a full decode, so results are no longer identical to
+        torchvision's.
         """
         batch = self._as_list(images)
         arrays = [self._as_array(image, index, fast_decode) for index, image in enumerate(batch)]

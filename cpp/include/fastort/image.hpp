@@ -56,7 +56,8 @@ std::array<int, 2> output_size(const ImageTransformSpec& spec, int height, int w
 // Transforms `images` into `out`: a C-contiguous, writable float32 (normalised) or uint8 (the
 // exact crop, no normalisation) tensor of shape N x 3 x H x W (NCHW) or N x H x W x 3 (NHWC).
 // Every image must give the same output size. Runs on up to `threads` threads (0: one per
-// hardware thread; at most kMaxThreads). Throws Error naming the bad image or argument.
+// hardware thread; at most kMaxThreads). `out` may not share a byte with any image. Throws
+// Error naming the bad image or argument.
 void transform_images(const std::vector<ImageView>& images, const ImageTransformSpec& spec,
                       const TensorView& out, int threads);
 

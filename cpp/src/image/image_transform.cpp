@@ -2,6 +2,7 @@
 // final pass that writes normalised values in the output layout.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -251,6 +252,19 @@ void check_image(const ImageView& image, size_t index) {
   }
 }
 
+// Whether any byte of `image` lies in [begin, end). Exact for row-strided views, like
+// np.shares_memory: bytes between the rows do not count.
+bool overlaps(const ImageView& image, uintptr_t begin, uintptr_t end) {
+  const auto first = reinterpret_cast<uintptr_t>(image.data);
+  const auto row = static_cast<uintptr_t>(image.width) * image.channels;
+  const auto stride = static_cast<uintptr_t>(image.row_stride);  // >= row > 0, checked
+  // Rows lie in increasing order: the first row ending after `begin` is the only one that
+  // can overlap without an earlier one doing so.
+  uintptr_t y = 0;
+  if (begin >= first + row) y = (begin - first - row) / stride + 1;
+  return y < static_cast<uintptr_t>(image.height) && first + y * stride < end;
+}
+
 template <typename T>
 void run(const std::vector<ImageView>& images, const ImageTransformSpec& spec, T* out,
          int threads) {
@@ -359,6 +373,19 @@ void transform_images(const std::vector<ImageView>& images, const ImageTransform
   if (!out.is_c_contiguous() || !out.writable ||
       reinterpret_cast<uintptr_t>(out.data) % element_size(out.type) != 0) {
     throw Error(ErrorKind::kInvalidArgument, "out must be C-contiguous, aligned and writable");
+  }
+  // The kernels read each source row after writing earlier output rows, so an out that
+  // shares memory with an image would overwrite pixels before they are read.
+  const auto begin = reinterpret_cast<uintptr_t>(out.data);
+  const auto end = begin + static_cast<uintptr_t>(out.element_count()) * element_size(out.type);
+  for (size_t i = 0; i < images.size(); ++i) {
+    check_image(images[i], i);
+    if (overlaps(images[i], begin, end)) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "out shares memory with image " + std::to_string(i) +
+                      ": the output would overwrite pixels before they are read; pass an out "
+                      "array separate from the images");
+    }
   }
   if (out.type == ElementType::kFloat32) {
     run(images, spec, static_cast<float*>(out.data), threads);
