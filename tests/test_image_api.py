@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import threading
 
@@ -319,6 +320,30 @@ def test_one_thread_limit_from_the_core(photo):
     for threads in (2.0, "2", True):
         with pytest.raises(fastort.InvalidTypeError, match="threads must be None or an int"):
             ImageTransform(threads=threads)
+
+
+def test_an_output_larger_than_memory_is_refused_before_allocating():
+    image = np.zeros((4, 4, 3), np.uint8)
+    needed = 64 * 3 * 65536 * 65536 * 4
+    with pytest.raises(fastort.InvalidArgumentError, match=f"needs {needed} bytes, more than"):
+        ImageTransform(crop=65536)([image] * 64)
+    exact = ImageTransform(resize=(65536, 65536), crop=None, dtype="uint8", layout="NHWC")
+    with pytest.raises(fastort.InvalidArgumentError, match=r"uint8\[64,65536,65536,3\] needs"):
+        exact([image] * 64)
+
+
+def test_the_memory_limit_is_the_machines_physical_memory():
+    if not hasattr(os, "sysconf"):
+        pytest.skip("os.sysconf is POSIX-only")
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    per_image = 3 * 4096 * 4096 * 4
+    count = memory // per_image + 1  # the smallest batch over the limit
+    with pytest.raises(fastort.InvalidArgumentError) as error:
+        ImageTransform(crop=4096)([np.zeros((4, 4, 3), np.uint8)] * count)
+    assert f"needs {count * per_image} bytes" in str(error.value)
+    assert f"physical memory ({memory} bytes)" in str(error.value)
+    transform = ImageTransform(crop=4096)  # a batch that fits is still allocated
+    assert transform.output_shape(count, 4, 4) == (count, 3, 4096, 4096)
 
 
 def test_huge_resize_of_a_thin_image_is_refused_not_attempted():

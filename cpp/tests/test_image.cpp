@@ -166,6 +166,18 @@ TEST_CASE(out_sharing_memory_with_an_image_is_refused) {
   }
 }
 
+TEST_CASE(outputs_larger_than_memory_are_refused) {
+  check_output_fits(ElementType::kFloat32, {32, 3, 224, 224});
+  CHECK_THROWS_KIND(check_output_fits(ElementType::kFloat32, {64, 3, 65536, 65536}),
+                    ErrorKind::kInvalidArgument);
+  CHECK_THROWS_KIND(check_output_fits(ElementType::kUInt8, {INT64_MAX, 3, 65536, 65536}),
+                    ErrorKind::kInvalidArgument);  // no overflow to a small size
+  ImageTransformSpec spec;
+  spec.layout = Layout::kNHWC;
+  CHECK((output_shape(spec, 5, 480, 640) == std::array<int64_t, 4>{5, 224, 224, 3}));
+  CHECK_THROWS_KIND(output_shape(spec, 1, 0, 640), ErrorKind::kInvalidArgument);
+}
+
 TEST_CASE(one_thread_limit_for_every_option) {
   CHECK(SessionOptions::kMaxThreads == kMaxThreads);
   check_threads("threads", 0);

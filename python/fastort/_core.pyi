@@ -109,11 +109,16 @@ class SessionBase:
 
 class ImageSpec:
     def __init__(self, fields: dict[str, typing.Any]) -> None: ...
-    def output_size(
+    def output_shape(
         self,
-        arg0: typing.SupportsInt | typing.SupportsIndex,
-        arg1: typing.SupportsInt | typing.SupportsIndex,
-    ) -> typing.Annotated[list[int], "FixedSize(2)"]: ...
+        count: typing.SupportsInt | typing.SupportsIndex,
+        height: typing.SupportsInt | typing.SupportsIndex,
+        width: typing.SupportsInt | typing.SupportsIndex,
+        new_dtype: str | None = None,
+    ) -> tuple[int, int, int, int]:
+        """
+        The output's shape; with new_dtype, also checks that a new array of it fits in memory.
+        """
 
 def available_providers() -> list[str]: ...
 def cache_info() -> tuple[int, int, int, int]: ...

@@ -190,10 +190,7 @@ class ImageTransform:
 
     def output_shape(self, count: int, height: int, width: int) -> tuple[int, int, int, int]:
         """Shape of the output for `count` images of height x width."""
-        out_h, out_w = self._spec.output_size(height, width)
-        if self.layout == "NCHW":
-            return (count, 3, out_h, out_w)
-        return (count, out_h, out_w, 3)
+        return self._spec.output_shape(count, height, width)
 
     def __call__(
         self,
@@ -216,7 +213,10 @@ class ImageTransform:
         if not arrays:
             raise ValueError("no images given")
         height, width = _image_size(arrays[0])
-        shape = self.output_shape(len(arrays), height, width)
+        # Checked against the machine's memory only when the array is ours to allocate.
+        shape = self._spec.output_shape(
+            len(arrays), height, width, self.dtype if out is None else None
+        )
         if out is None:
             out = np.empty(shape, dtype=self.dtype)
         elif not isinstance(out, np.ndarray):

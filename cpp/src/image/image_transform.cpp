@@ -8,6 +8,13 @@
 #include <memory>
 #include <string>
 
+#ifdef _WIN32
+#define NOMINMAX
+#include <windows.h>
+#else
+#include <unistd.h>
+#endif
+
 #include "fastort/error.hpp"
 #include "fastort/image.hpp"
 #include "fastort/thread_pool.hpp"
@@ -27,6 +34,27 @@ void check_side(const char* name, int value, bool zero_allowed) {
                 std::string(name) + " must be between " + (zero_allowed ? "0" : "1") + " and " +
                     std::to_string(kMaxSide) + ", got " + std::to_string(value));
   }
+}
+
+// a * b for sizes (>= 0), INT64_MAX when that overflows.
+int64_t saturating_multiply(int64_t a, int64_t b) {
+  return b != 0 && a > INT64_MAX / b ? INT64_MAX : a * b;
+}
+
+// This machine's RAM, read once; INT64_MAX when the system does not say.
+int64_t physical_memory_bytes() {
+  static const int64_t bytes = [] {
+#ifdef _WIN32
+    MEMORYSTATUSEX status;
+    status.dwLength = sizeof status;
+    if (GlobalMemoryStatusEx(&status)) return static_cast<int64_t>(status.ullTotalPhys);
+#else
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page_size > 0) return saturating_multiply(pages, page_size);
+#endif
+    return INT64_MAX;
+  }();
+  return bytes;
 }
 
 // The shortest text that reads back as `value` (std::to_string prints 1e-40 as 0.000000).
@@ -345,8 +373,40 @@ void ImageTransformSpec::validate() const {
 }
 
 std::array<int, 2> output_size(const ImageTransformSpec& spec, int height, int width) {
+  if (height < 1 || width < 1) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "image is empty (" + std::to_string(height) + "x" + std::to_string(width) + ")");
+  }
   if (spec.crop_height > 0) return {spec.crop_height, spec.crop_width};
   return resized_size(spec, height, width);
+}
+
+std::array<int64_t, 4> output_shape(const ImageTransformSpec& spec, int64_t count, int height,
+                                    int width) {
+  if (count < 0) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "image count must be >= 0, got " + std::to_string(count));
+  }
+  if (height < 1 || width < 1) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "image 0 is empty (" + std::to_string(height) + "x" + std::to_string(width) + ")");
+  }
+  const auto size = output_size(spec, height, width);
+  if (spec.layout == Layout::kNCHW) return {count, 3, size[0], size[1]};
+  return {count, size[0], size[1], 3};
+}
+
+void check_output_fits(ElementType type, const std::array<int64_t, 4>& shape) {
+  int64_t bytes = static_cast<int64_t>(element_size(type));
+  for (int64_t dim : shape) bytes = saturating_multiply(bytes, dim);
+  const int64_t memory = physical_memory_bytes();
+  if (bytes > memory) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "the output " + describe_tensor(type, {shape.begin(), shape.end()}) + " needs " +
+                    (bytes == INT64_MAX ? "over " : "") + std::to_string(bytes) +
+                    " bytes, more than this machine's physical memory (" + std::to_string(memory) +
+                    " bytes); use a smaller crop, resize or batch");
+  }
 }
 
 void transform_images(const std::vector<ImageView>& images, const ImageTransformSpec& spec,
@@ -356,10 +416,9 @@ void transform_images(const std::vector<ImageView>& images, const ImageTransform
   std::vector<int64_t> expected;
   if (!images.empty()) {
     check_image(images[0], 0);
-    const auto size = output_size(spec, images[0].height, images[0].width);
-    const auto n = static_cast<int64_t>(images.size());
-    expected = spec.layout == Layout::kNCHW ? std::vector<int64_t>{n, 3, size[0], size[1]}
-                                            : std::vector<int64_t>{n, size[0], size[1], 3};
+    const auto shape =
+        output_shape(spec, static_cast<int64_t>(images.size()), images[0].height, images[0].width);
+    expected.assign(shape.begin(), shape.end());
   }
   if (out.type != ElementType::kFloat32 && out.type != ElementType::kUInt8) {
     throw Error(ErrorKind::kTypeMismatch,
