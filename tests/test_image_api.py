@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import fastort
-from fastort import ImageTransform
+from fastort import ImageTransform, InvalidArgumentError, InvalidTypeError
 from gil import python_steps_during
 from reference import pil_reference
 
@@ -168,7 +168,7 @@ def test_dict_round_trip_is_json(photo):
     again = ImageTransform.from_dict(data)
     assert again == transform
     assert np.array_equal(again(photo), transform(photo))
-    with pytest.raises(ValueError, match="unknown ImageTransform fields: colour"):
+    with pytest.raises(InvalidArgumentError, match="unknown ImageTransform fields: colour"):
         ImageTransform.from_dict({"colour": "red"})
 
 
@@ -196,16 +196,16 @@ def test_concurrent_calls_share_nothing_mutable():
 @pytest.mark.parametrize(
     ("image", "error", "match"),
     [
-        (np.zeros((10, 10, 3), np.float32), TypeError, "expected a uint8 array"),
-        (np.zeros((10, 10, 3), np.uint16), TypeError, "expected a uint8 array"),
-        (np.zeros((0, 10, 3), np.uint8), ValueError, "is empty"),
-        (np.zeros((10, 0), np.uint8), ValueError, "is empty"),
-        (np.zeros((10, 10, 2), np.uint8), ValueError, "2 channels"),
-        (np.zeros((10, 10, 5), np.uint8), ValueError, "5 channels"),
-        (np.zeros((2, 10, 10, 3), np.uint8), ValueError, "pass a batch as a list"),
-        (np.zeros(10, np.uint8), ValueError, "expected HxW or HxWxC"),
-        (None, TypeError, "image 0"),
-        (3.5, TypeError, "image 0"),
+        (np.zeros((10, 10, 3), np.float32), InvalidTypeError, "expected a uint8 array"),
+        (np.zeros((10, 10, 3), np.uint16), InvalidTypeError, "expected a uint8 array"),
+        (np.zeros((0, 10, 3), np.uint8), InvalidArgumentError, "is empty"),
+        (np.zeros((10, 0), np.uint8), InvalidArgumentError, "is empty"),
+        (np.zeros((10, 10, 2), np.uint8), InvalidArgumentError, "2 channels"),
+        (np.zeros((10, 10, 5), np.uint8), InvalidArgumentError, "5 channels"),
+        (np.zeros((2, 10, 10, 3), np.uint8), InvalidArgumentError, "pass a batch as a list"),
+        (np.zeros(10, np.uint8), InvalidArgumentError, "expected HxW or HxWxC"),
+        (None, InvalidTypeError, "image 0"),
+        (3.5, InvalidTypeError, "image 0"),
     ],
 )
 def test_bad_images(image, error, match):
@@ -214,63 +214,83 @@ def test_bad_images(image, error, match):
 
 
 def test_bad_batches_and_files(tmp_path, photo):
-    with pytest.raises(ValueError, match="no images"):
+    with pytest.raises(InvalidArgumentError, match="no images"):
         ImageTransform()([])
-    with pytest.raises(TypeError, match="image 1"):
+    with pytest.raises(InvalidTypeError, match="image 1"):
         ImageTransform()([photo, 42])
-    with pytest.raises(ValueError, match="different sizes"):
+    with pytest.raises(InvalidArgumentError, match="different sizes"):
         ImageTransform(crop=None)([photo, skimage_data.camera()])
     with pytest.raises(FileNotFoundError):
         ImageTransform()(tmp_path / "missing.jpg")
     (tmp_path / "junk.jpg").write_bytes(b"not a jpeg at all")
-    with pytest.raises(ValueError, match="cannot decode"):
+    with pytest.raises(InvalidArgumentError, match=r"image 0 \('.*junk.jpg'\): cannot decode"):
         ImageTransform()(tmp_path / "junk.jpg")
-    with pytest.raises(ValueError, match="cannot decode"):
+    with pytest.raises(InvalidArgumentError, match=r"image 0 \(14 bytes\): cannot decode"):
         ImageTransform()(b"\x89PNG truncated")
+    with pytest.raises(IsADirectoryError):
+        ImageTransform()(tmp_path)
 
 
 def test_bad_out_arrays(photo):
     transform = ImageTransform()
-    with pytest.raises(ValueError, match=r"out must be float32\[1, 3, 224, 224\]"):
+    with pytest.raises(InvalidArgumentError, match=r"out must be float32\[1, 3, 224, 224\]"):
         transform(photo, out=np.empty((1, 3, 224, 225), np.float32))
-    with pytest.raises(ValueError, match="out must be float32"):
+    with pytest.raises(InvalidTypeError, match="out must be float32"):
         transform(photo, out=np.empty((1, 3, 224, 224), np.float64))
-    with pytest.raises(TypeError, match="out must be a numpy array"):
+    with pytest.raises(InvalidTypeError, match="out must be a numpy array"):
         transform(photo, out=[0.0])
     not_contiguous = np.empty((1, 224, 3, 224), np.float32).transpose(0, 2, 1, 3)
-    with pytest.raises(ValueError, match="C-contiguous"):
+    with pytest.raises(InvalidArgumentError, match="C-contiguous"):
         transform(photo, out=not_contiguous)
     readonly = np.empty((1, 3, 224, 224), np.float32)
     readonly.flags.writeable = False
-    with pytest.raises(ValueError, match="writable"):
+    with pytest.raises(InvalidArgumentError, match="writable"):
         transform(photo, out=readonly)
 
 
 @pytest.mark.parametrize(
     ("options", "error", "match"),
     [
-        ({"resize": 0}, ValueError, "resize sizes must be between 1 and 65536"),
-        ({"resize": -5}, ValueError, "resize sizes"),
-        ({"resize": (10, 0)}, ValueError, "resize sizes"),
-        ({"crop": 0}, ValueError, "crop sizes"),
-        ({"crop": (5, -1)}, ValueError, "crop sizes"),
-        ({"resize": 10**9}, ValueError, "resize sizes"),
-        ({"resize": "256"}, TypeError, "resize must be"),
-        ({"crop": 2.5}, TypeError, "crop must be"),
-        ({"mean": (0.5, 0.5)}, ValueError, "mean must have 3 values"),
-        ({"std": (1.0, 0.0, 1.0)}, ValueError, "std must be a normal float32"),
-        ({"std": (1.0, float("nan"), 1.0)}, ValueError, "std must be a normal float32"),
-        ({"mean": "abc"}, TypeError, "mean must be 3 numbers"),
-        ({"interpolation": "lanczos"}, ValueError, "interpolation must be one of"),
-        ({"layout": "CHW"}, ValueError, "layout must be one of"),
-        ({"channel_order": "GBR"}, ValueError, "channel_order must be one of"),
-        ({"dtype": "float16"}, ValueError, "dtype must be one of"),
-        ({"antialias": "yes"}, TypeError, "antialias must be a bool"),
+        ({"resize": 0}, InvalidArgumentError, "resize sizes must be between 1 and 65536"),
+        ({"resize": -5}, InvalidArgumentError, "resize sizes"),
+        ({"resize": (10, 0)}, InvalidArgumentError, "resize sizes"),
+        ({"crop": 0}, InvalidArgumentError, "crop sizes"),
+        ({"crop": (5, -1)}, InvalidArgumentError, "crop sizes"),
+        ({"resize": 10**9}, InvalidArgumentError, "resize sizes"),
+        ({"resize": "256"}, InvalidTypeError, "resize must be"),
+        ({"crop": 2.5}, InvalidTypeError, "crop must be"),
+        ({"mean": (0.5, 0.5)}, InvalidArgumentError, "mean must have 3 values"),
+        ({"std": (1.0, 0.0, 1.0)}, InvalidArgumentError, "std must be a normal float32"),
+        ({"std": (1.0, float("nan"), 1.0)}, InvalidArgumentError, "std must be a normal float32"),
+        ({"mean": "abc"}, InvalidTypeError, "mean must be 3 numbers"),
+        ({"interpolation": "lanczos"}, InvalidArgumentError, "interpolation must be one of"),
+        ({"layout": "CHW"}, InvalidArgumentError, "layout must be one of"),
+        ({"channel_order": "GBR"}, InvalidArgumentError, "channel_order must be one of"),
+        ({"dtype": "float16"}, InvalidArgumentError, "dtype must be one of"),
+        ({"antialias": "yes"}, InvalidTypeError, "antialias must be a bool"),
+        ({"resize": (1, 2, 3)}, InvalidArgumentError, "resize must be .* got 3 values"),
+        ({"crop": ()}, InvalidArgumentError, "crop must be .* got 0 values"),
+        ({"crop": [2.5]}, InvalidTypeError, "crop must be"),
+        ({"resize": {256}}, InvalidTypeError, "resize must be"),
+        ({"interpolation": 2}, InvalidArgumentError, "interpolation must be one of"),
+        ({"pass_order": "pillow12"}, InvalidArgumentError, "pass_order must be one of"),
     ],
 )
 def test_bad_options(options, error, match):
-    with pytest.raises(error, match=match):
+    with pytest.raises(error, match=match) as raised:
         ImageTransform(**options)
+    assert raised.value.code is None and raised.value.ort_code is None  # like the core's errors
+
+
+def test_a_decompression_bomb_is_an_invalid_argument(photo, tmp_path, monkeypatch):
+    path = tmp_path / "bomb.png"
+    Image.fromarray(photo).save(path)  # 451 x 300 pixels, over twice the limit set below
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50_000)
+    for source, name in [(path, repr(str(path))), (path.read_bytes(), "bytes")]:
+        with pytest.raises(InvalidArgumentError, match="possible decompression bomb") as raised:
+            ImageTransform()([photo, source])
+        assert str(raised.value).startswith("image 1 (") and name in str(raised.value)
+        assert isinstance(raised.value.__cause__, Image.DecompressionBombError)
 
 
 @pytest.mark.parametrize(
@@ -347,7 +367,7 @@ def test_the_memory_limit_is_the_machines_physical_memory():
 
 
 def test_huge_resize_of_a_thin_image_is_refused_not_attempted():
-    with pytest.raises(ValueError, match="gives a side over"):
+    with pytest.raises(InvalidArgumentError, match="gives a side over"):
         ImageTransform(resize=60000, crop=10)(np.zeros((1, 60000, 3), np.uint8))
 
 

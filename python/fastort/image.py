@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 from collections.abc import Sequence
 from typing import Any, Union
 
@@ -34,6 +35,18 @@ _PASS_ORDERS = ("auto", "pillow13", "horizontal_first")
 ImageInput = Union[np.ndarray, "os.PathLike[str]", str, bytes, Any]
 
 
+def _argument_error(message: str) -> _core.InvalidArgumentError:
+    error = _core.InvalidArgumentError(message)
+    error.code = error.ort_code = None  # as on the core's errors: ONNX Runtime did not raise it
+    return error
+
+
+def _type_error(message: str) -> _core.InvalidTypeError:
+    error = _core.InvalidTypeError(message)
+    error.code = error.ort_code = None
+    return error
+
+
 def _size_pair(name: str, value: Any, allow_none: bool) -> tuple[int, int] | int | None:
     if value is None and allow_none:
         return None
@@ -41,38 +54,38 @@ def _size_pair(name: str, value: Any, allow_none: bool) -> tuple[int, int] | int
     for side in (size,) if isinstance(size, int) else size:
         # 0 would mean "none" to the core, so sizes are checked here.
         if not 1 <= side <= 65536:
-            raise ValueError(f"{name} sizes must be between 1 and 65536, got {value!r}")
+            raise _argument_error(f"{name} sizes must be between 1 and 65536, got {value!r}")
     return size
 
 
 def _size_value(name: str, value: Any) -> tuple[int, int] | int:
+    expected = f"{name} must be an int or a (height, width) pair"
     if isinstance(value, bool):
-        raise TypeError(f"{name} must be an int or a (height, width) pair, got bool")
+        raise _type_error(f"{expected}, got bool")
     if isinstance(value, (int, np.integer)):
         return int(value)
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) in (1, 2):
-        items = list(value)
-        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
-            return (int(items[0]),) * 2 if len(items) == 1 else (int(items[0]), int(items[1]))
-    raise TypeError(f"{name} must be an int or a (height, width) pair, got {value!r}")
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        raise _type_error(f"{expected}, got {value!r}")
+    if len(value) not in (1, 2):
+        raise _argument_error(f"{expected}, got {len(value)} values: {value!r}")
+    items = list(value)
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
+        raise _type_error(f"{expected}, got {value!r}")
+    return (int(items[0]),) * 2 if len(items) == 1 else (int(items[0]), int(items[1]))
 
 
 def _triple(name: str, value: Any) -> tuple[float, float, float]:
     # A string is iterable and float("1") works, so "123" would read as (1, 2, 3).
     if isinstance(value, (str, bytes, bytearray)):
-        raise _core.InvalidTypeError(
-            f"{name} must be 3 numbers (one per RGB channel), got {value!r}"
-        )
+        raise _type_error(f"{name} must be 3 numbers (one per RGB channel), got {value!r}")
     try:
         items = tuple(_number(v) for v in value)
     except (TypeError, ValueError):
-        raise _core.InvalidTypeError(
+        raise _type_error(
             f"{name} must be 3 numbers (one per RGB channel), got {value!r}"
         ) from None
     if len(items) != 3:
-        raise _core.InvalidArgumentError(
-            f"{name} must have 3 values (one per RGB channel), got {len(items)}"
-        )
+        raise _argument_error(f"{name} must have 3 values (one per RGB channel), got {len(items)}")
     return items[0], items[1], items[2]
 
 
@@ -84,7 +97,9 @@ def _number(value: Any) -> float:
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        raise _argument_error(
+            f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+        )
     return value
 
 
@@ -141,7 +156,7 @@ class ImageTransform:
         self.std = _triple("std", std)
         self.interpolation = _choice("interpolation", interpolation, _INTERPOLATIONS)
         if not isinstance(antialias, bool):
-            raise TypeError(f"antialias must be a bool, got {antialias!r}")
+            raise _type_error(f"antialias must be a bool, got {antialias!r}")
         self.antialias = antialias
         self.layout = _choice("layout", layout, _LAYOUTS)
         self.channel_order = _choice("channel_order", channel_order, _CHANNEL_ORDERS)
@@ -149,9 +164,7 @@ class ImageTransform:
         self.pass_order = _choice("pass_order", pass_order, _PASS_ORDERS)
         if threads is not None:
             if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
-                raise _core.InvalidTypeError(
-                    f"threads must be None or an int, got {type(threads).__name__}"
-                )
+                raise _type_error(f"threads must be None or an int, got {type(threads).__name__}")
             threads = int(threads)
             _core.check_threads("threads", threads)
         self.threads = threads
@@ -211,7 +224,7 @@ class ImageTransform:
         batch = self._as_list(images)
         arrays = [self._as_array(image, index, fast_decode) for index, image in enumerate(batch)]
         if not arrays:
-            raise ValueError("no images given")
+            raise _argument_error("no images given")
         height, width = _image_size(arrays[0])
         # Checked against the machine's memory only when the array is ours to allocate.
         shape = self._spec.output_shape(
@@ -220,11 +233,10 @@ class ImageTransform:
         if out is None:
             out = np.empty(shape, dtype=self.dtype)
         elif not isinstance(out, np.ndarray):
-            raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
-        elif out.dtype != np.dtype(self.dtype) or out.shape != shape:
-            raise ValueError(
-                f"out must be {self.dtype}{list(shape)}, got {out.dtype}{list(out.shape)}"
-            )
+            raise _type_error(f"out must be a numpy array, got {type(out).__name__}")
+        elif out.shape != shape or out.dtype != self.dtype:
+            error = _argument_error if out.dtype == self.dtype else _type_error
+            raise error(f"out must be {self.dtype}{list(shape)}, got {out.dtype}{list(out.shape)}")
         _core.transform_images(arrays, self._spec, out, self.threads or 0)
         return out
 
@@ -245,7 +257,7 @@ class ImageTransform:
             return _pil_to_array(image)
         if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)):
             return _pil_to_array(self._decode(image, index, fast_decode))
-        raise TypeError(
+        raise _type_error(
             f"image {index}: expected a uint8 numpy array, a PIL image, a path or encoded bytes, "
             f"got {type(image).__name__}"
         )
@@ -255,18 +267,34 @@ class ImageTransform:
             from PIL import Image, UnidentifiedImageError
         except ImportError:
             raise ImportError("decoding image files needs Pillow: pip install pillow") from None
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            name = f"image {index} ({len(source)} bytes)"
+            file: Any = io.BytesIO(bytes(source))
+        else:
+            file = os.fspath(source)
+            name = f"image {index} ({file!r})"
         try:
-            if isinstance(source, (bytes, bytearray, memoryview)):
-                opened = Image.open(io.BytesIO(bytes(source)))
-            else:
-                opened = Image.open(os.fspath(source))
+            opened = Image.open(file)
             if fast_decode:
                 opened.draft("RGB", self._draft_size(opened.size))
             opened.load()
-        except (UnidentifiedImageError, OSError, SyntaxError) as error:
-            if isinstance(error, FileNotFoundError):
-                raise
-            raise ValueError(f"image {index}: cannot decode: {error}") from error
+        except Image.DecompressionBombError as error:
+            raise _argument_error(
+                f"{name} is refused as a possible decompression bomb: {error} "
+                "(PIL.Image.MAX_IMAGE_PIXELS sets Pillow's limit)"
+            ) from error
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            raise
+        # What Pillow's decoders raise on corrupt or truncated data.
+        except (
+            UnidentifiedImageError,
+            OSError,
+            SyntaxError,
+            ValueError,
+            EOFError,
+            struct.error,
+        ) as error:
+            raise _argument_error(f"{name}: cannot decode: {error}") from error
         return opened
 
     def _draft_size(self, size: tuple[int, int]) -> tuple[int, int]:
@@ -295,10 +323,10 @@ class ImageTransform:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImageTransform:
         if not isinstance(data, dict):
-            raise TypeError(f"expected a dict, got {type(data).__name__}")
+            raise _type_error(f"expected a dict, got {type(data).__name__}")
         unknown = set(data) - set(cls().to_dict())
         if unknown:
-            raise ValueError(f"unknown ImageTransform fields: {', '.join(sorted(unknown))}")
+            raise _argument_error(f"unknown ImageTransform fields: {', '.join(sorted(unknown))}")
         fields = dict(data)
         for key in ("resize", "crop"):
             if isinstance(fields.get(key), list):
@@ -316,7 +344,7 @@ class ImageTransform:
 def _image_size(image: Any) -> tuple[int, int]:
     shape = np.shape(image)
     if len(shape) < 2:
-        raise ValueError(f"image 0: expected HxW or HxWxC, got shape {tuple(shape)}")
+        raise _argument_error(f"image 0: expected HxW or HxWxC, got shape {tuple(shape)}")
     return int(shape[0]), int(shape[1])
 
 
