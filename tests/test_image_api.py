@@ -155,6 +155,22 @@ def test_uint8_mode_and_no_crop_or_resize(photo):
     assert sized.shape == (1, 3, 100, 50)
 
 
+def test_a_one_element_resize_is_the_short_side_like_torchvision(photo):
+    expected = ImageTransform(resize=256, crop=None)(photo)
+    assert expected.shape == (1, 3, 256, 384)  # 300 x 451: 451 * 256 / 300 = 384.85
+    for resize in ([256], (256,), [np.int64(256)]):
+        transform = ImageTransform(resize=resize, crop=None)
+        assert transform.resize == 256 and transform == ImageTransform(resize=256, crop=None)
+        assert np.array_equal(transform(photo), expected)
+        data = json.loads(json.dumps(transform.to_dict()))
+        assert data["resize"] == 256 and ImageTransform.from_dict(data) == transform
+    assert ImageTransform.from_dict({"resize": [256], "crop": None})(photo).shape == expected.shape
+    landscape = np.zeros((480, 640, 3), np.uint8)
+    assert ImageTransform(resize=[256], crop=None)(landscape).shape == (1, 3, 256, 341)
+    square = ImageTransform(resize=None, crop=[100])  # CenterCrop([100]) stays square
+    assert square.crop == (100, 100) and square(photo).shape == (1, 3, 100, 100)
+
+
 def test_crop_larger_than_image_pads_with_zeros():
     image = np.full((10, 20, 3), 200, np.uint8)
     out = ImageTransform(resize=None, crop=(16, 24), dtype="uint8", layout="NHWC")(image)[0]

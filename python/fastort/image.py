@@ -71,7 +71,8 @@ def _size_value(name: str, value: Any) -> tuple[int, int] | int:
     items = list(value)
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
         raise _type_error(f"{expected}, got {value!r}")
-    return (int(items[0]),) * 2 if len(items) == 1 else (int(items[0]), int(items[1]))
+    # One value is torchvision's int: the short side for Resize, a square for CenterCrop.
+    return int(items[0]) if len(items) == 1 else (int(items[0]), int(items[1]))
 
 
 def _triple(name: str, value: Any) -> tuple[float, float, float]:
@@ -118,8 +119,8 @@ class ImageTransform:
     """torchvision's Resize -> CenterCrop -> ToTensor -> Normalize, fused and exact.
 
     Args:
-        resize: short side (torchvision's `Resize(int)`: the long side is truncated), a
-            (height, width) pair, or None for no resize.
+        resize: short side (torchvision's `Resize(int)` or `Resize([int])`: the long side is
+            truncated), a (height, width) pair, or None for no resize.
         crop: centre crop size, int or (height, width), or None for no crop.
         mean, std: per-channel normalisation (RGB order), applied after dividing by 255.
         interpolation: "bilinear" (default), "bicubic" or "nearest", as Pillow does them.
