@@ -113,7 +113,7 @@ def main() -> None:
     tutorial_session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     transform = session.transform
     assert transform is not None
-    transform.threads = 1
+    transform = transform.replace(threads=1)
     encoded = images["coffee"]
     decoded = Image.open(io.BytesIO(encoded)).convert("RGB")
     array = np.asarray(decoded)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import os
@@ -186,6 +187,80 @@ def test_dict_round_trip_is_json(photo):
     assert np.array_equal(again(photo), transform(photo))
     with pytest.raises(InvalidArgumentError, match="unknown ImageTransform fields: colour"):
         ImageTransform.from_dict({"colour": "red"})
+
+
+# A value other than the default for every field of ImageTransform.
+CHANGES = {
+    "resize": (300, 200),
+    "crop": (128, 96),
+    "mean": (0.5, 0.25, 0.125),
+    "std": (0.5, 2.0, 4.0),
+    "interpolation": "bicubic",
+    "antialias": False,
+    "layout": "NHWC",
+    "channel_order": "BGR",
+    "threads": 3,
+    "dtype": "uint8",
+    "pass_order": "horizontal_first",
+}
+
+
+def test_every_field_is_listed_here():
+    assert list(CHANGES) == list(inspect.signature(ImageTransform).parameters)
+
+
+def test_dict_and_repr_round_trip_every_field():
+    transform = ImageTransform(**CHANGES)
+    data = json.loads(json.dumps(transform.to_dict()))
+    assert list(data) == list(CHANGES)
+    assert ImageTransform.from_dict(data) == transform
+    assert {name: getattr(transform, name) for name in CHANGES} == CHANGES
+    assert eval(repr(transform), {"ImageTransform": ImageTransform}) == transform
+
+
+def test_a_transform_is_immutable(photo):
+    transform = ImageTransform(resize=256, crop=224)
+    before = transform(photo)
+    for name in [*CHANGES, "_spec", "_resize", "colour"]:
+        with pytest.raises(AttributeError, match="immutable"):
+            setattr(transform, name, CHANGES.get(name, 100))
+        with pytest.raises(AttributeError, match="immutable"):
+            delattr(transform, name)
+    assert transform == ImageTransform(resize=256, crop=224)
+    assert repr(transform) == repr(ImageTransform(resize=256, crop=224))
+    assert np.array_equal(transform(photo), before)
+
+
+@pytest.mark.parametrize(("name", "value"), CHANGES.items())
+def test_replace_makes_a_changed_copy(photo, name, value):
+    transform = ImageTransform(threads=2)
+    changed = transform.replace(**{name: value})
+    assert getattr(changed, name) == value and changed != transform
+    assert changed == ImageTransform(**{"threads": 2, name: value})
+    assert transform == ImageTransform(threads=2)  # the original is untouched
+    assert np.array_equal(changed(photo), ImageTransform(**{"threads": 2, name: value})(photo))
+
+
+def test_replace_validates_like_the_constructor():
+    transform = ImageTransform()
+    assert transform.replace() == transform and transform.replace() is not transform
+    assert transform.replace(resize=100, crop=None) == ImageTransform(resize=100, crop=None)
+    with pytest.raises(InvalidTypeError, match="unknown ImageTransform fields: colour"):
+        transform.replace(colour="red")
+    with pytest.raises(InvalidArgumentError, match="resize sizes"):
+        transform.replace(resize=0)
+    with pytest.raises(InvalidArgumentError, match="threads must be between"):
+        transform.replace(threads=-1)
+
+
+def test_equality_and_hashing_are_by_value():
+    one = ImageTransform(resize=[256], crop=(224,), mean=list(fastort.IMAGENET_MEAN))
+    other = ImageTransform.imagenet()
+    assert one == other and hash(one) == hash(other) and len({one, other}) == 1
+    changed = [other.replace(**{name: value}) for name, value in CHANGES.items()]
+    assert all(transform != other for transform in changed)
+    assert len({other, *changed}) == len(CHANGES) + 1
+    assert other != other.to_dict() and other != "ImageTransform()"
 
 
 def test_concurrent_calls_share_nothing_mutable():

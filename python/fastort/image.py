@@ -13,10 +13,12 @@ within a row (e.g. `image[:, ::2]`) are copied once.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import struct
 from collections.abc import Sequence
+from dataclasses import FrozenInstanceError
 from typing import Any, Union
 
 import numpy as np
@@ -31,6 +33,20 @@ _LAYOUTS = ("NCHW", "NHWC")
 _CHANNEL_ORDERS = ("RGB", "BGR")
 _DTYPES = ("float32", "uint8")
 _PASS_ORDERS = ("auto", "pillow13", "horizontal_first")
+# ImageTransform's fields, in the constructor's order.
+_FIELDS = (
+    "resize",
+    "crop",
+    "mean",
+    "std",
+    "interpolation",
+    "antialias",
+    "layout",
+    "channel_order",
+    "threads",
+    "dtype",
+    "pass_order",
+)
 
 ImageInput = Union[np.ndarray, "os.PathLike[str]", str, bytes, Any]
 
@@ -104,8 +120,12 @@ def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     return value
 
 
+@functools.cache
 def _installed_pillow_order() -> str:
-    """The pass order of the installed Pillow (13 changed it), without importing Pillow."""
+    """The pass order of the installed Pillow (13 changed it), without importing Pillow.
+
+    Read once: looking up package metadata costs most of a millisecond, and `replace`,
+    `from_dict` and unpickling make new transforms often."""
     from importlib import metadata
 
     try:
@@ -136,10 +156,42 @@ class ImageTransform:
             "pillow13" or "horizontal_first" (Pillow <= 12) force one.
     """
 
+    __slots__ = (
+        "_antialias",
+        "_channel_order",
+        "_crop",
+        "_dtype",
+        "_interpolation",
+        "_key",
+        "_layout",
+        "_mean",
+        "_pass_order",
+        "_resize",
+        "_spec",
+        "_std",
+        "_thread_count",
+        "_threads",
+    )
+
+    _resize: int | tuple[int, int] | None
+    _crop: tuple[int, int] | None
+    _mean: tuple[float, float, float]
+    _std: tuple[float, float, float]
+    _interpolation: str
+    _antialias: bool
+    _layout: str
+    _channel_order: str
+    _threads: int | None
+    _dtype: str
+    _pass_order: str
+    _key: tuple[Any, ...]  # every field, in _FIELDS order: equality, hashing, pickling
+    _thread_count: int  # what the core takes: 0 for the default
+    _spec: _core.ImageSpec  # parsed and validated once
+
     def __init__(
         self,
-        resize: int | tuple[int, int] | None = 256,
-        crop: int | tuple[int, int] | None = 224,
+        resize: int | Sequence[int] | None = 256,
+        crop: int | Sequence[int] | None = 224,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
         interpolation: str = "bilinear",
@@ -150,26 +202,98 @@ class ImageTransform:
         dtype: str = "float32",
         pass_order: str = "auto",
     ) -> None:
-        self.resize = _size_pair("resize", resize, allow_none=True)
         crop_size = _size_pair("crop", crop, allow_none=True)
-        self.crop = (crop_size, crop_size) if isinstance(crop_size, int) else crop_size
-        self.mean = _triple("mean", mean)
-        self.std = _triple("std", std)
-        self.interpolation = _choice("interpolation", interpolation, _INTERPOLATIONS)
         if not isinstance(antialias, bool):
             raise _type_error(f"antialias must be a bool, got {antialias!r}")
-        self.antialias = antialias
-        self.layout = _choice("layout", layout, _LAYOUTS)
-        self.channel_order = _choice("channel_order", channel_order, _CHANNEL_ORDERS)
-        self.dtype = _choice("dtype", dtype, _DTYPES)
-        self.pass_order = _choice("pass_order", pass_order, _PASS_ORDERS)
         if threads is not None:
             if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
                 raise _type_error(f"threads must be None or an int, got {type(threads).__name__}")
             threads = int(threads)
             _core.check_threads("threads", threads)
-        self.threads = threads
-        self._spec = self._make_spec()
+        fields: dict[str, Any] = {
+            "resize": _size_pair("resize", resize, allow_none=True),
+            "crop": (crop_size, crop_size) if isinstance(crop_size, int) else crop_size,
+            "mean": _triple("mean", mean),
+            "std": _triple("std", std),
+            "interpolation": _choice("interpolation", interpolation, _INTERPOLATIONS),
+            "antialias": antialias,
+            "layout": _choice("layout", layout, _LAYOUTS),
+            "channel_order": _choice("channel_order", channel_order, _CHANNEL_ORDERS),
+            "threads": threads,
+            "dtype": _choice("dtype", dtype, _DTYPES),
+            "pass_order": _choice("pass_order", pass_order, _PASS_ORDERS),
+        }
+        # Set once here, never again (__setattr__ refuses): the native spec cannot go stale.
+        for name, value in fields.items():
+            object.__setattr__(self, "_" + name, value)
+        object.__setattr__(self, "_key", tuple(fields.values()))
+        object.__setattr__(self, "_thread_count", threads or 0)
+        object.__setattr__(self, "_spec", self._make_spec())
+
+    @property
+    def resize(self) -> int | tuple[int, int] | None:
+        """The short side (int), the exact (height, width), or None for no resize."""
+        return self._resize
+
+    @property
+    def crop(self) -> tuple[int, int] | None:
+        """The centre crop (height, width), or None for no crop."""
+        return self._crop
+
+    @property
+    def mean(self) -> tuple[float, float, float]:
+        return self._mean
+
+    @property
+    def std(self) -> tuple[float, float, float]:
+        return self._std
+
+    @property
+    def interpolation(self) -> str:
+        return self._interpolation
+
+    @property
+    def antialias(self) -> bool:
+        return self._antialias
+
+    @property
+    def layout(self) -> str:
+        return self._layout
+
+    @property
+    def channel_order(self) -> str:
+        return self._channel_order
+
+    @property
+    def threads(self) -> int | None:
+        return self._threads
+
+    @property
+    def dtype(self) -> str:
+        return self._dtype
+
+    @property
+    def pass_order(self) -> str:
+        return self._pass_order
+
+    def replace(self, **changes: Any) -> ImageTransform:
+        """A new transform with `changes` applied (validated like the constructor's
+        arguments); this one stays as it is. `transform.replace(threads=1)`."""
+        unknown = set(changes) - set(_FIELDS)
+        if unknown:
+            raise _type_error(f"unknown ImageTransform fields: {', '.join(sorted(unknown))}")
+        return type(self)(**{**self._fields(), **changes})
+
+    def _fields(self) -> dict[str, Any]:
+        return dict(zip(_FIELDS, self._key))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenInstanceError(
+            f"ImageTransform is immutable: use transform.replace({name}=...) for a changed copy"
+        )
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"ImageTransform is immutable: cannot delete {name!r}")
 
     @classmethod
     def imagenet(cls, **overrides: Any) -> ImageTransform:
@@ -179,25 +303,25 @@ class ImageTransform:
         )
 
     def _make_spec(self) -> _core.ImageSpec:
-        if self.resize is None:
+        if self._resize is None:
             resize_h, resize_w = 0, 0
-        elif isinstance(self.resize, int):
-            resize_h, resize_w = self.resize, 0
+        elif isinstance(self._resize, int):
+            resize_h, resize_w = self._resize, 0
         else:
-            resize_h, resize_w = self.resize
-        crop_h, crop_w = self.crop if self.crop is not None else (0, 0)
-        order = _installed_pillow_order() if self.pass_order == "auto" else self.pass_order
+            resize_h, resize_w = self._resize
+        crop_h, crop_w = self._crop if self._crop is not None else (0, 0)
+        order = _installed_pillow_order() if self._pass_order == "auto" else self._pass_order
         fields = {
             "resize_height": resize_h,
             "resize_width": resize_w,
             "crop_height": crop_h,
             "crop_width": crop_w,
-            "interpolation": self.interpolation,
-            "antialias": self.antialias,
-            "mean": self.mean,
-            "std": self.std,
-            "layout": self.layout,
-            "bgr": self.channel_order == "BGR",
+            "interpolation": self._interpolation,
+            "antialias": self._antialias,
+            "mean": self._mean,
+            "std": self._std,
+            "layout": self._layout,
+            "bgr": self._channel_order == "BGR",
             "pass_order": order,
         }
         return _core.ImageSpec(fields)  # validates sizes, mean and std
@@ -228,17 +352,16 @@ class ImageTransform:
             raise _argument_error("no images given")
         height, width = _image_size(arrays[0])
         # Checked against the machine's memory only when the array is ours to allocate.
-        shape = self._spec.output_shape(
-            len(arrays), height, width, self.dtype if out is None else None
-        )
+        dtype = self._dtype
+        shape = self._spec.output_shape(len(arrays), height, width, dtype if out is None else None)
         if out is None:
-            out = np.empty(shape, dtype=self.dtype)
+            out = np.empty(shape, dtype=dtype)
         elif not isinstance(out, np.ndarray):
             raise _type_error(f"out must be a numpy array, got {type(out).__name__}")
-        elif out.shape != shape or out.dtype != self.dtype:
-            error = _argument_error if out.dtype == self.dtype else _type_error
-            raise error(f"out must be {self.dtype}{list(shape)}, got {out.dtype}{list(out.shape)}")
-        _core.transform_images(arrays, self._spec, out, self.threads or 0)
+        elif out.shape != shape or out.dtype != dtype:
+            error = _argument_error if out.dtype == dtype else _type_error
+            raise error(f"out must be {dtype}{list(shape)}, got {out.dtype}{list(out.shape)}")
+        _core.transform_images(arrays, self._spec, out, self._thread_count)
         return out
 
     transform = __call__
@@ -300,46 +423,40 @@ class ImageTransform:
 
     def _draft_size(self, size: tuple[int, int]) -> tuple[int, int]:
         # The decoded image must stay at least as large as what the resize needs.
-        if self.resize is None:
+        if self._resize is None:
             return size
-        if isinstance(self.resize, int):
-            return (self.resize, self.resize)
-        return (self.resize[1], self.resize[0])
+        if isinstance(self._resize, int):
+            return (self._resize, self._resize)
+        return (self._resize[1], self._resize[0])
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description (e.g. for model metadata); `from_dict` reverses it."""
+        """Every field, JSON-ready (e.g. for model metadata); `from_dict` reverses it."""
         return {
-            "resize": list(self.resize) if isinstance(self.resize, tuple) else self.resize,
-            "crop": list(self.crop) if self.crop is not None else None,
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "interpolation": self.interpolation,
-            "antialias": self.antialias,
-            "layout": self.layout,
-            "channel_order": self.channel_order,
-            "dtype": self.dtype,
-            "pass_order": self.pass_order,
+            name: list(value) if isinstance(value, tuple) else value
+            for name, value in self._fields().items()
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImageTransform:
+        """The transform `to_dict` described; missing fields take their defaults."""
         if not isinstance(data, dict):
             raise _type_error(f"expected a dict, got {type(data).__name__}")
-        unknown = set(data) - set(cls().to_dict())
+        unknown = set(data) - set(_FIELDS)
         if unknown:
             raise _argument_error(f"unknown ImageTransform fields: {', '.join(sorted(unknown))}")
-        fields = dict(data)
-        for key in ("resize", "crop"):
-            if isinstance(fields.get(key), list):
-                fields[key] = tuple(fields[key])
-        return cls(**fields)
+        return cls(**data)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ImageTransform) and self.to_dict() == other.to_dict()
+        if not isinstance(other, ImageTransform):
+            return NotImplemented
+        return self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items())
-        return f"ImageTransform({fields})"
+        fields = ", ".join(f"{name}={value!r}" for name, value in self._fields().items())
+        return f"{type(self).__name__}({fields})"
 
 
 def _image_size(image: Any) -> tuple[int, int]:
