@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import io
 import json
+import multiprocessing
 import os
+import pickle
 import re
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -261,6 +266,53 @@ def test_equality_and_hashing_are_by_value():
     assert all(transform != other for transform in changed)
     assert len({other, *changed}) == len(CHANGES) + 1
     assert other != other.to_dict() and other != "ImageTransform()"
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_pickle_keeps_every_field(photo, protocol):
+    transform = ImageTransform(**CHANGES)
+    again = pickle.loads(pickle.dumps(transform, protocol=protocol))
+    assert type(again) is ImageTransform and again == transform
+    assert {name: getattr(again, name) for name in CHANGES} == CHANGES
+    assert np.array_equal(again(photo), transform(photo))
+
+
+def test_pickling_the_native_spec_is_an_error_not_a_crash():
+    # In a child process: before this was handled, protocol 0 aborted the interpreter.
+    code = """if True:
+        import copy, pickle, fastort
+        spec = fastort.ImageTransform()._spec
+        attempts = [lambda p=p: pickle.dumps(spec, p) for p in range(6)]
+        for attempt in [*attempts, lambda: copy.copy(spec), lambda: copy.deepcopy(spec)]:
+            try:
+                attempt()
+            except fastort.InvalidTypeError as error:
+                assert "ImageTransform can" in str(error), error
+            else:
+                raise AssertionError("pickled")
+        print("ok")
+    """
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout == "ok\n", result.stderr
+
+
+def test_copy_and_deepcopy_keep_every_field(photo):
+    transform = ImageTransform(**CHANGES)
+    for copied in (copy.copy(transform), copy.deepcopy(transform), copy.deepcopy([transform])[0]):
+        assert copied == transform
+        assert {name: getattr(copied, name) for name in CHANGES} == CHANGES
+        assert np.array_equal(copied(photo), transform(photo))
+
+
+def test_a_transform_goes_to_spawned_worker_processes(photo):
+    transform = ImageTransform(**CHANGES)
+    images = [photo, skimage_data.coffee()]
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        back = pool.apply(copy.deepcopy, (transform,))  # there and back again
+        outputs = pool.map(transform, images)  # the transform runs in the worker
+    assert back == transform and back.threads == CHANGES["threads"]
+    for image, output in zip(images, outputs):
+        assert np.array_equal(output, transform(image))
 
 
 def test_concurrent_calls_share_nothing_mutable():

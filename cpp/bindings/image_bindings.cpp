@@ -129,7 +129,14 @@ void register_image(py::module_& m) {
           },
           py::arg("count"), py::arg("height"), py::arg("width"), py::arg("new_dtype") = py::none(),
           "The output's shape; with new_dtype, also checks that a new array of it fits in "
-          "memory.");
+          "memory.")
+      // Without this, pickle protocols 0 and 1 call pybind11's base type on the object, which
+      // aborts the process.
+      .def("__reduce_ex__", [](py::handle, py::handle) -> py::object {
+        throw Error(ErrorKind::kTypeMismatch,
+                    "ImageSpec cannot be pickled or copied; ImageTransform can (it rebuilds "
+                    "its spec)");
+      });
   m.def("transform_images", &transform, py::arg("images"), py::arg("spec"), py::arg("out"),
         py::arg("threads"));
   m.def("hardware_threads", &hardware_threads);

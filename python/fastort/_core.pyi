@@ -109,6 +109,7 @@ class SessionBase:
 
 class ImageSpec:
     def __init__(self, fields: dict[str, typing.Any]) -> None: ...
+    def __reduce_ex__(self, arg0: typing.Any) -> typing.Any: ...
     def output_shape(
         self,
         count: typing.SupportsInt | typing.SupportsIndex,

@@ -287,6 +287,17 @@ class ImageTransform:
     def _fields(self) -> dict[str, Any]:
         return dict(zip(_FIELDS, self._key))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # By field name, so that pickles survive reordered or added (defaulted) fields; the
+        # native spec is rebuilt on the other side, never pickled.
+        return (_from_fields, (type(self), self._fields()))
+
+    def __copy__(self) -> ImageTransform:
+        return self  # immutable: a copy is the same value, native spec included
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ImageTransform:
+        return self
+
     def __setattr__(self, name: str, value: Any) -> None:
         raise FrozenInstanceError(
             f"ImageTransform is immutable: use transform.replace({name}=...) for a changed copy"
@@ -457,6 +468,11 @@ class ImageTransform:
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={value!r}" for name, value in self._fields().items())
         return f"{type(self).__name__}({fields})"
+
+
+def _from_fields(cls: type[ImageTransform], fields: dict[str, Any]) -> ImageTransform:
+    """What unpickling calls: the transform with these fields."""
+    return cls(**fields)
 
 
 def _image_size(image: Any) -> tuple[int, int]:
