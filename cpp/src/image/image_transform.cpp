@@ -262,21 +262,22 @@ void fill_values<uint8_t>(const ImageTransformSpec&, uint8_t (&values)[3][256]) 
 }
 
 void check_image(const ImageView& image, size_t index) {
-  const std::string which = "image " + std::to_string(index);
+  const auto which = [index] { return "image " + std::to_string(index); };
   if (image.data == nullptr || image.height <= 0 || image.width <= 0) {
-    throw Error(ErrorKind::kInvalidArgument, which + " is empty (" + std::to_string(image.height) +
-                                                 "x" + std::to_string(image.width) + ")");
+    throw Error(ErrorKind::kInvalidArgument, which() + " is empty (" +
+                                                 std::to_string(image.height) + "x" +
+                                                 std::to_string(image.width) + ")");
   }
   if (image.channels != 1 && image.channels != 3 && image.channels != 4) {
-    throw Error(ErrorKind::kInvalidArgument, which + " has " + std::to_string(image.channels) +
+    throw Error(ErrorKind::kInvalidArgument, which() + " has " + std::to_string(image.channels) +
                                                  " channels; expected 1 (grey), 3 or 4");
   }
   if (image.height > kMaxSide * 4 || image.width > kMaxSide * 4) {
     throw Error(ErrorKind::kInvalidArgument,
-                which + " is larger than " + std::to_string(kMaxSide * 4) + " pixels a side");
+                which() + " is larger than " + std::to_string(kMaxSide * 4) + " pixels a side");
   }
   if (image.row_stride < static_cast<int64_t>(image.width) * image.channels) {
-    throw Error(ErrorKind::kInvalidArgument, which + " has rows shorter than its width");
+    throw Error(ErrorKind::kInvalidArgument, which() + " has rows shorter than its width");
   }
 }
 
@@ -351,23 +352,24 @@ void ImageTransformSpec::validate() const {
     throw Error(ErrorKind::kInvalidArgument, "crop height and width must both be set or both 0");
   }
   for (int c = 0; c < 3; ++c) {
-    const std::string channel = " (channel " + std::to_string(c) + ")";
+    // Messages are built only when thrown: validate() runs on every call.
+    auto channel = [c] { return " (channel " + std::to_string(c) + ")"; };
     if (!std::isfinite(mean[c])) {
       throw Error(ErrorKind::kInvalidArgument,
-                  "mean must be finite as a float32, got " + float_text(mean[c]) + channel);
+                  "mean must be finite as a float32, got " + float_text(mean[c]) + channel());
     }
     // A subnormal std passes a non-zero check but turns most values into inf.
     if (!std::isnormal(std[c])) {
       throw Error(ErrorKind::kInvalidArgument,
                   "std must be a normal float32 (finite, non-zero, not subnormal), got " +
-                      float_text(std[c]) + channel);
+                      float_text(std[c]) + channel());
     }
     // fill_values' arithmetic at bytes 0 and 255; the values between lie between these.
     const float low = (0.0f - mean[c]) / std[c], high = (1.0f - mean[c]) / std[c];
     if (!std::isfinite(low) || !std::isfinite(high)) {
-      throw Error(ErrorKind::kInvalidArgument, "mean " + float_text(mean[c]) + " and std " +
-                                                   float_text(std[c]) +
-                                                   " overflow float32 when normalising" + channel);
+      throw Error(ErrorKind::kInvalidArgument,
+                  "mean " + float_text(mean[c]) + " and std " + float_text(std[c]) +
+                      " overflow float32 when normalising" + channel());
     }
   }
 }
