@@ -425,6 +425,17 @@ def test_bad_options(options, error, match):
     assert raised.value.code is None and raised.value.ort_code is None  # like the core's errors
 
 
+def test_the_error_types_come_from_the_core():
+    assert fastort.InvalidArgumentError is fastort._core.InvalidArgumentError
+    assert fastort.InvalidTypeError is fastort._core.InvalidTypeError
+    assert issubclass(InvalidArgumentError, ValueError) and issubclass(
+        InvalidArgumentError, fastort.FastortError
+    )
+    assert issubclass(InvalidTypeError, TypeError) and issubclass(
+        InvalidTypeError, fastort.FastortError
+    )
+
+
 def test_a_decompression_bomb_is_an_invalid_argument(photo, tmp_path, monkeypatch):
     path = tmp_path / "bomb.png"
     Image.fromarray(photo).save(path)  # 451 x 300 pixels, over twice the limit set below

@@ -138,6 +138,10 @@ def _installed_pillow_order() -> str:
 class ImageTransform:
     """torchvision's Resize -> CenterCrop -> ToTensor -> Normalize, fused and exact.
 
+    A value: immutable (change it with `replace(**changes)`, which returns a new transform),
+    equal and hashed by its fields, picklable and copyable with every field, and described
+    by `to_dict()` / `from_dict()`.
+
     Args:
         resize: short side (torchvision's `Resize(int)` or `Resize([int])`: the long side is
             truncated), a (height, width) pair, or None for no resize.
