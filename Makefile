@@ -21,6 +21,10 @@ $(VENV)/.setup-done: pyproject.toml
 	$(PY) -m pip install --quiet "scikit-build-core>=0.11" "pybind11>=2.13" cmake ninja
 	# The CPU build of torch, pinned: tests compare against torch's own float ops when present.
 	$(PY) -m pip install --quiet "torch==2.13.0"
+	# torchvision's release for that torch, the parity tests' reference, with --no-deps so
+	# that pip leaves the CPU torch alone. Its compiled ops, built against PyPI's torch, do not
+	# load beside it; the tests import only torchvision.transforms (see tests/reference.py).
+	$(PY) -m pip install --quiet --no-deps "torchvision==0.28.0"
 	touch $@
 
 setup: $(VENV)/.setup-done

@@ -68,7 +68,7 @@ def end_to_end(model: Path, rounds: int) -> dict[str, float]:
     session = fastort.Session(model, threads=1)
     transform = session.transform
     assert transform is not None
-    transform.threads = 1
+    transform = transform.replace(threads=1)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     tutorial = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])

@@ -138,7 +138,7 @@ def pipelines(
     session = fastort.Session(path, threads=1)
     stored = session.transform
     assert stored is not None, f"{path} stores no transform"
-    transform = fastort.ImageTransform(**{**stored.to_dict(), "threads": 1})
+    transform = stored.replace(threads=1)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     tutorial = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])

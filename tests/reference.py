@@ -1,15 +1,26 @@
-"""torchvision's Resize -> CenterCrop on PIL images, using the installed Pillow itself.
+"""References: torchvision itself, and its Resize -> CenterCrop restated over Pillow.
 
-torchvision cannot be installed beside every torch build, so the sizing rules it applies
-around Pillow's calls are restated here from its source: the long side is truncated, crop
-offsets use Python's round(), and a crop larger than the image pads with zeros (a PIL crop
-box outside the image does exactly that). When torchvision is importable, the tests also
-compare against it directly.
+`torchvision_transforms()` imports the real `torchvision.transforms` (pure Python). The
+torchvision wheel built for the pinned torch (0.28.0, installed by `make setup` with
+--no-deps) carries compiled operators that do not load beside the CPU build of torch, and
+its package `__init__` registers them, so importing `torchvision` fails; the transforms
+need none of them, so the package's `__init__` is bypassed.
+
+`pil_reference` restates the sizing rules torchvision applies around Pillow's calls (the
+long side is truncated, crop offsets use Python's round(), a crop larger than the image pads
+with zeros, as a PIL crop box outside the image does) for inputs torchvision does not take
+directly (grey HxWx1 arrays, RGBA arrays); the tests check it against torchvision too.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
+import types
+
 import numpy as np
+import pytest
 from PIL import Image
 
 FILTERS = {
@@ -55,3 +66,21 @@ def normalize_reference(crop: np.ndarray, mean, std) -> np.ndarray:
     values = values - np.asarray(mean, np.float32)
     values = values / np.asarray(std, np.float32)
     return values.transpose(2, 0, 1)
+
+
+def torchvision_transforms() -> types.ModuleType:
+    """The installed `torchvision.transforms`; the test is skipped if torchvision is not
+    installed (e.g. a wheel tested with only its own extras) and fails if it does not import.
+    """
+    if "torchvision.transforms" in sys.modules:
+        return sys.modules["torchvision.transforms"]
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("torchvision is not installed (make setup installs it)")
+    if "torchvision" not in sys.modules:
+        # A bare package over the installed directory: its submodules import as usual, and
+        # torchvision/__init__.py, which loads the compiled operators, never runs.
+        package = types.ModuleType("torchvision", "torchvision, without its __init__ (tests)")
+        package.__path__ = list(spec.submodule_search_locations)
+        sys.modules["torchvision"] = package
+    return importlib.import_module("torchvision.transforms")

@@ -139,7 +139,7 @@ def test_a_decompression_bomb_is_one_line_naming_the_image(save, png, capsys, mo
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 20x30 is then over twice the limit
     assert main(["classify", classifier(save), png]) == 1
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith(f"fastort classify: error: {png}: image too large: ")
+    assert line.startswith("fastort classify: error: ") and png in line
     assert "decompression bomb" in line
 
 

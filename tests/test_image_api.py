@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import copy
+import inspect
 import io
 import json
+import multiprocessing
+import os
+import pickle
+import re
+import subprocess
+import sys
 import threading
 
 import numpy as np
 import pytest
 
 import fastort
-from fastort import ImageTransform
+from fastort import ImageTransform, InvalidArgumentError, InvalidTypeError
 from gil import python_steps_during
 from reference import pil_reference
 
@@ -82,6 +90,58 @@ def test_out_is_written_in_place_and_feeds_a_session(photo):
     assert result is out and not np.isnan(out).any()
 
 
+def test_out_overlapping_an_image_is_refused():
+    memory = np.zeros(4096, np.uint8)
+    memory[:] = np.arange(4096) % 251
+    transform = ImageTransform(resize=None, crop=8)  # float32 1x3x8x8: 768 bytes
+    out = memory[1024:1792].view(np.float32).reshape(1, 3, 8, 8)
+    separate = memory[:768].reshape(16, 16, 3)  # ends where out starts
+    assert not np.shares_memory(separate, out)
+    expected = transform(separate.copy())
+    assert transform(separate, out=out) is out and np.array_equal(out, expected)
+    for start in (1000, 1024, 1500, 1791):  # overlapping views, not the same array
+        image = memory[start : start + 768].reshape(16, 16, 3)
+        assert np.shares_memory(image, out)
+        with pytest.raises(fastort.InvalidArgumentError, match="out shares memory with image 0"):
+            transform(image, out=out)
+    pair = memory[2048:3584].view(np.float32).reshape(2, 3, 8, 8)
+    with pytest.raises(fastort.InvalidArgumentError, match="out shares memory with image 1"):
+        transform([separate, memory[3000:3768].reshape(16, 16, 3)], out=pair)
+    same = ImageTransform(resize=None, crop=None, dtype="uint8", layout="NHWC")
+    batch = memory[:768].reshape(1, 16, 16, 3)
+    with pytest.raises(fastort.InvalidArgumentError, match="shares memory"):
+        same(batch[0], out=batch)
+
+
+def test_overlap_is_judged_byte_by_byte_like_shares_memory():
+    # Row-strided images with out placed at random, often in the gaps between rows.
+    rng = np.random.default_rng(5)
+    memory = np.zeros(1 << 14, np.uint8)
+    refused = accepted = 0
+    for _ in range(300):
+        height, width = rng.integers(1, 12, 2)
+        stride = width * 3 + rng.integers(0, 40)
+        start = rng.integers(0, 4096)
+        image = np.lib.stride_tricks.as_strided(
+            memory[start:], (height, width, 3), (stride, 3, 1), writeable=False
+        )
+        memory[:] = rng.integers(0, 256, memory.size, dtype=np.uint8)
+        crop = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        transform = ImageTransform(resize=None, crop=crop, dtype="uint8", layout="NHWC")
+        size = crop[0] * crop[1] * 3
+        offset = rng.integers(max(0, start - size), start + height * stride + 1)
+        out = memory[offset : offset + size].reshape(1, *crop, 3)
+        if np.shares_memory(image, out):
+            refused += 1
+            with pytest.raises(fastort.InvalidArgumentError, match="shares memory"):
+                transform(image, out=out)
+        else:
+            accepted += 1
+            expected = transform(image.copy())
+            assert np.array_equal(transform(image, out=out), expected)
+    assert refused > 50 and accepted > 50
+
+
 def test_views_with_row_strides_are_read_in_place(photo):
     big = np.zeros((400, 600, 3), np.uint8)
     big[50:350, 70:521] = photo
@@ -101,6 +161,22 @@ def test_uint8_mode_and_no_crop_or_resize(photo):
     assert sized.shape == (1, 3, 100, 50)
 
 
+def test_a_one_element_resize_is_the_short_side_like_torchvision(photo):
+    expected = ImageTransform(resize=256, crop=None)(photo)
+    assert expected.shape == (1, 3, 256, 384)  # 300 x 451: 451 * 256 / 300 = 384.85
+    for resize in ([256], (256,), [np.int64(256)]):
+        transform = ImageTransform(resize=resize, crop=None)
+        assert transform.resize == 256 and transform == ImageTransform(resize=256, crop=None)
+        assert np.array_equal(transform(photo), expected)
+        data = json.loads(json.dumps(transform.to_dict()))
+        assert data["resize"] == 256 and ImageTransform.from_dict(data) == transform
+    assert ImageTransform.from_dict({"resize": [256], "crop": None})(photo).shape == expected.shape
+    landscape = np.zeros((480, 640, 3), np.uint8)
+    assert ImageTransform(resize=[256], crop=None)(landscape).shape == (1, 3, 256, 341)
+    square = ImageTransform(resize=None, crop=[100])  # CenterCrop([100]) stays square
+    assert square.crop == (100, 100) and square(photo).shape == (1, 3, 100, 100)
+
+
 def test_crop_larger_than_image_pads_with_zeros():
     image = np.full((10, 20, 3), 200, np.uint8)
     out = ImageTransform(resize=None, crop=(16, 24), dtype="uint8", layout="NHWC")(image)[0]
@@ -114,8 +190,129 @@ def test_dict_round_trip_is_json(photo):
     again = ImageTransform.from_dict(data)
     assert again == transform
     assert np.array_equal(again(photo), transform(photo))
-    with pytest.raises(ValueError, match="unknown ImageTransform fields: colour"):
+    with pytest.raises(InvalidArgumentError, match="unknown ImageTransform fields: colour"):
         ImageTransform.from_dict({"colour": "red"})
+
+
+# A value other than the default for every field of ImageTransform.
+CHANGES = {
+    "resize": (300, 200),
+    "crop": (128, 96),
+    "mean": (0.5, 0.25, 0.125),
+    "std": (0.5, 2.0, 4.0),
+    "interpolation": "bicubic",
+    "antialias": False,
+    "layout": "NHWC",
+    "channel_order": "BGR",
+    "threads": 3,
+    "dtype": "uint8",
+    "pass_order": "horizontal_first",
+}
+
+
+def test_every_field_is_listed_here():
+    assert list(CHANGES) == list(inspect.signature(ImageTransform).parameters)
+
+
+def test_dict_and_repr_round_trip_every_field():
+    transform = ImageTransform(**CHANGES)
+    data = json.loads(json.dumps(transform.to_dict()))
+    assert list(data) == list(CHANGES)
+    assert ImageTransform.from_dict(data) == transform
+    assert {name: getattr(transform, name) for name in CHANGES} == CHANGES
+    assert eval(repr(transform), {"ImageTransform": ImageTransform}) == transform
+
+
+def test_a_transform_is_immutable(photo):
+    transform = ImageTransform(resize=256, crop=224)
+    before = transform(photo)
+    for name in [*CHANGES, "_spec", "_resize", "colour"]:
+        with pytest.raises(AttributeError, match="immutable"):
+            setattr(transform, name, CHANGES.get(name, 100))
+        with pytest.raises(AttributeError, match="immutable"):
+            delattr(transform, name)
+    assert transform == ImageTransform(resize=256, crop=224)
+    assert repr(transform) == repr(ImageTransform(resize=256, crop=224))
+    assert np.array_equal(transform(photo), before)
+
+
+@pytest.mark.parametrize(("name", "value"), CHANGES.items())
+def test_replace_makes_a_changed_copy(photo, name, value):
+    transform = ImageTransform(threads=2)
+    changed = transform.replace(**{name: value})
+    assert getattr(changed, name) == value and changed != transform
+    assert changed == ImageTransform(**{"threads": 2, name: value})
+    assert transform == ImageTransform(threads=2)  # the original is untouched
+    assert np.array_equal(changed(photo), ImageTransform(**{"threads": 2, name: value})(photo))
+
+
+def test_replace_validates_like_the_constructor():
+    transform = ImageTransform()
+    assert transform.replace() == transform and transform.replace() is not transform
+    assert transform.replace(resize=100, crop=None) == ImageTransform(resize=100, crop=None)
+    with pytest.raises(InvalidTypeError, match="unknown ImageTransform fields: colour"):
+        transform.replace(colour="red")
+    with pytest.raises(InvalidArgumentError, match="resize sizes"):
+        transform.replace(resize=0)
+    with pytest.raises(InvalidArgumentError, match="threads must be between"):
+        transform.replace(threads=-1)
+
+
+def test_equality_and_hashing_are_by_value():
+    one = ImageTransform(resize=[256], crop=(224,), mean=list(fastort.IMAGENET_MEAN))
+    other = ImageTransform.imagenet()
+    assert one == other and hash(one) == hash(other) and len({one, other}) == 1
+    changed = [other.replace(**{name: value}) for name, value in CHANGES.items()]
+    assert all(transform != other for transform in changed)
+    assert len({other, *changed}) == len(CHANGES) + 1
+    assert other != other.to_dict() and other != "ImageTransform()"
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_pickle_keeps_every_field(photo, protocol):
+    transform = ImageTransform(**CHANGES)
+    again = pickle.loads(pickle.dumps(transform, protocol=protocol))
+    assert type(again) is ImageTransform and again == transform
+    assert {name: getattr(again, name) for name in CHANGES} == CHANGES
+    assert np.array_equal(again(photo), transform(photo))
+
+
+def test_pickling_the_native_spec_is_an_error_not_a_crash():
+    # In a child process: before this was handled, protocol 0 aborted the interpreter.
+    code = """if True:
+        import copy, pickle, fastort
+        spec = fastort.ImageTransform()._spec
+        attempts = [lambda p=p: pickle.dumps(spec, p) for p in range(6)]
+        for attempt in [*attempts, lambda: copy.copy(spec), lambda: copy.deepcopy(spec)]:
+            try:
+                attempt()
+            except fastort.InvalidTypeError as error:
+                assert "ImageTransform can" in str(error), error
+            else:
+                raise AssertionError("pickled")
+        print("ok")
+    """
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout == "ok\n", result.stderr
+
+
+def test_copy_and_deepcopy_keep_every_field(photo):
+    transform = ImageTransform(**CHANGES)
+    for copied in (copy.copy(transform), copy.deepcopy(transform), copy.deepcopy([transform])[0]):
+        assert copied == transform
+        assert {name: getattr(copied, name) for name in CHANGES} == CHANGES
+        assert np.array_equal(copied(photo), transform(photo))
+
+
+def test_a_transform_goes_to_spawned_worker_processes(photo):
+    transform = ImageTransform(**CHANGES)
+    images = [photo, skimage_data.coffee()]
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        back = pool.apply(copy.deepcopy, (transform,))  # there and back again
+        outputs = pool.map(transform, images)  # the transform runs in the worker
+    assert back == transform and back.threads == CHANGES["threads"]
+    for image, output in zip(images, outputs):
+        assert np.array_equal(output, transform(image))
 
 
 def test_concurrent_calls_share_nothing_mutable():
@@ -142,16 +339,16 @@ def test_concurrent_calls_share_nothing_mutable():
 @pytest.mark.parametrize(
     ("image", "error", "match"),
     [
-        (np.zeros((10, 10, 3), np.float32), TypeError, "expected a uint8 array"),
-        (np.zeros((10, 10, 3), np.uint16), TypeError, "expected a uint8 array"),
-        (np.zeros((0, 10, 3), np.uint8), ValueError, "is empty"),
-        (np.zeros((10, 0), np.uint8), ValueError, "is empty"),
-        (np.zeros((10, 10, 2), np.uint8), ValueError, "2 channels"),
-        (np.zeros((10, 10, 5), np.uint8), ValueError, "5 channels"),
-        (np.zeros((2, 10, 10, 3), np.uint8), ValueError, "pass a batch as a list"),
-        (np.zeros(10, np.uint8), ValueError, "expected HxW or HxWxC"),
-        (None, TypeError, "image 0"),
-        (3.5, TypeError, "image 0"),
+        (np.zeros((10, 10, 3), np.float32), InvalidTypeError, "expected a uint8 array"),
+        (np.zeros((10, 10, 3), np.uint16), InvalidTypeError, "expected a uint8 array"),
+        (np.zeros((0, 10, 3), np.uint8), InvalidArgumentError, "is empty"),
+        (np.zeros((10, 0), np.uint8), InvalidArgumentError, "is empty"),
+        (np.zeros((10, 10, 2), np.uint8), InvalidArgumentError, "2 channels"),
+        (np.zeros((10, 10, 5), np.uint8), InvalidArgumentError, "5 channels"),
+        (np.zeros((2, 10, 10, 3), np.uint8), InvalidArgumentError, "pass a batch as a list"),
+        (np.zeros(10, np.uint8), InvalidArgumentError, "expected HxW or HxWxC"),
+        (None, InvalidTypeError, "image 0"),
+        (3.5, InvalidTypeError, "image 0"),
     ],
 )
 def test_bad_images(image, error, match):
@@ -160,69 +357,171 @@ def test_bad_images(image, error, match):
 
 
 def test_bad_batches_and_files(tmp_path, photo):
-    with pytest.raises(ValueError, match="no images"):
+    with pytest.raises(InvalidArgumentError, match="no images"):
         ImageTransform()([])
-    with pytest.raises(TypeError, match="image 1"):
+    with pytest.raises(InvalidTypeError, match="image 1"):
         ImageTransform()([photo, 42])
-    with pytest.raises(ValueError, match="different sizes"):
+    with pytest.raises(InvalidArgumentError, match="different sizes"):
         ImageTransform(crop=None)([photo, skimage_data.camera()])
     with pytest.raises(FileNotFoundError):
         ImageTransform()(tmp_path / "missing.jpg")
     (tmp_path / "junk.jpg").write_bytes(b"not a jpeg at all")
-    with pytest.raises(ValueError, match="cannot decode"):
+    with pytest.raises(InvalidArgumentError, match=r"image 0 \('.*junk.jpg'\): cannot decode"):
         ImageTransform()(tmp_path / "junk.jpg")
-    with pytest.raises(ValueError, match="cannot decode"):
+    with pytest.raises(InvalidArgumentError, match=r"image 0 \(14 bytes\): cannot decode"):
         ImageTransform()(b"\x89PNG truncated")
+    with pytest.raises(IsADirectoryError):
+        ImageTransform()(tmp_path)
 
 
 def test_bad_out_arrays(photo):
     transform = ImageTransform()
-    with pytest.raises(ValueError, match=r"out must be float32\[1, 3, 224, 224\]"):
+    with pytest.raises(InvalidArgumentError, match=r"out must be float32\[1, 3, 224, 224\]"):
         transform(photo, out=np.empty((1, 3, 224, 225), np.float32))
-    with pytest.raises(ValueError, match="out must be float32"):
+    with pytest.raises(InvalidTypeError, match="out must be float32"):
         transform(photo, out=np.empty((1, 3, 224, 224), np.float64))
-    with pytest.raises(TypeError, match="out must be a numpy array"):
+    with pytest.raises(InvalidTypeError, match="out must be a numpy array"):
         transform(photo, out=[0.0])
     not_contiguous = np.empty((1, 224, 3, 224), np.float32).transpose(0, 2, 1, 3)
-    with pytest.raises(ValueError, match="C-contiguous"):
+    with pytest.raises(InvalidArgumentError, match="C-contiguous"):
         transform(photo, out=not_contiguous)
     readonly = np.empty((1, 3, 224, 224), np.float32)
     readonly.flags.writeable = False
-    with pytest.raises(ValueError, match="writable"):
+    with pytest.raises(InvalidArgumentError, match="writable"):
         transform(photo, out=readonly)
 
 
 @pytest.mark.parametrize(
     ("options", "error", "match"),
     [
-        ({"resize": 0}, ValueError, "resize sizes must be between 1 and 65536"),
-        ({"resize": -5}, ValueError, "resize sizes"),
-        ({"resize": (10, 0)}, ValueError, "resize sizes"),
-        ({"crop": 0}, ValueError, "crop sizes"),
-        ({"crop": (5, -1)}, ValueError, "crop sizes"),
-        ({"resize": 10**9}, ValueError, "resize sizes"),
-        ({"resize": "256"}, TypeError, "resize must be"),
-        ({"crop": 2.5}, TypeError, "crop must be"),
-        ({"mean": (0.5, 0.5)}, ValueError, "mean must have 3 values"),
-        ({"std": (1.0, 0.0, 1.0)}, ValueError, "std non-zero"),
-        ({"std": (1.0, float("nan"), 1.0)}, ValueError, "finite"),
-        ({"mean": "abc"}, TypeError, "mean must be 3 numbers"),
-        ({"interpolation": "lanczos"}, ValueError, "interpolation must be one of"),
-        ({"layout": "CHW"}, ValueError, "layout must be one of"),
-        ({"channel_order": "GBR"}, ValueError, "channel_order must be one of"),
-        ({"dtype": "float16"}, ValueError, "dtype must be one of"),
-        ({"threads": 0}, ValueError, "threads must be"),
-        ({"threads": 10**6}, ValueError, "threads must be"),
-        ({"antialias": "yes"}, TypeError, "antialias must be a bool"),
+        ({"resize": 0}, InvalidArgumentError, "resize sizes must be between 1 and 65536"),
+        ({"resize": -5}, InvalidArgumentError, "resize sizes"),
+        ({"resize": (10, 0)}, InvalidArgumentError, "resize sizes"),
+        ({"crop": 0}, InvalidArgumentError, "crop sizes"),
+        ({"crop": (5, -1)}, InvalidArgumentError, "crop sizes"),
+        ({"resize": 10**9}, InvalidArgumentError, "resize sizes"),
+        ({"resize": "256"}, InvalidTypeError, "resize must be"),
+        ({"crop": 2.5}, InvalidTypeError, "crop must be"),
+        ({"mean": (0.5, 0.5)}, InvalidArgumentError, "mean must have 3 values"),
+        ({"std": (1.0, 0.0, 1.0)}, InvalidArgumentError, "std must be a normal float32"),
+        ({"std": (1.0, float("nan"), 1.0)}, InvalidArgumentError, "std must be a normal float32"),
+        ({"mean": "abc"}, InvalidTypeError, "mean must be 3 numbers"),
+        ({"interpolation": "lanczos"}, InvalidArgumentError, "interpolation must be one of"),
+        ({"layout": "CHW"}, InvalidArgumentError, "layout must be one of"),
+        ({"channel_order": "GBR"}, InvalidArgumentError, "channel_order must be one of"),
+        ({"dtype": "float16"}, InvalidArgumentError, "dtype must be one of"),
+        ({"antialias": "yes"}, InvalidTypeError, "antialias must be a bool"),
+        ({"resize": (1, 2, 3)}, InvalidArgumentError, "resize must be .* got 3 values"),
+        ({"crop": ()}, InvalidArgumentError, "crop must be .* got 0 values"),
+        ({"crop": [2.5]}, InvalidTypeError, "crop must be"),
+        ({"resize": {256}}, InvalidTypeError, "resize must be"),
+        ({"interpolation": 2}, InvalidArgumentError, "interpolation must be one of"),
+        ({"pass_order": "pillow12"}, InvalidArgumentError, "pass_order must be one of"),
     ],
 )
 def test_bad_options(options, error, match):
-    with pytest.raises(error, match=match):
+    with pytest.raises(error, match=match) as raised:
+        ImageTransform(**options)
+    assert raised.value.code is None and raised.value.ort_code is None  # like the core's errors
+
+
+def test_the_error_types_come_from_the_core():
+    assert fastort.InvalidArgumentError is fastort._core.InvalidArgumentError
+    assert fastort.InvalidTypeError is fastort._core.InvalidTypeError
+    assert issubclass(InvalidArgumentError, ValueError) and issubclass(
+        InvalidArgumentError, fastort.FastortError
+    )
+    assert issubclass(InvalidTypeError, TypeError) and issubclass(
+        InvalidTypeError, fastort.FastortError
+    )
+
+
+def test_a_decompression_bomb_is_an_invalid_argument(photo, tmp_path, monkeypatch):
+    path = tmp_path / "bomb.png"
+    Image.fromarray(photo).save(path)  # 451 x 300 pixels, over twice the limit set below
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50_000)
+    for source, name in [(path, repr(str(path))), (path.read_bytes(), "bytes")]:
+        with pytest.raises(InvalidArgumentError, match="possible decompression bomb") as raised:
+            ImageTransform()([photo, source])
+        assert str(raised.value).startswith("image 1 (") and name in str(raised.value)
+        assert isinstance(raised.value.__cause__, Image.DecompressionBombError)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"std": (1.0, 1e-40, 1.0)}, r"std must be a normal float32 .*, got 1e-40 \(channel 1\)"),
+        ({"std": (1e-39, 1.0, 1.0)}, "std must be a normal float32"),
+        ({"std": (1.0, 1.0, 1e-50)}, "std must be a normal float32 .*, got 0 "),
+        ({"std": (1.0, float("inf"), 1.0)}, "std must be a normal float32"),
+        ({"std": (1.0, 1.0, 1e39)}, "std must be a normal float32 .*, got inf"),
+        ({"mean": (float("-inf"), 0.0, 0.0)}, "mean must be finite"),
+        ({"mean": (0.0, 1e39, 0.0)}, "mean must be finite as a float32, got inf"),
+        ({"mean": (-3e38, 0.0, 0.0), "std": (1e-3, 1.0, 1.0)}, "overflow float32"),
+    ],
+)
+def test_normalisation_must_give_finite_values(options, match):
+    with pytest.raises(fastort.InvalidArgumentError, match=match):
         ImageTransform(**options)
 
 
+@pytest.mark.parametrize("value", ["123", b"\x01\x02\x03", bytearray(3), ["1", "2", "3"]])
+@pytest.mark.parametrize("name", ["mean", "std"])
+def test_mean_and_std_refuse_text(name, value):
+    with pytest.raises(fastort.InvalidTypeError, match=f"{name} must be 3 numbers"):
+        ImageTransform(**{name: value})
+
+
+def test_mean_and_std_take_any_three_numbers(photo):
+    expected = ImageTransform(mean=(0.5, 0.25, 0.0), std=(2.0, 1.0, 0.5))(photo)
+    for mean, std in [
+        ([0.5, 0.25, 0], np.array([2.0, 1.0, 0.5])),
+        (np.array([0.5, 0.25, 0.0], np.float32), (np.float64(2), 1, np.float32(0.5))),
+    ]:
+        assert np.array_equal(ImageTransform(mean=mean, std=std)(photo), expected)
+
+
+def test_one_thread_limit_from_the_core(photo):
+    limit = fastort._core.MAX_THREADS
+    assert limit == 1024
+    expected = ImageTransform(threads=1)(photo)
+    for threads in (None, 0, 2, np.int64(3), limit):
+        assert np.array_equal(ImageTransform(threads=threads)(photo), expected)
+    message = f"threads must be between 0 (the default) and {limit}, got "
+    for threads in (-1, limit + 1, 10**30):
+        with pytest.raises(fastort.InvalidArgumentError, match=re.escape(message)):
+            ImageTransform(threads=threads)
+    for threads in (2.0, "2", True):
+        with pytest.raises(fastort.InvalidTypeError, match="threads must be None or an int"):
+            ImageTransform(threads=threads)
+
+
+def test_an_output_larger_than_memory_is_refused_before_allocating():
+    image = np.zeros((4, 4, 3), np.uint8)
+    needed = 64 * 3 * 65536 * 65536 * 4
+    with pytest.raises(fastort.InvalidArgumentError, match=f"needs {needed} bytes, more than"):
+        ImageTransform(crop=65536)([image] * 64)
+    exact = ImageTransform(resize=(65536, 65536), crop=None, dtype="uint8", layout="NHWC")
+    with pytest.raises(fastort.InvalidArgumentError, match=r"uint8\[64,65536,65536,3\] needs"):
+        exact([image] * 64)
+
+
+def test_the_memory_limit_is_the_machines_physical_memory():
+    if not hasattr(os, "sysconf"):
+        pytest.skip("os.sysconf is POSIX-only")
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    per_image = 3 * 4096 * 4096 * 4
+    count = memory // per_image + 1  # the smallest batch over the limit
+    with pytest.raises(fastort.InvalidArgumentError) as error:
+        ImageTransform(crop=4096)([np.zeros((4, 4, 3), np.uint8)] * count)
+    assert f"needs {count * per_image} bytes" in str(error.value)
+    assert f"physical memory ({memory} bytes)" in str(error.value)
+    transform = ImageTransform(crop=4096)  # a batch that fits is still allocated
+    assert transform.output_shape(count, 4, 4) == (count, 3, 4096, 4096)
+
+
 def test_huge_resize_of_a_thin_image_is_refused_not_attempted():
-    with pytest.raises(ValueError, match="gives a side over"):
+    with pytest.raises(InvalidArgumentError, match="gives a side over"):
         ImageTransform(resize=60000, crop=10)(np.zeros((1, 60000, 3), np.uint8))
 
 

@@ -1,8 +1,12 @@
 // Image preprocessing: numpy images in, the core's fused transform, a caller's array out.
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
+#include <cstdint>
 #include <list>
+#include <optional>
+#include <string>
 
 #include "bindings.hpp"
 #include "fastort/error.hpp"
@@ -28,6 +32,15 @@ Layout parse_layout(const std::string& name) {
   if (name == "NCHW") return Layout::kNCHW;
   if (name == "NHWC") return Layout::kNHWC;
   throw Error(ErrorKind::kInvalidArgument, "layout must be 'NCHW' or 'NHWC', got '" + name + "'");
+}
+
+using OutputShape = py::typing::Tuple<py::int_, py::int_, py::int_, py::int_>;
+
+ElementType parse_dtype(const std::string& name) {
+  if (name == "float32") return ElementType::kFloat32;
+  if (name == "uint8") return ElementType::kUInt8;
+  throw Error(ErrorKind::kInvalidArgument,
+              "dtype must be 'float32' or 'uint8', got '" + name + "'");
 }
 
 // Arguments arrive type-checked by fastort/image.py.
@@ -105,12 +118,39 @@ void register_image(py::module_& m) {
   // Parsed and validated once per ImageTransform, not per call.
   py::class_<ImageTransformSpec>(m, "ImageSpec")
       .def(py::init(&make_spec), py::arg("fields"))
-      .def("output_size", [](py::handle self, int height, int width) {
-        return output_size(initialized<ImageTransformSpec>(self, "ImageSpec"), height, width);
+      .def(
+          "output_shape",
+          [](py::handle self, int64_t count, int height, int width,
+             const std::optional<std::string>& new_dtype) {
+            const auto shape = output_shape(initialized<ImageTransformSpec>(self, "ImageSpec"),
+                                            count, height, width);
+            if (new_dtype) check_output_fits(parse_dtype(*new_dtype), shape);
+            return OutputShape(py::make_tuple(shape[0], shape[1], shape[2], shape[3]));
+          },
+          py::arg("count"), py::arg("height"), py::arg("width"), py::arg("new_dtype") = py::none(),
+          "The output's shape; with new_dtype, also checks that a new array of it fits in "
+          "memory.")
+      // Without this, pickle protocols 0 and 1 call pybind11's base type on the object, which
+      // aborts the process.
+      .def("__reduce_ex__", [](py::handle, py::handle) -> py::object {
+        throw Error(ErrorKind::kTypeMismatch,
+                    "ImageSpec cannot be pickled or copied; ImageTransform can (it rebuilds "
+                    "its spec)");
       });
   m.def("transform_images", &transform, py::arg("images"), py::arg("spec"), py::arg("out"),
         py::arg("threads"));
   m.def("hardware_threads", &hardware_threads);
+  // Any Python int reaches the core's check: those beyond int64 saturate, still out of range.
+  m.def(
+      "check_threads",
+      [](const std::string& option, const py::int_& value) {
+        int overflow = 0;
+        const long long number = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+        check_threads(option.c_str(), overflow > 0   ? INT64_MAX
+                                      : overflow < 0 ? INT64_MIN
+                                                     : static_cast<int64_t>(number));
+      },
+      py::arg("option"), py::arg("value"));
 }
 
 }  // namespace fastort::bindings

@@ -7,15 +7,15 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "fastort/error.hpp"
 #include "fork_hooks.hpp"
 
 namespace fastort {
 namespace {
-
-constexpr int kMaxWorkers = 256;
 
 // One parallel_for call. Shared with the queued helper tasks, which may start after the call
 // returned (they then find nothing left to do).
@@ -78,7 +78,7 @@ class Pool {
 
   void ensure_workers(int wanted) {
     std::lock_guard<std::mutex> lock(mutex_);
-    while (static_cast<int>(workers_.size()) < std::min(wanted, kMaxWorkers)) {
+    while (static_cast<int>(workers_.size()) < std::min(wanted, kMaxThreads - 1)) {
       workers_.emplace_back([this] { loop(); });
       workers_.back().detach();
     }
@@ -111,6 +111,14 @@ void thread_pool_after_fork(bool child) {
 }
 }  // namespace detail
 
+void check_threads(const char* option, int64_t value) {
+  if (value < 0 || value > kMaxThreads) {
+    throw Error(ErrorKind::kInvalidArgument,
+                std::string(option) + " must be between 0 (the default) and " +
+                    std::to_string(kMaxThreads) + ", got " + std::to_string(value));
+  }
+}
+
 int hardware_threads() noexcept {
   const unsigned count = std::thread::hardware_concurrency();
   return count == 0 ? 1 : static_cast<int>(count);
@@ -118,7 +126,7 @@ int hardware_threads() noexcept {
 
 void parallel_for(size_t count, int max_threads, const std::function<void(size_t)>& body) {
   if (count == 0) return;
-  const int threads = max_threads <= 0 ? hardware_threads() : max_threads;
+  const int threads = std::min(max_threads <= 0 ? hardware_threads() : max_threads, kMaxThreads);
   const int helpers = static_cast<int>(std::min<size_t>(count, threads)) - 1;
   if (helpers <= 0) {
     for (size_t i = 0; i < count; ++i) body(i);

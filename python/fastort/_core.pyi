@@ -25,6 +25,7 @@ __all__: list[str] = [
     "SessionOptions",
     "available_providers",
     "cache_info",
+    "check_threads",
     "clear_cache",
     "compiled_api_version",
     "debug_counters",
@@ -150,14 +151,21 @@ class SessionBase:
 
 class ImageSpec:
     def __init__(self, fields: dict[str, typing.Any]) -> None: ...
-    def output_size(
+    def __reduce_ex__(self, arg0: typing.Any) -> typing.Any: ...
+    def output_shape(
         self,
-        arg0: typing.SupportsInt | typing.SupportsIndex,
-        arg1: typing.SupportsInt | typing.SupportsIndex,
-    ) -> typing.Annotated[list[int], "FixedSize(2)"]: ...
+        count: typing.SupportsInt | typing.SupportsIndex,
+        height: typing.SupportsInt | typing.SupportsIndex,
+        width: typing.SupportsInt | typing.SupportsIndex,
+        new_dtype: str | None = None,
+    ) -> tuple[int, int, int, int]:
+        """
+        The output's shape; with new_dtype, also checks that a new array of it fits in memory.
+        """
 
 def available_providers() -> list[str]: ...
 def cache_info() -> tuple[int, int, int, int]: ...
+def check_threads(option: str, value: int) -> None: ...
 def clear_cache() -> None: ...
 def compiled_api_version() -> int:
     """

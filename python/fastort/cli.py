@@ -326,17 +326,9 @@ def _describe(error: BaseException) -> str | None:
         return message
     if isinstance(error, MemoryError):
         return f"out of memory{': ' + str(error) if str(error) else ''}"
-    if isinstance(error, _decompression_bomb_errors()):
-        return f"image too large: {error}"
     if isinstance(error, (CliError, FastortError, OSError, ValueError, TypeError, ImportError)):
         return str(error) or type(error).__name__
     return None
-
-
-def _decompression_bomb_errors() -> tuple[type[BaseException], ...]:
-    image = sys.modules.get("PIL.Image")  # only loaded if an image was decoded
-    found = getattr(image, "DecompressionBombError", None)
-    return (found,) if isinstance(found, type) else ()
 
 
 def _error(command: str, message: str) -> None:

@@ -53,10 +53,21 @@ struct ImageTransformSpec {
 // Height and width of one transformed image of the given input size.
 std::array<int, 2> output_size(const ImageTransformSpec& spec, int height, int width);
 
+// Shape of the output for `count` images whose first (image 0) is height x width:
+// N x 3 x H x W (NCHW) or N x H x W x 3 (NHWC).
+std::array<int64_t, 4> output_shape(const ImageTransformSpec& spec, int64_t count, int height,
+                                    int width);
+
+// Throws Error(kInvalidArgument), stating the bytes needed, when a new `type` tensor of
+// `shape` could not fit in this machine's physical memory: refused before allocating, rather
+// than swapping or being killed half way through.
+void check_output_fits(ElementType type, const std::array<int64_t, 4>& shape);
+
 // Transforms `images` into `out`: a C-contiguous, writable float32 (normalised) or uint8 (the
 // exact crop, no normalisation) tensor of shape N x 3 x H x W (NCHW) or N x H x W x 3 (NHWC).
 // Every image must give the same output size. Runs on up to `threads` threads (0: one per
-// hardware thread). Throws Error naming the bad image or argument.
+// hardware thread; at most kMaxThreads). `out` may not share a byte with any image. Throws
+// Error naming the bad image or argument.
 void transform_images(const std::vector<ImageView>& images, const ImageTransformSpec& spec,
                       const TensorView& out, int threads);
 

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "fastort/thread_pool.hpp"
+
 namespace fastort {
 
 enum class GraphOptimization { kDisable, kBasic, kExtended, kAll };
@@ -20,7 +22,7 @@ struct ProviderSpec {
 };
 
 struct SessionOptions {
-  static constexpr int kMaxThreads = 1024;
+  static constexpr int kMaxThreads = fastort::kMaxThreads;  // one limit for every option
 
   int intra_op_threads = 0;  // 0: ORT's default (one per physical core)
   int inter_op_threads = 0;  // 0: ORT's default

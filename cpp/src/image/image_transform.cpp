@@ -2,8 +2,18 @@
 // final pass that writes normalised values in the output layout.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
+
+#ifdef _WIN32
+#define NOMINMAX
+#include <windows.h>
+#else
+#include <unistd.h>
+#endif
 
 #include "fastort/error.hpp"
 #include "fastort/image.hpp"
@@ -24,6 +34,37 @@ void check_side(const char* name, int value, bool zero_allowed) {
                 std::string(name) + " must be between " + (zero_allowed ? "0" : "1") + " and " +
                     std::to_string(kMaxSide) + ", got " + std::to_string(value));
   }
+}
+
+// a * b for sizes (>= 0), INT64_MAX when that overflows.
+int64_t saturating_multiply(int64_t a, int64_t b) {
+  return b != 0 && a > INT64_MAX / b ? INT64_MAX : a * b;
+}
+
+// This machine's RAM, read once; INT64_MAX when the system does not say.
+int64_t physical_memory_bytes() {
+  static const int64_t bytes = [] {
+#ifdef _WIN32
+    MEMORYSTATUSEX status;
+    status.dwLength = sizeof status;
+    if (GlobalMemoryStatusEx(&status)) return static_cast<int64_t>(status.ullTotalPhys);
+#else
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page_size > 0) return saturating_multiply(pages, page_size);
+#endif
+    return INT64_MAX;
+  }();
+  return bytes;
+}
+
+// The shortest text that reads back as `value` (std::to_string prints 1e-40 as 0.000000).
+std::string float_text(float value) {
+  char text[32];
+  for (int digits = 1; digits <= 9; ++digits) {
+    std::snprintf(text, sizeof text, "%.*g", digits, static_cast<double>(value));
+    if (std::strtof(text, nullptr) == value) break;
+  }
+  return text;
 }
 
 // torchvision's Resize: (h, w) as given, or the short side to S and the long side truncated.
@@ -221,22 +262,36 @@ void fill_values<uint8_t>(const ImageTransformSpec&, uint8_t (&values)[3][256]) 
 }
 
 void check_image(const ImageView& image, size_t index) {
-  const std::string which = "image " + std::to_string(index);
+  const auto which = [index] { return "image " + std::to_string(index); };
   if (image.data == nullptr || image.height <= 0 || image.width <= 0) {
-    throw Error(ErrorKind::kInvalidArgument, which + " is empty (" + std::to_string(image.height) +
-                                                 "x" + std::to_string(image.width) + ")");
+    throw Error(ErrorKind::kInvalidArgument, which() + " is empty (" +
+                                                 std::to_string(image.height) + "x" +
+                                                 std::to_string(image.width) + ")");
   }
   if (image.channels != 1 && image.channels != 3 && image.channels != 4) {
-    throw Error(ErrorKind::kInvalidArgument, which + " has " + std::to_string(image.channels) +
+    throw Error(ErrorKind::kInvalidArgument, which() + " has " + std::to_string(image.channels) +
                                                  " channels; expected 1 (grey), 3 or 4");
   }
   if (image.height > kMaxSide * 4 || image.width > kMaxSide * 4) {
     throw Error(ErrorKind::kInvalidArgument,
-                which + " is larger than " + std::to_string(kMaxSide * 4) + " pixels a side");
+                which() + " is larger than " + std::to_string(kMaxSide * 4) + " pixels a side");
   }
   if (image.row_stride < static_cast<int64_t>(image.width) * image.channels) {
-    throw Error(ErrorKind::kInvalidArgument, which + " has rows shorter than its width");
+    throw Error(ErrorKind::kInvalidArgument, which() + " has rows shorter than its width");
   }
+}
+
+// Whether any byte of `image` lies in [begin, end). Exact for row-strided views, like
+// np.shares_memory: bytes between the rows do not count.
+bool overlaps(const ImageView& image, uintptr_t begin, uintptr_t end) {
+  const auto first = reinterpret_cast<uintptr_t>(image.data);
+  const auto row = static_cast<uintptr_t>(image.width) * image.channels;
+  const auto stride = static_cast<uintptr_t>(image.row_stride);  // >= row > 0, checked
+  // Rows lie in increasing order: the first row ending after `begin` is the only one that
+  // can overlap without an earlier one doing so.
+  uintptr_t y = 0;
+  if (begin >= first + row) y = (begin - first - row) / stride + 1;
+  return y < static_cast<uintptr_t>(image.height) && first + y * stride < end;
 }
 
 template <typename T>
@@ -297,30 +352,75 @@ void ImageTransformSpec::validate() const {
     throw Error(ErrorKind::kInvalidArgument, "crop height and width must both be set or both 0");
   }
   for (int c = 0; c < 3; ++c) {
-    if (!std::isfinite(mean[c]) || !std::isfinite(std[c]) || std[c] == 0.0f) {
+    // Messages are built only when thrown: validate() runs on every call.
+    auto channel = [c] { return " (channel " + std::to_string(c) + ")"; };
+    if (!std::isfinite(mean[c])) {
       throw Error(ErrorKind::kInvalidArgument,
-                  "mean and std must be finite and std non-zero (channel " + std::to_string(c) +
-                      ": mean " + std::to_string(mean[c]) + ", std " + std::to_string(std[c]) +
-                      ")");
+                  "mean must be finite as a float32, got " + float_text(mean[c]) + channel());
+    }
+    // A subnormal std passes a non-zero check but turns most values into inf.
+    if (!std::isnormal(std[c])) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "std must be a normal float32 (finite, non-zero, not subnormal), got " +
+                      float_text(std[c]) + channel());
+    }
+    // fill_values' arithmetic at bytes 0 and 255; the values between lie between these.
+    const float low = (0.0f - mean[c]) / std[c], high = (1.0f - mean[c]) / std[c];
+    if (!std::isfinite(low) || !std::isfinite(high)) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "mean " + float_text(mean[c]) + " and std " + float_text(std[c]) +
+                      " overflow float32 when normalising" + channel());
     }
   }
 }
 
 std::array<int, 2> output_size(const ImageTransformSpec& spec, int height, int width) {
+  if (height < 1 || width < 1) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "image is empty (" + std::to_string(height) + "x" + std::to_string(width) + ")");
+  }
   if (spec.crop_height > 0) return {spec.crop_height, spec.crop_width};
   return resized_size(spec, height, width);
+}
+
+std::array<int64_t, 4> output_shape(const ImageTransformSpec& spec, int64_t count, int height,
+                                    int width) {
+  if (count < 0) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "image count must be >= 0, got " + std::to_string(count));
+  }
+  if (height < 1 || width < 1) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "image 0 is empty (" + std::to_string(height) + "x" + std::to_string(width) + ")");
+  }
+  const auto size = output_size(spec, height, width);
+  if (spec.layout == Layout::kNCHW) return {count, 3, size[0], size[1]};
+  return {count, size[0], size[1], 3};
+}
+
+void check_output_fits(ElementType type, const std::array<int64_t, 4>& shape) {
+  int64_t bytes = static_cast<int64_t>(element_size(type));
+  for (int64_t dim : shape) bytes = saturating_multiply(bytes, dim);
+  const int64_t memory = physical_memory_bytes();
+  if (bytes > memory) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "the output " + describe_tensor(type, {shape.begin(), shape.end()}) + " needs " +
+                    (bytes == INT64_MAX ? "over " : "") + std::to_string(bytes) +
+                    " bytes, more than this machine's physical memory (" + std::to_string(memory) +
+                    " bytes); use a smaller crop, resize or batch");
+  }
 }
 
 void transform_images(const std::vector<ImageView>& images, const ImageTransformSpec& spec,
                       const TensorView& out, int threads) {
   spec.validate();
+  check_threads("threads", threads);
   std::vector<int64_t> expected;
   if (!images.empty()) {
     check_image(images[0], 0);
-    const auto size = output_size(spec, images[0].height, images[0].width);
-    const auto n = static_cast<int64_t>(images.size());
-    expected = spec.layout == Layout::kNCHW ? std::vector<int64_t>{n, 3, size[0], size[1]}
-                                            : std::vector<int64_t>{n, size[0], size[1], 3};
+    const auto shape =
+        output_shape(spec, static_cast<int64_t>(images.size()), images[0].height, images[0].width);
+    expected.assign(shape.begin(), shape.end());
   }
   if (out.type != ElementType::kFloat32 && out.type != ElementType::kUInt8) {
     throw Error(ErrorKind::kTypeMismatch,
@@ -334,6 +434,19 @@ void transform_images(const std::vector<ImageView>& images, const ImageTransform
   if (!out.is_c_contiguous() || !out.writable ||
       reinterpret_cast<uintptr_t>(out.data) % element_size(out.type) != 0) {
     throw Error(ErrorKind::kInvalidArgument, "out must be C-contiguous, aligned and writable");
+  }
+  // The kernels read each source row after writing earlier output rows, so an out that
+  // shares memory with an image would overwrite pixels before they are read.
+  const auto begin = reinterpret_cast<uintptr_t>(out.data);
+  const auto end = begin + static_cast<uintptr_t>(out.element_count()) * element_size(out.type);
+  for (size_t i = 0; i < images.size(); ++i) {
+    check_image(images[i], i);
+    if (overlaps(images[i], begin, end)) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "out shares memory with image " + std::to_string(i) +
+                      ": the output would overwrite pixels before they are read; pass an out "
+                      "array separate from the images");
+    }
   }
   if (out.type == ElementType::kFloat32) {
     run(images, spec, static_cast<float*>(out.data), threads);
