@@ -215,18 +215,49 @@ def test_model_with_unknown_operator(tmp_path):
         fastort.Session(path)
 
 
-@pytest.mark.parametrize("threads", [-1, 0, 10**9, fastort._core.MAX_THREADS + 1])
+@pytest.mark.parametrize("threads", [-1, 10**9, 2**70, fastort._core.MAX_THREADS + 1])
 def test_absurd_thread_counts(add_path, threads):
-    with pytest.raises(ValueError, match="threads must be between"):
+    # One rule and one message for every thread option (sessions and transforms alike).
+    limit = fastort._core.MAX_THREADS
+    with pytest.raises(
+        fastort.InvalidArgumentError, match=rf"^threads must be between 0 .* {limit}"
+    ):
         fastort.Session(add_path, threads=threads)
-    with pytest.raises(ValueError, match="inter_op_threads must be between"):
+    with pytest.raises(fastort.InvalidArgumentError, match=r"^inter_op_threads must be between"):
         fastort.Session(add_path, inter_op_threads=threads)
+    with pytest.raises(
+        fastort.InvalidArgumentError, match=rf"^threads must be between 0 .* {limit}"
+    ):
+        fastort.ImageTransform(threads=threads)
+
+
+def test_zero_threads_means_the_default_everywhere(add_path):
+    assert fastort.Session(add_path, threads=0, inter_op_threads=0) is not None
+    assert fastort.ImageTransform(threads=0).threads == 0
 
 
 @pytest.mark.parametrize("threads", [1.5, "4", True])
 def test_thread_counts_of_the_wrong_type(add_path, threads):
-    with pytest.raises(TypeError, match="threads must be an int"):
+    with pytest.raises(fastort.InvalidTypeError, match="threads must be an int"):
         fastort.Session(add_path, threads=threads)
+
+
+def test_every_argument_error_is_a_fastort_error(add_path):
+    bad = [
+        lambda: fastort.Session(3),
+        lambda: fastort.Session(add_path, providers="CPUExecutionProvider"),
+        lambda: fastort.Session(add_path, providers=[42]),
+        lambda: fastort.Session(add_path, session_config=["a"]),
+        lambda: fastort.Session(add_path, optimization=3),
+        lambda: fastort.Session(add_path, optimization="fastest"),
+        lambda: fastort.Session(add_path, external_data_dir=3),
+        lambda: fastort.set_cache_size(-1),
+        lambda: fastort.set_cache_size("8"),
+        lambda: fastort.RunOptions(timeout=-1),
+    ]
+    for call in bad:
+        with pytest.raises(fastort.FastortError):
+            call()
 
 
 def test_unknown_provider_and_optimization_level(add_path):

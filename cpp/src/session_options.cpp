@@ -6,6 +6,7 @@
 
 #include "fastort/error.hpp"
 #include "fastort/ort.hpp"
+#include "fastort/thread_pool.hpp"
 #include "messages.hpp"
 #include "ort_error.hpp"
 
@@ -18,14 +19,6 @@ constexpr std::pair<const char*, GraphOptimization> kLevels[] = {
     {"extended", GraphOptimization::kExtended},
     {"all", GraphOptimization::kAll},
 };
-
-void check_threads(const char* option, int value) {
-  if (value < 0 || value > SessionOptions::kMaxThreads) {
-    throw Error(ErrorKind::kInvalidArgument,
-                std::string(option) + " must be between 0 (ONNX Runtime's default) and " +
-                    std::to_string(SessionOptions::kMaxThreads) + ", got " + std::to_string(value));
-  }
-}
 
 // Length-prefixed so that no choice of strings can make two option sets collide.
 void append_field(std::string& key, const std::string& field) {

@@ -28,9 +28,9 @@ def clear_cache() -> None:
 def set_cache_size(maxsize: int) -> None:
     """Bound the cache to `maxsize` sessions (least recently used go first); 0 disables it."""
     if isinstance(maxsize, bool) or not isinstance(maxsize, int):
-        raise TypeError(f"maxsize must be an int, got {type(maxsize).__name__}")
+        raise _core.InvalidTypeError(f"maxsize must be an int, got {type(maxsize).__name__}")
     if maxsize < 0:
-        raise ValueError(f"maxsize must be >= 0, got {maxsize}")
+        raise _core.InvalidArgumentError(f"maxsize must be >= 0, got {maxsize}")
     _core.set_cache_size(maxsize)
 
 

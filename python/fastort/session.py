@@ -70,21 +70,22 @@ class ModelMetadata:
 
 
 def _thread_count(name: str, value: int | None) -> int:
+    # None and 0 both mean ONNX Runtime's default; the range is the core's one rule.
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int or None, got {type(value).__name__}")
-    count = int(value)
-    if not 1 <= count <= _core.MAX_THREADS:
-        raise ValueError(f"{name} must be between 1 and {_core.MAX_THREADS} (or None), got {count}")
-    return count
+        raise _core.InvalidTypeError(f"{name} must be an int or None, got {type(value).__name__}")
+    _core.check_threads(name, int(value))
+    return int(value)
 
 
 def _providers(providers: Sequence[ProviderArg] | None) -> list[tuple[str, list[tuple[str, str]]]]:
     if providers is None:
         return []
     if isinstance(providers, (str, bytes)) or not isinstance(providers, Iterable):
-        raise TypeError("providers must be a list of provider names or (name, options) pairs")
+        raise _core.InvalidTypeError(
+            "providers must be a list of provider names or (name, options) pairs"
+        )
     result: list[tuple[str, list[tuple[str, str]]]] = []
     for provider in providers:
         if isinstance(provider, str):
@@ -97,7 +98,7 @@ def _providers(providers: Sequence[ProviderArg] | None) -> list[tuple[str, list[
         ):
             result.append((provider[0], [(str(k), str(v)) for k, v in provider[1].items()]))
         else:
-            raise TypeError(
+            raise _core.InvalidTypeError(
                 f"provider must be a name or a (name, options dict) pair, got {provider!r}"
             )
     return result
@@ -107,7 +108,7 @@ def _config(session_config: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     if session_config is None:
         return []
     if not isinstance(session_config, Mapping):
-        raise TypeError("session_config must be a dict of str -> str")
+        raise _core.InvalidTypeError("session_config must be a dict of str -> str")
     return [(str(key), str(value)) for key, value in session_config.items()]
 
 
@@ -116,7 +117,7 @@ def _file_name(name: str, path: str | os.PathLike[str] | None) -> bytes:
     if path is None:
         return b""
     if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"{name} must be a path, got {type(path).__name__}")
+        raise _core.InvalidTypeError(f"{name} must be a path, got {type(path).__name__}")
     return os.fsencode(path)
 
 
@@ -135,7 +136,9 @@ def _load_bytes(data: bytes, options: _core.SessionOptions, identity: str) -> An
 
 def _optimization(level: str) -> str:
     if not isinstance(level, str):
-        raise TypeError(f"optimization must be one of {_OPTIMIZATION_LEVELS}, got {level!r}")
+        raise _core.InvalidTypeError(
+            f"optimization must be one of {_OPTIMIZATION_LEVELS}, got {level!r}"
+        )
     return level
 
 
@@ -196,7 +199,7 @@ class Session(_core.SessionBase):
         elif isinstance(model, (str, os.PathLike)):
             impl = _core.Session.load_file(os.fsencode(model), options, cache is not False)
         else:
-            raise TypeError(
+            raise _core.InvalidTypeError(
                 f"model must be a path or the model's bytes, got {type(model).__name__}"
             )
         super().__init__(impl, bool(strict))
