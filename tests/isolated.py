@@ -9,6 +9,9 @@ import textwrap
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
+# The suite also runs against a sanitized build, with AddressSanitizer's runtime preloaded.
+UNDER_ASAN = "asan" in os.environ.get("LD_PRELOAD", "")
+
 
 def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Runs `code` in a new interpreter (tests/ importable) and returns the finished process."""
