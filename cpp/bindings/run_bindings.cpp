@@ -25,7 +25,6 @@ std::string_view name_view(py::handle name, const char* role, py::object& keep) 
 // run Python code (__dlpack__, __array_interface__) that changes the dict, and a borrowed
 // reference would then point at a freed object.
 void snapshot_items(py::handle dict, std::vector<py::object>& items) {
-  items.reserve(items.size() + 2 * static_cast<size_t>(PyDict_GET_SIZE(dict.ptr())));
   Py_ssize_t position = 0;
   PyObject *key = nullptr, *value = nullptr;
   while (PyDict_Next(dict.ptr(), &position, &key, &value)) {
@@ -49,9 +48,10 @@ void borrow_inputs(BorrowedCall& call, py::handle input_feed) {
     py::object keep;
     const Subject subject{"input", name_view(call.references[i], "input", keep)};
     if (keep) call.references.push_back(std::move(keep));
-    call.arrays.push_back(as_array(call.references[i + 1], subject));
-    call.request.inputs.push_back(
-        {subject.name, view_of(call.arrays.back(), subject, call.strings)});
+    py::array array = as_array(call.references[i + 1], subject);
+    call.request.inputs.push_back({subject.name, view_of(array, subject, call.strings)});
+    // An array made from the value (not the value itself) must live as long.
+    if (array.ptr() != call.references[i + 1].ptr()) call.references.push_back(std::move(array));
   }
 }
 
@@ -96,8 +96,7 @@ void borrow_outputs(BorrowedCall& call, const Session& session, py::handle outpu
       throw Error(ErrorKind::kTypeMismatch,
                   subject.text() + " must be a numpy array, got " + type_name(value));
     }
-    call.arrays.push_back(py::reinterpret_borrow<py::array>(value));
-    call.request.out[k] = view_of(call.arrays.back(), subject, call.strings);
+    call.request.out[k] = view_of(py::reinterpret_borrow<py::array>(value), subject, call.strings);
     call.out_objects[k] = py::reinterpret_borrow<py::object>(value);
   }
 }
@@ -114,6 +113,11 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
   const std::shared_ptr<RunOptions> options = run_options_arg(run_options);
   const std::shared_ptr<Session>& session = self.session;
   BorrowedCall call;
+  // Room for every dict item at once: the hot path allocates this vector once.
+  const auto items = [](py::handle dict) -> size_t {
+    return PyDict_Check(dict.ptr()) ? 2 * static_cast<size_t>(PyDict_GET_SIZE(dict.ptr())) : 0;
+  };
+  call.references.reserve(items(input_feed) + items(out));
   borrow_inputs(call, input_feed);
   borrow_outputs(call, *session, output_names, out);
   call.request.allow_copy = !self.strict;

@@ -17,10 +17,9 @@ namespace fastort::bindings {
 // Everything one run borrows from Python, kept alive until the results are built.
 struct BorrowedCall {
   RunRequest request;
-  // The dicts' keys and values (and the UTF-8 bytes of names that needed encoding), held
-  // strongly: request.inputs' names point into them.
+  // The dicts' keys and values, the arrays made from values, and the UTF-8 bytes of names
+  // that needed encoding, held strongly: request's names and views point into them.
   std::vector<pybind11::object> references;
-  std::vector<pybind11::array> arrays;        // inputs and out buffers
   std::vector<pybind11::object> out_objects;  // parallel to request.outputs; null: ORT allocates
   // A list: stable addresses, and no allocation when no input is a string tensor.
   std::list<std::vector<std::string>> strings;

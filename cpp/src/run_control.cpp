@@ -112,15 +112,21 @@ RunControl::RunControl(std::shared_ptr<RunOptions> options, bool interruptible)
     options_->active_.push_back(this);
     if (options_->terminate_) stop(Stop::kTerminated);
   }
-  if (deadline_ || interruptible_) {
+  if (deadline_) {
     detail::Watchdog::instance().add(this);
     watched_ = true;
+  } else if (interruptible_) {
+    detail::Watchdog::instance().add_interruptible(this);
   }
 }
 
 RunControl::~RunControl() {
   // After these, nothing else can stop this run, so the flag may be reset.
-  if (watched_) detail::Watchdog::instance().remove(this);
+  if (watched_) {
+    detail::Watchdog::instance().remove(this);
+  } else if (interruptible_) {
+    detail::Watchdog::instance().remove_interruptible();
+  }
   if (options_) {
     std::lock_guard<std::mutex> lock(registry_mutex());
     auto& active = options_->active_;

@@ -193,6 +193,7 @@ Session::Session(Ort::Session session, SessionOptions options, std::vector<Exter
       if (inputs_[i].name == output.name) source = i;
     }
     passthrough_.push_back(source);
+    has_passthrough_ = has_passthrough_ || source != kNoInput;
   }
 }
 

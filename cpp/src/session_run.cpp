@@ -17,7 +17,6 @@ namespace detail {
 struct PreparedInputs {
   std::vector<Ort::Value> values;  // model order
   std::vector<std::unique_ptr<std::byte[]>> copies;
-  std::vector<ByteRange> copy_ranges;  // parallel to copies
 };
 }  // namespace detail
 
@@ -86,11 +85,6 @@ ErrorKind stop_error_kind(RunControl::Stop stop) {
     default:
       return ErrorKind::kTerminated;
   }
-}
-
-ByteRange range_of(const void* data, size_t bytes) {
-  const auto begin = reinterpret_cast<uintptr_t>(data);
-  return {begin, begin + bytes};
 }
 
 }  // namespace
@@ -208,7 +202,6 @@ std::vector<OwnedValue> Session::run(const RunRequest& request) const {
                           "copy; pass numpy.ascontiguousarray(value)");
         }
         prepared.copies.emplace_back(new std::byte[bytes == 0 ? 1 : bytes]);
-        prepared.copy_ranges.push_back(range_of(prepared.copies.back().get(), bytes));
         if (view.is_c_contiguous()) {
           std::memcpy(prepared.copies.back().get(), view.data, bytes);
         } else {
@@ -248,8 +241,10 @@ std::vector<OwnedValue> Session::run(const RunRequest& request) const {
                 std::string("ONNX Runtime failed to run the model: ") + e.what(), code);
   }
 
-  detail::call_ort(ErrorKind::kRuntime, "reading the outputs",
-                   [&] { keep_outputs_apart(request, by_index, prepared, results); });
+  if (has_passthrough_) {
+    detail::call_ort(ErrorKind::kRuntime, "copying passed-through inputs",
+                     [&] { keep_outputs_apart(request, prepared, results); });
+  }
   std::vector<OwnedValue> owned;
   owned.reserve(results.size());
   for (auto& value : results) owned.emplace_back(std::move(value));
@@ -290,37 +285,30 @@ void Session::check_out_memory(const RunRequest& request,
   }
 }
 
-void Session::keep_outputs_apart(const RunRequest& request,
-                                 const std::vector<const TensorView*>& inputs,
-                                 const detail::PreparedInputs& prepared,
+void Session::keep_outputs_apart(const RunRequest& request, const detail::PreparedInputs& prepared,
                                  std::vector<Ort::Value>& results) const {
+  // ORT hands back a graph output that is also a graph input as that input's own value, in
+  // the caller's buffer (or in the copy of a strided input, freed after this call); it
+  // ignores a buffer bound for it. No other output shares an input's memory: ORT's planner
+  // never reuses memory it was lent.
   for (size_t k = 0; k < results.size(); ++k) {
     const size_t index = request.outputs[k];
+    const size_t source = passthrough_[index];
+    if (source == kNoInput) continue;
     const ValueInfo& output = outputs_[index];
+    // Strings are ORT's own copies, shared by reference counting: nothing to do.
     if (output.kind != ValueKind::kTensor || element_size(output.element_type) == 0) continue;
-    if (!request.out.empty() && request.out[k]) {
-      // ORT leaves a buffer bound for a passed-through input unwritten (and may hand back
-      // another value in its place): the values are put into the caller's buffer here.
-      const TensorView& out = *request.out[k];
-      const size_t source = passthrough_[index];
-      const void* data = source != kNoInput ? prepared.values[source].GetTensorRawData()
-                                            : results[k].GetTensorRawData();
-      if (data == out.data) continue;
-      std::memcpy(out.data, data, byte_size(out));  // sizes were checked before running
-      detail::count_output_copy(byte_size(out));
-      results[k] = Ort::Value::CreateTensor(cpu_memory_, out.data, byte_size(out), out.shape.data(),
-                                            out.shape.size(),
-                                            static_cast<ONNXTensorElementDataType>(out.type));
+    if (request.out.empty() || !request.out[k]) {
+      results[k] = copy_value(results[k]);
       continue;
     }
-    // An output in an input's memory (the caller's array, or a copy freed after this call)
-    // would outlive it: it gets memory of its own.
-    const void* data = results[k].GetTensorRawData();
-    bool borrowed = false;
-    for (const TensorView* input : inputs)
-      borrowed = borrowed || input->byte_range().contains(data);
-    for (const ByteRange& copy : prepared.copy_ranges) borrowed = borrowed || copy.contains(data);
-    if (borrowed) results[k] = copy_value(results[k]);
+    const TensorView& out = *request.out[k];
+    const void* data = prepared.values[source].GetTensorRawData();
+    std::memcpy(out.data, data, byte_size(out));  // shapes were checked before running
+    detail::count_output_copy(byte_size(out));
+    results[k] = Ort::Value::CreateTensor(cpu_memory_, out.data, byte_size(out), out.shape.data(),
+                                          out.shape.size(),
+                                          static_cast<ONNXTensorElementDataType>(out.type));
   }
 }
 

@@ -52,6 +52,13 @@ void Watchdog::remove(RunControl* control) noexcept {
   runs_.erase(std::remove(runs_.begin(), runs_.end(), control), runs_.end());
 }
 
+void Watchdog::add_interruptible(RunControl* control) noexcept { interruptible_.store(control); }
+
+void Watchdog::remove_interruptible() noexcept {
+  interruptible_.store(nullptr);
+  while (interrupting_.load()) std::this_thread::yield();
+}
+
 void Watchdog::after_fork_in_child() {
   // The thread does not exist here, and the pipe is shared with the parent: a signal of the
   // child would stop the parent's run. The same descriptor numbers (which may still be
@@ -60,6 +67,8 @@ void Watchdog::after_fork_in_child() {
   started_ = false;
   unavailable_ = false;
   runs_.clear();
+  interruptible_.store(nullptr);
+  interrupting_.store(false);
   mutex_.unlock();
 }
 
@@ -80,6 +89,9 @@ int Watchdog::handle(const std::string& bytes) {
     for (RunControl* run : runs_) {
       if (run->interruptible()) run->stop(RunControl::Stop::kInterrupted);
     }
+    interrupting_.store(true);
+    if (RunControl* run = interruptible_.load()) run->stop(RunControl::Stop::kInterrupted);
+    interrupting_.store(false);
   }
   const auto now = Clock::now();
   auto next = Clock::time_point::max();

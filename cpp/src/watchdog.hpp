@@ -2,6 +2,7 @@
 // arrives (see run_control.hpp). One per process, started on first use.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,6 +25,11 @@ class Watchdog {
   void add(RunControl* control);
   void remove(RunControl* control) noexcept;
 
+  // The same for a run with no deadline that only signals stop, without a lock: every run
+  // on Python's main thread is one, and may be a few microseconds long. One at a time.
+  void add_interruptible(RunControl* control) noexcept;
+  void remove_interruptible() noexcept;
+
   // fork(): the child has no watchdog thread and must not share the parent's pipe.
   void before_fork() { mutex_.lock(); }
   void after_fork_in_parent() { mutex_.unlock(); }
@@ -38,6 +44,10 @@ class Watchdog {
   int handle(const std::string& bytes);
 
   std::mutex mutex_;
+  // The lock-free slot and a flag set while the thread may be stopping its run: remove waits
+  // until the flag is clear (sequentially consistent, so one of the two sees the other).
+  std::atomic<RunControl*> interruptible_{nullptr};
+  std::atomic<bool> interrupting_{false};
   std::unique_ptr<platform::WakeupPipe> pipe_;
   bool started_ = false;
   bool unavailable_ = false;

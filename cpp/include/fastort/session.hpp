@@ -99,9 +99,8 @@ class Session {
   // have that input's shape. `inputs` is in model order.
   void check_out_memory(const RunRequest& request,
                         const std::vector<const TensorView*>& inputs) const;
-  // After Run: bound results land in their buffers, and no result views an input's memory.
-  void keep_outputs_apart(const RunRequest& request, const std::vector<const TensorView*>& inputs,
-                          const detail::PreparedInputs& prepared,
+  // After Run: passed-through inputs are copied, into their out buffers or memory of their own.
+  void keep_outputs_apart(const RunRequest& request, const detail::PreparedInputs& prepared,
                           std::vector<Ort::Value>& results) const;
 
   static constexpr size_t kNoInput = static_cast<size_t>(-1);
@@ -116,6 +115,7 @@ class Session {
   // Per output: the index of the input it passes through (a graph output that is also a
   // graph input), or kNoInput.
   std::vector<size_t> passthrough_;
+  bool has_passthrough_ = false;
   ModelMetadata metadata_;
   Ort::MemoryInfo cpu_memory_;
   uint64_t generation_;  // fork_generation() when loaded

@@ -18,10 +18,6 @@ struct ByteRange {
   bool overlaps(const ByteRange& other) const noexcept {
     return !empty() && !other.empty() && begin < other.end && other.begin < end;
   }
-  bool contains(const void* address) const noexcept {
-    const auto value = reinterpret_cast<uintptr_t>(address);
-    return begin <= value && value < end;
-  }
 };
 
 struct TensorView {
