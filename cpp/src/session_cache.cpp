@@ -18,6 +18,23 @@ std::string canonical_path(const std::string& path) {
 
 }  // namespace
 
+bool caches_bytes(CachePolicy policy) noexcept { return policy == CachePolicy::kShared; }
+
+std::shared_ptr<Session> open_model_file(const std::string& path, const SessionOptions& options,
+                                         CachePolicy policy) {
+  if (policy == CachePolicy::kPrivate) return Session::load_file(path, options);
+  return SessionCache::global().load_file(path, options);
+}
+
+std::shared_ptr<Session> open_model_bytes(std::string_view model, std::string_view digest,
+                                          const SessionOptions& options, CachePolicy policy) {
+  if (!caches_bytes(policy)) return Session::load_bytes(model, options);
+  if (digest.empty()) {
+    throw Error(ErrorKind::kInvalidArgument, "model bytes shared through the cache need a digest");
+  }
+  return SessionCache::global().load_bytes(digest, model, options);
+}
+
 SessionCache& SessionCache::global() {
   static SessionCache* cache = new SessionCache();
   return *cache;

@@ -13,12 +13,33 @@
 
 namespace fastort {
 
+// Whether a model is loaded through the process-wide cache.
+enum class CachePolicy {
+  kDefault,  // files through the cache, bytes privately (finding bytes means hashing them)
+  kShared,   // through the cache: files by path and stamp, bytes by their digest
+  kPrivate,  // a session of its own
+};
+
+// Whether bytes loaded under `policy` go through the cache (and so need a digest).
+bool caches_bytes(CachePolicy policy) noexcept;
+
 struct CacheInfo {
   uint64_t hits = 0;
   uint64_t misses = 0;
   size_t max_size = 0;
   size_t current_size = 0;
 };
+
+class SessionCache;
+
+// The session for a model file under `policy`.
+std::shared_ptr<Session> open_model_file(const std::string& path, const SessionOptions& options,
+                                         CachePolicy policy);
+// The session for a model's bytes under `policy`; through the cache they are found by
+// `digest`, a collision-free hash of them (SHA-256) that the caller computes when
+// caches_bytes(policy). Throws Error(kInvalidArgument) when it is needed and empty.
+std::shared_ptr<Session> open_model_bytes(std::string_view model, std::string_view digest,
+                                          const SessionOptions& options, CachePolicy policy);
 
 class SessionCache {
  public:
