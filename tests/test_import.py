@@ -3,18 +3,8 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
-
-def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        check=False,
-    )
+from isolated import run_python
 
 
 def test_import_loads_neither_onnxruntime_python_nor_torch():
@@ -28,7 +18,7 @@ def test_import_loads_neither_onnxruntime_python_nor_torch():
 
 def test_missing_library_is_an_import_error(tmp_path):
     result = run_python(
-        "import fastort", FASTORT_ORT_LIBRARY=os.fspath(tmp_path / "libonnxruntime.so")
+        "import fastort", env={"FASTORT_ORT_LIBRARY": os.fspath(tmp_path / "libonnxruntime.so")}
     )
     assert result.returncode != 0
     assert "RuntimeLoadError" in result.stderr
@@ -39,6 +29,6 @@ def test_non_ort_library_is_an_import_error():
     import ctypes.util
 
     libm = ctypes.util.find_library("m") or "libm.so.6"
-    result = run_python("import fastort", FASTORT_ORT_LIBRARY=libm)
+    result = run_python("import fastort", env={"FASTORT_ORT_LIBRARY": libm})
     assert result.returncode != 0
     assert "not an ONNX Runtime library" in result.stderr
