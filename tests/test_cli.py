@@ -285,6 +285,35 @@ def test_native_benchmark_runs_a_model_and_the_kernels(tmp_path, sigmoid_path):
     assert bad.returncode == 1 and "error" in bad.stderr
 
 
+def test_native_raw_only_times_n_calls_and_writes_json_to_stdout(sigmoid_path):
+    from fastort._runtime import find_library
+    from fastort.benchmark import native_binary
+
+    binary = native_binary()
+    if binary is None:
+        pytest.skip("fastort-bench is not part of this build")
+    command = [binary, "--raw-only", "--model", sigmoid_path, "--library", find_library()]
+    result = subprocess.run(
+        [*command, "--iterations", "7", "--warmup", "1", "--batch", "1,3", "--json", "-"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["model"]  # the table went to stderr
+    assert [(row["batch"], row["iterations"]) for row in rows] == [(1, 7), (3, 7)]
+    assert all(row["seconds"] > 0 for row in rows)
+    assert "raw ORT C++ API batch 3" in result.stderr
+    not_raw_only = [part for part in command if part != "--raw-only"]
+    for wrong, message in (
+        ([*not_raw_only, "--iterations", "3"], "--iterations needs --raw-only"),
+        ([*command, "--images", "8x8"], "--raw-only measures a --model alone"),
+        ([*command, "--callers", "1,2"], "--raw-only measures a --model alone"),
+    ):
+        bad = subprocess.run(wrong, capture_output=True, text=True, check=False)
+        assert bad.returncode == 1 and message in bad.stderr
+
+
 def test_classify_any_classifier_with_transform_and_labels(save, tmp_path, png, capsys):
     path = save(classifier_model(size=224))  # no fastort metadata
     session = fastort.Session(path)
