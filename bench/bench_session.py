@@ -12,7 +12,6 @@ each in a fresh interpreter.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import subprocess
@@ -24,13 +23,12 @@ import onnx
 from onnx import TensorProto, helper
 
 import fastort
+from fastort._ort_wheel import datasets_dir
 from fastort.benchmark import RAW_FLOOR, BenchResult, bench_model, format_results
 
 
 def sigmoid_path() -> Path:
-    spec = importlib.util.find_spec("onnxruntime")
-    assert spec is not None and spec.submodule_search_locations
-    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "sigmoid.onnx"
+    return Path(datasets_dir()) / "sigmoid.onnx"
 
 
 def large_add_model(path: Path) -> Path:
