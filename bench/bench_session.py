@@ -6,7 +6,7 @@ only ratios measured side by side mean anything), all with one intra-op thread; 
 1x3x1024x1024 Add. Also `import fastort` against `import numpy` and `import onnxruntime`,
 each in a fresh interpreter.
 
-    python bench/bench_session.py [--rounds 15] [--quick] [--json results.json]
+    python -m bench.bench_session [--rounds 15] [--quick] [--json results.json]
 """
 
 from __future__ import annotations
