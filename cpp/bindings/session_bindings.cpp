@@ -4,12 +4,10 @@
 
 #include "bindings.hpp"
 #include "fastort/error.hpp"
-#include "fastort/raw_benchmark.hpp"
 #include "fastort/session.hpp"
 #include "fastort/session_cache.hpp"
 #include "gil.hpp"
 #include "numpy_interop.hpp"
-#include "run_bindings.hpp"
 #include "text.hpp"
 
 namespace py = pybind11;
@@ -54,21 +52,6 @@ void register_session_options(py::module_& m) {
       .def_property_readonly("external_data_dir", [](py::handle self) {
         return model_text(initialized<SessionOptions>(self, "SessionOptions").external_data_dir);
       });
-}
-
-double time_raw(py::handle self, py::handle input_feed, size_t iterations) {
-  const Session& session = initialized<Session>(self, "Session");
-  BorrowedCall call;
-  borrow_inputs(call, input_feed);
-  call.request.outputs.push_back(0);
-  session.run(call.request);  // validates the inputs
-  std::vector<TensorView> ordered(session.inputs().size());
-  for (const auto& input : call.request.inputs) {
-    size_t i = 0;
-    while (session.inputs()[i].name != input.name) ++i;
-    ordered[i] = input.tensor;
-  }
-  return without_gil([&] { return time_raw_runs(session, ordered, iterations); });
 }
 
 using Shape = py::typing::List<py::typing::Optional<py::typing::Union<py::int_, py::str>>>;
@@ -195,8 +178,6 @@ void register_session(py::module_& m) {
             });
           },
           py::arg("model"), py::arg("options"), py::arg("cache"))
-      .def("time_raw_runs", &time_raw, py::arg("input_feed"), py::arg("iterations"),
-           "Seconds for `iterations` runs through ORT's C++ API alone (a benchmark floor).")
       .def_property_readonly(
           "inputs", [](py::handle s) { return initialized<Session>(s, "Session").inputs(); })
       .def_property_readonly(

@@ -156,12 +156,6 @@ class Session:
     def load_bytes(model: bytes, options: SessionOptions, cache: CachePolicy) -> Session: ...
     @staticmethod
     def load_file(path: bytes, options: SessionOptions, cache: CachePolicy) -> Session: ...
-    def time_raw_runs(
-        self, input_feed: typing.Any, iterations: typing.SupportsInt | typing.SupportsIndex
-    ) -> float:
-        """
-        Seconds for `iterations` runs through ORT's C++ API alone (a benchmark floor).
-        """
     @property
     def inputs(self) -> list[ValueInfo]: ...
     @property

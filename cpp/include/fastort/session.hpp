@@ -80,11 +80,6 @@ class Session {
   // request.outputs; a result bound to a caller buffer views that buffer.
   std::vector<OwnedValue> run(const RunRequest& request) const;
 
-  // The underlying ORT session, for benchmarks that measure the raw C++ API.
-  Ort::Session& ort_session() const noexcept { return session_; }
-  const std::vector<const char*>& input_names() const noexcept { return input_names_; }
-  const std::vector<const char*>& output_names() const noexcept { return output_names_; }
-
   Session(Ort::Session session, SessionOptions options, std::vector<ExternalFile> external = {});
   // In a fork()ed child, a session loaded by the parent is left undestroyed: destroying it
   // would join ORT thread-pool threads that exist only in the parent.
