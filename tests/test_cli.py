@@ -317,7 +317,7 @@ def test_native_benchmark_runs_a_model_and_the_kernels(tmp_path, sigmoid_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     names = [row["name"] for row in report["model"]]
-    assert "raw ORT C++ API batch 1" in names and "2 callers, Session::run batch 1" in names
+    assert "raw ORT C++ API batch 1" in names and "2 callers, Model::run batch 1" in names
     assert len(report["images"]) == 2
     bad = subprocess.run([binary, "--runs", "0"], capture_output=True, text=True, check=False)
     assert bad.returncode == 1 and "error" in bad.stderr

@@ -341,16 +341,18 @@ def test_objects_whose_init_never_ran_raise_instead_of_crashing():
         lambda: fastort.Session.__new__(fastort.Session).run(None, {}),
         lambda: fastort.Session.__new__(fastort.Session).inputs,
         lambda: fastort.Session.__new__(fastort.Session)(x=np.ones(1)),
-        lambda: _core.Session.__new__(_core.Session).metadata,
+        lambda: _core.Model.__new__(_core.Model).metadata,
         lambda: _core.ImageSpec.__new__(_core.ImageSpec).output_shape(1, 1, 1),
     ]
     for call in uninitialised:
         with pytest.raises(fastort.FastortError, match="not initialised"):
             call()
     with pytest.raises(TypeError):
-        _core.SessionBase.run(object(), None, {})
+        _core.SessionHandle.run(object(), None, {})
+    with pytest.raises(TypeError, match="expected a Model object"):
+        _core.Model.inputs.fget(3)
     with pytest.raises(TypeError, match="expected a Session object"):
-        _core.Session.inputs.fget(3)
+        _core.SessionHandle.__call__(3)
 
 
 def _with_invalid_utf8(path: str) -> str:

@@ -26,8 +26,8 @@
 
 #include "fastort/error.hpp"
 #include "fastort/image.hpp"
+#include "fastort/model.hpp"
 #include "fastort/runtime.hpp"
-#include "fastort/session.hpp"
 #include "raw_ort.hpp"
 
 namespace {
@@ -255,7 +255,7 @@ std::vector<std::string> bench_model(const Options& options) {
   std::vector<std::string> rows;
   fastort::SessionOptions session_options;
   session_options.intra_op_threads = options.threads;
-  const auto session = fastort::Session::load_file(options.model, session_options);
+  const auto session = fastort::Model::load_file(options.model, session_options);
   fastort_bench::RawSession raw(options.model, options.threads);
   std::fprintf(report, "%s (ORT %s, %d intra-op thread(s))\n", options.model.c_str(),
                fastort::runtime_version().c_str(), options.threads);
@@ -286,7 +286,7 @@ std::vector<std::string> bench_model(const Options& options) {
                                raw.run(inputs.views);
                              })));
     rows.push_back(
-        model_row("fastort core Session::run" + suffix, batch,
+        model_row("fastort core Model::run" + suffix, batch,
                   time_calls(options.warmup, options.runs, [&] { session->run(request); })));
     if (can_bind) {
       rows.push_back(
@@ -308,7 +308,7 @@ std::vector<std::string> bench_model(const Options& options) {
       std::vector<double> all;
       for (auto& micros : per_thread) all.insert(all.end(), micros.begin(), micros.end());
       const Stats stats = summarize(all, wall, all.size() * batch);
-      const std::string name = std::to_string(callers) + " callers, Session::run" + suffix;
+      const std::string name = std::to_string(callers) + " callers, Model::run" + suffix;
       print_row(name, stats, "items/s");
       rows.push_back("{\"name\": \"" + name + "\", \"batch\": " + std::to_string(batch) +
                      ", \"callers\": " + std::to_string(callers) +

@@ -1,6 +1,6 @@
 // The floor that per-call overhead is measured against: ORT's own C++ API on a session of its
 // own, doing what a C++ service does per request (wrap the input memory, Run, release the
-// outputs). It lives beside the benchmark so that the core's Session exposes no ORT handles.
+// outputs). It lives beside the benchmark so that the core's Model exposes no ORT handles.
 #pragma once
 
 #include <string>
@@ -15,7 +15,7 @@ namespace fastort_bench {
 class RawSession {
  public:
   // Loads the model on the core's process-wide environment (fastort::load_runtime must have
-  // run) with the options a core Session gets by default: full graph optimisation, and
+  // run) with the options a core Model gets by default: full graph optimisation, and
   // `intra_op_threads` threads (0: ORT's default).
   RawSession(const std::string& model_path, int intra_op_threads);
 

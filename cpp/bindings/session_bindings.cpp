@@ -1,11 +1,11 @@
-// Session, its options and the process-wide cache.
+// Models (loaded sessions), their options, signatures and metadata, and the process-wide cache.
 #include <pybind11/stl.h>
 #include <pybind11/typing.h>
 
 #include "bindings.hpp"
 #include "fastort/error.hpp"
-#include "fastort/session.hpp"
-#include "fastort/session_cache.hpp"
+#include "fastort/model.hpp"
+#include "fastort/model_cache.hpp"
 #include "gil.hpp"
 #include "numpy_interop.hpp"
 #include "text.hpp"
@@ -154,7 +154,7 @@ void register_session(py::module_& m) {
       .value("PRIVATE", CachePolicy::kPrivate, "a session of its own");
   register_value_info(m);
   register_model_metadata(m);
-  py::class_<Session, std::shared_ptr<Session>>(m, "Session")
+  py::class_<Model, std::shared_ptr<Model>>(m, "Model")
       .def_static(
           "load_file",
           [](const py::bytes& path_bytes, const SessionOptions& options, CachePolicy cache) {
@@ -178,23 +178,23 @@ void register_session(py::module_& m) {
             });
           },
           py::arg("model"), py::arg("options"), py::arg("cache"))
+      .def_property_readonly("inputs",
+                             [](py::handle s) { return initialized<Model>(s, "Model").inputs(); })
+      .def_property_readonly("outputs",
+                             [](py::handle s) { return initialized<Model>(s, "Model").outputs(); })
       .def_property_readonly(
-          "inputs", [](py::handle s) { return initialized<Session>(s, "Session").inputs(); })
+          "providers", [](py::handle s) { return initialized<Model>(s, "Model").providers(); })
       .def_property_readonly(
-          "outputs", [](py::handle s) { return initialized<Session>(s, "Session").outputs(); })
-      .def_property_readonly(
-          "providers", [](py::handle s) { return initialized<Session>(s, "Session").providers(); })
-      .def_property_readonly(
-          "metadata", [](py::handle s) { return initialized<Session>(s, "Session").metadata(); });
+          "metadata", [](py::handle s) { return initialized<Model>(s, "Model").metadata(); });
 
   m.def("cache_info", [] {
-    const CacheInfo info = SessionCache::global().info();
+    const CacheInfo info = ModelCache::global().info();
     return py::make_tuple(info.hits, info.misses, info.max_size, info.current_size);
   });
-  m.def("clear_cache", [] { without_gil([] { SessionCache::global().clear(); }); });
+  m.def("clear_cache", [] { without_gil([] { ModelCache::global().clear(); }); });
   m.def(
       "set_cache_size",
-      [](size_t size) { without_gil([&] { SessionCache::global().set_max_size(size); }); },
+      [](size_t size) { without_gil([&] { ModelCache::global().set_max_size(size); }); },
       py::arg("maxsize"));
 }
 

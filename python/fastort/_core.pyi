@@ -17,13 +17,13 @@ __all__: list[str] = [
     "InvalidArgumentError",
     "InvalidModelError",
     "InvalidTypeError",
+    "Model",
     "ModelMetadata",
     "RunOptionsBase",
     "RunTerminatedError",
     "RunTimeoutError",
     "RuntimeLoadError",
-    "Session",
-    "SessionBase",
+    "SessionHandle",
     "SessionOptions",
     "ValueInfo",
     "available_providers",
@@ -151,11 +151,11 @@ class ModelMetadata:
     @property
     def version(self) -> int: ...
 
-class Session:
+class Model:
     @staticmethod
-    def load_bytes(model: bytes, options: SessionOptions, cache: CachePolicy) -> Session: ...
+    def load_bytes(model: bytes, options: SessionOptions, cache: CachePolicy) -> Model: ...
     @staticmethod
-    def load_file(path: bytes, options: SessionOptions, cache: CachePolicy) -> Session: ...
+    def load_file(path: bytes, options: SessionOptions, cache: CachePolicy) -> Model: ...
     @property
     def inputs(self) -> list[ValueInfo]: ...
     @property
@@ -195,12 +195,15 @@ class RunOptionsBase:
     @property
     def timeout(self) -> typing.Any: ...
 
-class SessionBase:
+class SessionHandle:
+    """
+    The native part of fastort.Session: a loaded Model and the object's own choices.
+    """
     def __call__(self, **kwargs: typing.Any) -> dict[str, typing.Any]:
         """
         session(**inputs) -> {output name: value} for all outputs.
         """
-    def __init__(self, session: Session, strict: bool) -> None: ...
+    def __init__(self, model: Model, strict: bool) -> None: ...
     def run(
         self,
         output_names: typing.Sequence[str] | None,
@@ -221,7 +224,7 @@ class SessionBase:
         and Python signal handlers stop a run that takes long: the handler's exception propagates.
         """
     @property
-    def _impl(self) -> Session: ...
+    def _model(self) -> Model: ...
 
 class ImageSpec:
     def __init__(self, fields: dict[str, typing.Any]) -> None: ...

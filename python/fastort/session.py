@@ -93,7 +93,7 @@ def _file_name(name: str, path: str | os.PathLike[str] | None) -> bytes:
 
 def _load_bytes(data: bytes, options: _core.SessionOptions, cache: _core.CachePolicy) -> Any:
     try:
-        return _core.Session.load_bytes(data, options, cache)
+        return _core.Model.load_bytes(data, options, cache)
     except _core.InvalidModelError as error:
         # Bytes are the model itself (as in onnxruntime); a file name passed as bytes is not.
         if len(data) < 4096 and b"\0" not in data and os.path.isfile(data):
@@ -112,7 +112,7 @@ def _optimization(level: str) -> str:
     return level
 
 
-class Session(_core.SessionBase):
+class Session(_core.SessionHandle):
     """An ONNX model loaded into ONNX Runtime.
 
     Args:
@@ -166,22 +166,22 @@ class Session(_core.SessionBase):
         if policy is None:
             raise _core.InvalidTypeError(f"cache must be None, True or False, got {cache!r}")
         if isinstance(model, (bytes, bytearray, memoryview)):
-            impl = _load_bytes(bytes(model), options, policy)
+            loaded = _load_bytes(bytes(model), options, policy)
         elif isinstance(model, (str, os.PathLike)):
-            impl = _core.Session.load_file(os.fsencode(model), options, policy)
+            loaded = _core.Model.load_file(os.fsencode(model), options, policy)
         else:
             raise _core.InvalidTypeError(
                 f"model must be a path or the model's bytes, got {type(model).__name__}"
             )
-        super().__init__(impl, bool(strict))
+        super().__init__(loaded, bool(strict))
 
     @property
     def inputs(self) -> list[ValueInfo]:
-        return self._impl.inputs
+        return self._model.inputs
 
     @property
     def outputs(self) -> list[ValueInfo]:
-        return self._impl.outputs
+        return self._model.outputs
 
     def get_inputs(self) -> list[ValueInfo]:
         return self.inputs
@@ -190,10 +190,10 @@ class Session(_core.SessionBase):
         return self.outputs
 
     def get_modelmeta(self) -> ModelMetadata:
-        return self._impl.metadata
+        return self._model.metadata
 
     def get_providers(self) -> list[str]:
-        return list(self._impl.providers)
+        return list(self._model.providers)
 
     # Image classification lives in fastort.classify; these are its shortcuts.
     @property
