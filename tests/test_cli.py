@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -20,9 +22,23 @@ LABELS = ["a", "b", "c", "d", "e"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fastort", *args], capture_output=True, text=True, check=False
+    """`fastort ARGS`, in this process: its exit status and what it printed."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = main(list(args))
+        except SystemExit as exit:  # argparse: usage errors, --help, --version
+            code = exit.code if isinstance(exit.code, int) else 1
+    return subprocess.CompletedProcess(
+        ["fastort", *args], code, stdout.getvalue(), stderr.getvalue()
     )
+
+
+def test_the_installed_command_runs_as_a_module():
+    result = subprocess.run(
+        [sys.executable, "-m", "fastort", "--version"], capture_output=True, text=True, check=False
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, f"fastort {fastort.__version__}")
 
 
 def test_inspect_prints_signature_operators_and_metadata(save, capsys):
