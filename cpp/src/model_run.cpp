@@ -128,10 +128,10 @@ void Model::validate_out(const ValueInfo& info, const TensorView& view) const {
   }
 }
 
-std::vector<OwnedValue> Model::run(const RunRequest& request) const {
-  // Match names to model inputs. ORT crashes if the count is wrong, so check it all here.
+std::vector<const TensorView*> Model::match_inputs(const std::vector<NamedInput>& inputs) const {
+  // ORT crashes if the count is wrong, so everything is checked here.
   std::vector<const TensorView*> by_index(inputs_.size(), nullptr);
-  for (const NamedInput& input : request.inputs) {
+  for (const NamedInput& input : inputs) {
     size_t index = 0;
     while (index < inputs_.size() && inputs_[index].name != input.name) ++index;
     if (index == inputs_.size()) {
@@ -151,6 +151,11 @@ std::vector<OwnedValue> Model::run(const RunRequest& request) const {
     }
     validate_input(inputs_[i], *by_index[i]);
   }
+  return by_index;
+}
+
+std::vector<OwnedValue> Model::run(const RunRequest& request) const {
+  const std::vector<const TensorView*> by_index = match_inputs(request.inputs);
   if (request.out.size() != request.outputs.size() && !request.out.empty()) {
     throw Error(ErrorKind::kInvalidArgument, "out buffers do not match the requested outputs");
   }
