@@ -159,7 +159,8 @@ def test_options_are_accepted(add_path, xy, level, tmp_path):
 
 
 def test_repr_names_inputs_and_outputs(add_path):
-    assert repr(fastort.Session(add_path)) == "<fastort.Session inputs=[x, y] outputs=[z, w]>"
+    session = fastort.Session(add_path, threads=1)
+    assert repr(session) == "<fastort.Session inputs=[x, y] outputs=[z, w] threads=1>"
 
 
 def test_versions():

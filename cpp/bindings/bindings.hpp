@@ -17,6 +17,7 @@ void register_runtime(pybind11::module_& m);
 void register_session(pybind11::module_& m);
 void register_session_handle(pybind11::module_& m);
 void register_run_options(pybind11::module_& m);
+void register_serving(pybind11::module_& m);
 void register_image(pybind11::module_& m);
 
 // Hands ONNX Runtime's waiting log records to Python's logging (logger

@@ -4,9 +4,8 @@
 #include <thread>
 
 namespace fastort::bindings {
-namespace {
 
-bool interpreter_finalizing() {
+bool is_finalizing() noexcept {
 #if PY_VERSION_HEX >= 0x030D0000
   return Py_IsFinalizing() != 0;
 #else
@@ -14,10 +13,8 @@ bool interpreter_finalizing() {
 #endif
 }
 
-}  // namespace
-
-void restore_thread(PyThreadState* state) {
-  if (interpreter_finalizing()) {
+void restore_thread(PyThreadState* state, bool released_while_finalizing) {
+  if (!released_while_finalizing && is_finalizing()) {
     for (;;) std::this_thread::sleep_for(std::chrono::hours(24));
   }
   PyEval_RestoreThread(state);

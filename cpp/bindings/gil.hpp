@@ -15,15 +15,21 @@
 
 namespace fastort::bindings {
 
-// Takes the GIL back for `state`. During interpreter shutdown it never returns: the thread
-// waits for the process to end, as Python 3.14 does itself, instead of being unwound.
-void restore_thread(PyThreadState* state);
+// True once the interpreter is shutting down: threads must not take the GIL any more.
+bool is_finalizing() noexcept;
+
+// Takes the GIL back for `state`. If the interpreter began shutting down while the GIL was
+// released, it never returns: the thread waits for the process to end, as Python 3.14 does
+// itself, instead of being unwound. The thread that runs the shutdown (it released the GIL
+// while already finalizing: no other thread runs Python code by then) takes it back.
+void restore_thread(PyThreadState* state, bool released_while_finalizing);
 
 // work() with the GIL released; its exception, if any, is rethrown once the GIL is back.
 template <typename F>
 std::invoke_result_t<F> without_gil(F&& work) {
   using Result = std::invoke_result_t<F>;
   std::exception_ptr error;
+  const bool finalizing = is_finalizing();
   PyThreadState* state = PyEval_SaveThread();
   if constexpr (std::is_void_v<Result>) {
     try {
@@ -31,7 +37,7 @@ std::invoke_result_t<F> without_gil(F&& work) {
     } catch (...) {
       error = std::current_exception();
     }
-    restore_thread(state);
+    restore_thread(state, finalizing);
     if (error) std::rethrow_exception(error);
   } else {
     std::optional<Result> result;
@@ -40,7 +46,7 @@ std::invoke_result_t<F> without_gil(F&& work) {
     } catch (...) {
       error = std::current_exception();
     }
-    restore_thread(state);
+    restore_thread(state, finalizing);
     if (error) std::rethrow_exception(error);
     return std::move(*result);
   }

@@ -132,7 +132,24 @@ py::object tensor_to_python(OwnedValue value, const std::shared_ptr<const Model>
   return py::array(dtype, view.shape, {}, view.data, py::reinterpret_steal<py::object>(capsule));
 }
 
+constexpr const char* kSharedCapsuleName = "fastort.shared_output";
+
+void release_shared(PyObject* capsule) {
+  delete static_cast<std::shared_ptr<const void>*>(
+      PyCapsule_GetPointer(capsule, kSharedCapsuleName));
+}
+
 }  // namespace
+
+py::array shared_view(const TensorView& view, std::shared_ptr<const void> owner) {
+  const py::dtype dtype = dtype_of(view.type);
+  if (view.data == nullptr) return py::array(dtype, view.shape);  // empty tensor
+  auto holder = std::make_unique<std::shared_ptr<const void>>(std::move(owner));
+  PyObject* capsule = PyCapsule_New(holder.get(), kSharedCapsuleName, &release_shared);
+  if (capsule == nullptr) throw py::error_already_set();
+  holder.release();  // the capsule owns it now
+  return py::array(dtype, view.shape, {}, view.data, py::reinterpret_steal<py::object>(capsule));
+}
 
 std::string Subject::text() const {
   if (std::string_view(role) == "out") return "out['" + std::string(name) + "']";

@@ -34,6 +34,10 @@ pybind11::array as_array(pybind11::handle value, const Subject& subject);
 TensorView view_of(const pybind11::array& array, const Subject& subject,
                    std::list<std::vector<std::string>>& string_storage);
 
+// An array viewing a numeric tensor's memory, which `owner` keeps alive as long as the array
+// (the array's base is a capsule holding it).
+pybind11::array shared_view(const TensorView& view, std::shared_ptr<const void> owner);
+
 // The numpy dtype for an element type (bfloat16 and float8 through ml_dtypes when installed,
 // else as same-sized unsigned integers; strings as object).
 pybind11::dtype dtype_of(ElementType type);

@@ -2,6 +2,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings.hpp"
+#include "fastort/cpu_budget.hpp"
 #include "fastort/debug_counters.hpp"
 #include "fastort/error.hpp"
 #include "fastort/ort.hpp"
@@ -73,6 +74,21 @@ void register_runtime(py::module_& m) {
     result["live_values"] = counters.live_values;
     return result;
   });
+  m.def(
+      "cpu_budget",
+      [] {
+        const CpuBudget budget = cpu_budget();
+        py::dict result;
+        result["online"] = budget.online;
+        result["affinity"] = budget.affinity;
+        result["physical_cores"] = budget.physical_cores;
+        result["quota"] = budget.quota;
+        result["omp_threads"] = budget.omp_threads;
+        result["session_threads"] = budget.session_threads();
+        result["worker_threads"] = budget.worker_threads();
+        return result;
+      },
+      "The CPUs this process may use, and the thread counts 'auto' gives.");
   m.attr("MAX_THREADS") = SessionOptions::kMaxThreads;
 }
 

@@ -184,8 +184,12 @@ void register_session(py::module_& m) {
                              [](py::handle s) { return initialized<Model>(s, "Model").outputs(); })
       .def_property_readonly(
           "providers", [](py::handle s) { return initialized<Model>(s, "Model").providers(); })
+      .def_property_readonly("metadata",
+                             [](py::handle s) { return initialized<Model>(s, "Model").metadata(); })
       .def_property_readonly(
-          "metadata", [](py::handle s) { return initialized<Model>(s, "Model").metadata(); });
+          "threads",
+          [](py::handle s) { return initialized<Model>(s, "Model").options().intra_op_threads; },
+          "Intra-op threads (0: ONNX Runtime's default).");
 
   m.def("cache_info", [] {
     const CacheInfo info = ModelCache::global().info();

@@ -72,6 +72,7 @@ std::string file_stamp(const std::string& path) {
 WakeupPipe::WakeupPipe() = default;
 WakeupPipe::~WakeupPipe() = default;
 int WakeupPipe::write_fd() const noexcept { return -1; }
+int WakeupPipe::read_fd() const noexcept { return -1; }
 
 void WakeupPipe::wake() noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -123,6 +124,7 @@ WakeupPipe::~WakeupPipe() {
 }
 
 int WakeupPipe::write_fd() const noexcept { return write_fd_; }
+int WakeupPipe::read_fd() const noexcept { return read_fd_; }
 
 void WakeupPipe::wake() noexcept {
   const char byte = 0;

@@ -32,6 +32,7 @@ class WakeupPipe {
   WakeupPipe& operator=(const WakeupPipe&) = delete;
 
   int write_fd() const noexcept;
+  int read_fd() const noexcept;  // what a waiter may poll itself (-1 on Windows)
   // Ends a wait; it reads as a 0 byte (no signal has number 0).
   void wake() noexcept;
   // Waits up to timeout_ms (< 0: no limit) for bytes and appends those that arrived.

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "fastort/cpu_budget.hpp"
 #include "fastort/error.hpp"
 #include "fork_hooks.hpp"
 
@@ -120,8 +121,15 @@ void check_threads(const char* option, int64_t value) {
 }
 
 int hardware_threads() noexcept {
-  const unsigned count = std::thread::hardware_concurrency();
-  return count == 0 ? 1 : static_cast<int>(count);
+  // Read once: the budget is a property of how the process was started.
+  static const int count = [] {
+    try {
+      return cpu_budget().worker_threads();
+    } catch (...) {
+      return 1;
+    }
+  }();
+  return count;
 }
 
 void parallel_for(size_t count, int max_threads, const std::function<void(size_t)>& body) {

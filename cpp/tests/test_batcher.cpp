@@ -102,7 +102,7 @@ TEST_CASE(one_bad_request_fails_alone) {
     first_row += view.shape[0];
     batch.rows = first_row;
   }
-  const detail::BatchOutcome outcome = detail::run_batch(*gather, batch);
+  const detail::BatchOutcome outcome = detail::run_batch(gather, batch);
   CHECK(outcome.runs == 4);  // the batch, then each request alone
   const auto& a = *batch.requests[0].request;
   const auto& b = *batch.requests[1].request;
@@ -134,7 +134,7 @@ TEST_CASE(cancelled_and_expired_requests_do_not_run) {
   }
   batch.rows = 3;
   CHECK(requests[0]->cancel());
-  const detail::BatchOutcome outcome = detail::run_batch(*gather, batch);
+  const detail::BatchOutcome outcome = detail::run_batch(gather, batch);
   CHECK(outcome.cancelled == 1 && outcome.timed_out == 1 && outcome.rows == 1);
   CHECK(requests[0]->state() == BatchRequest::State::kCancelled);
   CHECK(requests[1]->error() && requests[1]->error()->kind() == ErrorKind::kTimedOut);

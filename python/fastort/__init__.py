@@ -11,6 +11,7 @@ from ._core import (
     InvalidArgumentError,
     InvalidModelError,
     InvalidTypeError,
+    QueueFullError,
     RunTerminatedError,
     RuntimeLoadError,
     RunTimeoutError,
@@ -19,6 +20,7 @@ from ._runtime import available_providers, ort_version
 from ._version import __version__
 from .image import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
 from .run_options import RunOptions
+from .serving import Batcher, BatchFuture
 from .session import ModelMetadata, Session, ValueInfo
 
 if TYPE_CHECKING:
@@ -48,6 +50,8 @@ _runtime.load()
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "BatchFuture",
+    "Batcher",
     "CacheInfo",
     "ExportError",
     "ExportReport",
@@ -58,6 +62,7 @@ __all__ = [
     "InvalidModelError",
     "InvalidTypeError",
     "ModelMetadata",
+    "QueueFullError",
     "RunOptions",
     "RunTerminatedError",
     "RunTimeoutError",

@@ -11,7 +11,10 @@ import numpy
 
 __all__: list[str] = [
     "MAX_THREADS",
+    "BatchFuture",
+    "BatcherBase",
     "CachePolicy",
+    "CompletionQueue",
     "FastortError",
     "ImageSpec",
     "InvalidArgumentError",
@@ -19,6 +22,7 @@ __all__: list[str] = [
     "InvalidTypeError",
     "Model",
     "ModelMetadata",
+    "QueueFullError",
     "RunOptionsBase",
     "RunTerminatedError",
     "RunTimeoutError",
@@ -31,6 +35,7 @@ __all__: list[str] = [
     "check_threads",
     "clear_cache",
     "compiled_api_version",
+    "cpu_budget",
     "debug_counters",
     "hardware_threads",
     "load_runtime",
@@ -51,6 +56,7 @@ class InvalidTypeError(FastortError, TypeError): ...
 class RuntimeLoadError(FastortError, ImportError): ...
 class RunTerminatedError(FastortError): ...
 class RunTimeoutError(RunTerminatedError, TimeoutError): ...
+class QueueFullError(FastortError): ...
 
 class SessionOptions:
     """
@@ -164,6 +170,11 @@ class Model:
     def outputs(self) -> list[ValueInfo]: ...
     @property
     def providers(self) -> list[str]: ...
+    @property
+    def threads(self) -> int:
+        """
+        Intra-op threads (0: ONNX Runtime's default).
+        """
 
 class RunOptionsBase:
     """
@@ -240,6 +251,66 @@ class ImageSpec:
         The output's shape; with new_dtype, also checks that a new array of it fits in memory.
         """
 
+class BatchFuture:
+    """
+    The result of Batcher.submit: like concurrent.futures.Future.
+    """
+    def add_done_callback(self, fn: typing.Any) -> None: ...
+    def cancel(self) -> bool:
+        """
+        Drops the request if it has not started to run; True if it was dropped.
+        """
+    def cancelled(self) -> bool: ...
+    def done(self) -> bool: ...
+    def exception(self, timeout: typing.Any = None) -> typing.Any: ...
+    def result(self, timeout: typing.Any = None) -> typing.Any:
+        """
+        The outputs (the list run() returns for these rows), waiting without the GIL;
+        raises the request's error, concurrent.futures.CancelledError or TimeoutError.
+        """
+    def running(self) -> bool: ...
+
+class BatcherBase:
+    """
+    See fastort.Batcher.
+    """
+    def __init__(
+        self,
+        model: Model,
+        *,
+        max_batch_size: typing.SupportsInt | typing.SupportsIndex = 32,
+        max_delay_ms: typing.SupportsFloat | typing.SupportsIndex = 2.0,
+        max_queue: typing.SupportsInt | typing.SupportsIndex = 1024,
+    ) -> None: ...
+    def _stats(self) -> dict[str, typing.Any]: ...
+    def close(self) -> None: ...
+    def submit(self, feed: typing.Any, *, timeout: typing.Any = None) -> typing.Any:
+        """
+        Queues one request: `feed` maps every input name to its rows (first axis: rows).
+        Returns a BatchFuture whose result() is the list run(None, feed) would return.
+        With `timeout` (seconds), a request not started by then fails with
+        RunTimeoutError.
+        """
+    @property
+    def max_batch_size(self) -> int: ...
+    @property
+    def max_delay_ms(self) -> float: ...
+    @property
+    def max_queue(self) -> int: ...
+
+class CompletionQueue:
+    """
+    Futures' completions for an event loop to read (add_reader(fd)).
+    """
+    def __init__(self) -> None: ...
+    def take(self) -> list[int]: ...
+    def watch(self, future: typing.Any) -> int:
+        """
+        Pushes a key when `future` is done; returns the key.
+        """
+    @property
+    def fd(self) -> int: ...
+
 def available_providers() -> list[str]: ...
 def cache_info() -> tuple[int, int, int, int]: ...
 def check_threads(option: str, value: int) -> None: ...
@@ -247,6 +318,11 @@ def clear_cache() -> None: ...
 def compiled_api_version() -> int:
     """
     ORT C API version fastort was compiled against.
+    """
+
+def cpu_budget() -> dict[str, typing.Any]:
+    """
+    The CPUs this process may use, and the thread counts 'auto' gives.
     """
 
 def debug_counters() -> dict[str, typing.Any]: ...

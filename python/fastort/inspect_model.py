@@ -11,6 +11,7 @@ import json
 import os
 from typing import Any
 
+from . import _core
 from ._metadata import LABELS_KEY, TRANSFORM_KEY, classes_per_row, stored_metadata
 from .session import Session
 
@@ -51,6 +52,8 @@ def inspect_model(path: str | os.PathLike[str]) -> dict[str, Any]:
         "outputs": [_value(v) for v in session.outputs],
         "producer": meta.producer_name,
         "graph_name": meta.graph_name,
+        "threads": session.threads,
+        "cpu_budget": _core.cpu_budget(),
         "metadata": {k: v for k, v in custom.items() if k not in parsed},
         "fastort": {
             "transform": transform.to_dict() if transform else None,
@@ -133,6 +136,13 @@ def format_report(report: dict[str, Any]) -> str:
             lines.append(f"  {op:24s} {count}")
     else:
         lines.append(report["note"])
+    budget = report["cpu_budget"]
+    quota = f", quota {budget['quota']:g} CPUs" if budget["quota"] else ""
+    omp = f", OMP_NUM_THREADS={budget['omp_threads']}" if budget["omp_threads"] else ""
+    lines.append(
+        f'threads: {report["threads"]} (threads="auto": {budget["physical_cores"]} cores of '
+        f"{budget['affinity']} usable CPUs{quota}{omp})"
+    )
     fastort = report["fastort"]
     if fastort["transform"]:
         lines.append(f"fastort transform: {json.dumps(fastort['transform'])}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numbers
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from . import _core
 
@@ -39,12 +39,15 @@ ValueInfo = _core.ValueInfo
 ModelMetadata = _core.ModelMetadata
 
 
-def _thread_count(name: str, value: int | None) -> int:
+def _thread_count(name: str, value: int | Literal["auto"] | None) -> int:
     # None and 0 both mean ONNX Runtime's default; the range is the core's one rule.
     if value is None:
         return 0
+    if value == "auto" and name == "threads":
+        return int(_core.cpu_budget()["session_threads"])
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise _core.InvalidTypeError(f"{name} must be an int or None, got {type(value).__name__}")
+        allowed = 'an int, "auto" or None' if name == "threads" else "an int or None"
+        raise _core.InvalidTypeError(f"{name} must be {allowed}, got {value!r}")
     _core.check_threads(name, int(value))
     return int(value)
 
@@ -118,7 +121,10 @@ class Session(_core.SessionHandle):
     Args:
         model: path (str, or os.PathLike returning str or bytes) of an .onnx file, or the
             model's bytes.
-        threads: intra-op threads (None: ONNX Runtime's default, one per physical core).
+        threads: intra-op threads. "auto" (the default): one per physical core this process
+            may use, as its CPU affinity mask, its container's CPU quota and OMP_NUM_THREADS
+            allow (ONNX Runtime's own default counts every core of the machine and
+            oversubscribes a container or a pinned worker); None: ONNX Runtime's default.
         inter_op_threads: inter-op threads (None: ONNX Runtime's default).
         optimization: graph optimisation level, "disable" | "basic" | "extended" | "all".
         providers: execution providers in priority order, names or (name, options) pairs;
@@ -143,7 +149,7 @@ class Session(_core.SessionHandle):
         self,
         model: ModelSource,
         *,
-        threads: int | None = None,
+        threads: int | Literal["auto"] | None = "auto",
         inter_op_threads: int | None = None,
         optimization: str = "all",
         providers: Sequence[ProviderArg] | None = None,
@@ -195,6 +201,31 @@ class Session(_core.SessionHandle):
     def get_providers(self) -> list[str]:
         return list(self._model.providers)
 
+    @property
+    def threads(self) -> int:
+        """Intra-op threads of this session (0: ONNX Runtime's default)."""
+        return int(self._model.threads)
+
+    def warmup(self, batch_sizes: Iterable[int] = (1, 8)) -> None:
+        """Runs the model once at each batch size, on zeros, so that the first real requests
+        do not pay ONNX Runtime's first-run allocations. Every input needs a dynamic first
+        axis (or a fixed one equal to the size); other dynamic axes become 1."""
+        from .serving import warmup
+
+        warmup(self, batch_sizes)
+
+    async def run_async(
+        self,
+        output_names: Sequence[str] | None,
+        input_feed: Mapping[str, Any],
+        run_options: Any = None,
+    ) -> list[Any]:
+        """`run` for asyncio: the run happens on a worker thread and the event loop is never
+        blocked. Cancelling the awaiting task terminates the run (RunTerminatedError inside)."""
+        from .serving import run_session_async
+
+        return await run_session_async(self, output_names, input_feed, run_options)
+
     # Image classification lives in fastort.classify; these are its shortcuts.
     @property
     def transform(self) -> ImageTransform | None:
@@ -229,4 +260,5 @@ class Session(_core.SessionHandle):
     def __repr__(self) -> str:
         inputs = ", ".join(i.name for i in self.inputs)
         outputs = ", ".join(o.name for o in self.outputs)
-        return f"<fastort.Session inputs=[{inputs}] outputs=[{outputs}]>"
+        threads = self.threads or "default"
+        return f"<fastort.Session inputs=[{inputs}] outputs=[{outputs}] threads={threads}>"

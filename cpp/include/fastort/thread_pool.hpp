@@ -17,11 +17,12 @@ void check_threads(const char* option, int64_t value);
 
 // Runs body(i) for every i in [0, count) on up to `max_threads` threads, the calling thread
 // included, and returns when all are done. The first exception thrown by a body is rethrown
-// here (the remaining indices still run). max_threads <= 0 means one per hardware thread;
+// here (the remaining indices still run). max_threads <= 0 means hardware_threads();
 // at most kMaxThreads run.
 void parallel_for(size_t count, int max_threads, const std::function<void(size_t)>& body);
 
-// Hardware threads of this machine (at least 1).
+// Hardware threads this process may use (at least 1): cpu_budget().worker_threads(), read
+// once. What max_threads <= 0 means.
 int hardware_threads() noexcept;
 
 }  // namespace fastort

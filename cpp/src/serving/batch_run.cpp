@@ -41,15 +41,22 @@ RunRequest request_for(const Model& model, const Batch& batch, int64_t first_row
   return request;
 }
 
-// Gives each request its rows of the outputs of a run over `rows` rows; the outputs stay
-// alive as long as any request's view of them.
-void deliver(const Model& model, std::vector<OwnedValue> results,
+// The outputs of one run, and the model whose allocator their memory came from.
+struct RunResults {
+  std::shared_ptr<const Model> model;
+  std::vector<OwnedValue> values;
+};
+
+// Gives each request its rows of the outputs of a run over `rows` rows; the outputs (and the
+// model) stay alive as long as any request's view of them.
+void deliver(const std::shared_ptr<const Model>& model_ptr, std::vector<OwnedValue> results,
              const std::vector<Batch::Entry>& entries, int64_t rows) {
-  auto owner = std::make_shared<std::vector<OwnedValue>>(std::move(results));
+  const Model& model = *model_ptr;
+  auto owner = std::make_shared<RunResults>(RunResults{model_ptr, std::move(results)});
   std::vector<TensorView> whole;
   std::vector<size_t> row_bytes;
-  for (size_t k = 0; k < owner->size(); ++k) {
-    TensorView view = (*owner)[k].tensor();
+  for (size_t k = 0; k < owner->values.size(); ++k) {
+    TensorView view = owner->values[k].tensor();
     if (view.shape.empty() || view.shape[0] != rows) {
       const Error error(ErrorKind::kRuntime,
                         "output '" + model.outputs()[k].name + "' has " +
@@ -135,7 +142,8 @@ void Batch::copy_rows(const std::vector<const TensorView*>& inputs, int64_t firs
   }
 }
 
-BatchOutcome run_batch(const Model& model, Batch& batch) {
+BatchOutcome run_batch(const std::shared_ptr<const Model>& model_ptr, Batch& batch) {
+  const Model& model = *model_ptr;
   BatchOutcome outcome;
   const Clock::time_point now = Clock::now();
   // Requests cancelled or past their timeout are dropped, and the rows of the others moved
@@ -177,7 +185,7 @@ BatchOutcome run_batch(const Model& model, Batch& batch) {
     return results;
   };
   try {
-    deliver(model, run(0, rows), live, rows);
+    deliver(model_ptr, run(0, rows), live, rows);
     return outcome;
   } catch (const std::exception& error) {
     if (live.size() == 1) {
@@ -188,7 +196,7 @@ BatchOutcome run_batch(const Model& model, Batch& batch) {
   // One request made the batch fail: each runs alone, so only the culprit gets an error.
   for (const Batch::Entry& entry : live) {
     try {
-      deliver(model, run(entry.first_row, entry.request->rows()), {{entry.request, 0}},
+      deliver(model_ptr, run(entry.first_row, entry.request->rows()), {{entry.request, 0}},
               entry.request->rows());
     } catch (const std::exception& error) {
       entry.request->fail(as_error(error));

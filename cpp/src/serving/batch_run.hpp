@@ -38,6 +38,7 @@ struct Batch {
   bool sealed = false;     // no more requests go in
   bool began_under_load;
   std::chrono::steady_clock::time_point began = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_arrival = began;
 };
 
 struct BatchOutcome {
@@ -50,6 +51,6 @@ struct BatchOutcome {
 // Runs the batch's requests that are neither cancelled nor past their timeout, and completes
 // every request. When the batch fails in ONNX Runtime, each request runs again alone, so
 // only the culprit fails, with the error of its own run.
-BatchOutcome run_batch(const Model& model, Batch& batch);
+BatchOutcome run_batch(const std::shared_ptr<const Model>& model, Batch& batch);
 
 }  // namespace fastort::detail

@@ -64,6 +64,10 @@ struct Batcher::Shared {
   bool closing = false;
   bool busy = false;      // the worker is running a batch
   bool finished = false;  // the worker has returned
+  // Arrivals: the time of the last submit and the mean gap between submits (decaying), which
+  // tells the worker whether waiting for more rows is worth it.
+  Clock::time_point last_submit = Clock::now();
+  double mean_gap_seconds = 0;
   std::unique_ptr<std::thread> worker;
   uint64_t generation = fork_generation();
 
@@ -135,6 +139,11 @@ std::shared_ptr<BatchRequest> Batcher::submit(const std::vector<NamedInput>& inp
         *model_, views, std::move(key), std::max(options_.max_batch_size, rows), s.busy));
     batch = s.batches.back().get();
   }
+  const Clock::time_point now = Clock::now();
+  const double gap = std::chrono::duration<double>(now - s.last_submit).count();
+  s.mean_gap_seconds = 0.9 * s.mean_gap_seconds + 0.1 * std::min(gap, options_.max_delay_ms / 1e3);
+  s.last_submit = now;
+  batch->last_arrival = now;
   const int64_t first_row = batch->rows;
   batch->rows += rows;
   batch->requests.push_back({request, first_row});
@@ -176,10 +185,17 @@ void Batcher::work() {
     if (s.batches.empty()) break;  // closing, and everything queued has run
     detail::Batch* batch = s.batches.front().get();
     // A batch begun while the worker was free runs at once: one request at a time costs what
-    // a run costs. Under load (begun while a batch ran), it fills until full, or until its
-    // oldest request has waited max_delay.
-    if (!batch->sealed && batch->began_under_load && !s.closing) {
-      s.work.wait_until(lock, batch->began + max_delay, [&] { return batch->sealed || s.closing; });
+    // a run costs. Under load (begun while a batch ran) it fills up, until full, until its
+    // oldest request has waited max_delay, or until requests stop coming: no new one within
+    // twice the recent mean gap between requests (clients waiting for their results send
+    // nothing more, so waiting longer would only add latency).
+    while (!batch->sealed && batch->began_under_load && !s.closing) {
+      const auto linger = std::chrono::duration_cast<Clock::duration>(
+          std::chrono::duration<double>(2 * s.mean_gap_seconds));
+      const Clock::time_point until =
+          std::min(batch->began + max_delay, batch->last_arrival + linger);
+      if (Clock::now() >= until) break;
+      s.work.wait_until(lock, until, [&] { return batch->sealed || s.closing; });
     }
     batch->sealed = true;
     s.copied.wait(lock, [&] { return batch->pending_copies == 0; });
@@ -188,7 +204,7 @@ void Batcher::work() {
     s.queued -= static_cast<int64_t>(taken->requests.size());
     s.busy = true;
     lock.unlock();
-    const detail::BatchOutcome outcome = detail::run_batch(*model_, *taken);
+    const detail::BatchOutcome outcome = detail::run_batch(model_, *taken);
     lock.lock();
     s.busy = false;
     s.runs += outcome.runs;

@@ -1,0 +1,237 @@
+// The batcher, its futures, and their hand-off to threads (a result() that waits without the
+// GIL) and to asyncio (a completion queue the event loop watches).
+#include <pybind11/stl.h>
+
+#include <atomic>
+#include <cmath>
+
+#include "bindings.hpp"
+#include "fastort/batcher.hpp"
+#include "fastort/completion_queue.hpp"
+#include "gil.hpp"
+#include "numpy_interop.hpp"
+#include "run_bindings.hpp"
+#include "text.hpp"
+
+namespace py = pybind11;
+
+namespace fastort::bindings {
+namespace {
+
+// What a BatchFuture is in Python: the request, and its Python-side state (the outputs once
+// built, so result() always returns the same arrays; callbacks added before completion).
+struct FutureHandle {
+  std::shared_ptr<BatchRequest> request;
+  py::object outputs;
+  py::list callbacks;
+};
+
+FutureHandle& future_of(py::handle self) { return initialized<FutureHandle>(self, "BatchFuture"); }
+
+py::object futures_module() {
+  static py::object* module = new py::object(py::module_::import("concurrent.futures"));
+  return *module;
+}
+
+// Waits without the GIL; raises concurrent.futures.TimeoutError when `timeout` passes first.
+void wait_for(const BatchRequest& request, py::handle timeout) {
+  double seconds = -1;
+  if (!timeout.is_none()) {
+    seconds = timeout.cast<double>();
+    if (std::isnan(seconds) || seconds < 0) seconds = 0;
+  }
+  if (!request.done() && !without_gil([&] { return request.wait(seconds); })) {
+    PyErr_SetNone(futures_module().attr("TimeoutError").ptr());
+    throw py::error_already_set();
+  }
+}
+
+py::object result(py::handle self, py::handle timeout) {
+  FutureHandle& future = future_of(self);
+  wait_for(*future.request, timeout);
+  switch (future.request->state()) {
+    case BatchRequest::State::kCancelled:
+      PyErr_SetNone(futures_module().attr("CancelledError").ptr());
+      throw py::error_already_set();
+    case BatchRequest::State::kFailed:
+      throw *future.request->error();
+    default:
+      break;
+  }
+  if (!future.outputs) {
+    py::list outputs;
+    for (const RequestOutput& output : future.request->outputs()) {
+      outputs.append(shared_view(output.view, output.owner));
+    }
+    future.outputs = std::move(outputs);
+  }
+  return future.outputs;
+}
+
+py::object exception(py::handle self, py::handle timeout) {
+  FutureHandle& future = future_of(self);
+  wait_for(*future.request, timeout);
+  if (future.request->state() == BatchRequest::State::kCancelled) {
+    PyErr_SetNone(futures_module().attr("CancelledError").ptr());
+    throw py::error_already_set();
+  }
+  if (future.request->state() != BatchRequest::State::kFailed) return py::none();
+  set_python_error(*future.request->error());
+  py::error_already_set raised;  // fetches the exception just set
+  return raised.value();
+}
+
+// Calls the future's callbacks, on the thread that completed the request. That may be the
+// batcher's worker, which then takes the GIL; not during interpreter shutdown, when the
+// references are left as they are.
+void run_callbacks(PyObject* future_object) {
+  if (is_finalizing()) return;
+  py::gil_scoped_acquire gil;
+  auto future = py::reinterpret_steal<py::object>(future_object);
+  py::list callbacks = future_of(future).callbacks;
+  future_of(future).callbacks = py::list();
+  for (py::handle callback : callbacks) {
+    try {
+      callback(future);
+    } catch (py::error_already_set& error) {
+      // As concurrent.futures does: a failing callback is reported, the others still run.
+      error.discard_as_unraisable(py::reinterpret_borrow<py::object>(callback));
+    }
+  }
+}
+
+void add_done_callback(py::handle self, py::object callback) {
+  FutureHandle& future = future_of(self);
+  const bool first = future.callbacks.empty();
+  future.callbacks.append(std::move(callback));
+  if (!first) return;
+  // The hook holds a reference to the future, released by run_callbacks under the GIL.
+  PyObject* held = self.ptr();
+  Py_INCREF(held);
+  future.request->on_done([held](const std::shared_ptr<BatchRequest>&) { run_callbacks(held); });
+}
+
+py::dict stats_of(const Batcher& batcher) {
+  const BatcherStats stats = batcher.stats();
+  py::dict histogram;
+  for (const auto& [rows, count] : stats.batch_rows) histogram[py::int_(rows)] = count;
+  py::dict result;
+  result["requests"] = stats.requests;
+  result["batches"] = stats.batches;
+  result["rejected"] = stats.rejected;
+  result["cancelled"] = stats.cancelled;
+  result["timed_out"] = stats.timed_out;
+  result["batch_rows"] = histogram;
+  result["queue_delay_ms"] = stats.queue_delay_ms;
+  result["run_ms"] = stats.run_ms;
+  return result;
+}
+
+// Destroyed without the GIL: destruction closes the batcher and joins its worker, which may
+// be waiting for the GIL to run a future's callbacks.
+std::shared_ptr<Batcher> make_batcher(std::shared_ptr<Model> model, int64_t max_batch_size,
+                                      double max_delay_ms, int64_t max_queue) {
+  auto* batcher = new Batcher(std::move(model), {max_batch_size, max_delay_ms, max_queue});
+  return std::shared_ptr<Batcher>(batcher, [](Batcher* owned) {
+    if (PyGILState_Check()) {
+      without_gil([owned] { delete owned; });
+    } else {
+      delete owned;
+    }
+  });
+}
+
+Batcher& batcher_of(py::handle self) { return initialized<Batcher>(self, "Batcher"); }
+
+// A request's timeout: None (no limit) or positive seconds.
+double timeout_seconds(py::handle timeout) {
+  if (timeout.is_none()) return 0;
+  if (PyBool_Check(timeout.ptr()) ||
+      !(PyFloat_Check(timeout.ptr()) || PyLong_Check(timeout.ptr()))) {
+    throw Error(ErrorKind::kTypeMismatch,
+                "timeout must be seconds or None, got " + std::string(py::str(py::repr(timeout))));
+  }
+  const double seconds = timeout.cast<double>();
+  if (!(seconds > 0) || std::isinf(seconds)) {
+    throw Error(ErrorKind::kInvalidArgument, "timeout must be a positive number of seconds, got " +
+                                                 std::string(py::str(py::repr(timeout))));
+  }
+  return seconds;
+}
+
+py::object submit(py::handle self, py::handle feed, py::handle timeout) {
+  Batcher& batcher = batcher_of(self);
+  const double seconds = timeout_seconds(timeout);
+  BorrowedCall call;
+  borrow_inputs(call, feed);
+  // The rows are copied during submit: the arrays need not outlive it.
+  auto request = batcher.submit(call.request.inputs, seconds);
+  return py::cast(FutureHandle{std::move(request), py::object(), py::list()});
+}
+
+// Keys of the futures a CompletionQueue watches, unique in the process.
+std::atomic<uint64_t> g_next_key{1};
+
+}  // namespace
+
+void register_serving(py::module_& m) {
+  py::class_<FutureHandle>(m, "BatchFuture",
+                           "The result of Batcher.submit: like concurrent.futures.Future.")
+      .def("result", &result, py::arg("timeout") = py::none(),
+           "The outputs (the list run() returns for these rows), waiting without the GIL;\n"
+           "raises the request's error, concurrent.futures.CancelledError or TimeoutError.")
+      .def("exception", &exception, py::arg("timeout") = py::none())
+      .def("done", [](py::handle self) { return future_of(self).request->done(); })
+      .def("running",
+           [](py::handle self) {
+             return future_of(self).request->state() == BatchRequest::State::kRunning;
+           })
+      .def("cancelled",
+           [](py::handle self) {
+             return future_of(self).request->state() == BatchRequest::State::kCancelled;
+           })
+      .def(
+          "cancel", [](py::handle self) { return future_of(self).request->cancel(); },
+          "Drops the request if it has not started to run; True if it was dropped.")
+      .def("add_done_callback", &add_done_callback, py::arg("fn"));
+
+  py::class_<Batcher, std::shared_ptr<Batcher>>(m, "BatcherBase", "See fastort.Batcher.")
+      .def(py::init(&make_batcher), py::arg("model"), py::kw_only(), py::arg("max_batch_size") = 32,
+           py::arg("max_delay_ms") = 2.0, py::arg("max_queue") = 1024)
+      .def("submit", &submit, py::arg("feed"), py::kw_only(), py::arg("timeout") = py::none(),
+           "Queues one request: `feed` maps every input name to its rows (first axis: rows).\n"
+           "Returns a BatchFuture whose result() is the list run(None, feed) would return.\n"
+           "With `timeout` (seconds), a request not started by then fails with\n"
+           "RunTimeoutError.")
+      .def("close",
+           [](py::handle self) {
+             Batcher& batcher = batcher_of(self);  // with the GIL: it asks Python
+             without_gil([&] { batcher.close(); });
+           })
+      .def("_stats", [](py::handle self) { return stats_of(batcher_of(self)); })
+      .def_property_readonly(
+          "max_batch_size",
+          [](py::handle self) { return batcher_of(self).options().max_batch_size; })
+      .def_property_readonly(
+          "max_delay_ms", [](py::handle self) { return batcher_of(self).options().max_delay_ms; })
+      .def_property_readonly("max_queue",
+                             [](py::handle self) { return batcher_of(self).options().max_queue; });
+
+  py::class_<CompletionQueue, std::shared_ptr<CompletionQueue>>(
+      m, "CompletionQueue", "Futures' completions for an event loop to read (add_reader(fd)).")
+      .def(py::init<>())
+      .def_property_readonly("fd", [](const CompletionQueue& queue) { return queue.fd(); })
+      .def(
+          "watch",
+          [](const std::shared_ptr<CompletionQueue>& queue, py::handle future) {
+            const uint64_t key = g_next_key++;
+            // No GIL on the worker: only the key crosses, into the queue.
+            future_of(future).request->on_done(
+                [queue, key](const std::shared_ptr<BatchRequest>&) { queue->push(key); });
+            return key;
+          },
+          py::arg("future"), "Pushes a key when `future` is done; returns the key.")
+      .def("take", [](CompletionQueue& queue) { return queue.take(); });
+}
+
+}  // namespace fastort::bindings

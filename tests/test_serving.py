@@ -1,0 +1,591 @@
+"""The serving engine: Batcher (threads and asyncio), Session.run_async, warmup, threads="auto"."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import gc
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import fastort
+from hammer import parallelize
+from isolated import describe, run_python
+from models import endless_model, identity_model, make_model, matmul_model
+
+
+def mlp_model(width: int = 64, layers: int = 3, seed: int = 0):
+    """x float[N, width] -> y float[N, width]: `layers` MatMul+Relu layers."""
+    rng = np.random.default_rng(seed)
+    nodes, weights, name = [], [], "x"
+    for layer in range(layers):
+        weight = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
+        weights.append(numpy_helper.from_array(weight, f"w{layer}"))
+        nodes.append(helper.make_node("MatMul", [name, f"w{layer}"], [f"m{layer}"]))
+        name = "y" if layer == layers - 1 else f"r{layer}"
+        nodes.append(helper.make_node("Relu", [f"m{layer}"], [name]))
+    return make_model(
+        nodes,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", width])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", width])],
+        weights,
+    )
+
+
+def gather_model():
+    """rows int64[N] -> picked float[N, 3]: rows of a 10 x 3 table (an index >= 10 fails)."""
+    table = np.arange(30, dtype=np.float32).reshape(10, 3)
+    return make_model(
+        [helper.make_node("Gather", ["table", "rows"], ["picked"], axis=0)],
+        [helper.make_tensor_value_info("rows", TensorProto.INT64, ["N"])],
+        [helper.make_tensor_value_info("picked", TensorProto.FLOAT, ["N", 3])],
+        [numpy_helper.from_array(table, "table")],
+    )
+
+
+@pytest.fixture
+def add_session(add_path) -> fastort.Session:
+    return fastort.Session(add_path, threads=1)
+
+
+@pytest.fixture
+def slow_session(save) -> fastort.Session:
+    """A model whose run of a few thousand rows takes long enough to queue requests behind."""
+    return fastort.Session(save(mlp_model(width=256, layers=12), "slow.onnx"), threads=1)
+
+
+def start_long_run(batcher: fastort.Batcher) -> fastort.BatchFuture:
+    """Submits a large request and returns once the worker runs it: later ones queue."""
+    long_run = batcher.submit({"x": np.ones((4000, 256), np.float32)})
+    deadline = time.monotonic() + 30
+    while not long_run.running() and not long_run.done():
+        assert time.monotonic() < deadline
+        time.sleep(0.0005)
+    return long_run
+
+
+# ---- results -----------------------------------------------------------------------------
+
+
+def test_submit_returns_what_run_returns(add_session, xy):
+    x, y = xy
+    with fastort.Batcher(add_session) as batcher:
+        future = batcher.submit({"x": x, "y": y})
+        outputs = future.result(timeout=30)
+        assert future.done() and not future.cancelled() and future.exception() is None
+    expected = add_session.run(None, {"x": x, "y": y})
+    assert len(outputs) == 2
+    for got, want in zip(outputs, expected):
+        np.testing.assert_array_equal(got, want)
+    assert future.result() is outputs  # the same arrays every time
+
+
+def test_every_request_gets_its_own_rows_under_32_threads(save):
+    session = fastort.Session(save(mlp_model()), threads=1)
+    rng = np.random.default_rng(1)
+    requests = [
+        rng.standard_normal((int(rng.integers(1, 6)), 64)).astype(np.float32) for _ in range(640)
+    ]
+    expected = [session.run(None, {"x": rows})[0] for rows in requests]
+    with fastort.Batcher(session, max_batch_size=16, max_delay_ms=1) as batcher:
+
+        def client(thread: int) -> int:
+            for index in range(thread, len(requests), 32):
+                (got,) = batcher.submit({"x": requests[index]}).result(timeout=60)
+                assert got.shape == expected[index].shape
+                np.testing.assert_allclose(got, expected[index], rtol=1e-5, atol=1e-5)
+            return thread
+
+        parallelize(client, 32)
+        stats = batcher.stats()
+    assert stats["requests"] == len(requests)
+    assert sum(stats["batch_rows"].values()) == stats["batches"]
+    assert sum(rows * count for rows, count in stats["batch_rows"].items()) == sum(
+        len(rows) for rows in requests
+    )
+    assert max(stats["batch_rows"]) > 1, "concurrent requests should share batches"
+
+
+def test_outputs_are_views_of_the_batch_and_outlive_everything(add_session, xy):
+    x, y = xy
+    batcher = fastort.Batcher(add_session, max_batch_size=8)
+    z, w = batcher.submit({"x": x, "y": y}).result(timeout=30)
+    assert not z.flags.owndata and not w.flags.owndata  # rows of the batch's outputs
+    batcher.close()
+    del batcher, add_session
+    gc.collect()
+    np.testing.assert_array_equal(z, x + y)
+    np.testing.assert_array_equal(w, x * 2)
+
+
+def test_inputs_are_copied_at_submit(add_session, xy):
+    x, y = (a.copy() for a in xy)
+    with fastort.Batcher(add_session) as batcher:
+        future = batcher.submit({"x": x, "y": y})
+        x[:] = 100  # after submit: the request has its own copy of the rows
+        z, _ = future.result(timeout=30)
+    np.testing.assert_array_equal(z, xy[0] + xy[1])
+
+
+def test_different_trailing_shapes_go_to_separate_batches(save):
+    session = fastort.Session(save(identity_model(TensorProto.FLOAT, ("N", None))), threads=1)
+    with fastort.Batcher(session, max_batch_size=64, max_delay_ms=5) as batcher:
+        arrays = [np.full((2, 1 + i % 3), i, np.float32) for i in range(30)]
+        futures = [batcher.submit({"x": a}) for a in arrays]
+        for array, future in zip(arrays, futures):
+            np.testing.assert_array_equal(future.result(timeout=30)[0], array)
+
+
+def test_a_request_larger_than_a_batch_runs_alone(add_session):
+    x = np.arange(300, dtype=np.float32).reshape(100, 3)
+    with fastort.Batcher(add_session, max_batch_size=4) as batcher:
+        z, _ = batcher.submit({"x": x, "y": x}).result(timeout=30)
+    np.testing.assert_array_equal(z, 2 * x)
+
+
+# ---- errors ------------------------------------------------------------------------------
+
+
+def test_bad_requests_raise_the_errors_of_run_at_submit(add_session, xy):
+    x, y = xy
+    with fastort.Batcher(add_session) as batcher:
+        with pytest.raises(fastort.InvalidArgumentError, match="y"):
+            batcher.submit({"x": x})  # missing input
+        with pytest.raises(fastort.InvalidArgumentError):
+            batcher.submit({"x": x, "y": y, "nope": y})
+        with pytest.raises(fastort.InvalidTypeError):
+            batcher.submit({"x": x.astype(np.float64), "y": y})
+        with pytest.raises(fastort.InvalidArgumentError):
+            batcher.submit({"x": x[:, :2], "y": y[:, :2]})  # wrong trailing dim
+        with pytest.raises(fastort.InvalidArgumentError):
+            batcher.submit({"x": x, "y": y[:2]})  # inputs disagree on rows
+        with pytest.raises(fastort.InvalidTypeError):
+            batcher.submit([x, y])  # type: ignore[arg-type]
+        with pytest.raises(fastort.InvalidArgumentError):
+            batcher.submit({"x": x, "y": y}, timeout=-1)
+        with pytest.raises(fastort.InvalidTypeError):
+            batcher.submit({"x": x, "y": y}, timeout="soon")  # type: ignore[arg-type]
+        # Still serving after all that.
+        np.testing.assert_array_equal(batcher.submit({"x": x, "y": y}).result(30)[0], x + y)
+        assert batcher.stats()["requests"] == 1
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_batch_size": 0},
+        {"max_batch_size": -3},
+        {"max_delay_ms": -1.0},
+        {"max_delay_ms": float("nan")},
+        {"max_queue": 0},
+    ],
+)
+def test_absurd_options_are_refused(add_session, options):
+    with pytest.raises(fastort.InvalidArgumentError):
+        fastort.Batcher(add_session, **options)
+
+
+@pytest.mark.parametrize(
+    "options", [{"max_batch_size": 2.5}, {"max_queue": "9"}, {"max_delay_ms": True}]
+)
+def test_options_of_the_wrong_type_are_refused(add_session, options):
+    with pytest.raises(fastort.InvalidTypeError):
+        fastort.Batcher(add_session, **options)
+
+
+def test_only_sessions_are_batched():
+    with pytest.raises(fastort.InvalidTypeError):
+        fastort.Batcher("model.onnx")  # type: ignore[arg-type]
+
+
+def test_models_without_a_dynamic_first_axis_are_refused(save):
+    session = fastort.Session(save(matmul_model(4)))
+    with pytest.raises(fastort.InvalidArgumentError, match="dynamic first"):
+        fastort.Batcher(session)
+
+
+def test_a_failing_request_fails_alone(save):
+    session = fastort.Session(save(gather_model()), threads=1)
+    table = np.arange(30, dtype=np.float32).reshape(10, 3)
+    with fastort.Batcher(session, max_batch_size=64, max_delay_ms=20) as batcher:
+        # Queued together behind one another so that they share batches.
+        requests = [np.array([i % 10, (i + 3) % 10]) for i in range(40)]
+        requests[17] = np.array([1, 99])  # out of range: fails in ONNX Runtime
+        futures = [batcher.submit({"rows": rows}) for rows in requests]
+        for index, (rows, future) in enumerate(zip(requests, futures)):
+            if index == 17:
+                with pytest.raises(fastort.FastortError, match=r"out of|bounds|indices"):
+                    future.result(timeout=30)
+                assert isinstance(future.exception(), fastort.FastortError)
+            else:
+                np.testing.assert_array_equal(future.result(timeout=30)[0], table[rows])
+
+
+def test_queue_full(slow_session):
+    with fastort.Batcher(slow_session, max_queue=2) as batcher:
+        long_run = start_long_run(batcher)
+        queued = [batcher.submit({"x": np.ones((1, 256), np.float32)}) for _ in range(2)]
+        with pytest.raises(fastort.QueueFullError, match="max_queue=2"):
+            batcher.submit({"x": np.ones((1, 256), np.float32)})
+        assert issubclass(fastort.QueueFullError, fastort.FastortError)
+        long_run.result(timeout=60)
+        for future in queued:
+            future.result(timeout=60)
+        assert batcher.stats()["rejected"] == 1
+
+
+def test_a_request_not_started_in_time_times_out(slow_session):
+    with fastort.Batcher(slow_session) as batcher:
+        long_run = start_long_run(batcher)
+        late = batcher.submit({"x": np.ones((1, 256), np.float32)}, timeout=0.001)
+        with pytest.raises(TimeoutError):
+            late.result(timeout=60)
+        long_run.result(timeout=60)
+    assert batcher.stats()["timed_out"] == 1  # counted once the worker is done with it
+
+
+def test_result_timeout_is_concurrent_futures_timeout(slow_session):
+    with fastort.Batcher(slow_session) as batcher:
+        long_run = start_long_run(batcher)
+        queued = batcher.submit({"x": np.ones((1, 256), np.float32)})
+        with pytest.raises(concurrent.futures.TimeoutError):
+            queued.result(timeout=0)
+        queued.result(timeout=60)
+        long_run.result(timeout=60)
+
+
+# ---- cancel, close, callbacks --------------------------------------------------------------
+
+
+def test_cancelled_requests_never_run(slow_session):
+    with fastort.Batcher(slow_session) as batcher:
+        long_run = start_long_run(batcher)
+        dropped = batcher.submit({"x": np.ones((1, 256), np.float32)})
+        assert dropped.cancel() and dropped.cancelled() and dropped.done()
+        with pytest.raises(concurrent.futures.CancelledError):
+            dropped.result()
+        assert not long_run.cancel()  # already running
+        long_run.result(timeout=60)
+        assert not long_run.cancel()  # done
+    assert batcher.stats()["cancelled"] == 1
+
+
+def test_close_drains_the_queue_and_refuses_new_requests(slow_session):
+    batcher = fastort.Batcher(slow_session)
+    long_run = start_long_run(batcher)
+    queued = [batcher.submit({"x": np.full((1, 256), i, np.float32)}) for i in range(5)]
+    batcher.close()
+    assert long_run.done() and all(future.done() for future in queued)
+    for i, future in enumerate(queued):
+        np.testing.assert_allclose(
+            future.result()[0],
+            slow_session.run(None, {"x": np.full((1, 256), i, np.float32)})[0],
+            rtol=1e-5,
+        )
+    with pytest.raises(fastort.FastortError, match="closed"):
+        batcher.submit({"x": np.ones((1, 256), np.float32)})
+    batcher.close()  # twice is fine
+
+
+def test_done_callbacks_run_once_each_even_if_one_fails(add_session, xy, monkeypatch):
+    x, y = xy
+    reported: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda report: reported.append(report.exc_value))
+    seen: list[tuple[str, object]] = []
+    called = threading.Event()
+
+    def failing(future):
+        raise ValueError("a callback's own bug")
+
+    with fastort.Batcher(add_session) as batcher:
+        future = batcher.submit({"x": x, "y": y})
+        future.add_done_callback(lambda f: seen.append(("first", f)))
+        future.add_done_callback(failing)
+        future.add_done_callback(lambda f: (seen.append(("last", f)), called.set()))
+        assert called.wait(30)
+        future.add_done_callback(lambda f: seen.append(("after", f)))  # done: runs at once
+    assert [name for name, _ in seen] == ["first", "last", "after"]
+    assert len(reported) == 1 and isinstance(reported[0], ValueError)  # reported, as Python does
+    assert all(f is future for _, f in seen)
+
+
+def test_batch_futures_work_with_concurrent_futures_wait(add_session, xy):
+    # Not a concurrent.futures.Future, so wait() and as_completed() do not take it; result()
+    # with a timeout does what they would.
+    x, y = xy
+    with fastort.Batcher(add_session) as batcher:
+        futures = [batcher.submit({"x": x, "y": y}) for _ in range(10)]
+        assert all(len(f.result(timeout=30)) == 2 for f in futures)
+
+
+def test_stats_report_counts_and_percentiles(add_session, xy):
+    x, y = xy
+    with fastort.Batcher(add_session) as batcher:
+        assert batcher.stats()["queue_delay_ms"]["p50"] is None
+        for _ in range(20):
+            batcher.submit({"x": x, "y": y}).result(timeout=30)
+        stats = batcher.stats()
+    assert stats["requests"] == 20 and stats["rejected"] == 0
+    assert stats["batches"] == sum(stats["batch_rows"].values())
+    for key in ("queue_delay_ms", "run_ms"):
+        p = stats[key]
+        assert 0 <= p["p50"] <= p["p90"] <= p["p99"] <= p["max"]
+    assert "max_batch_size=32" in repr(batcher)
+
+
+# ---- asyncio -------------------------------------------------------------------------------
+
+
+def test_run_async_many_requests_in_one_loop_without_stalling_it(save):
+    session = fastort.Session(save(mlp_model()), threads=1)
+    rng = np.random.default_rng(2)
+    requests = [rng.standard_normal((1, 64)).astype(np.float32) for _ in range(1000)]
+
+    async def main() -> tuple[list[list[np.ndarray]], float]:
+        longest_gap = 0.0
+        stop = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal longest_gap
+            last = time.perf_counter()
+            while not stop.is_set():
+                await asyncio.sleep(0.001)
+                now = time.perf_counter()
+                longest_gap = max(longest_gap, now - last)
+                last = now
+
+        with fastort.Batcher(session, max_batch_size=32) as batcher:
+            ticking = asyncio.ensure_future(ticker())
+            await asyncio.sleep(0.01)
+            results = await asyncio.gather(*[batcher.run_async({"x": r}) for r in requests])
+            stop.set()
+            await ticking
+        return results, longest_gap
+
+    results, longest_gap = asyncio.run(main())
+    for rows, (got,) in zip(requests, results):
+        np.testing.assert_allclose(got, session.run(None, {"x": rows})[0], rtol=1e-5, atol=1e-6)
+    # Generous (the machine is shared); a blocked loop would stall for the whole batch.
+    assert longest_gap < 0.5, f"the event loop stalled for {longest_gap * 1e3:.0f} ms"
+
+
+def test_run_async_raises_the_requests_error(add_session, xy):
+    x, _ = xy
+
+    async def main() -> None:
+        with fastort.Batcher(add_session) as batcher, pytest.raises(fastort.InvalidArgumentError):
+            await batcher.run_async({"x": x})
+
+    asyncio.run(main())
+
+
+def test_cancelling_the_task_drops_the_queued_request(slow_session):
+    async def main() -> None:
+        with fastort.Batcher(slow_session) as batcher:
+            long_run = start_long_run(batcher)
+            task = asyncio.ensure_future(batcher.run_async({"x": np.ones((1, 256), np.float32)}))
+            await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            long_run.result(timeout=60)
+        assert batcher.stats()["cancelled"] == 1
+
+    asyncio.run(main())
+
+
+def test_run_async_in_several_loops_and_threads(add_session, xy):
+    x, y = xy
+    with fastort.Batcher(add_session) as batcher:
+
+        def loop_in_thread(index: int) -> int:
+            async def main() -> int:
+                outputs = await asyncio.gather(
+                    *[batcher.run_async({"x": x + i, "y": y}) for i in range(50)]
+                )
+                for i, (z, _) in enumerate(outputs):
+                    np.testing.assert_allclose(z, x + i + y)
+                return index
+
+            return asyncio.run(main())
+
+        assert sorted(parallelize(loop_in_thread, 4)) == [0, 1, 2, 3]
+
+
+def test_session_run_async(add_session, xy):
+    x, y = xy
+
+    async def main() -> None:
+        results = await asyncio.gather(
+            *[add_session.run_async(None, {"x": x + i, "y": y}) for i in range(20)]
+        )
+        for i, (z, _) in enumerate(results):
+            np.testing.assert_allclose(z, x + i + y)
+        (w,) = await add_session.run_async(["w"], {"x": x, "y": y})
+        np.testing.assert_array_equal(w, x * 2)
+        with pytest.raises(fastort.InvalidArgumentError):
+            await add_session.run_async(None, {"x": x})
+
+    asyncio.run(main())
+
+
+def test_cancelling_session_run_async_stops_the_run(save):
+    session = fastort.Session(save(endless_model()))
+
+    async def main() -> float:
+        task = asyncio.ensure_future(session.run_async(None, {"x": np.zeros(1, np.float32)}))
+        await asyncio.sleep(0.2)
+        started = time.perf_counter()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.perf_counter() - started
+
+    asyncio.run(main())  # returns: asyncio.run waits for the executor, so the run ended
+
+
+# ---- process events -------------------------------------------------------------------------
+
+
+def test_exit_without_close_is_clean(add_path):
+    process = run_python(
+        """
+        import sys, threading, numpy as np, fastort
+        session = fastort.Session(sys.argv[1])
+        batcher = fastort.Batcher(session, max_delay_ms=50)
+        x = np.ones((2, 3), np.float32)
+        batcher.submit({"x": x, "y": x}).add_done_callback(lambda f: None)
+
+        def client():
+            while True:
+                batcher.submit({"x": x, "y": x}).result()
+
+        threading.Thread(target=client, daemon=True).start()
+        for _ in range(50):
+            batcher.submit({"x": x, "y": x})
+        print("bye")
+        """,
+        add_path,
+        timeout=60,
+    )
+    assert process.returncode == 0 and "bye" in process.stdout, describe(process)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_fork_leaves_the_child_able_to_make_its_own(add_path):
+    process = run_python(
+        """
+        import os, sys, warnings, numpy as np, fastort
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+        x = np.ones((2, 3), np.float32)
+        session = fastort.Session(sys.argv[1])
+        batcher = fastort.Batcher(session)
+        batcher.submit({"x": x, "y": x}).result()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                batcher.submit({"x": x, "y": x})
+                os._exit(3)
+            except fastort.FastortError as error:
+                assert "fork" in str(error)
+            with fastort.Batcher(fastort.Session(sys.argv[1])) as own:
+                z, _ = own.submit({"x": x, "y": x}).result(timeout=30)
+                assert (z == 2).all()
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, status
+        z, _ = batcher.submit({"x": x, "y": x}).result(timeout=30)
+        assert (z == 2).all()
+        batcher.close()
+        print("ok")
+        """,
+        add_path,
+        timeout=60,
+    )
+    assert process.returncode == 0 and "ok" in process.stdout, describe(process)
+
+
+# ---- warmup and threads -------------------------------------------------------------------
+
+
+def test_warmup_runs_each_batch_size(add_session, save):
+    add_session.warmup()
+    add_session.warmup(batch_sizes=[1, 3, 64])
+    with pytest.raises(fastort.InvalidArgumentError):
+        add_session.warmup(batch_sizes=[0])
+    fixed = fastort.Session(save(matmul_model(4), "fixed.onnx"))
+    fixed.warmup(batch_sizes=[4])
+    with pytest.raises(fastort.InvalidArgumentError, match="fixed first axis"):
+        fixed.warmup(batch_sizes=[8])
+    strings = fastort.Session(save(identity_model(TensorProto.STRING), "strings.onnx"))
+    strings.warmup()
+
+
+def test_threads_auto_is_the_default_and_shows_in_repr(add_path):
+    budget = fastort._core.cpu_budget()
+    assert 1 <= budget["session_threads"] <= budget["physical_cores"] <= budget["affinity"]
+    assert budget["affinity"] <= budget["online"]
+    session = fastort.Session(add_path)
+    assert session.threads == budget["session_threads"]
+    assert f"threads={session.threads}" in repr(session)
+    assert fastort.Session(add_path, threads="auto").threads == session.threads
+    assert fastort.Session(add_path, threads=3).threads == 3
+    assert "threads=default" in repr(fastort.Session(add_path, threads=None))
+    with pytest.raises(fastort.InvalidTypeError):
+        fastort.Session(add_path, threads="many")  # type: ignore[arg-type]
+    with pytest.raises(fastort.InvalidTypeError):
+        fastort.Session(add_path, inter_op_threads="auto")  # type: ignore[arg-type]
+
+
+AUTO_THREADS = """
+import sys, fastort
+print(fastort._core.cpu_budget()["session_threads"], fastort.Session(sys.argv[1]).threads,
+      fastort._core.hardware_threads())
+"""
+
+
+def test_threads_auto_follows_omp_num_threads(add_path):
+    process = run_python(AUTO_THREADS, add_path, env={"OMP_NUM_THREADS": "1"})
+    assert process.returncode == 0, describe(process)
+    assert process.stdout.split() == ["1", "1", "1"]
+    process = run_python(AUTO_THREADS, add_path, env={"OMP_NUM_THREADS": "not a number"})
+    budget = fastort._core.cpu_budget()
+    assert process.stdout.split()[0] == str(budget["session_threads"]), describe(process)
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="no taskset")
+def test_threads_auto_follows_the_affinity_mask(add_path):
+    process = subprocess.run(
+        ["taskset", "-c", "0", sys.executable, "-c", AUTO_THREADS, add_path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"},
+    )
+    assert process.returncode == 0, describe(process)  # type: ignore[arg-type]
+    assert process.stdout.split() == ["1", "1", "1"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts Linux threads")
+def test_batchers_made_and_dropped_leave_no_threads(add_session, xy):
+    x, y = xy
+
+    def native_threads() -> int:
+        return len(os.listdir("/proc/self/task"))
+
+    fastort.Batcher(add_session).close()  # any thread made once per process exists now
+    before = native_threads()
+    for _ in range(50):
+        batcher = fastort.Batcher(add_session)
+        batcher.submit({"x": x, "y": y}).result(timeout=30)
+        del batcher
+    gc.collect()
+    assert native_threads() == before
