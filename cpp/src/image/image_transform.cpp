@@ -172,9 +172,10 @@ void horizontal_then_vertical(const ImageJob& job, const Window& w, const Writer
 }
 
 // Pillow 13's order when the height shrinks more than twice as much as the width: vertical
-// pass over the source columns the horizontal pass needs, then the horizontal pass.
+// pass over the source columns the horizontal pass needs, then the horizontal pass (w.plan_x
+// is shifted to those columns in place).
 template <typename T>
-void vertical_then_horizontal(const ImageJob& job, const Window& w, const Writer<T>& out) {
+void vertical_then_horizontal(const ImageJob& job, Window& w, const Writer<T>& out) {
   const ImageView& image = job.image;
   int col_begin = 0, col_end = 0;
   w.plan_x.input_range(0, w.plan_x.size(), col_begin, col_end);
@@ -187,7 +188,8 @@ void vertical_then_horizontal(const ImageJob& job, const Window& w, const Writer
                              lanes, vertical.get() + static_cast<size_t>(i) * lanes);
   }
   const image::Rows rows{vertical.get(), lanes, image.channels, columns};
-  image::AxisPlan plan_x = w.plan_x;  // indexes columns of `vertical`, which start at col_begin
+  // From here on plan_x indexes the columns of `vertical`, which start at col_begin.
+  image::AxisPlan& plan_x = w.plan_x;
   for (int& first : plan_x.first) first -= col_begin;
   const int pixel_bytes = image.channels == 1 ? 1 : 4;
   std::vector<uint8_t> values(static_cast<size_t>(plan_x.size()) * pixel_bytes);
@@ -219,12 +221,13 @@ void transform_band(const ImageJob& job, const ImageTransformSpec& spec, const W
     }
   }
   if (y0 >= y1 || x0 >= x1) return;
-  Window w{
-      image::plan_axis(image.width, job.resized_w, x0, x1, spec.interpolation, spec.antialias),
-      image::plan_axis(image.height, job.resized_h, y0, y1, spec.interpolation, spec.antialias),
-      x0,
-      y0,
-      {}};
+  Window w{image::plan_axis(image.width, job.resized_w, x0, x1, spec.interpolation, spec.antialias,
+                            image::horizontal_weight_layout(image.channels)),
+           image::plan_axis(image.height, job.resized_h, y0, y1, spec.interpolation, spec.antialias,
+                            image::WeightLayout::kInt32),
+           x0,
+           y0,
+           {}};
   for (int c = 0; c < 3; ++c) {
     w.channel_of[c] = image.channels == 1 ? 0 : (spec.bgr_input ? 2 - c : c);
   }
