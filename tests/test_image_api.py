@@ -152,6 +152,32 @@ def test_views_with_row_strides_are_read_in_place(photo):
     assert np.array_equal(ImageTransform()(strided), ImageTransform()(photo))
 
 
+def test_only_images_with_unpacked_pixels_are_copied(photo):
+    def copied_by(image: np.ndarray) -> int:
+        before = fastort._core.debug_counters()["image_bytes_copied"]
+        ImageTransform(threads=1)(image)
+        return fastort._core.debug_counters()["image_bytes_copied"] - before
+
+    big = np.zeros((400, 600, 4), np.uint8)
+    big[50:350, 70:521, :3] = photo
+    in_place = [
+        photo,
+        big[50:350, 70:521, :3].copy(),
+        big[50:350, 70:521],  # RGBA, row-strided
+        np.ascontiguousarray(big[:, :, 0])[50:350, 70:521],  # grey, row-strided
+        np.ascontiguousarray(photo[:, :, :1]),  # HxWx1
+    ]
+    for image in in_place:
+        assert copied_by(image) == 0
+    column_strided = np.repeat(photo, 2, axis=1)[:, ::2]
+    rgb_of_rgba = big[50:350, 70:521, :3]  # pixels 4 bytes apart
+    flipped = photo[::-1]  # rows in decreasing order
+    for image in (column_strided, rgb_of_rgba, flipped):
+        assert not image.flags.c_contiguous
+        assert copied_by(image) == image.size  # the image once, at its own size
+    assert copied_by(photo) == 0
+
+
 def test_uint8_mode_and_no_crop_or_resize(photo):
     exact = ImageTransform(dtype="uint8", layout="NHWC")(photo)[0]
     assert np.array_equal(exact, pil_reference(photo))

@@ -5,10 +5,12 @@
 
 #include <cstdint>
 #include <list>
+#include <new>
 #include <optional>
 #include <string>
 
 #include "bindings.hpp"
+#include "fastort/debug_counters.hpp"
 #include "fastort/error.hpp"
 #include "fastort/image.hpp"
 #include "fastort/thread_pool.hpp"
@@ -90,6 +92,8 @@ ImageView image_view(py::handle value, size_t index, std::list<py::array>& keep)
   const bool packed = (ndim == 2 || array.strides(2) == 1) && array.strides(1) == channels;
   if (!packed || array.strides(0) < 0) {
     array = py::array::ensure(array, py::array::c_style);  // the one documented copy
+    if (!array) throw std::bad_alloc();  // ensure() returns null only when allocating failed
+    detail::count_image_copy(static_cast<uint64_t>(array.nbytes()));
   }
   keep.push_back(array);
   ImageView view;
