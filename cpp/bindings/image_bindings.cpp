@@ -22,48 +22,32 @@ namespace py = pybind11;
 namespace fastort::bindings {
 namespace {
 
-Interpolation parse_interpolation(const std::string& name) {
-  if (name == "bilinear") return Interpolation::kBilinear;
-  if (name == "bicubic") return Interpolation::kBicubic;
-  if (name == "nearest") return Interpolation::kNearest;
-  throw Error(ErrorKind::kInvalidArgument,
-              "interpolation must be 'bilinear', 'bicubic' or 'nearest', got '" + name + "'");
-}
-
-Layout parse_layout(const std::string& name) {
-  if (name == "NCHW") return Layout::kNCHW;
-  if (name == "NHWC") return Layout::kNHWC;
-  throw Error(ErrorKind::kInvalidArgument, "layout must be 'NCHW' or 'NHWC', got '" + name + "'");
-}
-
 using OutputShape = py::typing::Tuple<py::int_, py::int_, py::int_, py::int_>;
-
-ElementType parse_dtype(const std::string& name) {
-  if (name == "float32") return ElementType::kFloat32;
-  if (name == "uint8") return ElementType::kUInt8;
-  throw Error(ErrorKind::kInvalidArgument,
-              "dtype must be 'float32' or 'uint8', got '" + name + "'");
-}
 
 // Arguments arrive type-checked by fastort/image.py.
 ImageTransformSpec make_spec(const py::dict& fields) {
   ImageTransformSpec spec;
-  spec.resize_height = fields["resize_height"].cast<int>();
-  spec.resize_width = fields["resize_width"].cast<int>();
-  spec.crop_height = fields["crop_height"].cast<int>();
-  spec.crop_width = fields["crop_width"].cast<int>();
+  const int resize_height = fields["resize_height"].cast<int>();
+  const int resize_width = fields["resize_width"].cast<int>();
+  if (resize_height == 0) {
+    spec.resize = std::nullopt;
+  } else if (resize_width == 0) {
+    spec.resize = ShortSide{resize_height};
+  } else {
+    spec.resize = ImageSize{resize_height, resize_width};
+  }
+  const int crop_height = fields["crop_height"].cast<int>();
+  spec.crop =
+      crop_height == 0
+          ? std::nullopt
+          : std::optional<ImageSize>(ImageSize{crop_height, fields["crop_width"].cast<int>()});
   spec.interpolation = parse_interpolation(fields["interpolation"].cast<std::string>());
   spec.antialias = fields["antialias"].cast<bool>();
-  spec.mean = fields["mean"].cast<std::array<float, 3>>();
-  spec.std = fields["std"].cast<std::array<float, 3>>();
+  spec.mean = fields["mean"].cast<std::array<double, 3>>();
+  spec.stddev = fields["std"].cast<std::array<double, 3>>();
   spec.layout = parse_layout(fields["layout"].cast<std::string>());
-  spec.bgr_input = fields["bgr"].cast<bool>();
-  const auto order = fields["pass_order"].cast<std::string>();
-  if (order != "pillow13" && order != "horizontal_first") {
-    throw Error(ErrorKind::kInvalidArgument,
-                "pass_order must be 'pillow13' or 'horizontal_first', got '" + order + "'");
-  }
-  spec.pass_order = order == "pillow13" ? PassOrder::kPillow13 : PassOrder::kHorizontalFirst;
+  spec.channel_order = fields["bgr"].cast<bool>() ? ChannelOrder::kBGR : ChannelOrder::kRGB;
+  spec.pass_order = parse_pass_order(fields["pass_order"].cast<std::string>());
   spec.validate();
   return spec;
 }
@@ -106,14 +90,17 @@ ImageView image_view(py::handle value, size_t index, std::list<py::array>& keep)
 }
 
 void transform(const py::list& images, py::handle spec_object, const py::array& out, int threads) {
-  const ImageTransformSpec& spec = initialized<ImageTransformSpec>(spec_object, "ImageSpec");
+  ImageTransformSpec spec = initialized<ImageTransformSpec>(spec_object, "ImageSpec");
+  spec.threads = threads;
+  check_threads("threads", threads);
   std::list<py::array> keep;
   std::vector<ImageView> views;
   views.reserve(images.size());
   for (size_t i = 0; i < images.size(); ++i) views.push_back(image_view(images[i], i, keep));
   std::list<std::vector<std::string>> no_strings;
   const TensorView target = view_of(out, Subject{"out", "out"}, no_strings);
-  without_gil([&] { transform_images(views, spec, target, threads); });
+  spec.output_type = target.type;  // the dtype was checked against the transform's
+  without_gil([&] { transform_images(views, spec, target); });
 }
 
 }  // namespace
@@ -128,7 +115,7 @@ void register_image(py::module_& m) {
              const std::optional<std::string>& new_dtype) {
             const auto shape = output_shape(initialized<ImageTransformSpec>(self, "ImageSpec"),
                                             count, height, width);
-            if (new_dtype) check_output_fits(parse_dtype(*new_dtype), shape);
+            if (new_dtype) check_output_fits(parse_image_output_type(*new_dtype), shape);
             return OutputShape(py::make_tuple(shape[0], shape[1], shape[2], shape[3]));
           },
           py::arg("count"), py::arg("height"), py::arg("width"), py::arg("new_dtype") = py::none(),
