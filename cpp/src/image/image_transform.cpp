@@ -43,6 +43,31 @@ int64_t physical_memory_bytes() {
   return bytes;
 }
 
+// One output channel of a row: columns [x_begin, x_end) from pixels kPixelBytes apart, zero
+// elsewhere, kStep elements apart in the output (1: NCHW, 3: NHWC). Every output value goes
+// through this loop, so the strides are constants here rather than registers to keep.
+template <int kStep, int kPixelBytes, typename T>
+void write_channel(T* dst, const uint8_t* p, const T* table, int x_begin, int x_end, int width) {
+  const T zero = table[0];
+  int x = 0;
+  for (; x < x_begin; ++x) dst[x * kStep] = zero;
+  for (; x < x_end; ++x, p += kPixelBytes) dst[x * kStep] = table[*p];
+  for (; x < width; ++x) dst[x * kStep] = zero;
+}
+
+template <int kStep, typename T>
+void write_channel(int pixel_bytes, T* dst, const uint8_t* p, const T* table, int x_begin,
+                   int x_end, int width) {
+  switch (pixel_bytes) {
+    case 1:
+      return write_channel<kStep, 1>(dst, p, table, x_begin, x_end, width);
+    case 3:
+      return write_channel<kStep, 3>(dst, p, table, x_begin, x_end, width);
+    default:  // 4, or 0 for a row of padding (x_begin == x_end)
+      return write_channel<kStep, 4>(dst, p, table, x_begin, x_end, width);
+  }
+}
+
 // Where one image's output goes: N x 3 x H x W (NCHW) or N x H x W x 3 (NHWC) elements,
 // and the value of each byte per output channel (normalised floats, or the byte itself).
 template <typename T>
@@ -57,22 +82,14 @@ struct Writer {
   void write_row(int y, const uint8_t* pixels, int pixel_bytes, const int (&channel_of)[3],
                  int x_begin, int x_end) const {
     for (int c = 0; c < 3; ++c) {
-      const T* table = values[c];
-      const T zero = table[0];
-      T* dst;
-      int64_t step;
-      if (layout == Layout::kNCHW) {
-        dst = base + (static_cast<int64_t>(c) * height + y) * width;
-        step = 1;
-      } else {
-        dst = base + static_cast<int64_t>(y) * width * 3 + c;
-        step = 3;
-      }
-      int x = 0;
-      for (; x < x_begin; ++x) dst[x * step] = zero;
       const uint8_t* p = pixels + channel_of[c];
-      for (; x < x_end; ++x, p += pixel_bytes) dst[x * step] = table[*p];
-      for (; x < width; ++x) dst[x * step] = zero;
+      if (layout == Layout::kNCHW) {
+        T* dst = base + (static_cast<int64_t>(c) * height + y) * width;
+        write_channel<1>(pixel_bytes, dst, p, values[c], x_begin, x_end, width);
+      } else {
+        T* dst = base + static_cast<int64_t>(y) * width * 3 + c;
+        write_channel<3>(pixel_bytes, dst, p, values[c], x_begin, x_end, width);
+      }
     }
   }
 };
