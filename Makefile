@@ -63,17 +63,17 @@ demo:
 	@echo "== building fastort: the C++ core and the extension (about 3 minutes the first time)"
 	$(PY) -m pip install --verbose --no-build-isolation ".[test,dev]"
 	@echo "== the demo"
-	$(PY) examples/demo.py
+	$(PY) -m examples.demo
 
 # The standard suite (`--readme` also regenerates the README's table), and a short smoke run
 # that keeps the benchmarks working (CI; it asserts nothing about speed).
 bench: build
 	$(PY) -m pip install --quiet --no-build-isolation ".[bench]"
-	$(PY) bench/run_suite.py
+	$(PY) -m bench.run_suite
 
 bench-smoke: build
 	$(PY) -m pip install --quiet --no-build-isolation ".[bench]"
-	$(PY) bench/run_suite.py --quick --out build/bench-smoke
+	$(PY) -m bench.run_suite --quick --out build/bench-smoke
 
 format: setup
 	$(BIN)/ruff format python tests bench examples scripts

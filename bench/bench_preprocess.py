@@ -1,8 +1,8 @@
 """Image preprocessing to a 1x3x224x224 float32 batch: fastort against the usual pipelines.
 
-Every method runs on one thread, interleaved round by round in one process, on photos of
-640x480, 1920x1080 and 4000x3000 (scikit-image's astronaut, resized with Pillow). Each
-method's maximum deviation from torchvision's output is shown in grey levels
+Every method runs on one thread, interleaved round by round in one process, on the demo's
+photo (scikit-image's astronaut, resized with Pillow) at 640x480, 1920x1080 and 4000x3000.
+Each method's maximum deviation from torchvision's output is shown in grey levels
 (|difference| x std x 255).
 
   torchvision v2       the same on a uint8 tensor, when torchvision is installed
@@ -16,7 +16,7 @@ method's maximum deviation from torchvision's output is shown in grey levels
 
 Then a batch of 32 mixed-size photos with fastort on 1 and 2 threads.
 
-    python bench/bench_preprocess.py [--rounds 9] [--quick] [--json results.json]
+    python -m bench.bench_preprocess [--rounds 9] [--quick] [--json results.json]
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from typing import Callable
 
 import numpy as np
 from PIL import Image
-from skimage import data
 
 import fastort
+from examples.pipelines import photo
 
 MEAN = np.asarray(fastort.IMAGENET_MEAN, np.float32)
 STD = np.asarray(fastort.IMAGENET_STD, np.float32)
@@ -141,12 +141,6 @@ def cv2_pipelines() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
         "cv2 INTER_AREA + numpy": resize_crop(cv2.INTER_AREA),
         "cv2.dnn.blobFromImage": blob,
     }
-
-
-def photo(width: int, height: int) -> np.ndarray:
-    return np.asarray(
-        Image.fromarray(data.astronaut()).resize((width, height), Image.Resampling.LANCZOS)
-    )
 
 
 def time_method(run: Callable[[np.ndarray], np.ndarray], image: np.ndarray, calls: int) -> float:

@@ -12,85 +12,52 @@
 
 Writes bench/results/suite.json and PNG plots; `--readme` regenerates the README's table from
 the JSON (`--from-json FILE` does only that, from an earlier run). `--quick` is a smoke run for
-CI (few rounds; nothing is asserted about speed).
+CI (few rounds; nothing is asserted about speed). The model, the photo and the end-to-end
+pipelines are the demo's (examples/pipelines.py). From the repository's root:
 
-    python bench/run_suite.py [--quick] [--readme] [--out bench/results]
+    python -m bench.run_suite [--quick] [--readme] [--out bench/results]
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import statistics
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import onnxruntime as ort
-from PIL import Image
 
 import fastort
-from fastort.benchmark import bench_model, format_results, plot_results, random_inputs
+from bench import bench_preprocess, bench_session
+from examples.pipelines import export_model, interleaved_ms, median_ms, photo_jpeg, pipelines
+from fastort.benchmark import RAW_FLOOR, bench_model, format_results, plot_results, random_inputs
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent / "examples")]
-
-import bench_preprocess  # noqa: E402
-import bench_session  # noqa: E402
-import demo  # noqa: E402
-
 README_START, README_END = "<!-- suite:start -->", "<!-- suite:end -->"
-
-
-def interleaved_ms(methods: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    samples: dict[str, list[float]] = {name: [] for name in methods}
-    for _ in range(rounds):
-        for name, run in methods.items():
-            start = time.perf_counter()
-            run()
-            samples[name].append((time.perf_counter() - start) * 1e3)
-    return {name: statistics.median(values) for name, values in samples.items()}
+# The suite's names (the JSON's keys, the README's rows) for the demo's end-to-end pipelines.
+END_TO_END = {
+    "tutorial": "tutorial (Pillow + torchvision steps + onnxruntime)",
+    "fastort": "fastort classify",
+    "fastort, fast_decode": "fastort classify, fast_decode",
+}
 
 
 def efficientnet(cache: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / "efficientnet_lite0.onnx"
     if not path.exists():
-        demo.export_model(path)
+        export_model(path)
     return path
 
 
 def end_to_end(model: Path, rounds: int) -> dict[str, float]:
-    session = fastort.Session(model, threads=1)
-    transform = session.transform
-    assert transform is not None
-    transform = transform.replace(threads=1)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    tutorial = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    buffer = io.BytesIO()
-    Image.fromarray(bench_preprocess.photo(1920, 1080)).save(buffer, format="JPEG", quality=90)
-    encoded = buffer.getvalue()
-
-    def tutorial_top5() -> object:
-        image = Image.open(io.BytesIO(encoded)).convert("RGB")
-        logits = tutorial.run(None, {"input": demo.tutorial_preprocess(image)})[0][0]
-        return np.argsort(-logits)[:5]
-
-    return interleaved_ms(
-        {
-            "tutorial (Pillow + torchvision steps + onnxruntime)": tutorial_top5,
-            "fastort classify": lambda: session.classify(encoded),
-            "fastort classify, fast_decode": lambda: session.run(
-                None, {"input": transform(encoded, fast_decode=True)}
-            ),
-        },
-        rounds,
-    )
+    """Median ms of JPEG 1920x1080 -> top-5, the tutorial pipeline and fastort's."""
+    _, methods = pipelines(model, photo_jpeg())
+    samples = interleaved_ms(methods, rounds)
+    return {END_TO_END[name]: statistics.median(values) for name, values in samples.items()}
 
 
 def session_creation(model: Path, folder: Path, rounds: int) -> dict[str, float]:
@@ -98,14 +65,14 @@ def session_creation(model: Path, folder: Path, rounds: int) -> dict[str, float]
     fastort.Session(model, optimized_model_path=optimised, cache=False)
     fastort.Session(model)  # fill the cache
     return {
-        "cold (load and optimise)": demo.median_ms(
+        "cold (load and optimise)": median_ms(
             lambda: fastort.Session(model, cache=False), max(3, rounds // 3)
         ),
-        "from the optimised file": demo.median_ms(
+        "from the optimised file": median_ms(
             lambda: fastort.Session(optimised, optimization="disable", cache=False),
             max(3, rounds // 3),
         ),
-        "cached": demo.median_ms(lambda: fastort.Session(model), rounds * 20),
+        "cached": median_ms(lambda: fastort.Session(model), rounds * 20),
     }
 
 
@@ -195,11 +162,14 @@ def readme_table(results: dict[str, Any]) -> str:
             )
         )
         if key == "tiny":
-            raw, out = median["raw ORT C++"], median["fastort run(out=)"]
-            bound = median["onnxruntime IOBinding"]
-            lines.append(
-                _row(f"`run`, {name}", f"{ours:.1f} us", f"raw ORT C++ {raw:.1f} us", raw / ours)
-            )
+            out, bound = median["fastort run(out=)"], median["onnxruntime IOBinding"]
+            if RAW_FLOOR in median:  # left out when fastort-bench is not installed
+                raw = median[RAW_FLOOR]
+                lines.append(
+                    _row(
+                        f"`run`, {name}", f"{ours:.1f} us", f"raw ORT C++ {raw:.1f} us", raw / ours
+                    )
+                )
             lines.append(
                 _row(
                     f"`run(out=)`, {name}",

@@ -1,7 +1,9 @@
 """Print where the installed onnxruntime wheel keeps its library or sample models.
 
-Used by the Makefile to point the C++ core tests at a real runtime, without importing the
-onnxruntime module (or fastort, which may not be built yet).
+Used by the Makefile to point the C++ core tests at a real runtime. The lookup is fastort's
+own (python/fastort/_ort_wheel.py), loaded from the source tree by its path: importing the
+fastort package would load the runtime and need the extension built, which the core's tests
+do not.
 
     python scripts/ort_paths.py library    # .../onnxruntime/capi/libonnxruntime.so.1.x.y
     python scripts/ort_paths.py datasets   # .../onnxruntime/datasets
@@ -10,30 +12,33 @@ onnxruntime module (or fastort, which may not be built yet).
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
+from pathlib import Path
+from types import ModuleType
+
+LOOKUP = Path(__file__).resolve().parent.parent / "python" / "fastort" / "_ort_wheel.py"
+
+
+def lookup() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("fastort_ort_wheel", LOOKUP)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main() -> int:
     what = sys.argv[1] if len(sys.argv) > 1 else ""
-    spec = importlib.util.find_spec("onnxruntime")
-    if spec is None or not spec.submodule_search_locations:
-        print("onnxruntime is not installed", file=sys.stderr)
+    if what not in ("library", "datasets"):
+        print("usage: ort_paths.py library|datasets", file=sys.stderr)
+        return 2
+    wheel = lookup()
+    try:
+        print(wheel.find_library() if what == "library" else wheel.datasets_dir())
+    except (ImportError, FileNotFoundError) as error:
+        print(error, file=sys.stderr)
         return 1
-    root = next(iter(spec.submodule_search_locations))
-    if what == "datasets":
-        print(os.path.join(root, "datasets"))
-        return 0
-    if what == "library":
-        capi = os.path.join(root, "capi")
-        names = [n for n in os.listdir(capi) if n.startswith("libonnxruntime.so")]
-        if not names:
-            print(f"no libonnxruntime in {capi}", file=sys.stderr)
-            return 1
-        print(os.path.join(capi, max(names)))
-        return 0
-    print("usage: ort_paths.py library|datasets", file=sys.stderr)
-    return 2
+    return 0
 
 
 if __name__ == "__main__":

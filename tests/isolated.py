@@ -13,9 +13,12 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 UNDER_ASAN = "asan" in os.environ.get("LD_PRELOAD", "")
 
 
-def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Runs `code` in a new interpreter (tests/ importable) and returns the finished process."""
-    env = dict(os.environ)
+def run_python(
+    code: str, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Runs `code` in a new interpreter (tests/ importable, `env` added to the environment)
+    and returns the finished process."""
+    env = {**os.environ, **(env or {})}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [TESTS, env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *args],

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import onnx
 from onnx import TensorProto, helper
 
+from fastort._ort_wheel import datasets_dir
+
 OPSET = 17
 
 
 def ort_datasets() -> Path:
-    spec = importlib.util.find_spec("onnxruntime")
-    assert spec is not None and spec.submodule_search_locations
-    return Path(next(iter(spec.submodule_search_locations))) / "datasets"
+    return Path(datasets_dir())
 
 
 def make_model(nodes, inputs, outputs, initializers=(), name="test", metadata=None):

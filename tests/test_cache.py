@@ -26,22 +26,22 @@ def fresh_cache():
 def test_second_session_is_a_cache_hit(add_path):
     first = fastort.Session(add_path)
     second = fastort.Session(os.path.join(os.path.dirname(add_path), ".", "add.onnx"))
-    assert second._impl is first._impl
+    assert second._model is first._model
     info = fastort.cache_info()
     assert (info.hits, info.misses, info.currsize) == (1, 1, 1)
 
 
 def test_options_are_part_of_the_key(add_path):
     default = fastort.Session(add_path)
-    assert fastort.Session(add_path, threads=1)._impl is not default._impl
-    assert fastort.Session(add_path, optimization="basic")._impl is not default._impl
+    assert fastort.Session(add_path, threads=1)._model is not default._model
+    assert fastort.Session(add_path, optimization="basic")._model is not default._model
     assert fastort.cache_info().currsize == 3
 
 
 def test_cache_false_loads_a_private_session(add_path):
     cached = fastort.Session(add_path)
     private = fastort.Session(add_path, cache=False)
-    assert private._impl is not cached._impl
+    assert private._model is not cached._model
     assert fastort.cache_info().currsize == 1
 
 
@@ -71,10 +71,10 @@ def test_atomic_replace_is_reloaded(save, tmp_path):
 def test_bytes_are_cached_only_on_request(add_path):
     data = Path(add_path).read_bytes()
     a, b = fastort.Session(data), fastort.Session(data)
-    assert a._impl is not b._impl
+    assert a._model is not b._model
     assert fastort.cache_info().currsize == 0
     c, d = fastort.Session(data, cache=True), fastort.Session(data, cache=True)
-    assert c._impl is d._impl
+    assert c._model is d._model
     assert fastort.cache_info().currsize == 1
 
 

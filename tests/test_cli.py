@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -11,6 +13,7 @@ import numpy as np
 import pytest
 
 import fastort
+import fastort.benchmark
 from fastort.cli import main
 from models import add_model, classifier_model
 
@@ -19,9 +22,23 @@ LABELS = ["a", "b", "c", "d", "e"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fastort", *args], capture_output=True, text=True, check=False
+    """`fastort ARGS`, in this process: its exit status and what it printed."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = main(list(args))
+        except SystemExit as exit:  # argparse: usage errors, --help, --version
+            code = exit.code if isinstance(exit.code, int) else 1
+    return subprocess.CompletedProcess(
+        ["fastort", *args], code, stdout.getvalue(), stderr.getvalue()
     )
+
+
+def test_the_installed_command_runs_as_a_module():
+    result = subprocess.run(
+        [sys.executable, "-m", "fastort", "--version"], capture_output=True, text=True, check=False
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, f"fastort {fastort.__version__}")
 
 
 def test_inspect_prints_signature_operators_and_metadata(save, capsys):
@@ -233,8 +250,45 @@ def test_bench_prints_medians_and_writes_json(tmp_path, sigmoid_path, capsys):
     assert "fastort run(out=)" in capsys.readouterr().out
     (result,) = json.loads(out.read_text())
     assert result["batch"] == 1
-    assert {"fastort run", "onnxruntime run", "raw ORT C++"} <= set(result["methods"])
+    assert {"fastort run", "onnxruntime run"} <= set(result["methods"])
     assert all(m["median_us"] > 0 for m in result["methods"].values())
+    assert result["methods"]["fastort run"]["vs onnxruntime run"]["median"] > 0
+    if fastort.benchmark.native_binary() is not None:
+        assert result["notes"] == []
+        assert result["methods"]["fastort run"]["vs raw ORT C++"]["median"] > 0
+
+
+def test_bench_leaves_the_raw_floor_out_without_the_native_binary(
+    sigmoid_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(fastort.benchmark, "native_binary", lambda: None)
+    assert main(["bench", sigmoid_path, "--rounds", "1", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "raw ORT C++: left out, the native benchmark (fastort-bench) is not installed" in text
+    assert "vs raw" not in text and "fastort run(out=)" in text
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the stand-in binary is a shell script")
+def test_bench_leaves_the_raw_floor_out_when_the_native_binary_fails(
+    sigmoid_path, tmp_path, monkeypatch
+):
+    broken = tmp_path / "fastort-bench"
+    broken.write_text("#!/bin/sh\necho 'fastort-bench: error: no raw loop here' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr(fastort.benchmark, "native_binary", lambda: str(broken))
+    result = fastort.benchmark.bench_model(sigmoid_path, rounds=1, round_seconds=0.001)
+    assert fastort.benchmark.RAW_FLOOR not in result.names()
+    (note,) = result.notes
+    assert note.startswith("raw ORT C++: left out") and "no raw loop here" in note
+
+
+def test_bench_ratios_are_taken_round_by_round():
+    from fastort.benchmark import BenchResult, MethodResult
+
+    ours = MethodResult("ours", 2.5, 2.0, [1.0, 2.0, 3.0, 6.0])
+    peer = MethodResult("peer", 2.0, 0.0, [2.0, 2.0, 2.0, 3.0])
+    ratio = BenchResult("m.onnx", 1, 1, [ours, peer]).ratio("ours", "peer")
+    assert (ratio.median, ratio.low, ratio.high) == (1.25, 1.0, 2.0)  # of 0.5, 1, 1.5, 2
 
 
 def test_bench_bad_input(tmp_path):
@@ -279,10 +333,39 @@ def test_native_benchmark_runs_a_model_and_the_kernels(tmp_path, sigmoid_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     names = [row["name"] for row in report["model"]]
-    assert "raw ORT C++ API batch 1" in names and "2 callers, Session::run batch 1" in names
+    assert "raw ORT C++ API batch 1" in names and "2 callers, Model::run batch 1" in names
     assert len(report["images"]) == 2
     bad = subprocess.run([binary, "--runs", "0"], capture_output=True, text=True, check=False)
     assert bad.returncode == 1 and "error" in bad.stderr
+
+
+def test_native_raw_only_times_n_calls_and_writes_json_to_stdout(sigmoid_path):
+    from fastort._runtime import find_library
+    from fastort.benchmark import native_binary
+
+    binary = native_binary()
+    if binary is None:
+        pytest.skip("fastort-bench is not part of this build")
+    command = [binary, "--raw-only", "--model", sigmoid_path, "--library", find_library()]
+    result = subprocess.run(
+        [*command, "--iterations", "7", "--warmup", "1", "--batch", "1,3", "--json", "-"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["model"]  # the table went to stderr
+    assert [(row["batch"], row["iterations"]) for row in rows] == [(1, 7), (3, 7)]
+    assert all(row["seconds"] > 0 for row in rows)
+    assert "raw ORT C++ API batch 3" in result.stderr
+    not_raw_only = [part for part in command if part != "--raw-only"]
+    for wrong, message in (
+        ([*not_raw_only, "--iterations", "3"], "--iterations needs --raw-only"),
+        ([*command, "--images", "8x8"], "--raw-only measures a --model alone"),
+        ([*command, "--callers", "1,2"], "--raw-only measures a --model alone"),
+    ):
+        bad = subprocess.run(wrong, capture_output=True, text=True, check=False)
+        assert bad.returncode == 1 and message in bad.stderr
 
 
 def test_classify_any_classifier_with_transform_and_labels(save, tmp_path, png, capsys):

@@ -73,13 +73,13 @@ def test_replaced_weights_are_reloaded(tmp_path):
     path = _save_external(_weights_model(np.arange(4)), tmp_path / "m.onnx", "w.bin")
     first = fastort.Session(path)
     assert _run(first) == [0.0, 1.0, 2.0, 3.0]
-    assert fastort.Session(path)._impl is first._impl  # unchanged: a cache hit
+    assert fastort.Session(path)._model is first._model  # unchanged: a cache hit
     # New weights written beside, then renamed over the old file (the safe way: ORT may
     # keep the old file memory-mapped for sessions still using it).
     _save_external(_weights_model(np.full(4, 7.0)), tmp_path / "next.onnx", "next.bin")
     os.replace(tmp_path / "next.bin", tmp_path / "w.bin")
     second = fastort.Session(path)
-    assert second._impl is not first._impl
+    assert second._model is not first._model
     assert _run(second) == [7.0, 7.0, 7.0, 7.0]
     assert _run(fastort.Session(path, cache=False)) == [7.0, 7.0, 7.0, 7.0]
     assert _run(first) == [0.0, 1.0, 2.0, 3.0]  # the old session keeps what it loaded
@@ -91,7 +91,7 @@ def test_bytes_models_cached_with_their_weights(tmp_path):
     path = _save_external(_weights_model(np.arange(4)), tmp_path / "m.onnx", "w.bin")
     data = path.read_bytes()
     first = fastort.Session(data, external_data_dir=tmp_path, cache=True)
-    assert fastort.Session(data, external_data_dir=tmp_path, cache=True)._impl is first._impl
+    assert fastort.Session(data, external_data_dir=tmp_path, cache=True)._model is first._model
     _save_external(_weights_model(np.full(4, 5.0)), tmp_path / "next.onnx", "next.bin")
     os.replace(tmp_path / "next.bin", tmp_path / "w.bin")
     second = fastort.Session(data, external_data_dir=tmp_path, cache=True)

@@ -43,6 +43,7 @@ def _run(code: str, *args: str) -> str:
     return process.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     UNDER_ASAN,
     reason="AddressSanitizer's allocator has no fork handlers: a child can find its lock held",

@@ -5,16 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 
-def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        check=False,
-    )
+from isolated import run_python
 
 
 def test_import_loads_neither_onnxruntime_python_nor_torch():
@@ -28,7 +23,7 @@ def test_import_loads_neither_onnxruntime_python_nor_torch():
 
 def test_missing_library_is_an_import_error(tmp_path):
     result = run_python(
-        "import fastort", FASTORT_ORT_LIBRARY=os.fspath(tmp_path / "libonnxruntime.so")
+        "import fastort", env={"FASTORT_ORT_LIBRARY": os.fspath(tmp_path / "libonnxruntime.so")}
     )
     assert result.returncode != 0
     assert "RuntimeLoadError" in result.stderr
@@ -39,6 +34,68 @@ def test_non_ort_library_is_an_import_error():
     import ctypes.util
 
     libm = ctypes.util.find_library("m") or "libm.so.6"
-    result = run_python("import fastort", FASTORT_ORT_LIBRARY=libm)
+    result = run_python("import fastort", env={"FASTORT_ORT_LIBRARY": libm})
     assert result.returncode != 0
     assert "not an ONNX Runtime library" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("platform", "names", "expected"),
+    [
+        (
+            "linux",
+            [
+                "libonnxruntime_providers_shared.so",
+                "libonnxruntime.so",
+                "libonnxruntime.so.1.9.0",
+                "libonnxruntime.so.1.21.0",
+                "onnxruntime_pybind11_state.cpython-311-x86_64-linux-gnu.so",
+            ],
+            "libonnxruntime.so.1.21.0",
+        ),
+        (
+            "darwin",
+            [
+                "libonnxruntime_providers_shared.dylib",
+                "libonnxruntime.dylib",
+                "libonnxruntime.1.21.0.dylib",
+            ],
+            "libonnxruntime.1.21.0.dylib",
+        ),
+        (
+            "win32",
+            [
+                "onnxruntime_providers_shared.dll",
+                "onnxruntime.dll",
+                "onnxruntime_pybind11_state.pyd",
+            ],
+            "onnxruntime.dll",
+        ),
+    ],
+)
+def test_the_wheels_runtime_library_is_found_on_each_platform(tmp_path, platform, names, expected):
+    from fastort._ort_wheel import library_in
+
+    for name in names:
+        (tmp_path / name).touch()
+    assert library_in(os.fspath(tmp_path), platform) == os.path.join(tmp_path, expected)
+    assert library_in(os.fspath(tmp_path), "win32" if platform != "win32" else "linux") is None
+    assert library_in(os.fspath(tmp_path / "missing"), platform) is None
+
+
+def test_the_ort_paths_script_prints_fastorts_own_lookup(monkeypatch):
+    from fastort._ort_wheel import datasets_dir, find_library
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "ort_paths.py"
+    if not script.is_file():
+        pytest.skip("the scripts are not beside the tests")
+    monkeypatch.delenv("FASTORT_ORT_LIBRARY", raising=False)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, os.fspath(script), *args]
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+
+    assert run("library").stdout.strip() == find_library()
+    assert run("datasets").stdout.strip() == datasets_dir()
+    assert Path(datasets_dir(), "sigmoid.onnx").is_file()
+    assert run().returncode == 2

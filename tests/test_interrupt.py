@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import fastort
+from hammer import parallelize
 from isolated import describe, run_python
 from models import endless_model
 
@@ -83,24 +84,16 @@ def test_terminate_from_another_thread(endless_path):
 def test_terminate_stops_every_run_sharing_the_options(endless_path):
     session = fastort.Session(endless_path)
     options = fastort.RunOptions()
-    errors: list[BaseException] = []
+    threading.Timer(0.2, lambda: setattr(options, "terminate", True)).start()
 
-    def worker() -> None:
-        try:
+    def worker(index: int) -> str:
+        with pytest.raises(fastort.RunTerminatedError) as info:
             session.run(None, X, options)
-        except BaseException as error:
-            errors.append(error)
+        return str(info.value)
 
-    threads = [threading.Thread(target=worker) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    threading.Event().wait(0.2)
-    options.terminate = True
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    assert len(errors) == 3
-    assert all(isinstance(error, fastort.RunTerminatedError) for error in errors)
+    assert set(parallelize(worker, 3, timeout=60)) == {
+        "the run was terminated: its RunOptions' terminate flag was set"
+    }
     options.terminate = False
     assert options.terminate is False
 

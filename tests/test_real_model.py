@@ -34,6 +34,7 @@ def exported(tmp_path_factory):
     return model, path
 
 
+@pytest.mark.slow
 def test_photos_get_the_right_classes_and_agree_with_pytorch(exported):
     model, path = exported
     session = fastort.Session(path)

@@ -9,64 +9,55 @@ import pytest
 
 import fastort
 from gil import python_steps_during
+from hammer import parallelize
 from isolated import UNDER_ASAN, describe, run_python
 from models import matmul_model
 
 
+@pytest.mark.slow
 def test_eight_threads_on_one_cached_session_while_the_cache_is_cleared(add_path):
-    errors: list[BaseException] = []
     stop = threading.Event()
-
-    def worker(seed: int) -> None:
-        rng = np.random.default_rng(seed)
-        try:
-            for i in range(300):
-                session = fastort.Session(add_path)  # a cache hit or a reload
-                batch = 1 + (i % 5)
-                x = rng.random((batch, 3), dtype=np.float32)
-                y = rng.random((batch, 3), dtype=np.float32)
-                z, w = session.run(None, {"x": x, "y": y})
-                np.testing.assert_array_equal(z, x + y)
-                np.testing.assert_array_equal(w, x * 2)
-        except BaseException as error:
-            errors.append(error)
+    churns = []
 
     def churn() -> None:
         while not stop.is_set():
             fastort.clear_cache()
+            churns.append(1)
 
-    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(8)]
+    def worker(seed: int) -> int:
+        rng = np.random.default_rng(seed)
+        for i in range(300):
+            session = fastort.Session(add_path)  # a cache hit or a reload
+            batch = 1 + (i % 5)
+            x = rng.random((batch, 3), dtype=np.float32)
+            y = rng.random((batch, 3), dtype=np.float32)
+            z, w = session.run(None, {"x": x, "y": y})
+            np.testing.assert_array_equal(z, x + y)
+            np.testing.assert_array_equal(w, x * 2)
+        return i + 1
+
     churner = threading.Thread(target=churn)
     churner.start()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    stop.set()
-    churner.join()
-    assert errors == []
+    try:
+        assert parallelize(worker, 8) == [300] * 8
+    finally:
+        stop.set()
+        churner.join()
+    assert churns, "the cache was never cleared while the threads ran"
 
 
 def test_shared_session_with_out_buffers_per_thread(add_path):
     session = fastort.Session(add_path, threads=1)
-    errors: list[BaseException] = []
 
-    def worker(value: float) -> None:
-        x = np.full((4, 3), value, np.float32)
+    def worker(index: int) -> bool:
+        x = np.full((4, 3), float(index), np.float32)
         z = np.empty_like(x)
-        try:
-            for _ in range(2000):
-                session.run(["z"], {"x": x, "y": x}, out={"z": z})
-                assert (z == 2 * value).all()
-        except BaseException as error:
-            errors.append(error)
+        for _ in range(2000):
+            session.run(["z"], {"x": x, "y": x}, out={"z": z})
+            assert (z == 2 * index).all()
+        return True
 
-    threads = [threading.Thread(target=worker, args=(float(v),)) for v in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert parallelize(worker, 8) == [True] * 8
 
 
 def test_the_gil_is_released_while_ort_runs(save):

@@ -79,9 +79,10 @@ def test_out_buffers_are_written_in_place(add_path, xy):
     session = fastort.Session(add_path)
     z = np.empty_like(x)
     w = np.empty_like(x)
+    addresses = (z.ctypes.data, w.ctypes.data)
     result = session.run(None, {"x": x, "y": y}, out={"z": z, "w": w})
     assert result[0] is z and result[1] is w
-    assert np.shares_memory(result[0], z)
+    assert (z.ctypes.data, w.ctypes.data) == addresses  # written where they were
     np.testing.assert_array_equal(z, x + y)
     np.testing.assert_array_equal(w, x * 2)
     # Only some outputs bound: the others are allocated by ORT as usual.
@@ -122,6 +123,7 @@ def test_dlpack_and_array_interface_objects_are_viewed_without_copy(add_path, xy
     np.testing.assert_array_equal(z, x + y)
 
 
+@pytest.mark.slow
 def test_no_values_leak_over_many_runs(add_path, iris_path, xy):
     x, y = xy
     session = fastort.Session(add_path)

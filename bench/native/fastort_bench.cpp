@@ -4,8 +4,13 @@
 //   fastort-bench --model m.onnx [--library libonnxruntime.so] [--batch 1,8] [--threads 1]
 //                 [--callers 1,2] [--warmup 20] [--runs 200] [--images 640x480,1920x1080]
 //                 [--image-threads 1,2] [--json out.json]
+//   fastort-bench --raw-only --model m.onnx [--iterations N] [--batch ...] [--threads ...]
 //
-// The library defaults to $FASTORT_ORT_LIBRARY. Prints a table; --json writes every figure.
+// The library defaults to $FASTORT_ORT_LIBRARY. Prints a table; --json writes every figure
+// (--json - writes them to stdout and the table to stderr). --raw-only measures only the raw
+// ORT C++ loop, without loading the model into the core; with --iterations it times N
+// back-to-back calls after the warm-up as one figure, which is how `fastort bench` takes its
+// raw floor once per round.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,9 +26,9 @@
 
 #include "fastort/error.hpp"
 #include "fastort/image.hpp"
-#include "fastort/raw_benchmark.hpp"
+#include "fastort/model.hpp"
 #include "fastort/runtime.hpp"
-#include "fastort/session.hpp"
+#include "raw_ort.hpp"
 
 namespace {
 
@@ -34,7 +39,12 @@ struct Options {
   std::vector<int> batches{1}, callers{1}, image_threads{1};
   std::vector<std::pair<int, int>> images;
   int threads = 1, warmup = 20, runs = 200;
+  bool raw_only = false;
+  int iterations = 0;  // > 0: one timed loop of this many raw calls per batch size
 };
+
+// The table goes to stderr when the JSON goes to stdout.
+std::FILE* report = stdout;
 
 struct Stats {
   double p50 = 0, p90 = 0, p99 = 0, mean = 0, per_second = 0;
@@ -90,8 +100,15 @@ Options parse(int argc, char** argv) {
       std::printf(
           "usage: fastort-bench [--model M] [--library L] [--batch 1,8] [--threads N]\n"
           "                     [--callers 1,2] [--warmup N] [--runs N]\n"
-          "                     [--images WxH,...] [--image-threads 1,2] [--json F]\n");
+          "                     [--images WxH,...] [--image-threads 1,2] [--json F|-]\n"
+          "       fastort-bench --raw-only --model M [--iterations N] [--library L]\n"
+          "                     [--batch 1,8] [--threads N] [--warmup N] [--runs N] [--json "
+          "F|-]\n");
       std::exit(0);
+    }
+    if (flag == "--raw-only") {
+      options.raw_only = true;
+      continue;
     }
     if (i + 1 >= argc) throw std::invalid_argument("missing value for " + flag);
     const std::string value = argv[++i];
@@ -115,11 +132,20 @@ Options parse(int argc, char** argv) {
       options.warmup = parse_ints(value).at(0);
     else if (flag == "--runs")
       options.runs = parse_ints(value).at(0);
+    else if (flag == "--iterations")
+      options.iterations = parse_ints(value).at(0);
     else
       throw std::invalid_argument("unknown option " + flag);
   }
   if (options.model.empty() && options.images.empty()) {
     throw std::invalid_argument("nothing to measure: give --model and/or --images");
+  }
+  if (options.raw_only && (options.model.empty() || !options.images.empty() ||
+                           options.callers != std::vector<int>{1})) {
+    throw std::invalid_argument("--raw-only measures a --model alone (no --images, --callers)");
+  }
+  if (options.iterations > 0 && !options.raw_only) {
+    throw std::invalid_argument("--iterations needs --raw-only");
   }
   return options;
 }
@@ -130,10 +156,10 @@ struct Inputs {
   std::vector<fastort::TensorView> views;
 };
 
-Inputs make_inputs(const fastort::Session& session, int batch) {
+Inputs make_inputs(const std::vector<fastort::ValueInfo>& infos, int batch) {
   Inputs inputs;
   std::mt19937 random(1);
-  for (const auto& info : session.inputs()) {
+  for (const auto& info : infos) {
     fastort::TensorView view;
     view.type = info.element_type;
     const size_t item = fastort::element_size(info.element_type);
@@ -180,19 +206,61 @@ std::string json_stats(const Stats& s) {
 }
 
 void print_row(const std::string& name, const Stats& s, const char* unit) {
-  std::printf("  %-44s p50 %9.2f us  p90 %9.2f  p99 %9.2f  mean %9.2f  %10.1f %s\n", name.c_str(),
-              s.p50, s.p90, s.p99, s.mean, s.per_second, unit);
+  std::fprintf(report, "  %-44s p50 %9.2f us  p90 %9.2f  p99 %9.2f  mean %9.2f  %10.1f %s\n",
+               name.c_str(), s.p50, s.p90, s.p99, s.mean, s.per_second, unit);
+}
+
+std::string model_row(const std::string& name, int batch, const std::vector<double>& micros) {
+  double total = 0;
+  for (double m : micros) total += m;
+  const Stats stats = summarize(micros, total / 1e6, micros.size() * batch);
+  print_row(name, stats, "items/s");
+  return "{\"name\": \"" + name + "\", \"batch\": " + std::to_string(batch) +
+         ", \"stats\": " + json_stats(stats) + "}";
+}
+
+std::string raw_name(int batch) { return "raw ORT C++ API batch " + std::to_string(batch); }
+
+// --raw-only: the model is loaded by the raw loop alone.
+std::vector<std::string> bench_raw(const Options& options) {
+  std::vector<std::string> rows;
+  fastort_bench::RawSession raw(options.model, options.threads);
+  std::fprintf(report, "%s (ORT %s, %d intra-op thread(s)), raw ORT C++ API only\n",
+               options.model.c_str(), fastort::runtime_version().c_str(), options.threads);
+  for (int batch : options.batches) {
+    const Inputs inputs = make_inputs(raw.inputs(), batch);
+    if (options.iterations == 0) {
+      rows.push_back(
+          model_row(raw_name(batch), batch,
+                    time_calls(options.warmup, options.runs, [&] { raw.run(inputs.views); })));
+      continue;
+    }
+    for (int i = 0; i < options.warmup; ++i) raw.run(inputs.views);
+    const auto start = Clock::now();
+    for (int i = 0; i < options.iterations; ++i) raw.run(inputs.views);
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    std::fprintf(report, "  %-44s %d calls in %.6f s, %.3f us per call\n", raw_name(batch).c_str(),
+                 options.iterations, seconds, seconds / options.iterations * 1e6);
+    char figures[160];
+    std::snprintf(figures, sizeof figures,
+                  ", \"iterations\": %d, \"warmup\": %d, \"seconds\": %.9f, \"mean_us\": %.3f",
+                  options.iterations, options.warmup, seconds, seconds / options.iterations * 1e6);
+    rows.push_back("{\"name\": \"" + raw_name(batch) + "\", \"batch\": " + std::to_string(batch) +
+                   figures + "}");
+  }
+  return rows;
 }
 
 std::vector<std::string> bench_model(const Options& options) {
   std::vector<std::string> rows;
   fastort::SessionOptions session_options;
   session_options.intra_op_threads = options.threads;
-  const auto session = fastort::Session::load_file(options.model, session_options);
-  std::printf("%s (ORT %s, %d intra-op thread(s))\n", options.model.c_str(),
-              fastort::runtime_version().c_str(), options.threads);
+  const auto session = fastort::Model::load_file(options.model, session_options);
+  fastort_bench::RawSession raw(options.model, options.threads);
+  std::fprintf(report, "%s (ORT %s, %d intra-op thread(s))\n", options.model.c_str(),
+               fastort::runtime_version().c_str(), options.threads);
   for (int batch : options.batches) {
-    Inputs inputs = make_inputs(*session, batch);
+    Inputs inputs = make_inputs(session->inputs(), batch);
     fastort::RunRequest request;
     for (size_t i = 0; i < inputs.views.size(); ++i) {
       request.inputs.push_back({session->inputs()[i].name, inputs.views[i]});
@@ -214,28 +282,16 @@ std::vector<std::string> bench_model(const Options& options) {
       bound.out.push_back(view);
     }
     const std::string suffix = " batch " + std::to_string(batch);
-    auto raw = time_calls(options.warmup, options.runs,
-                          [&] { fastort::time_raw_runs(*session, inputs.views, 1); });
-    auto core = time_calls(options.warmup, options.runs, [&] { session->run(request); });
-    const std::vector<std::pair<std::string, std::vector<double>>> cases = {
-        {"raw ORT C++ API" + suffix, raw}, {"fastort core Session::run" + suffix, core}};
-    for (const auto& [name, micros] : cases) {
-      double total = 0;
-      for (double m : micros) total += m;
-      const Stats stats = summarize(micros, total / 1e6, micros.size() * batch);
-      print_row(name, stats, "items/s");
-      rows.push_back("{\"name\": \"" + name + "\", \"batch\": " + std::to_string(batch) +
-                     ", \"stats\": " + json_stats(stats) + "}");
-    }
+    rows.push_back(model_row(raw_name(batch), batch, time_calls(options.warmup, options.runs, [&] {
+                               raw.run(inputs.views);
+                             })));
+    rows.push_back(
+        model_row("fastort core Model::run" + suffix, batch,
+                  time_calls(options.warmup, options.runs, [&] { session->run(request); })));
     if (can_bind) {
-      auto micros = time_calls(options.warmup, options.runs, [&] { session->run(bound); });
-      double total = 0;
-      for (double m : micros) total += m;
-      const Stats stats = summarize(micros, total / 1e6, micros.size() * batch);
-      const std::string name = "fastort core, bound outputs" + suffix;
-      print_row(name, stats, "items/s");
-      rows.push_back("{\"name\": \"" + name + "\", \"batch\": " + std::to_string(batch) +
-                     ", \"stats\": " + json_stats(stats) + "}");
+      rows.push_back(
+          model_row("fastort core, bound outputs" + suffix, batch,
+                    time_calls(options.warmup, options.runs, [&] { session->run(bound); })));
     }
     for (int callers : options.callers) {
       if (callers == 1) continue;
@@ -252,7 +308,7 @@ std::vector<std::string> bench_model(const Options& options) {
       std::vector<double> all;
       for (auto& micros : per_thread) all.insert(all.end(), micros.begin(), micros.end());
       const Stats stats = summarize(all, wall, all.size() * batch);
-      const std::string name = std::to_string(callers) + " callers, Session::run" + suffix;
+      const std::string name = std::to_string(callers) + " callers, Model::run" + suffix;
       print_row(name, stats, "items/s");
       rows.push_back("{\"name\": \"" + name + "\", \"batch\": " + std::to_string(batch) +
                      ", \"callers\": " + std::to_string(callers) +
@@ -264,7 +320,7 @@ std::vector<std::string> bench_model(const Options& options) {
 
 std::vector<std::string> bench_images(const Options& options) {
   std::vector<std::string> rows;
-  std::printf("preprocessing -> 1x3x224x224 float32 (bilinear, Pillow-exact)\n");
+  std::fprintf(report, "preprocessing -> 1x3x224x224 float32 (bilinear, Pillow-exact)\n");
   std::mt19937 random(2);
   for (const auto& [width, height] : options.images) {
     std::vector<uint8_t> pixels(static_cast<size_t>(width) * height * 3);
@@ -289,8 +345,8 @@ std::vector<std::string> bench_images(const Options& options) {
       char name[96];
       std::snprintf(name, sizeof name, "%dx%d, batch %d, %d thread(s)", width, height, batch,
                     threads);
-      std::printf("  %-36s %8.1f images/s  %8.1f Mpx/s  (%.2f ms per batch)\n", name,
-                  stats.per_second, megapixels, stats.p50 / 1e3);
+      std::fprintf(report, "  %-36s %8.1f images/s  %8.1f Mpx/s  (%.2f ms per batch)\n", name,
+                   stats.per_second, megapixels, stats.p50 / 1e3);
       char extra[160];
       std::snprintf(extra, sizeof extra,
                     ", \"width\": %d, \"height\": %d, \"threads\": %d, \"batch\": %d, "
@@ -308,25 +364,32 @@ std::vector<std::string> bench_images(const Options& options) {
 int main(int argc, char** argv) {
   try {
     const Options options = parse(argc, argv);
+    if (options.json == "-") report = stderr;
     std::vector<std::string> model_rows, image_rows;
     if (!options.model.empty()) {
       if (options.library.empty()) {
         throw std::invalid_argument("give --library or set FASTORT_ORT_LIBRARY");
       }
       fastort::load_runtime(options.library);
-      model_rows = bench_model(options);
+      model_rows = options.raw_only ? bench_raw(options) : bench_model(options);
     }
     if (!options.images.empty()) image_rows = bench_images(options);
     if (!options.json.empty()) {
-      std::ofstream file(options.json);
       auto join = [](const std::vector<std::string>& rows) {
         std::string text;
         for (const auto& row : rows) text += (text.empty() ? "\n    " : ",\n    ") + row;
         return text;
       };
-      file << "{\n  \"model\": [" << join(model_rows) << "\n  ],\n  \"images\": ["
-           << join(image_rows) << "\n  ]\n}\n";
-      if (!file) throw std::runtime_error("cannot write " + options.json);
+      const std::string text = "{\n  \"model\": [" + join(model_rows) + "\n  ],\n  \"images\": [" +
+                               join(image_rows) + "\n  ]\n}\n";
+      if (options.json == "-") {
+        std::fputs(text.c_str(), stdout);
+        if (std::fflush(stdout) != 0) throw std::runtime_error("cannot write to stdout");
+      } else {
+        std::ofstream file(options.json);
+        file << text;
+        if (!file) throw std::runtime_error("cannot write " + options.json);
+      }
     }
     return 0;
   } catch (const std::exception& error) {

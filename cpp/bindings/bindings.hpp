@@ -15,7 +15,7 @@ namespace fastort::bindings {
 void register_errors(pybind11::module_& m);
 void register_runtime(pybind11::module_& m);
 void register_session(pybind11::module_& m);
-void register_session_base(pybind11::module_& m);
+void register_session_handle(pybind11::module_& m);
 void register_run_options(pybind11::module_& m);
 void register_image(pybind11::module_& m);
 

@@ -7,6 +7,6 @@ PYBIND11_MODULE(_core, m) {
   fastort::bindings::register_runtime(m);
   fastort::bindings::register_session(m);
   fastort::bindings::register_run_options(m);
-  fastort::bindings::register_session_base(m);
+  fastort::bindings::register_session_handle(m);
   fastort::bindings::register_image(m);
 }

@@ -20,7 +20,7 @@ constexpr char kSwappedByteOrder = '>';
 // What keeps an output array's memory alive: the ORT value and the session that made it.
 struct OutputOwner {
   OwnedValue value;
-  std::shared_ptr<const Session> session;
+  std::shared_ptr<const Model> session;
 };
 
 // ml_dtypes' type of the given name, or None. Looked up once; leaked so that no Python
@@ -108,7 +108,7 @@ void release_output(PyObject* capsule) {
   delete static_cast<OutputOwner*>(PyCapsule_GetPointer(capsule, kOutputCapsuleName));
 }
 
-py::object tensor_to_python(OwnedValue value, const std::shared_ptr<const Session>& owner) {
+py::object tensor_to_python(OwnedValue value, const std::shared_ptr<const Model>& owner) {
   const TensorView view = value.tensor();
   if (view.type == ElementType::kString) {
     const std::vector<std::string> items = value.strings();
@@ -224,7 +224,7 @@ py::dtype dtype_of(ElementType type) {
 }
 
 py::object to_python(OwnedValue value, const ValueInfo& declared,
-                     const std::shared_ptr<const Session>& owner) {
+                     const std::shared_ptr<const Model>& owner) {
   if (declared.kind == ValueKind::kTensor) return tensor_to_python(std::move(value), owner);
   if (!value.has_value()) return py::none();
   switch (value.kind()) {

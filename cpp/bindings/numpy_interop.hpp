@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "fastort/session.hpp"
+#include "fastort/model.hpp"
 #include "fastort/tensor.hpp"
 #include "fastort/value.hpp"
 
@@ -42,6 +42,6 @@ pybind11::dtype dtype_of(ElementType type);
 // value and `owner` alive), string tensors as object arrays of str, sequences as lists, maps
 // as dicts, an empty optional as None.
 pybind11::object to_python(OwnedValue value, const ValueInfo& declared,
-                           const std::shared_ptr<const Session>& owner);
+                           const std::shared_ptr<const Model>& owner);
 
 }  // namespace fastort::bindings

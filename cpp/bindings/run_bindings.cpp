@@ -57,7 +57,7 @@ void borrow_inputs(BorrowedCall& call, py::handle input_feed) {
 
 namespace {
 
-void borrow_outputs(BorrowedCall& call, const Session& session, py::handle output_names,
+void borrow_outputs(BorrowedCall& call, const Model& session, py::handle output_names,
                     py::handle out) {
   if (output_names.is_none() || py::len(output_names) == 0) {
     for (size_t i = 0; i < session.outputs().size(); ++i) call.request.outputs.push_back(i);
@@ -101,17 +101,17 @@ void borrow_outputs(BorrowedCall& call, const Session& session, py::handle outpu
   }
 }
 
-// What a Python fastort.Session holds: the (possibly shared, cached) core session and the
+// What a Python fastort.Session holds: the (possibly shared, cached) loaded Model and the
 // per-object choices. Python's Session subclasses it so that run() is one C++ call.
 struct SessionHandle {
-  std::shared_ptr<Session> session;
+  std::shared_ptr<Model> model;
   bool strict = false;
 };
 
 py::list run(const SessionHandle& self, py::handle output_names, py::handle input_feed,
              py::handle run_options, py::handle out) {
   const std::shared_ptr<RunOptions> options = run_options_arg(run_options);
-  const std::shared_ptr<Session>& session = self.session;
+  const std::shared_ptr<Model>& model = self.model;
   BorrowedCall call;
   // Room for every dict item at once: the hot path allocates this vector once.
   const auto items = [](py::handle dict) -> size_t {
@@ -119,17 +119,17 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
   };
   call.references.reserve(items(input_feed) + items(out));
   borrow_inputs(call, input_feed);
-  borrow_outputs(call, *session, output_names, out);
+  borrow_outputs(call, *model, output_names, out);
   call.request.allow_copy = !self.strict;
   // Every pointer ORT needs is gathered; the arrays stay referenced by `call`.
-  std::vector<OwnedValue> results = run_stoppable(*session, call.request, options);
+  std::vector<OwnedValue> results = run_stoppable(*model, call.request, options);
   py::list converted(results.size());
   for (size_t k = 0; k < results.size(); ++k) {
     if (!call.out_objects.empty() && call.out_objects[k]) {
       converted[k] = call.out_objects[k];
     } else {
-      const ValueInfo& declared = session->outputs()[call.request.outputs[k]];
-      converted[k] = to_python(std::move(results[k]), declared, session);
+      const ValueInfo& declared = model->outputs()[call.request.outputs[k]];
+      converted[k] = to_python(std::move(results[k]), declared, model);
     }
   }
   return converted;
@@ -140,7 +140,7 @@ py::dict call(py::handle self_object, const py::kwargs& inputs) {
   py::list values = run(self, py::none(), inputs, py::none(), py::none());
   py::dict named;
   for (size_t i = 0; i < values.size(); ++i) {
-    named[model_text(self.session->outputs()[i].name)] = values[i];
+    named[model_text(self.model->outputs()[i].name)] = values[i];
   }
   return named;
 }
@@ -226,15 +226,17 @@ PyMethodDef g_run_method = {
 
 }  // namespace
 
-void register_session_base(py::module_& m) {
-  py::class_<SessionHandle> cls(m, "SessionBase");
-  cls.def(py::init([](std::shared_ptr<Session> session, bool strict) {
-            return SessionHandle{std::move(session), strict};
+void register_session_handle(py::module_& m) {
+  py::class_<SessionHandle> cls(m, "SessionHandle",
+                                "The native part of fastort.Session: a loaded Model and the "
+                                "object's own choices.");
+  cls.def(py::init([](std::shared_ptr<Model> model, bool strict) {
+            return SessionHandle{std::move(model), strict};
           }),
-          py::arg("session"), py::arg("strict"))
+          py::arg("model"), py::arg("strict"))
       .def_property_readonly(
-          "_impl",
-          [](py::handle self) { return initialized<SessionHandle>(self, "Session").session; })
+          "_model",
+          [](py::handle self) { return initialized<SessionHandle>(self, "Session").model; })
       .def("__call__", &call, "session(**inputs) -> {output name: value} for all outputs.");
   PyObject* descriptor =
       PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &g_run_method);

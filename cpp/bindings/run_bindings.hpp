@@ -1,4 +1,4 @@
-// Session.run: the hot path from a Python call to Session::run and back.
+// Session.run: the hot path from a Python call to Model::run and back.
 #pragma once
 
 #include <pybind11/numpy.h>
@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "fastort/model.hpp"
 #include "fastort/run_control.hpp"
-#include "fastort/session.hpp"
 
 namespace fastort::bindings {
 
@@ -34,7 +34,7 @@ std::shared_ptr<RunOptions> run_options_arg(pybind11::handle value);
 // session.run(request) with the GIL released, stoppable by `options` (terminate, timeout)
 // and, on Python's main thread, by signals: a signal stops the run and its handler runs;
 // if the handler raises, that exception propagates, else the run starts again.
-std::vector<OwnedValue> run_stoppable(const Session& session, RunRequest& request,
+std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
                                       const std::shared_ptr<RunOptions>& options);
 
 }  // namespace fastort::bindings

@@ -83,7 +83,7 @@ bool signals_reach_watchdog() {
 
 }  // namespace
 
-std::vector<OwnedValue> run_stoppable(const Session& session, RunRequest& request,
+std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
                                       const std::shared_ptr<RunOptions>& options) {
   const auto run = [&] {
     return forwarding_ort_log([&] { return without_gil([&] { return session.run(request); }); });

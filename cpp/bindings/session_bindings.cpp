@@ -1,14 +1,13 @@
-// Session, its options and the process-wide cache.
+// Models (loaded sessions), their options, signatures and metadata, and the process-wide cache.
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include "bindings.hpp"
 #include "fastort/error.hpp"
-#include "fastort/raw_benchmark.hpp"
-#include "fastort/session.hpp"
-#include "fastort/session_cache.hpp"
+#include "fastort/model.hpp"
+#include "fastort/model_cache.hpp"
 #include "gil.hpp"
 #include "numpy_interop.hpp"
-#include "run_bindings.hpp"
 #include "text.hpp"
 
 namespace py = pybind11;
@@ -55,23 +54,12 @@ void register_session_options(py::module_& m) {
       });
 }
 
-double time_raw(py::handle self, py::handle input_feed, size_t iterations) {
-  const Session& session = initialized<Session>(self, "Session");
-  BorrowedCall call;
-  borrow_inputs(call, input_feed);
-  call.request.outputs.push_back(0);
-  session.run(call.request);  // validates the inputs
-  std::vector<TensorView> ordered(session.inputs().size());
-  for (const auto& input : call.request.inputs) {
-    size_t i = 0;
-    while (session.inputs()[i].name != input.name) ++i;
-    ordered[i] = input.tensor;
-  }
-  return without_gil([&] { return time_raw_runs(session, ordered, iterations); });
-}
+using Shape = py::typing::List<py::typing::Optional<py::typing::Union<py::int_, py::str>>>;
+using DType = py::typing::Optional<py::dtype>;
+using Metadata = py::typing::Dict<py::str, py::str>;
 
-py::dict value_info(const ValueInfo& info) {
-  py::list shape;
+Shape shape_of(const ValueInfo& info) {
+  Shape shape;
   for (size_t i = 0; i < info.shape.size(); ++i) {
     if (info.shape[i] >= 0) {
       shape.append(info.shape[i]);
@@ -81,89 +69,133 @@ py::dict value_info(const ValueInfo& info) {
       shape.append(py::none());
     }
   }
-  py::dict result;
-  result["name"] = model_text(info.name);
-  result["type"] = info.type_string;
-  result["shape"] = shape;
-  // Sequences, maps and types numpy lacks (4-bit integers) have no dtype.
+  return shape;
+}
+
+DType numpy_dtype_of(const ValueInfo& info) {
+  // Sequences, maps and types numpy lacks (4-bit integers) have none.
   const bool has_dtype =
       info.kind == ValueKind::kTensor &&
       (info.element_type == ElementType::kString || element_size(info.element_type) > 0);
-  result["dtype"] = has_dtype ? py::object(dtype_of(info.element_type)) : py::object(py::none());
-  return result;
+  return has_dtype ? DType(dtype_of(info.element_type)) : DType(py::none());
 }
 
-py::list value_infos(const std::vector<ValueInfo>& infos) {
-  py::list result;
-  for (const auto& info : infos) result.append(value_info(info));
-  return result;
+const ValueInfo& info_of(py::handle self) { return initialized<ValueInfo>(self, "ValueInfo"); }
+
+void register_value_info(py::module_& m) {
+  py::class_<ValueInfo>(m, "ValueInfo",
+                        "A model input or output, like onnxruntime's NodeArg: `name`, `shape` "
+                        "(an int per fixed dim,\nthe symbolic name or None per dynamic dim), "
+                        "`type` (ONNX's spelling) and `dtype`\n(numpy's, None for sequences "
+                        "and maps).")
+      .def_property_readonly("name", [](py::handle self) { return model_text(info_of(self).name); })
+      .def_property_readonly("shape", [](py::handle self) { return shape_of(info_of(self)); })
+      .def_property_readonly("type", [](py::handle self) { return info_of(self).type_string; })
+      .def_property_readonly("dtype", [](py::handle self) { return numpy_dtype_of(info_of(self)); })
+      .def_property_readonly(
+          "is_tensor", [](py::handle self) { return info_of(self).kind == ValueKind::kTensor; })
+      .def(
+          "__eq__",
+          [](py::handle self, py::handle other) {
+            return py::isinstance<ValueInfo>(other) && info_of(self) == info_of(other);
+          },
+          py::arg("other"))
+      .def("__hash__",
+           [](py::handle self) {
+             const ValueInfo& info = info_of(self);
+             return py::hash(py::make_tuple(model_text(info.name), info.type_string,
+                                            py::tuple(shape_of(info))));
+           })
+      .def("__repr__", [](py::handle self) {
+        const ValueInfo& info = info_of(self);
+        return "ValueInfo(name=" + std::string(py::repr(model_text(info.name))) +
+               ", shape=" + std::string(py::repr(shape_of(info))) +
+               ", type=" + std::string(py::repr(py::str(info.type_string))) +
+               ", dtype=" + std::string(py::repr(numpy_dtype_of(info))) + ")";
+      });
+}
+
+const ModelMetadata& metadata_of(py::handle self) {
+  return initialized<ModelMetadata>(self, "ModelMetadata");
+}
+
+void register_model_metadata(py::module_& m) {
+  py::class_<ModelMetadata>(m, "ModelMetadata",
+                            "The model's metadata, like onnxruntime's ModelMetadata.")
+      .def_property_readonly(
+          "producer_name",
+          [](py::handle self) { return model_text(metadata_of(self).producer_name); })
+      .def_property_readonly(
+          "graph_name", [](py::handle self) { return model_text(metadata_of(self).graph_name); })
+      .def_property_readonly("domain",
+                             [](py::handle self) { return model_text(metadata_of(self).domain); })
+      .def_property_readonly(
+          "description", [](py::handle self) { return model_text(metadata_of(self).description); })
+      .def_property_readonly(
+          "graph_description",
+          [](py::handle self) { return model_text(metadata_of(self).graph_description); })
+      .def_property_readonly("version", [](py::handle self) { return metadata_of(self).version; })
+      .def_property_readonly("custom_metadata_map", [](py::handle self) {
+        Metadata custom;
+        for (const auto& [key, value] : metadata_of(self).custom_metadata_map) {
+          custom[model_text(key)] = model_text(value);
+        }
+        return custom;
+      });
 }
 
 }  // namespace
 
 void register_session(py::module_& m) {
   register_session_options(m);
-  py::class_<Session, std::shared_ptr<Session>>(m, "Session")
+  py::enum_<CachePolicy>(m, "CachePolicy", "Whether a model is loaded through the session cache.")
+      .value("DEFAULT", CachePolicy::kDefault, "files through the cache, bytes privately")
+      .value("SHARED", CachePolicy::kShared, "through the cache (bytes by their SHA-256)")
+      .value("PRIVATE", CachePolicy::kPrivate, "a session of its own");
+  register_value_info(m);
+  register_model_metadata(m);
+  py::class_<Model, std::shared_ptr<Model>>(m, "Model")
       .def_static(
           "load_file",
-          [](const py::bytes& path_bytes, const SessionOptions& options, bool cached) {
+          [](const py::bytes& path_bytes, const SessionOptions& options, CachePolicy cache) {
             const std::string path = path_bytes;
-            return forwarding_ort_log([&] {
-              return without_gil([&] {
-                return cached ? SessionCache::global().load_file(path, options)
-                              : Session::load_file(path, options);
-              });
-            });
+            return forwarding_ort_log(
+                [&] { return without_gil([&] { return open_model_file(path, options, cache); }); });
           },
-          py::arg("path"), py::arg("options"), py::arg("cached"))
+          py::arg("path"), py::arg("options"), py::arg("cache"))
       .def_static(
           "load_bytes",
-          [](const py::bytes& model, const SessionOptions& options, const std::string& identity) {
+          [](const py::bytes& model, const SessionOptions& options, CachePolicy cache) {
             const std::string_view bytes = model;  // kept alive by the caller's reference
+            // Bytes are found in the cache by their SHA-256; Python's is the fastest at hand.
+            const std::string digest = caches_bytes(cache) ? py::module_::import("hashlib")
+                                                                 .attr("sha256")(model)
+                                                                 .attr("hexdigest")()
+                                                                 .cast<std::string>()
+                                                           : std::string();
             return forwarding_ort_log([&] {
-              return without_gil([&] {
-                return identity.empty()
-                           ? Session::load_bytes(bytes, options)
-                           : SessionCache::global().load_bytes(identity, bytes, options);
-              });
+              return without_gil([&] { return open_model_bytes(bytes, digest, options, cache); });
             });
           },
-          py::arg("model"), py::arg("options"), py::arg("identity"))
-      .def("time_raw_runs", &time_raw, py::arg("input_feed"), py::arg("iterations"),
-           "Seconds for `iterations` runs through ORT's C++ API alone (a benchmark floor).")
+          py::arg("model"), py::arg("options"), py::arg("cache"))
+      .def_property_readonly("inputs",
+                             [](py::handle s) { return initialized<Model>(s, "Model").inputs(); })
+      .def_property_readonly("outputs",
+                             [](py::handle s) { return initialized<Model>(s, "Model").outputs(); })
       .def_property_readonly(
-          "inputs",
-          [](py::handle s) { return value_infos(initialized<Session>(s, "Session").inputs()); })
+          "providers", [](py::handle s) { return initialized<Model>(s, "Model").providers(); })
       .def_property_readonly(
-          "outputs",
-          [](py::handle s) { return value_infos(initialized<Session>(s, "Session").outputs()); })
-      .def_property_readonly(
-          "providers", [](py::handle s) { return initialized<Session>(s, "Session").providers(); })
-      .def_property_readonly("metadata", [](py::handle self) {
-        const Session& s = initialized<Session>(self, "Session");
-        const ModelMetadata& meta = s.metadata();
-        py::dict custom;
-        for (const auto& [key, value] : meta.custom_metadata_map) {
-          custom[model_text(key)] = model_text(value);
-        }
-        py::dict result;
-        result["producer_name"] = model_text(meta.producer_name);
-        result["graph_name"] = model_text(meta.graph_name);
-        result["domain"] = model_text(meta.domain);
-        result["description"] = model_text(meta.description);
-        result["graph_description"] = model_text(meta.graph_description);
-        result["version"] = meta.version;
-        result["custom_metadata_map"] = custom;
-        return result;
-      });
+          "metadata", [](py::handle s) { return initialized<Model>(s, "Model").metadata(); });
 
   m.def("cache_info", [] {
-    const CacheInfo info = SessionCache::global().info();
+    const CacheInfo info = ModelCache::global().info();
     return py::make_tuple(info.hits, info.misses, info.max_size, info.current_size);
   });
-  m.def("clear_cache", [] { without_gil([] { SessionCache::global().clear(); }); });
-  m.def("set_cache_size",
-        [](size_t size) { without_gil([&] { SessionCache::global().set_max_size(size); }); });
+  m.def("clear_cache", [] { without_gil([] { ModelCache::global().clear(); }); });
+  m.def(
+      "set_cache_size",
+      [](size_t size) { without_gil([&] { ModelCache::global().set_max_size(size); }); },
+      py::arg("maxsize"));
 }
 
 }  // namespace fastort::bindings

@@ -4,9 +4,7 @@
 #include <condition_variable>
 #include <mutex>
 
-#ifndef _WIN32
-#include <pthread.h>
-#endif
+#include "platform.hpp"
 
 namespace fastort::detail {
 namespace {
@@ -79,12 +77,10 @@ OrtStateChange::~OrtStateChange() {
 }
 
 void install_fork_hooks() {
-#ifndef _WIN32
   static std::once_flag once;
   std::call_once(once, [] {
-    pthread_atfork(&before_fork, [] { after_fork(false); }, [] { after_fork(true); });
+    platform::at_fork(&before_fork, [] { after_fork(false); }, [] { after_fork(true); });
   });
-#endif
 }
 
 uint64_t fork_generation() noexcept { return g_generation.load(std::memory_order_relaxed); }

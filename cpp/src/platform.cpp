@@ -8,13 +8,44 @@
 
 #include "fastort/error.hpp"
 
-#ifndef _WIN32
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <unistd.h>
 #endif
 
 namespace fastort::platform {
+
+void* library_symbol(const std::string& path, const char* symbol) {
+#ifdef _WIN32
+  HMODULE handle = LoadLibraryA(path.c_str());
+  if (handle == nullptr) {
+    throw Error(ErrorKind::kRuntimeLoad, "cannot load ONNX Runtime library '" + path + "' (error " +
+                                             std::to_string(GetLastError()) + ")");
+  }
+  return reinterpret_cast<void*>(GetProcAddress(handle, symbol));
+#else
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) {
+    const char* reason = dlerror();
+    throw Error(ErrorKind::kRuntimeLoad, "cannot load ONNX Runtime library '" + path +
+                                             "': " + (reason ? reason : "unknown error"));
+  }
+  return dlsym(handle, symbol);
+#endif
+}
+
+void at_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)()) {
+#ifdef _WIN32
+  (void)prepare, (void)in_parent, (void)in_child;
+#else
+  pthread_atfork(prepare, in_parent, in_child);
+#endif
+}
 
 std::string file_stamp(const std::string& path) {
 #ifdef _WIN32

@@ -8,6 +8,15 @@
 
 namespace fastort::platform {
 
+// Loads the shared library at `path` (once; it is never unloaded) without exposing its symbols
+// to later libraries, and returns the address of `symbol` in it, or nullptr when it has none.
+// Throws Error(kRuntimeLoad) with the system's reason when the library does not load.
+void* library_symbol(const std::string& path, const char* symbol);
+
+// Calls `prepare` before every fork() of this process and `in_parent`/`in_child` after it
+// (pthread_atfork); nothing where processes do not fork (Windows).
+void at_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)());
+
 // Identifies one version of a file: a rewrite changes its size or modification time, an
 // atomic replace (write, then rename over it) its identity. "missing" when it cannot be read.
 std::string file_stamp(const std::string& path);

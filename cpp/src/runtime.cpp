@@ -8,12 +8,7 @@
 #include "fastort/ort_log.hpp"
 #include "fork_hooks.hpp"
 #include "ort_error.hpp"
-
-#ifdef _WIN32
-#include <windows.h>
-#else
-#include <dlfcn.h>
-#endif
+#include "platform.hpp"
 
 namespace fastort {
 namespace {
@@ -34,31 +29,6 @@ RuntimeState& state() {
 }
 
 using GetApiBaseFn = const OrtApiBase*(ORT_API_CALL*)();
-
-GetApiBaseFn open_library(const std::string& path) {
-#ifdef _WIN32
-  HMODULE handle = LoadLibraryA(path.c_str());
-  if (handle == nullptr) {
-    throw Error(ErrorKind::kRuntimeLoad, "cannot load ONNX Runtime library '" + path + "' (error " +
-                                             std::to_string(GetLastError()) + ")");
-  }
-  auto symbol = GetProcAddress(handle, "OrtGetApiBase");
-#else
-  // RTLD_LOCAL: the onnxruntime Python module may load its own copy of ORT beside ours.
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (handle == nullptr) {
-    const char* reason = dlerror();
-    throw Error(ErrorKind::kRuntimeLoad, "cannot load ONNX Runtime library '" + path +
-                                             "': " + (reason ? reason : "unknown error"));
-  }
-  void* symbol = dlsym(handle, "OrtGetApiBase");
-#endif
-  if (symbol == nullptr) {
-    throw Error(ErrorKind::kRuntimeLoad,
-                "'" + path + "' is not an ONNX Runtime library (no OrtGetApiBase symbol)");
-  }
-  return reinterpret_cast<GetApiBaseFn>(symbol);
-}
 
 void ORT_API_CALL collect_log(void* param, OrtLoggingLevel severity, const char* category,
                               const char* logid, const char* location, const char* message) {
@@ -82,7 +52,13 @@ void load_runtime(const std::string& library_path) {
     throw Error(ErrorKind::kRuntimeLoad, "ONNX Runtime is already loaded from '" + s.library_path +
                                              "'; cannot also load '" + library_path + "'");
   }
-  const OrtApiBase* base = open_library(library_path)();
+  // RTLD_LOCAL where it matters: the onnxruntime Python module may load its own copy of ORT.
+  void* symbol = platform::library_symbol(library_path, "OrtGetApiBase");
+  if (symbol == nullptr) {
+    throw Error(ErrorKind::kRuntimeLoad,
+                "'" + library_path + "' is not an ONNX Runtime library (no OrtGetApiBase symbol)");
+  }
+  const OrtApiBase* base = reinterpret_cast<GetApiBaseFn>(symbol)();
   const std::string version = base->GetVersionString();
   // Ask only for versions the runtime has: GetApi prints to stderr when it refuses.
   if (minor_version(version) < ORT_API_VERSION) {

@@ -13,18 +13,21 @@ __all__: list[str] = [
     "MAX_IMAGE_SIDE",
     "MAX_INPUT_SIDE",
     "MAX_THREADS",
+    "CachePolicy",
     "FastortError",
     "ImageTransformSpec",
     "InvalidArgumentError",
     "InvalidModelError",
     "InvalidTypeError",
+    "Model",
+    "ModelMetadata",
     "RunOptionsBase",
     "RunTerminatedError",
     "RunTimeoutError",
     "RuntimeLoadError",
-    "Session",
-    "SessionBase",
+    "SessionHandle",
     "SessionOptions",
+    "ValueInfo",
     "available_providers",
     "cache_info",
     "check_threads",
@@ -73,23 +76,94 @@ class SessionOptions:
     @property
     def threads(self) -> int: ...
 
-class Session:
+class CachePolicy:
+    """
+    Whether a model is loaded through the session cache.
+
+    Members:
+
+      DEFAULT : files through the cache, bytes privately
+
+      SHARED : through the cache (bytes by their SHA-256)
+
+      PRIVATE : a session of its own
+    """
+
+    DEFAULT: typing.ClassVar[CachePolicy]
+    PRIVATE: typing.ClassVar[CachePolicy]
+    SHARED: typing.ClassVar[CachePolicy]
+    __members__: typing.ClassVar[dict[str, CachePolicy]]
+    @typing.overload
+    def __eq__(self, other: CachePolicy) -> bool: ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool: ...
+    def __getstate__(self) -> int: ...
+    def __hash__(self) -> int: ...
+    def __index__(self) -> int: ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def __int__(self) -> int: ...
+    @typing.overload
+    def __ne__(self, other: CachePolicy) -> bool: ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool: ...
+    def __repr__(self) -> str: ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def __str__(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+
+class ValueInfo:
+    """
+    A model input or output, like onnxruntime's NodeArg: `name`, `shape` (an int per fixed dim,
+    the symbolic name or None per dynamic dim), `type` (ONNX's spelling) and `dtype`
+    (numpy's, None for sequences and maps).
+    """
+    def __eq__(self, other: typing.Any) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __repr__(self) -> str: ...
+    @property
+    def dtype(self) -> numpy.dtype[typing.Any] | None: ...
+    @property
+    def is_tensor(self) -> bool: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def shape(self) -> list[int | str | None]: ...
+    @property
+    def type(self) -> str: ...
+
+class ModelMetadata:
+    """
+    The model's metadata, like onnxruntime's ModelMetadata.
+    """
+    @property
+    def custom_metadata_map(self) -> dict[str, str]: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def domain(self) -> str: ...
+    @property
+    def graph_description(self) -> str: ...
+    @property
+    def graph_name(self) -> str: ...
+    @property
+    def producer_name(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+
+class Model:
     @staticmethod
-    def load_bytes(model: bytes, options: SessionOptions, identity: str) -> Session: ...
+    def load_bytes(model: bytes, options: SessionOptions, cache: CachePolicy) -> Model: ...
     @staticmethod
-    def load_file(path: bytes, options: SessionOptions, cached: bool) -> Session: ...
-    def time_raw_runs(
-        self, input_feed: typing.Any, iterations: typing.SupportsInt | typing.SupportsIndex
-    ) -> float:
-        """
-        Seconds for `iterations` runs through ORT's C++ API alone (a benchmark floor).
-        """
+    def load_file(path: bytes, options: SessionOptions, cache: CachePolicy) -> Model: ...
     @property
-    def inputs(self) -> list[typing.Any]: ...
+    def inputs(self) -> list[ValueInfo]: ...
     @property
-    def metadata(self) -> dict[str, typing.Any]: ...
+    def metadata(self) -> ModelMetadata: ...
     @property
-    def outputs(self) -> list[typing.Any]: ...
+    def outputs(self) -> list[ValueInfo]: ...
     @property
     def providers(self) -> list[str]: ...
 
@@ -123,12 +197,15 @@ class RunOptionsBase:
     @property
     def timeout(self) -> typing.Any: ...
 
-class SessionBase:
+class SessionHandle:
+    """
+    The native part of fastort.Session: a loaded Model and the object's own choices.
+    """
     def __call__(self, **kwargs: typing.Any) -> dict[str, typing.Any]:
         """
         session(**inputs) -> {output name: value} for all outputs.
         """
-    def __init__(self, session: Session, strict: bool) -> None: ...
+    def __init__(self, model: Model, strict: bool) -> None: ...
     def run(
         self,
         output_names: typing.Sequence[str] | None,
@@ -149,7 +226,7 @@ class SessionBase:
         and Python signal handlers stop a run that takes long: the handler's exception propagates.
         """
     @property
-    def _impl(self) -> Session: ...
+    def _model(self) -> Model: ...
 
 class ImageTransformSpec:
     """
@@ -234,7 +311,7 @@ def ort_version() -> str:
 
 def runtime_library_path() -> str: ...
 def runtime_loaded() -> bool: ...
-def set_cache_size(arg0: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+def set_cache_size(maxsize: typing.SupportsInt | typing.SupportsIndex) -> None: ...
 def transform_images(
     images: list[typing.Any],
     spec: ImageTransformSpec,

@@ -69,7 +69,7 @@ def stored_metadata(session: Session) -> StoredMetadata:
     """The parsed fastort metadata of `session`'s model."""
     found = _stored_by_session.get(session)
     if found is None:
-        custom = session._impl.metadata["custom_metadata_map"]
+        custom = session._model.metadata.custom_metadata_map
         texts = custom.get(TRANSFORM_KEY), custom.get(LABELS_KEY)
         found = next(
             (m for m in _recent_stored if (m.transform_text, m.labels_text) == texts), None

@@ -1,14 +1,19 @@
 """Side-by-side latency of fastort and onnxruntime on one model (`fastort bench`).
 
-Every method runs the same inputs, interleaved round by round in one process, so that the
-noise of a shared machine hits all of them alike; only medians and ratios are reported.
-onnxruntime is imported here, never by `import fastort`.
+Every method runs the same inputs, interleaved round by round, so that the noise of a shared
+machine hits all of them alike; only medians and ratios are reported, the ratios taken round
+by round. The floor, ORT's C++ API alone, is measured by the native benchmark
+(`fastort-bench --raw-only`), one process per round between the Python methods, on inputs of
+the same shapes; without that binary its row is left out with a note. onnxruntime is
+imported here, never by `import fastort`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -31,12 +36,25 @@ _NUMPY_TYPES = {
 }
 
 
+RAW_FLOOR = "raw ORT C++"
+ORT_RUN = "onnxruntime run"
+
+
 @dataclass
 class MethodResult:
     name: str
     median_us: float
     spread_us: float  # interquartile range of the per-round means
-    samples_us: list[float] = field(default_factory=list)
+    samples_us: list[float] = field(default_factory=list)  # one per round, in round order
+
+
+@dataclass
+class Ratio:
+    """A method's time over a peer's, taken round by round: median and interquartile range."""
+
+    median: float
+    low: float
+    high: float
 
 
 @dataclass
@@ -45,19 +63,41 @@ class BenchResult:
     batch: int
     threads: int
     methods: list[MethodResult]
+    notes: list[str] = field(default_factory=list)  # e.g. why a method was left out
 
     def method(self, name: str) -> MethodResult:
-        return next(m for m in self.methods if m.name == name)
+        for method in self.methods:
+            if method.name == name:
+                return method
+        raise KeyError(f"no method {name!r} in this result; it has {self.names()}")
+
+    def names(self) -> list[str]:
+        return [method.name for method in self.methods]
+
+    def ratio(self, name: str, peer: str) -> Ratio:
+        ours, theirs = self.method(name).samples_us, self.method(peer).samples_us
+        ratios = sorted(a / b for a, b in zip(ours, theirs))
+        low, high = _quartiles(ratios)
+        return Ratio(statistics.median(ratios), low, high)
 
     def as_dict(self) -> dict[str, Any]:
+        peers = [peer for peer in (ORT_RUN, RAW_FLOOR) if peer in self.names()]
+        methods: dict[str, dict[str, Any]] = {}
+        for m in self.methods:
+            methods[m.name] = {"median_us": m.median_us, "spread_us": m.spread_us}
+            for peer in peers:
+                methods[m.name][f"vs {peer}"] = vars(self.ratio(m.name, peer))
         return {
             "model": self.model,
             "batch": self.batch,
             "threads": self.threads,
-            "methods": {
-                m.name: {"median_us": m.median_us, "spread_us": m.spread_us} for m in self.methods
-            },
+            "methods": methods,
+            "notes": self.notes,
         }
+
+
+def _quartiles(ordered: Sequence[float]) -> tuple[float, float]:
+    return ordered[len(ordered) // 4], ordered[(3 * len(ordered)) // 4]
 
 
 def random_inputs(session: Session, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -111,7 +151,6 @@ def _methods(
         return run
 
     return {
-        "raw ORT C++": lambda calls: ours._impl.time_raw_runs(feed, calls),
         "fastort run": loop(lambda: ours.run(None, feed)),
         "fastort run(out=)": loop(lambda: ours.run(None, feed, out=out)),
         "fastort Session() cached": loop(lambda: Session(path, threads=threads)),
@@ -122,6 +161,26 @@ def _methods(
             lambda: theirs.run_with_ort_values(output_names, ort_values)
         ),
     }
+
+
+class _NativeFloor:
+    """The raw ORT C++ loop of fastort-bench: `calls` back-to-back calls in a process of its
+    own, after a tenth as many to warm up; returns the seconds of the timed calls."""
+
+    def __init__(self, binary: str, path: str, batch: int, threads: int) -> None:
+        from ._runtime import find_library
+
+        self.command = [binary, "--raw-only", "--model", path, "--library", find_library()]
+        self.command += ["--batch", str(batch), "--threads", str(threads), "--json", "-"]
+
+    def __call__(self, calls: int) -> float:
+        command = [*self.command, "--iterations", str(calls), "--warmup", str(max(1, calls // 10))]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            lines = result.stderr.strip().splitlines() or [f"exit status {result.returncode}"]
+            raise RuntimeError(f"fastort-bench --raw-only failed: {lines[-1]}")
+        (row,) = json.loads(result.stdout)["model"]
+        return float(row["seconds"])
 
 
 def _calls_per_round(run: Callable[[int], float], budget_seconds: float) -> int:
@@ -143,6 +202,19 @@ def bench_model(
     feed = random_inputs(session, batch)
     methods = _methods(path, feed, threads)
     calls = {name: _calls_per_round(run, round_seconds) for name, run in methods.items()}
+    notes = []
+    binary = native_binary()
+    if binary is None:
+        notes.append(
+            f"{RAW_FLOOR}: left out, the native benchmark (fastort-bench) is not installed"
+        )
+    else:
+        floor = _NativeFloor(binary, path, batch, threads)
+        try:
+            calls[RAW_FLOOR] = _calls_per_round(floor, round_seconds)
+            methods = {RAW_FLOOR: floor, **methods}
+        except (OSError, RuntimeError, ValueError, KeyError) as error:
+            notes.append(f"{RAW_FLOOR}: left out, {error}")
     samples: dict[str, list[float]] = {name: [] for name in methods}
     for round_index in range(rounds):
         for name, run in methods.items():
@@ -151,10 +223,9 @@ def bench_model(
             _progress(round_index + 1, rounds, f"batch {batch}")
     results = []
     for name, values in samples.items():
-        ordered = sorted(values)
-        spread = ordered[(3 * len(ordered)) // 4] - ordered[len(ordered) // 4]
-        results.append(MethodResult(name, statistics.median(values), spread, values))
-    return BenchResult(path, batch, threads, results)
+        low, high = _quartiles(sorted(values))
+        results.append(MethodResult(name, statistics.median(values), high - low, values))
+    return BenchResult(path, batch, threads, results, notes)
 
 
 def _progress(done: int, total: int, label: str) -> None:
@@ -169,20 +240,23 @@ def _progress(done: int, total: int, label: str) -> None:
 
 
 def format_results(results: Sequence[BenchResult]) -> str:
+    """A table per result: medians, spreads, and ratios to onnxruntime's run and to the raw
+    floor, taken round by round (median, then the interquartile range in brackets)."""
     lines = []
     for result in results:
-        ort_run = result.method("onnxruntime run").median_us
-        raw = result.method("raw ORT C++").median_us
+        peers = [peer for peer in (ORT_RUN, RAW_FLOOR) if peer in result.names()]
         lines.append(
             f"\n{os.path.basename(result.model)}, batch {result.batch}, {result.threads} thread(s)"
         )
-        header = f"{'median':>11s} {'spread':>9s} {'vs ort run':>11s} {'vs raw C++':>11s}"
+        header = f"{'median':>11s} {'spread':>9s}" + "".join(f"  {'vs ' + p:>22s}" for p in peers)
         lines.append(f"  {'method':34s} {header}")
         for m in result.methods:
-            lines.append(
-                f"  {m.name:34s} {m.median_us:9.2f}us {m.spread_us:7.2f}us "
-                f"{m.median_us / ort_run:10.2f}x {m.median_us / raw:10.2f}x"
-            )
+            ratios = ""
+            for peer in peers:
+                r = result.ratio(m.name, peer)
+                ratios += f"  {f'{r.median:.2f}x ({r.low:.2f}-{r.high:.2f})':>22s}"
+            lines.append(f"  {m.name:34s} {m.median_us:9.2f}us {m.spread_us:7.2f}us{ratios}")
+        lines.extend(f"  {note}" for note in result.notes)
     return "\n".join(lines)
 
 
@@ -195,9 +269,9 @@ def plot_results(results: Sequence[BenchResult], path: str | os.PathLike[str]) -
         import matplotlib.pyplot as plt
     except ImportError:
         raise ImportError("plots need matplotlib: pip install matplotlib") from None
-    names = [m.name for m in results[0].methods if m.name != "fastort Session() cached"]
     figure, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4), squeeze=False)
     for axis, result in zip(axes[0], results):
+        names = [name for name in result.names() if name != "fastort Session() cached"]
         values = [result.method(name).median_us for name in names]
         colours = ["#d62728" if name.startswith("fastort") else "#7f7f7f" for name in names]
         axis.barh(names, values, color=colours)
@@ -215,5 +289,6 @@ def native_binary() -> str | None:
     """The fastort-bench executable shipped with the package, or one on PATH."""
     import shutil
 
-    here = os.path.join(os.path.dirname(__file__), "bin", "fastort-bench")
+    name = "fastort-bench.exe" if sys.platform == "win32" else "fastort-bench"
+    here = os.path.join(os.path.dirname(__file__), "bin", name)
     return here if os.access(here, os.X_OK) else shutil.which("fastort-bench")

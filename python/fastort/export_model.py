@@ -25,7 +25,6 @@ from .image import ImageTransform
 from .session import Session
 
 _EXPORTERS = ("auto", "dynamo", "legacy")
-_PROTOBUF_LIMIT = (2 << 30) - (64 << 20)  # 2 GiB, less room for the graph itself
 
 
 class ExportError(FastortError):

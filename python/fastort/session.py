@@ -15,58 +15,28 @@ from __future__ import annotations
 
 import numbers
 import os
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Union
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Union
 
 from . import _core
-from ._metadata import (
-    check_fits,
-    check_label_count,
-    classes_per_row,
-    label_list,
-    stored_metadata,
-)
-from .image import ImageTransform
+
+if TYPE_CHECKING:
+    from .image import ImageTransform
 
 ModelSource = Union[str, "os.PathLike[str]", "os.PathLike[bytes]", bytes, bytearray, memoryview]
 ProviderArg = Union[str, tuple[str, Mapping[str, Any]]]
 
 _OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
+_CACHE_POLICIES = {
+    None: _core.CachePolicy.DEFAULT,
+    True: _core.CachePolicy.SHARED,
+    False: _core.CachePolicy.PRIVATE,
+}
 
 
-@dataclass(frozen=True)
-class ValueInfo:
-    """A model input or output, like onnxruntime's NodeArg.
-
-    `shape` has an int per fixed dim, the symbolic name (str) or None per dynamic dim.
-    `dtype` is the numpy dtype of a tensor's elements (None for sequences and maps).
-    """
-
-    name: str
-    shape: list[int | str | None]
-    type: str
-    dtype: np.dtype[Any] | None
-
-    @property
-    def is_tensor(self) -> bool:
-        return self.type.startswith("tensor(")
-
-
-@dataclass(frozen=True)
-class ModelMetadata:
-    """The model's metadata, like onnxruntime's ModelMetadata."""
-
-    producer_name: str
-    graph_name: str
-    domain: str
-    description: str
-    graph_description: str
-    version: int
-    custom_metadata_map: dict[str, str] = field(default_factory=dict)
+# A model input or output, and the model's metadata: values made by the core.
+ValueInfo = _core.ValueInfo
+ModelMetadata = _core.ModelMetadata
 
 
 def _thread_count(name: str, value: int | None) -> int:
@@ -121,9 +91,9 @@ def _file_name(name: str, path: str | os.PathLike[str] | None) -> bytes:
     return os.fsencode(path)
 
 
-def _load_bytes(data: bytes, options: _core.SessionOptions, identity: str) -> Any:
+def _load_bytes(data: bytes, options: _core.SessionOptions, cache: _core.CachePolicy) -> Any:
     try:
-        return _core.Session.load_bytes(data, options, identity)
+        return _core.Model.load_bytes(data, options, cache)
     except _core.InvalidModelError as error:
         # Bytes are the model itself (as in onnxruntime); a file name passed as bytes is not.
         if len(data) < 4096 and b"\0" not in data and os.path.isfile(data):
@@ -142,7 +112,7 @@ def _optimization(level: str) -> str:
     return level
 
 
-class Session(_core.SessionBase):
+class Session(_core.SessionHandle):
     """An ONNX model loaded into ONNX Runtime.
 
     Args:
@@ -192,33 +162,26 @@ class Session(_core.SessionBase):
             session_config=_config(session_config),
             external_data_dir=_file_name("external_data_dir", external_data_dir),
         )
+        policy = _CACHE_POLICIES.get(cache) if isinstance(cache, (bool, type(None))) else None
+        if policy is None:
+            raise _core.InvalidTypeError(f"cache must be None, True or False, got {cache!r}")
         if isinstance(model, (bytes, bytearray, memoryview)):
-            data = bytes(model)
-            identity = _digest(data) if cache else ""
-            impl = _load_bytes(data, options, identity)
+            loaded = _load_bytes(bytes(model), options, policy)
         elif isinstance(model, (str, os.PathLike)):
-            impl = _core.Session.load_file(os.fsencode(model), options, cache is not False)
+            loaded = _core.Model.load_file(os.fsencode(model), options, policy)
         else:
             raise _core.InvalidTypeError(
                 f"model must be a path or the model's bytes, got {type(model).__name__}"
             )
-        super().__init__(impl, bool(strict))
-
-    @property
-    def _inputs(self) -> list[ValueInfo]:
-        return _signature(self._impl)[0]
-
-    @property
-    def _outputs(self) -> list[ValueInfo]:
-        return _signature(self._impl)[1]
+        super().__init__(loaded, bool(strict))
 
     @property
     def inputs(self) -> list[ValueInfo]:
-        return list(self._inputs)
+        return self._model.inputs
 
     @property
     def outputs(self) -> list[ValueInfo]:
-        return list(self._outputs)
+        return self._model.outputs
 
     def get_inputs(self) -> list[ValueInfo]:
         return self.inputs
@@ -227,27 +190,25 @@ class Session(_core.SessionBase):
         return self.outputs
 
     def get_modelmeta(self) -> ModelMetadata:
-        return ModelMetadata(**self._impl.metadata)
+        return self._model.metadata
 
     def get_providers(self) -> list[str]:
-        return list(self._impl.providers)
+        return list(self._model.providers)
 
+    # Image classification lives in fastort.classify; these are its shortcuts.
     @property
     def transform(self) -> ImageTransform | None:
-        """The preprocessing stored in the model by `fastort.export(transform=...)`, if any.
+        """The preprocessing stored in the model by `fastort.export`, if any."""
+        from .classify import stored_transform
 
-        Parsed once per loaded model. Malformed metadata raises `fastort.InvalidModelError`.
-        """
-        return stored_metadata(self).get_transform()
+        return stored_transform(self)
 
     @property
     def labels(self) -> list[str] | None:
-        """The class names stored in the model by `fastort.export(labels=...)`, if any.
+        """The class names stored in the model by `fastort.export`, if any."""
+        from .classify import stored_labels
 
-        Parsed once per loaded model. Malformed metadata raises `fastort.InvalidModelError`.
-        """
-        labels = stored_metadata(self).get_labels()
-        return None if labels is None else list(labels)
+        return stored_labels(self)
 
     def classify(
         self,
@@ -258,64 +219,14 @@ class Session(_core.SessionBase):
         labels: Sequence[str] | None = None,
         fast_decode: bool = False,
     ) -> list[list[tuple[int, str | None, float]]]:
-        """Top-k classes per image: [(class index, label or None, probability), ...].
+        """Top-k classes per image; see `fastort.classify.classify`."""
+        from .classify import classify
 
-        Images go through `transform` (default: the one stored in the model) into the first
-        input; probabilities are the softmax of the first output's logits. `labels` (default:
-        the ones stored in the model) must name every class. `fast_decode` is passed to the
-        transform (see `ImageTransform.__call__`).
-        """
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise _core.InvalidArgumentError(f"top_k must be a positive int, got {top_k!r}")
-        stored = stored_metadata(self)
-        from_model = transform is None
-        if transform is None:
-            transform = stored.get_transform()
-            if transform is None:
-                raise _core.InvalidArgumentError(
-                    "the model stores no image transform; pass transform=ImageTransform(...)"
-                )
-        elif not isinstance(transform, ImageTransform):
-            raise _core.InvalidTypeError(
-                f"transform must be a fastort.ImageTransform, got {type(transform).__name__}"
-            )
-        names = stored.get_labels() if labels is None else label_list(labels)
-        first_in, first_out = self._inputs[0], self._outputs[0]
-        check_fits(transform, first_in, from_model)
-        check_label_count(names, classes_per_row(first_out.shape), first_out.name, labels is None)
-        batch = transform(images, fast_decode=fast_decode)
-        logits = np.asarray(self.run([first_out.name], {first_in.name: batch})[0])
-        logits = logits.reshape(logits.shape[0], -1).astype(np.float64)
-        check_label_count(names, logits.shape[1], first_out.name, labels is None)
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
-        results = []
-        for row in probabilities:
-            top = np.argsort(-row, kind="stable")[:top_k]
-            results.append([(int(i), names[i] if names else None, float(row[i])) for i in top])
-        return results
+        return classify(
+            self, images, top_k, transform=transform, labels=labels, fast_decode=fast_decode
+        )
 
     def __repr__(self) -> str:
-        inputs = ", ".join(i.name for i in self._inputs)
-        outputs = ", ".join(o.name for o in self._outputs)
+        inputs = ", ".join(i.name for i in self.inputs)
+        outputs = ", ".join(o.name for o in self.outputs)
         return f"<fastort.Session inputs=[{inputs}] outputs=[{outputs}]>"
-
-
-# Built once per loaded model, not per Session object: a cached Session(path) stays a lookup.
-_signatures: weakref.WeakKeyDictionary[Any, tuple[list[ValueInfo], list[ValueInfo]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _signature(impl: Any) -> tuple[list[ValueInfo], list[ValueInfo]]:
-    found = _signatures.get(impl)
-    if found is None:
-        found = ([ValueInfo(**i) for i in impl.inputs], [ValueInfo(**o) for o in impl.outputs])
-        _signatures[impl] = found
-    return found
-
-
-def _digest(data: bytes) -> str:
-    import hashlib  # here, not at module level: it costs milliseconds at `import fastort`
-
-    return hashlib.sha256(data).hexdigest()

@@ -49,7 +49,7 @@ class RunOptions {
 };
 
 // The control of one run while it is in progress. Create it on the running thread, pass it in
-// RunRequest::control, destroy it after Session::run returns.
+// RunRequest::control, destroy it after Model::run returns.
 class RunControl {
  public:
   enum class Stop : int { kNone, kTerminated, kTimedOut, kInterrupted };

@@ -32,7 +32,7 @@ int compiled_api_version() noexcept;
 Ort::Env& ort_env();
 
 // 0 in the process that loaded the runtime, incremented in each fork()ed child. Sessions and
-// threads of an earlier generation belong to the parent (see Session's notes on fork).
+// threads of an earlier generation belong to the parent (see Model's notes on fork).
 uint64_t fork_generation() noexcept;
 
 }  // namespace fastort

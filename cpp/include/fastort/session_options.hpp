@@ -1,4 +1,5 @@
-// Options of a Session, named like onnxruntime's Python API where that makes sense.
+// Options of the ORT session a Model loads, named like onnxruntime's Python API where that
+// makes sense.
 #pragma once
 
 #include <string>

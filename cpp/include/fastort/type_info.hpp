@@ -24,6 +24,11 @@ struct ValueInfo {
 
   // "float32[N,3,224,224]" for tensors, type_string otherwise.
   std::string describe() const;
+
+  bool operator==(const ValueInfo& other) const {
+    return name == other.name && kind == other.kind && element_type == other.element_type &&
+           shape == other.shape && dim_names == other.dim_names && type_string == other.type_string;
+  }
 };
 
 }  // namespace fastort

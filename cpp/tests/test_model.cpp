@@ -1,11 +1,11 @@
-// Session against a real runtime and onnxruntime's bundled sample models.
+// Model against a real runtime and onnxruntime's bundled sample models.
 #include <cmath>
 #include <vector>
 
 #include "check.hpp"
 #include "fastort/debug_counters.hpp"
+#include "fastort/model.hpp"
 #include "fastort/runtime.hpp"
-#include "fastort/session.hpp"
 
 using namespace fastort;
 using fastort::testing::env_or_empty;
@@ -45,7 +45,7 @@ TEST_CASE(runtime_loads_and_reports_versions) {
 
 TEST_CASE(sigmoid_runs_and_reads_its_signature) {
   load();
-  auto session = Session::load_file(model_path("sigmoid.onnx"), {});
+  auto session = Model::load_file(model_path("sigmoid.onnx"), {});
   CHECK(session->inputs().size() == 1);
   CHECK(session->inputs()[0].name == "x");
   CHECK(session->inputs()[0].describe() == "float32[3,4,5]");
@@ -64,7 +64,7 @@ TEST_CASE(sigmoid_runs_and_reads_its_signature) {
 
 TEST_CASE(strided_inputs_are_copied_once_and_counted) {
   load();
-  auto session = Session::load_file(model_path("sigmoid.onnx"), {});
+  auto session = Model::load_file(model_path("sigmoid.onnx"), {});
   std::vector<float> wide(120, 0.5f);
   TensorView view = float_view(wide, {3, 4, 5});
   view.strides = {160, 40, 8};  // every other float
@@ -78,7 +78,7 @@ TEST_CASE(strided_inputs_are_copied_once_and_counted) {
 
 TEST_CASE(bad_inputs_are_rejected_before_ort_runs) {
   load();
-  auto session = Session::load_file(model_path("sigmoid.onnx"), {});
+  auto session = Model::load_file(model_path("sigmoid.onnx"), {});
   std::vector<float> x(60);
   CHECK_THROWS_KIND(session->run(sigmoid_request(float_view(x, {3, 4}))),
                     ErrorKind::kInvalidArgument);
@@ -101,7 +101,7 @@ TEST_CASE(bad_inputs_are_rejected_before_ort_runs) {
 
 TEST_CASE(out_buffers_receive_results_without_allocation) {
   load();
-  auto session = Session::load_file(model_path("sigmoid.onnx"), {});
+  auto session = Model::load_file(model_path("sigmoid.onnx"), {});
   std::vector<float> x(60, 0.0f), y(60, -1.0f);
   RunRequest request = sigmoid_request(float_view(x, {3, 4, 5}));
   request.out = {float_view(y, {3, 4, 5})};
@@ -114,7 +114,7 @@ TEST_CASE(out_buffers_receive_results_without_allocation) {
 
 TEST_CASE(out_buffers_may_not_overlap_inputs) {
   load();
-  auto session = Session::load_file(model_path("sigmoid.onnx"), {});
+  auto session = Model::load_file(model_path("sigmoid.onnx"), {});
   std::vector<float> x(90, 0.0f);
   RunRequest request = sigmoid_request(float_view(x, {3, 4, 5}));
   request.out = {float_view(x, {3, 4, 5})};  // the very same memory
@@ -127,7 +127,7 @@ TEST_CASE(out_buffers_may_not_overlap_inputs) {
 
 TEST_CASE(run_options_terminate_and_let_runs_go_again) {
   load();
-  auto session = Session::load_file(model_path("sigmoid.onnx"), {});
+  auto session = Model::load_file(model_path("sigmoid.onnx"), {});
   std::vector<float> x(60, 0.0f);
   RunOptions::Settings settings;
   settings.tag = "test";
@@ -156,21 +156,21 @@ TEST_CASE(run_options_terminate_and_let_runs_go_again) {
 
 TEST_CASE(model_files_fail_with_typed_errors) {
   load();
-  CHECK_THROWS_KIND(Session::load_file("/nonexistent/model.onnx", {}), ErrorKind::kFileNotFound);
-  CHECK_THROWS_KIND(Session::load_file("/tmp", {}), ErrorKind::kIsADirectory);
-  CHECK_THROWS_KIND(Session::load_bytes("not a model", {}), ErrorKind::kInvalidModel);
-  CHECK_THROWS_KIND(Session::load_bytes("", {}), ErrorKind::kInvalidModel);
-  CHECK_THROWS_KIND(Session::load_file(model_path("sigmoid.onnx") + std::string(1, '\0'), {}),
+  CHECK_THROWS_KIND(Model::load_file("/nonexistent/model.onnx", {}), ErrorKind::kFileNotFound);
+  CHECK_THROWS_KIND(Model::load_file("/tmp", {}), ErrorKind::kIsADirectory);
+  CHECK_THROWS_KIND(Model::load_bytes("not a model", {}), ErrorKind::kInvalidModel);
+  CHECK_THROWS_KIND(Model::load_bytes("", {}), ErrorKind::kInvalidModel);
+  CHECK_THROWS_KIND(Model::load_file(model_path("sigmoid.onnx") + std::string(1, '\0'), {}),
                     ErrorKind::kInvalidArgument);
   SessionOptions bad_provider;
   bad_provider.providers.push_back({"NoSuchExecutionProvider", {}});
-  CHECK_THROWS_KIND(Session::load_file(model_path("sigmoid.onnx"), bad_provider),
+  CHECK_THROWS_KIND(Model::load_file(model_path("sigmoid.onnx"), bad_provider),
                     ErrorKind::kInvalidArgument);
 }
 
 TEST_CASE(sequence_of_map_outputs_are_readable) {
   load();
-  auto session = Session::load_file(model_path("logreg_iris.onnx"), {});
+  auto session = Model::load_file(model_path("logreg_iris.onnx"), {});
   CHECK(session->outputs()[1].type_string == "seq(map(int64,tensor(float)))");
   std::vector<float> x(6, 1.0f);
   RunRequest request;

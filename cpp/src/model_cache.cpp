@@ -1,4 +1,4 @@
-#include "fastort/session_cache.hpp"
+#include "fastort/model_cache.hpp"
 
 #include <filesystem>
 
@@ -12,33 +12,50 @@ namespace {
 std::string canonical_path(const std::string& path) {
   std::error_code error;
   auto canonical = std::filesystem::canonical(path, error);
-  // A missing path is reported by Session::load_file with the caller's spelling.
+  // A missing path is reported by Model::load_file with the caller's spelling.
   return error ? path : canonical.string();
 }
 
 }  // namespace
 
-SessionCache& SessionCache::global() {
-  static SessionCache* cache = new SessionCache();
+bool caches_bytes(CachePolicy policy) noexcept { return policy == CachePolicy::kShared; }
+
+std::shared_ptr<Model> open_model_file(const std::string& path, const SessionOptions& options,
+                                       CachePolicy policy) {
+  if (policy == CachePolicy::kPrivate) return Model::load_file(path, options);
+  return ModelCache::global().load_file(path, options);
+}
+
+std::shared_ptr<Model> open_model_bytes(std::string_view model, std::string_view digest,
+                                        const SessionOptions& options, CachePolicy policy) {
+  if (!caches_bytes(policy)) return Model::load_bytes(model, options);
+  if (digest.empty()) {
+    throw Error(ErrorKind::kInvalidArgument, "model bytes shared through the cache need a digest");
+  }
+  return ModelCache::global().load_bytes(digest, model, options);
+}
+
+ModelCache& ModelCache::global() {
+  static ModelCache* cache = new ModelCache();
   return *cache;
 }
 
-std::shared_ptr<Session> SessionCache::load_file(const std::string& path,
-                                                 const SessionOptions& options) {
+std::shared_ptr<Model> ModelCache::load_file(const std::string& path,
+                                             const SessionOptions& options) {
   Key key{"file:" + canonical_path(path), platform::file_stamp(path), options.cache_key()};
   if (auto session = find(key)) return session;
   // Loaded without the lock: loads take milliseconds to seconds and other models may be
   // wanted meanwhile. Two threads missing at once both load; the later insert wins.
-  auto session = Session::load_file(path, options);
+  auto session = Model::load_file(path, options);
   insert(std::move(key), session);
   return session;
 }
 
-std::shared_ptr<Session> SessionCache::load_bytes(std::string_view identity, std::string_view model,
-                                                  const SessionOptions& options) {
+std::shared_ptr<Model> ModelCache::load_bytes(std::string_view identity, std::string_view model,
+                                              const SessionOptions& options) {
   Key key{"bytes:" + std::string(identity), std::to_string(model.size()), options.cache_key()};
   if (auto session = find(key)) return session;
-  auto session = Session::load_bytes(model, options);
+  auto session = Model::load_bytes(model, options);
   insert(std::move(key), session);
   return session;
 }
@@ -46,7 +63,7 @@ std::shared_ptr<Session> SessionCache::load_bytes(std::string_view identity, std
 namespace {
 
 // True while every external data file is the version the session read.
-bool external_data_unchanged(const Session& session) {
+bool external_data_unchanged(const Model& session) {
   for (const ExternalFile& file : session.external_data()) {
     if (platform::file_stamp(file.path) != file.stamp) return false;
   }
@@ -55,8 +72,8 @@ bool external_data_unchanged(const Session& session) {
 
 }  // namespace
 
-std::shared_ptr<Session> SessionCache::find(const Key& key) {
-  std::shared_ptr<Session> found;
+std::shared_ptr<Model> ModelCache::find(const Key& key) {
+  std::shared_ptr<Model> found;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto it = entries_.begin(); it != entries_.end(); ++it) {
@@ -75,7 +92,7 @@ std::shared_ptr<Session> SessionCache::find(const Key& key) {
   return hit ? found : nullptr;
 }
 
-void SessionCache::insert(Key key, std::shared_ptr<Session> session) {
+void ModelCache::insert(Key key, std::shared_ptr<Model> session) {
   // Evicted sessions are released after the lock: ORT's teardown can take a while.
   std::list<Entry> evicted;
   std::lock_guard<std::mutex> lock(mutex_);
@@ -92,13 +109,13 @@ void SessionCache::insert(Key key, std::shared_ptr<Session> session) {
   trim(evicted);
 }
 
-void SessionCache::trim(std::list<Entry>& evicted) {
+void ModelCache::trim(std::list<Entry>& evicted) {
   while (entries_.size() > max_size_) {
     evicted.splice(evicted.end(), entries_, std::prev(entries_.end()));
   }
 }
 
-void SessionCache::clear() {
+void ModelCache::clear() {
   std::list<Entry> evicted;
   std::lock_guard<std::mutex> lock(mutex_);
   evicted.swap(entries_);
@@ -106,31 +123,31 @@ void SessionCache::clear() {
   misses_ = 0;
 }
 
-CacheInfo SessionCache::info() const {
+CacheInfo ModelCache::info() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return CacheInfo{hits_, misses_, max_size_, entries_.size()};
 }
 
-void SessionCache::set_max_size(size_t max_size) {
+void ModelCache::set_max_size(size_t max_size) {
   std::list<Entry> evicted;
   std::lock_guard<std::mutex> lock(mutex_);
   max_size_ = max_size;
   trim(evicted);
 }
 
-void SessionCache::before_fork() { mutex_.lock(); }
+void ModelCache::before_fork() { mutex_.lock(); }
 
-void SessionCache::after_fork(bool child) {
+void ModelCache::after_fork(bool child) {
   // A child does not share the parent's cache: it loads its own sessions on first use. The
-  // parent's are dropped (their ORT sessions are left undestroyed, see ~Session).
+  // parent's are dropped (their ORT sessions are left undestroyed, see ~Model).
   std::list<Entry> dropped;
   if (child) dropped.swap(entries_);
   mutex_.unlock();
 }
 
 namespace detail {
-void cache_before_fork() { SessionCache::global().before_fork(); }
-void cache_after_fork(bool child) { SessionCache::global().after_fork(child); }
+void cache_before_fork() { ModelCache::global().before_fork(); }
+void cache_after_fork(bool child) { ModelCache::global().after_fork(child); }
 }  // namespace detail
 
 }  // namespace fastort

@@ -1,4 +1,4 @@
-// Process-wide LRU cache of loaded sessions, so a second Session(path) is a lookup.
+// Process-wide LRU cache of loaded models, so a second Session(path) is a lookup.
 #pragma once
 
 #include <cstddef>
@@ -9,9 +9,19 @@
 #include <string>
 #include <string_view>
 
-#include "fastort/session.hpp"
+#include "fastort/model.hpp"
 
 namespace fastort {
+
+// Whether a model is loaded through the process-wide cache.
+enum class CachePolicy {
+  kDefault,  // files through the cache, bytes privately (finding bytes means hashing them)
+  kShared,   // through the cache: files by path and stamp, bytes by their digest
+  kPrivate,  // a session of its own
+};
+
+// Whether bytes loaded under `policy` go through the cache (and so need a digest).
+bool caches_bytes(CachePolicy policy) noexcept;
 
 struct CacheInfo {
   uint64_t hits = 0;
@@ -20,21 +30,32 @@ struct CacheInfo {
   size_t current_size = 0;
 };
 
-class SessionCache {
+class ModelCache;
+
+// The session for a model file under `policy`.
+std::shared_ptr<Model> open_model_file(const std::string& path, const SessionOptions& options,
+                                       CachePolicy policy);
+// The session for a model's bytes under `policy`; through the cache they are found by
+// `digest`, a collision-free hash of them (SHA-256) that the caller computes when
+// caches_bytes(policy). Throws Error(kInvalidArgument) when it is needed and empty.
+std::shared_ptr<Model> open_model_bytes(std::string_view model, std::string_view digest,
+                                        const SessionOptions& options, CachePolicy policy);
+
+class ModelCache {
  public:
   static constexpr size_t kDefaultMaxSize = 32;
 
   // The process-wide cache (never destroyed: sessions must not outlive the runtime's
   // teardown at exit, so the Python module clears it from an atexit hook instead).
-  static SessionCache& global();
+  static ModelCache& global();
 
   // Keyed by canonical path, device, inode, size, mtime and options, and checked against the
   // same stamp of every external data file: a model or weights file changed on disk misses
   // and replaces the stale entry.
-  std::shared_ptr<Session> load_file(const std::string& path, const SessionOptions& options);
+  std::shared_ptr<Model> load_file(const std::string& path, const SessionOptions& options);
   // Keyed by `identity` (e.g. a digest of the bytes, computed by the caller) and options.
-  std::shared_ptr<Session> load_bytes(std::string_view identity, std::string_view model,
-                                      const SessionOptions& options);
+  std::shared_ptr<Model> load_bytes(std::string_view identity, std::string_view model,
+                                    const SessionOptions& options);
 
   void clear();
   CacheInfo info() const;
@@ -56,11 +77,11 @@ class SessionCache {
   };
   struct Entry {
     Key key;
-    std::shared_ptr<Session> session;
+    std::shared_ptr<Model> session;
   };
 
-  std::shared_ptr<Session> find(const Key& key);
-  void insert(Key key, std::shared_ptr<Session> session);
+  std::shared_ptr<Model> find(const Key& key);
+  void insert(Key key, std::shared_ptr<Model> session);
   // Moves entries beyond max_size_ into `evicted`; the caller holds the lock.
   void trim(std::list<Entry>& evicted);
 

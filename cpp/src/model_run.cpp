@@ -1,4 +1,4 @@
-// Session::run: validation of every input and out buffer (ORT crashes or misreads memory on
+// Model::run: validation of every input and out buffer (ORT crashes or misreads memory on
 // some mismatches, so nothing reaches it unchecked), then one call to ORT's Run.
 #include <cstdint>
 #include <cstring>
@@ -6,7 +6,7 @@
 
 #include "fastort/debug_counters.hpp"
 #include "fastort/error.hpp"
-#include "fastort/session.hpp"
+#include "fastort/model.hpp"
 #include "messages.hpp"
 #include "ort_error.hpp"
 
@@ -89,7 +89,7 @@ ErrorKind stop_error_kind(RunControl::Stop stop) {
 
 }  // namespace
 
-void Session::validate_input(const ValueInfo& info, const TensorView& view) const {
+void Model::validate_input(const ValueInfo& info, const TensorView& view) const {
   if (info.kind != ValueKind::kTensor) {
     throw Error(ErrorKind::kInvalidArgument, "input '" + info.name + "' is " + info.type_string +
                                                  "; fastort accepts tensor inputs only");
@@ -109,7 +109,7 @@ void Session::validate_input(const ValueInfo& info, const TensorView& view) cons
   }
 }
 
-void Session::validate_out(const ValueInfo& info, const TensorView& view) const {
+void Model::validate_out(const ValueInfo& info, const TensorView& view) const {
   if (info.kind != ValueKind::kTensor || info.element_type == ElementType::kString ||
       element_size(info.element_type) == 0) {
     throw Error(ErrorKind::kInvalidArgument, "output '" + info.name + "' is " + info.describe() +
@@ -128,10 +128,10 @@ void Session::validate_out(const ValueInfo& info, const TensorView& view) const 
   }
 }
 
-std::vector<OwnedValue> Session::run(const RunRequest& request) const {
-  // Match names to model inputs. ORT crashes if the count is wrong, so check it all here.
+std::vector<const TensorView*> Model::match_inputs(const std::vector<NamedInput>& inputs) const {
+  // ORT crashes if the count is wrong, so everything is checked here.
   std::vector<const TensorView*> by_index(inputs_.size(), nullptr);
-  for (const NamedInput& input : request.inputs) {
+  for (const NamedInput& input : inputs) {
     size_t index = 0;
     while (index < inputs_.size() && inputs_[index].name != input.name) ++index;
     if (index == inputs_.size()) {
@@ -151,6 +151,11 @@ std::vector<OwnedValue> Session::run(const RunRequest& request) const {
     }
     validate_input(inputs_[i], *by_index[i]);
   }
+  return by_index;
+}
+
+std::vector<OwnedValue> Model::run(const RunRequest& request) const {
+  const std::vector<const TensorView*> by_index = match_inputs(request.inputs);
   if (request.out.size() != request.outputs.size() && !request.out.empty()) {
     throw Error(ErrorKind::kInvalidArgument, "out buffers do not match the requested outputs");
   }
@@ -251,8 +256,8 @@ std::vector<OwnedValue> Session::run(const RunRequest& request) const {
   return owned;
 }
 
-void Session::check_out_memory(const RunRequest& request,
-                               const std::vector<const TensorView*>& inputs) const {
+void Model::check_out_memory(const RunRequest& request,
+                             const std::vector<const TensorView*>& inputs) const {
   for (size_t k = 0; k < request.out.size(); ++k) {
     if (!request.out[k]) continue;
     const TensorView& out = *request.out[k];
@@ -285,8 +290,8 @@ void Session::check_out_memory(const RunRequest& request,
   }
 }
 
-void Session::keep_outputs_apart(const RunRequest& request, const detail::PreparedInputs& prepared,
-                                 std::vector<Ort::Value>& results) const {
+void Model::keep_outputs_apart(const RunRequest& request, const detail::PreparedInputs& prepared,
+                               std::vector<Ort::Value>& results) const {
   // ORT hands back a graph output that is also a graph input as that input's own value, in
   // the caller's buffer (or in the copy of a strided input, freed after this call); it
   // ignores a buffer bound for it. No other output shares an input's memory: ORT's planner

@@ -1,5 +1,7 @@
-// A loaded model. Immutable after construction, so run() may be called from many threads.
-// Held through std::shared_ptr by the cache, the Python object and every live output.
+// A loaded model: ONNX Runtime's session of it, its signature and metadata. Immutable after
+// construction, so run() may be called from many threads. Held through std::shared_ptr by the
+// cache, every Python fastort.Session over it and every live output. (fastort.Session is the
+// Python object; its native part is the bindings' SessionHandle; this is what both point to.)
 #pragma once
 
 #include <map>
@@ -19,7 +21,7 @@
 namespace fastort {
 
 namespace detail {
-struct PreparedInputs;  // the input values of one run (session_run.cpp)
+struct PreparedInputs;  // the input values of one run (model_run.cpp)
 }  // namespace detail
 
 struct ModelMetadata {
@@ -33,7 +35,7 @@ struct ModelMetadata {
 };
 
 // A file of external data a model reads its weights from, and the file's stamp when the model
-// was loaded (see SessionCache).
+// was loaded (see ModelCache).
 struct ExternalFile {
   std::string path;
   std::string stamp;
@@ -56,13 +58,13 @@ struct RunRequest {
   RunControl* control = nullptr;
 };
 
-class Session {
+class Model {
  public:
   // Throws Error: kFileNotFound, kIsADirectory, kInvalidModel (also for a model given as
   // bytes that references external data without options.external_data_dir),
   // kInvalidArgument (options, a path with a NUL byte).
-  static std::shared_ptr<Session> load_file(const std::string& path, const SessionOptions& options);
-  static std::shared_ptr<Session> load_bytes(std::string_view model, const SessionOptions& options);
+  static std::shared_ptr<Model> load_file(const std::string& path, const SessionOptions& options);
+  static std::shared_ptr<Model> load_bytes(std::string_view model, const SessionOptions& options);
 
   const std::vector<ValueInfo>& inputs() const noexcept { return inputs_; }
   const std::vector<ValueInfo>& outputs() const noexcept { return outputs_; }
@@ -76,21 +78,20 @@ class Session {
   // Throws Error(kInvalidArgument) listing the valid names.
   size_t output_index(std::string_view name) const;
 
+  // The inputs in model order, each checked like run() checks them (every input exactly once,
+  // the right element type and shape). Throws kInvalidArgument or kTypeMismatch naming it.
+  std::vector<const TensorView*> match_inputs(const std::vector<NamedInput>& inputs) const;
+
   // Validates every input and out buffer, then runs. Results are parallel to
   // request.outputs; a result bound to a caller buffer views that buffer.
   std::vector<OwnedValue> run(const RunRequest& request) const;
 
-  // The underlying ORT session, for benchmarks that measure the raw C++ API.
-  Ort::Session& ort_session() const noexcept { return session_; }
-  const std::vector<const char*>& input_names() const noexcept { return input_names_; }
-  const std::vector<const char*>& output_names() const noexcept { return output_names_; }
-
-  Session(Ort::Session session, SessionOptions options, std::vector<ExternalFile> external = {});
+  Model(Ort::Session session, SessionOptions options, std::vector<ExternalFile> external = {});
   // In a fork()ed child, a session loaded by the parent is left undestroyed: destroying it
   // would join ORT thread-pool threads that exist only in the parent.
-  ~Session();
-  Session(const Session&) = delete;
-  Session& operator=(const Session&) = delete;
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
 
  private:
   void validate_input(const ValueInfo& info, const TensorView& view) const;

@@ -1,12 +1,12 @@
-// SessionCache: hits, LRU bound, reload of files changed on disk.
+// ModelCache: hits, LRU bound, reload of files changed on disk.
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "check.hpp"
+#include "fastort/model_cache.hpp"
 #include "fastort/runtime.hpp"
-#include "fastort/session_cache.hpp"
 
 using namespace fastort;
 using fastort::testing::env_or_empty;
@@ -23,7 +23,7 @@ std::string copy_model(const char* name, const std::string& to) {
 
 TEST_CASE(second_load_is_a_hit) {
   load_runtime(env_or_empty("FASTORT_ORT_LIBRARY"));
-  SessionCache cache;
+  ModelCache cache;
   const std::string path = copy_model("sigmoid.onnx", "cache_a.onnx");
   auto first = cache.load_file(path, {});
   auto second = cache.load_file("./" + path, {});
@@ -37,7 +37,7 @@ TEST_CASE(second_load_is_a_hit) {
 
 TEST_CASE(changed_file_is_reloaded_not_served_stale) {
   load_runtime(env_or_empty("FASTORT_ORT_LIBRARY"));
-  SessionCache cache;
+  ModelCache cache;
   const std::string path = copy_model("sigmoid.onnx", "cache_b.onnx");
   auto first = cache.load_file(path, {});
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -50,7 +50,7 @@ TEST_CASE(changed_file_is_reloaded_not_served_stale) {
 
 TEST_CASE(lru_bound_evicts_and_zero_disables) {
   load_runtime(env_or_empty("FASTORT_ORT_LIBRARY"));
-  SessionCache cache;
+  ModelCache cache;
   cache.set_max_size(1);
   const std::string a = copy_model("sigmoid.onnx", "cache_c.onnx");
   const std::string b = copy_model("mul_1.onnx", "cache_d.onnx");

@@ -1,4 +1,4 @@
-#include "fastort/session.hpp"
+#include "fastort/model.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -166,7 +166,7 @@ ModelMetadata read_metadata(const Ort::Session& session) {
 
 }  // namespace
 
-Session::Session(Ort::Session session, SessionOptions options, std::vector<ExternalFile> external)
+Model::Model(Ort::Session session, SessionOptions options, std::vector<ExternalFile> external)
     : session_(std::move(session)),
       options_(std::move(options)),
       external_data_(std::move(external)),
@@ -197,8 +197,7 @@ Session::Session(Ort::Session session, SessionOptions options, std::vector<Exter
   }
 }
 
-std::shared_ptr<Session> Session::load_file(const std::string& path,
-                                            const SessionOptions& options) {
+std::shared_ptr<Model> Model::load_file(const std::string& path, const SessionOptions& options) {
   check_model_file(path);
   Ort::SessionOptions ort_options = make_ort_options(options);
   std::ifstream file(path, std::ios::binary);
@@ -218,11 +217,10 @@ std::shared_ptr<Session> Session::load_file(const std::string& path,
                   static_cast<int>(e.GetOrtErrorCode()));
     }
   }();
-  return std::make_shared<Session>(std::move(session), options, std::move(external));
+  return std::make_shared<Model>(std::move(session), options, std::move(external));
 }
 
-std::shared_ptr<Session> Session::load_bytes(std::string_view model,
-                                             const SessionOptions& options) {
+std::shared_ptr<Model> Model::load_bytes(std::string_view model, const SessionOptions& options) {
   if (model.empty()) throw Error(ErrorKind::kInvalidModel, "model bytes are empty");
   Ort::SessionOptions ort_options = make_ort_options(options);
   const std::vector<std::string> locations = detail::external_data_locations(model);
@@ -240,10 +238,10 @@ std::shared_ptr<Session> Session::load_bytes(std::string_view model,
         const detail::OrtStateChange loading;
         return Ort::Session(ort_env(), model.data(), model.size(), ort_options);
       });
-  return std::make_shared<Session>(std::move(session), options, std::move(external));
+  return std::make_shared<Model>(std::move(session), options, std::move(external));
 }
 
-Session::~Session() {
+Model::~Model() {
   if (generation_ != fork_generation()) {
     static_cast<void>(session_.release());
     return;
@@ -252,7 +250,7 @@ Session::~Session() {
   session_ = Ort::Session{nullptr};
 }
 
-std::vector<std::string> Session::providers() const {
+std::vector<std::string> Model::providers() const {
   std::vector<std::string> names;
   for (const auto& provider : options_.providers) {
     if (provider.name != "CPUExecutionProvider") names.push_back(provider.name);
@@ -261,7 +259,7 @@ std::vector<std::string> Session::providers() const {
   return names;
 }
 
-size_t Session::output_index(std::string_view name) const {
+size_t Model::output_index(std::string_view name) const {
   for (size_t i = 0; i < outputs_.size(); ++i) {
     if (outputs_[i].name == name) return i;
   }

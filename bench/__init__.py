@@ -1,0 +1,1 @@
+"""Benchmarks, not tests: `python -m bench.run_suite` and the scripts it runs."""

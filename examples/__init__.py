@@ -1,0 +1,1 @@
+"""The demo (`python -m examples.demo`) and what it shares with the benchmarks."""
