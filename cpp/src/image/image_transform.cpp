@@ -5,13 +5,7 @@
 #include <memory>
 #include <string>
 
-#ifdef _WIN32
-#define NOMINMAX
-#include <windows.h>
-#else
-#include <unistd.h>
-#endif
-
+#include "../platform.hpp"
 #include "fastort/error.hpp"
 #include "fastort/image.hpp"
 #include "fastort/thread_pool.hpp"
@@ -25,22 +19,6 @@ namespace {
 // a * b for sizes (>= 0), INT64_MAX when that overflows.
 int64_t saturating_multiply(int64_t a, int64_t b) {
   return b != 0 && a > INT64_MAX / b ? INT64_MAX : a * b;
-}
-
-// This machine's RAM, read once; INT64_MAX when the system does not say.
-int64_t physical_memory_bytes() {
-  static const int64_t bytes = [] {
-#ifdef _WIN32
-    MEMORYSTATUSEX status;
-    status.dwLength = sizeof status;
-    if (GlobalMemoryStatusEx(&status)) return static_cast<int64_t>(status.ullTotalPhys);
-#else
-    const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
-    if (pages > 0 && page_size > 0) return saturating_multiply(pages, page_size);
-#endif
-    return INT64_MAX;
-  }();
-  return bytes;
 }
 
 // One output channel of a row: columns [x_begin, x_end) from pixels kPixelBytes apart, zero
@@ -290,7 +268,7 @@ void run_jobs(const std::vector<ImageJob>& jobs, const ImageTransformSpec& spec,
 void check_output_fits(ElementType type, const std::array<int64_t, 4>& shape) {
   int64_t bytes = static_cast<int64_t>(element_size(type));
   for (int64_t dim : shape) bytes = saturating_multiply(bytes, dim);
-  const int64_t memory = physical_memory_bytes();
+  const int64_t memory = platform::physical_memory_bytes();
   if (bytes > memory) {
     throw Error(ErrorKind::kInvalidArgument,
                 "the output " + describe_tensor(type, {shape.begin(), shape.end()}) + " needs " +
