@@ -179,6 +179,28 @@ def test_only_images_with_unpacked_pixels_are_copied(photo):
     assert copied_by(photo) == 0
 
 
+def test_broadcast_images_are_copied_and_strides_of_length_one_axes_ignored(photo):
+    def result_and_copied(image: np.ndarray) -> tuple[np.ndarray, int]:
+        before = fastort._core.debug_counters()["image_bytes_copied"]
+        out = ImageTransform(resize=None, crop=None, dtype="uint8", layout="NHWC")(image)
+        return out[0], fastort._core.debug_counters()["image_bytes_copied"] - before
+
+    broadcast = np.broadcast_to(photo[:1], photo.shape)  # every row the same memory
+    assert broadcast.strides[0] == 0
+    out, copied = result_and_copied(broadcast)
+    assert np.array_equal(out, np.ascontiguousarray(broadcast)) and copied == broadcast.size
+    strided = np.lib.stride_tricks.as_strided
+    one_row = [
+        photo[:1][::-1],  # a negative row stride
+        strided(photo, (1, *photo.shape[1:]), (-7, *photo.strides[1:])),
+    ]
+    one_column = strided(photo, (photo.shape[0], 1, 3), (photo.strides[0], 999, 1))
+    for image in [*one_row, one_column]:
+        out, copied = result_and_copied(image)
+        assert np.array_equal(out, np.ascontiguousarray(image))
+        assert copied == 0  # read in place
+
+
 def test_uint8_mode_and_no_crop_or_resize(photo):
     exact = ImageTransform(dtype="uint8", layout="NHWC")(photo)[0]
     assert np.array_equal(exact, pil_reference(photo))

@@ -214,7 +214,9 @@ auto field(Get get) {
 }
 
 // A view of one uint8 image; images whose pixels are not packed within a row, or whose rows
-// run backwards, are copied once into `keep`, which also keeps every array alive.
+// run backwards or overlap (a broadcast image), are copied once into `keep`, which also keeps
+// every array alive. Strides along an axis of length 1 are never followed, so they copy
+// nothing.
 ImageView image_view(py::handle value, size_t index, std::list<py::array>& keep) {
   const std::string name = std::to_string(index);
   py::array array = as_array(value, Subject{"image", name});
@@ -238,11 +240,17 @@ ImageView image_view(py::handle value, size_t index, std::list<py::array>& keep)
     return static_cast<int>(std::min<py::ssize_t>(array.shape(axis), INT_MAX));
   };
   const int channels = ndim == 2 ? 1 : size(2);
-  const bool packed = (ndim == 2 || array.strides(2) == 1) && array.strides(1) == channels;
-  if (!packed || array.strides(0) < 0) {
-    array = py::array::ensure(array, py::array::c_style);  // the one documented copy
-    if (!array) throw std::bad_alloc();  // ensure() returns null only when allocating failed
-    detail::count_image_copy(static_cast<uint64_t>(array.nbytes()));
+  const py::ssize_t row_bytes = array.shape(1) * channels;
+  const auto steps_by = [&array](int axis, py::ssize_t bytes) {
+    return array.shape(axis) == 1 || array.strides(axis) == bytes;
+  };
+  const bool packed = (ndim == 2 || steps_by(2, 1)) && steps_by(1, channels);
+  const bool rows_apart = array.shape(0) == 1 || array.strides(0) >= row_bytes;
+  if (!packed || !rows_apart) {
+    py::array dense = py::array::ensure(array, py::array::c_style);  // the one documented copy
+    if (!dense) throw std::bad_alloc();  // ensure() returns null only when allocating failed
+    if (!dense.is(array)) detail::count_image_copy(static_cast<uint64_t>(dense.nbytes()));
+    array = dense;
   }
   keep.push_back(array);
   ImageView view;
@@ -250,7 +258,7 @@ ImageView image_view(py::handle value, size_t index, std::list<py::array>& keep)
   view.height = size(0);
   view.width = size(1);
   view.channels = channels;
-  view.row_stride = array.strides(0);
+  view.row_stride = array.shape(0) == 1 ? row_bytes : array.strides(0);
   return view;
 }
 
