@@ -8,7 +8,8 @@ larger than the image) and the float32 output equals torchvision's bit for bit.
 Images may be uint8 numpy arrays (HxW or HxWx1 grey, HxWx3 RGB or BGR, HxWx4 with alpha
 dropped, any row stride), PIL images, file paths or encoded bytes (decoded with Pillow,
 which is then required). Arrays are read in place; arrays whose pixels are not packed
-within a row (e.g. `image[:, ::2]`) are copied once.
+within a row (e.g. `image[:, ::2]`) or whose rows run backwards (`image[::-1]`) are copied
+once. A PIL image is copied once too: Pillow hands numpy its pixels through `tobytes()`.
 """
 
 from __future__ import annotations

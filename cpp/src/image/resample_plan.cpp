@@ -127,8 +127,9 @@ AxisPlan plan_axis(int in_size, int out_size, int out_begin, int out_end,
   AxisPlan plan;
   plan.layout = layout;
   if (in_size == out_size) {
-    // Identity axes are copied, never resampled horizontally; the vertical pass reads them
-    // with one weight of kOne.
+    // An identity axis is never resampled: horizontally there is no horizontal pass and no
+    // buffer for it (the vertical pass reads the source rows in place, or its own rows go
+    // straight to the output); vertically, each row is read with one weight of kOne.
     plan.identity = true;
     plan.layout = WeightLayout::kInt32;
     set_ksize(plan, 1, out_end - out_begin);
