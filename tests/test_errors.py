@@ -342,7 +342,12 @@ def test_objects_whose_init_never_ran_raise_instead_of_crashing():
         lambda: fastort.Session.__new__(fastort.Session).inputs,
         lambda: fastort.Session.__new__(fastort.Session)(x=np.ones(1)),
         lambda: _core.Model.__new__(_core.Model).metadata,
-        lambda: _core.ImageSpec.__new__(_core.ImageSpec).output_shape(1, 1, 1),
+        lambda: _core.ImageTransformSpec.__new__(_core.ImageTransformSpec).output_shape(1, 1, 1),
+        lambda: _core.ImageTransformSpec.__new__(_core.ImageTransformSpec).resize,
+        lambda: hash(_core.ImageTransformSpec.__new__(_core.ImageTransformSpec)),
+        lambda: _core.transform_images(
+            [], _core.ImageTransformSpec.__new__(_core.ImageTransformSpec)
+        ),
     ]
     for call in uninitialised:
         with pytest.raises(fastort.FastortError, match="not initialised"):

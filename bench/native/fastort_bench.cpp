@@ -328,6 +328,7 @@ std::vector<std::string> bench_images(const Options& options) {
     const fastort::ImageView image{pixels.data(), height, width, 3, int64_t(width) * 3};
     fastort::ImageTransformSpec spec;
     for (int threads : options.image_threads) {
+      spec.threads = threads;
       const int batch = std::max(threads, 1) * 4;
       std::vector<fastort::ImageView> images(batch, image);
       std::vector<float> out(static_cast<size_t>(batch) * 3 * 224 * 224);
@@ -336,8 +337,7 @@ std::vector<std::string> bench_images(const Options& options) {
       view.type = fastort::ElementType::kFloat32;
       view.shape = {batch, 3, 224, 224};
       const int runs = std::max(3, options.runs / 20);
-      auto micros =
-          time_calls(2, runs, [&] { fastort::transform_images(images, spec, view, threads); });
+      auto micros = time_calls(2, runs, [&] { fastort::transform_images(images, spec, view); });
       double total = 0;
       for (double m : micros) total += m;
       const Stats stats = summarize(micros, total / 1e6, micros.size() * batch);

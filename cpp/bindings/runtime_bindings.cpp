@@ -72,6 +72,7 @@ void register_runtime(py::module_& m) {
     result["input_bytes_copied"] = counters.input_bytes_copied;
     result["output_bytes_copied"] = counters.output_bytes_copied;
     result["live_values"] = counters.live_values;
+    result["image_bytes_copied"] = counters.image_bytes_copied;
     return result;
   });
   m.def(

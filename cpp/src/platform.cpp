@@ -2,13 +2,16 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 
 #include "fastort/error.hpp"
 
 #ifdef _WIN32
+#define NOMINMAX
 #include <windows.h>
 #else
 #include <dlfcn.h>
@@ -65,6 +68,25 @@ std::string file_stamp(const std::string& path) {
   return std::to_string(info.st_dev) + ":" + std::to_string(info.st_ino) + ":" +
          std::to_string(info.st_size) + ":" + std::to_string(seconds) + "." +
          std::to_string(nanoseconds);
+}
+
+int64_t physical_memory_bytes() {
+  static const int64_t bytes = [] {
+#ifdef _WIN32
+    MEMORYSTATUSEX status;
+    status.dwLength = sizeof status;
+    if (GlobalMemoryStatusEx(&status)) {
+      return static_cast<int64_t>(std::min<DWORDLONG>(status.ullTotalPhys, INT64_MAX));
+    }
+#else
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page_size > 0) {
+      return pages > INT64_MAX / page_size ? INT64_MAX : int64_t{pages} * page_size;
+    }
+#endif
+    return INT64_MAX;
+  }();
+  return bytes;
 }
 
 #ifdef _WIN32

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <string>
 
@@ -20,6 +21,9 @@ void at_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)());
 // Identifies one version of a file: a rewrite changes its size or modification time, an
 // atomic replace (write, then rename over it) its identity. "missing" when it cannot be read.
 std::string file_stamp(const std::string& path);
+
+// This machine's physical memory in bytes, read once; INT64_MAX when the system does not say.
+int64_t physical_memory_bytes();
 
 // Bytes that signal handlers may write (Python's signal wakeup fd), and a way for one thread
 // to wait for them, or for wake(), or for a timeout. On Windows, where Python's wakeup fd is

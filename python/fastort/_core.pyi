@@ -10,13 +10,15 @@ import typing
 import numpy
 
 __all__: list[str] = [
+    "MAX_IMAGE_SIDE",
+    "MAX_INPUT_SIDE",
     "MAX_THREADS",
     "BatchFuture",
     "BatcherBase",
     "CachePolicy",
     "CompletionQueue",
     "FastortError",
-    "ImageSpec",
+    "ImageTransformSpec",
     "InvalidArgumentError",
     "InvalidModelError",
     "InvalidTypeError",
@@ -237,19 +239,65 @@ class SessionHandle:
     @property
     def _model(self) -> Model: ...
 
-class ImageSpec:
-    def __init__(self, fields: dict[str, typing.Any]) -> None: ...
-    def __reduce_ex__(self, arg0: typing.Any) -> typing.Any: ...
+class ImageTransformSpec:
+    """
+    What an image transform does, checked once by the core:
+    immutable, equal and hashed by value, picklable.
+    """
+    def __copy__(self) -> ImageTransformSpec: ...
+    def __deepcopy__(self, memo: typing.Any) -> ImageTransformSpec: ...
+    def __eq__(self, other: typing.Any) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __init__(
+        self,
+        *,
+        resize: int | tuple[int, int] | None = 256,
+        crop: int | tuple[int, int] | None = (224, 224),
+        mean: collections.abc.Iterable[float] = (0.485, 0.456, 0.406),
+        std: collections.abc.Iterable[float] = (0.229, 0.224, 0.225),
+        interpolation: str = "bilinear",
+        antialias: bool = True,
+        layout: str = "NCHW",
+        channel_order: str = "RGB",
+        threads: int = 0,
+        dtype: str = "float32",
+        pass_order: str = "pillow13",
+    ) -> None: ...
+    def __reduce_ex__(
+        self, protocol: typing.SupportsInt | typing.SupportsIndex
+    ) -> tuple[typing.Any, tuple[()]]: ...
+    def __repr__(self) -> str: ...
     def output_shape(
         self,
         count: typing.SupportsInt | typing.SupportsIndex,
         height: typing.SupportsInt | typing.SupportsIndex,
         width: typing.SupportsInt | typing.SupportsIndex,
-        new_dtype: str | None = None,
     ) -> tuple[int, int, int, int]:
         """
-        The output's shape; with new_dtype, also checks that a new array of it fits in memory.
+        The output's shape for `count` images of height x width.
         """
+    @property
+    def antialias(self) -> bool: ...
+    @property
+    def channel_order(self) -> str: ...
+    @property
+    def crop(self) -> tuple[int, int] | None: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def interpolation(self) -> str: ...
+    @property
+    def layout(self) -> str: ...
+    @property
+    def mean(self) -> tuple[float, float, float]: ...
+    @property
+    def pass_order(self) -> str: ...
+    @property
+    def resize(self) -> int | tuple[int, int] | None: ...
+    @property
+    def std(self) -> tuple[float, float, float]: ...
+    @property
+    def threads(self) -> int: ...
 
 class BatchFuture:
     """
@@ -342,9 +390,13 @@ def runtime_loaded() -> bool: ...
 def set_cache_size(maxsize: typing.SupportsInt | typing.SupportsIndex) -> None: ...
 def transform_images(
     images: list[typing.Any],
-    spec: typing.Any,
-    out: numpy.ndarray[typing.Any, numpy.dtype[typing.Any]],
-    threads: typing.SupportsInt | typing.SupportsIndex,
-) -> None: ...
+    spec: ImageTransformSpec,
+    out: numpy.ndarray[typing.Any, numpy.dtype[typing.Any]] | None = None,
+) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    Transforms `images` (uint8 arrays) into one batch: `out`, or a new array.
+    """
 
+MAX_IMAGE_SIDE: int = 65536
+MAX_INPUT_SIDE: int = 262144
 MAX_THREADS: int = 1024

@@ -8,7 +8,8 @@ larger than the image) and the float32 output equals torchvision's bit for bit.
 Images may be uint8 numpy arrays (HxW or HxWx1 grey, HxWx3 RGB or BGR, HxWx4 with alpha
 dropped, any row stride), PIL images, file paths or encoded bytes (decoded with Pillow,
 which is then required). Arrays are read in place; arrays whose pixels are not packed
-within a row (e.g. `image[:, ::2]`) are copied once.
+within a row (e.g. `image[:, ::2]`) or whose rows run backwards (`image[::-1]`) are copied
+once. A PIL image is copied once too: Pillow hands numpy its pixels through `tobytes()`.
 """
 
 from __future__ import annotations
@@ -25,14 +26,12 @@ import numpy as np
 
 from . import _core
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+# The core's defaults (Resize(256), CenterCrop(224), ImageNet's statistics), read from it
+# rather than restated: the bound spec owns every default, limit and name.
+_DEFAULT = _core.ImageTransformSpec()
+IMAGENET_MEAN: tuple[float, float, float] = _DEFAULT.mean
+IMAGENET_STD: tuple[float, float, float] = _DEFAULT.std
 
-_INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
-_LAYOUTS = ("NCHW", "NHWC")
-_CHANNEL_ORDERS = ("RGB", "BGR")
-_DTYPES = ("float32", "uint8")
-_PASS_ORDERS = ("auto", "pillow13", "horizontal_first")
 # ImageTransform's fields, in the constructor's order.
 _FIELDS = (
     "resize",
@@ -63,60 +62,11 @@ def _type_error(message: str) -> _core.InvalidTypeError:
     return error
 
 
-def _size_pair(name: str, value: Any, allow_none: bool) -> tuple[int, int] | int | None:
-    if value is None and allow_none:
-        return None
-    size = _size_value(name, value)
-    for side in (size,) if isinstance(size, int) else size:
-        # 0 would mean "none" to the core, so sizes are checked here.
-        if not 1 <= side <= 65536:
-            raise _argument_error(f"{name} sizes must be between 1 and 65536, got {value!r}")
-    return size
-
-
-def _size_value(name: str, value: Any) -> tuple[int, int] | int:
-    expected = f"{name} must be an int or a (height, width) pair"
-    if isinstance(value, bool):
-        raise _type_error(f"{expected}, got bool")
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        raise _type_error(f"{expected}, got {value!r}")
-    if len(value) not in (1, 2):
-        raise _argument_error(f"{expected}, got {len(value)} values: {value!r}")
-    items = list(value)
-    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
-        raise _type_error(f"{expected}, got {value!r}")
-    # One value is torchvision's int: the short side for Resize, a square for CenterCrop.
-    return int(items[0]) if len(items) == 1 else (int(items[0]), int(items[1]))
-
-
-def _triple(name: str, value: Any) -> tuple[float, float, float]:
-    # A string is iterable and float("1") works, so "123" would read as (1, 2, 3).
-    if isinstance(value, (str, bytes, bytearray)):
-        raise _type_error(f"{name} must be 3 numbers (one per RGB channel), got {value!r}")
-    try:
-        items = tuple(_number(v) for v in value)
-    except (TypeError, ValueError):
-        raise _type_error(
-            f"{name} must be 3 numbers (one per RGB channel), got {value!r}"
-        ) from None
-    if len(items) != 3:
-        raise _argument_error(f"{name} must have 3 values (one per RGB channel), got {len(items)}")
-    return items[0], items[1], items[2]
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, (str, bytes)):
-        raise TypeError("text is not a number")
-    return float(value)
-
-
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise _argument_error(
-            f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
-        )
+def _torchvision_size(value: Any) -> Any:
+    """torchvision's sizes: one value in a sequence is the int (Resize([256]) is the short
+    side, CenterCrop([224]) a square); anything else goes to the core as it is."""
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and len(value) == 1:
+        return value[0]
     return value
 
 
@@ -138,13 +88,15 @@ def _installed_pillow_order() -> str:
 class ImageTransform:
     """torchvision's Resize -> CenterCrop -> ToTensor -> Normalize, fused and exact.
 
-    A value: immutable (change it with `replace(**changes)`, which returns a new transform),
-    equal and hashed by its fields, picklable and copyable with every field, and described
-    by `to_dict()` / `from_dict()`.
+    A value over the core's `ImageTransformSpec`, which checks every option once: immutable
+    (change it with `replace(**changes)`, which returns a new transform), equal and hashed by
+    its fields, picklable and copyable with every field, and described by `to_dict()` /
+    `from_dict()`.
 
     Args:
         resize: short side (torchvision's `Resize(int)` or `Resize([int])`: the long side is
-            truncated), a (height, width) pair, or None for no resize.
+            truncated), a (height, width) pair, or None for no resize. Sides are at most
+            `fastort._core.MAX_IMAGE_SIDE`.
         crop: centre crop size, int or (height, width), or None for no crop.
         mean, std: per-channel normalisation (RGB order), applied after dividing by 255.
         interpolation: "bilinear" (default), "bicubic" or "nearest", as Pillow does them.
@@ -160,125 +112,95 @@ class ImageTransform:
             "pillow13" or "horizontal_first" (Pillow <= 12) force one.
     """
 
-    __slots__ = (
-        "_antialias",
-        "_channel_order",
-        "_crop",
-        "_dtype",
-        "_interpolation",
-        "_key",
-        "_layout",
-        "_mean",
-        "_pass_order",
-        "_resize",
-        "_spec",
-        "_std",
-        "_thread_count",
-        "_threads",
-    )
+    __slots__ = ("_auto_pass_order", "_spec")
 
-    _resize: int | tuple[int, int] | None
-    _crop: tuple[int, int] | None
-    _mean: tuple[float, float, float]
-    _std: tuple[float, float, float]
-    _interpolation: str
-    _antialias: bool
-    _layout: str
-    _channel_order: str
-    _threads: int | None
-    _dtype: str
-    _pass_order: str
-    _key: tuple[Any, ...]  # every field, in _FIELDS order: equality, hashing, pickling
-    _thread_count: int  # what the core takes: 0 for the default
-    _spec: _core.ImageSpec  # parsed and validated once
+    _spec: _core.ImageTransformSpec  # every option, checked once by the core
+    _auto_pass_order: bool  # pass_order="auto": the spec holds the installed Pillow's order
 
     def __init__(
         self,
-        resize: int | Sequence[int] | None = 256,
-        crop: int | Sequence[int] | None = 224,
+        resize: int | Sequence[int] | None = _DEFAULT.resize,
+        crop: int | Sequence[int] | None = _DEFAULT.crop,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
-        interpolation: str = "bilinear",
-        antialias: bool = True,
-        layout: str = "NCHW",
-        channel_order: str = "RGB",
+        interpolation: str = _DEFAULT.interpolation,
+        antialias: bool = _DEFAULT.antialias,
+        layout: str = _DEFAULT.layout,
+        channel_order: str = _DEFAULT.channel_order,
         threads: int | None = None,
-        dtype: str = "float32",
+        dtype: str = _DEFAULT.dtype,
         pass_order: str = "auto",
     ) -> None:
-        crop_size = _size_pair("crop", crop, allow_none=True)
-        if not isinstance(antialias, bool):
-            raise _type_error(f"antialias must be a bool, got {antialias!r}")
-        if threads is not None:
-            if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
-                raise _type_error(f"threads must be None or an int, got {type(threads).__name__}")
-            threads = int(threads)
-            _core.check_threads("threads", threads)
-        fields: dict[str, Any] = {
-            "resize": _size_pair("resize", resize, allow_none=True),
-            "crop": (crop_size, crop_size) if isinstance(crop_size, int) else crop_size,
-            "mean": _triple("mean", mean),
-            "std": _triple("std", std),
-            "interpolation": _choice("interpolation", interpolation, _INTERPOLATIONS),
-            "antialias": antialias,
-            "layout": _choice("layout", layout, _LAYOUTS),
-            "channel_order": _choice("channel_order", channel_order, _CHANNEL_ORDERS),
-            "threads": threads,
-            "dtype": _choice("dtype", dtype, _DTYPES),
-            "pass_order": _choice("pass_order", pass_order, _PASS_ORDERS),
-        }
-        # Set once here, never again (__setattr__ refuses): the native spec cannot go stale.
-        for name, value in fields.items():
-            object.__setattr__(self, "_" + name, value)
-        object.__setattr__(self, "_key", tuple(fields.values()))
-        object.__setattr__(self, "_thread_count", threads or 0)
-        object.__setattr__(self, "_spec", self._make_spec())
+        # None is Python's "default" here; the core's is 0.
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
+        ):
+            raise _type_error(f"threads must be None or an int, got {type(threads).__name__}")
+        auto = isinstance(pass_order, str) and pass_order == "auto"
+        spec = _core.ImageTransformSpec(
+            resize=_torchvision_size(resize),
+            crop=_torchvision_size(crop),
+            mean=mean,
+            std=std,
+            interpolation=interpolation,
+            antialias=antialias,
+            layout=layout,
+            channel_order=channel_order,
+            threads=0 if threads is None else threads,
+            dtype=dtype,
+            pass_order=_installed_pillow_order() if auto else pass_order,
+        )
+        # Set once here, never again (__setattr__ refuses).
+        object.__setattr__(self, "_spec", spec)
+        object.__setattr__(self, "_auto_pass_order", auto)
 
     @property
     def resize(self) -> int | tuple[int, int] | None:
         """The short side (int), the exact (height, width), or None for no resize."""
-        return self._resize
+        return self._spec.resize
 
     @property
     def crop(self) -> tuple[int, int] | None:
         """The centre crop (height, width), or None for no crop."""
-        return self._crop
+        return self._spec.crop
 
     @property
     def mean(self) -> tuple[float, float, float]:
-        return self._mean
+        return self._spec.mean
 
     @property
     def std(self) -> tuple[float, float, float]:
-        return self._std
+        return self._spec.std
 
     @property
     def interpolation(self) -> str:
-        return self._interpolation
+        return self._spec.interpolation
 
     @property
     def antialias(self) -> bool:
-        return self._antialias
+        return self._spec.antialias
 
     @property
     def layout(self) -> str:
-        return self._layout
+        return self._spec.layout
 
     @property
     def channel_order(self) -> str:
-        return self._channel_order
+        return self._spec.channel_order
 
     @property
-    def threads(self) -> int | None:
-        return self._threads
+    def threads(self) -> int:
+        """Threads for a batch or a large image; 0 (what None gives) for one per hardware
+        thread."""
+        return self._spec.threads
 
     @property
     def dtype(self) -> str:
-        return self._dtype
+        return self._spec.dtype
 
     @property
     def pass_order(self) -> str:
-        return self._pass_order
+        return "auto" if self._auto_pass_order else self._spec.pass_order
 
     def replace(self, **changes: Any) -> ImageTransform:
         """A new transform with `changes` applied (validated like the constructor's
@@ -289,15 +211,15 @@ class ImageTransform:
         return type(self)(**{**self._fields(), **changes})
 
     def _fields(self) -> dict[str, Any]:
-        return dict(zip(_FIELDS, self._key))
+        return {name: getattr(self, name) for name in _FIELDS}
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # By field name, so that pickles survive reordered or added (defaulted) fields; the
-        # native spec is rebuilt on the other side, never pickled.
+        # By field name, so that pickles survive reordered or added (defaulted) fields, and
+        # "auto" is resolved again where the pickle is loaded.
         return (_from_fields, (type(self), self._fields()))
 
     def __copy__(self) -> ImageTransform:
-        return self  # immutable: a copy is the same value, native spec included
+        return self  # immutable: a copy is the same value
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ImageTransform:
         return self
@@ -312,34 +234,9 @@ class ImageTransform:
 
     @classmethod
     def imagenet(cls, **overrides: Any) -> ImageTransform:
-        """The standard ImageNet evaluation transform: resize 256, crop 224, ImageNet stats."""
-        return cls(
-            **{"resize": 256, "crop": 224, "mean": IMAGENET_MEAN, "std": IMAGENET_STD, **overrides}
-        )
-
-    def _make_spec(self) -> _core.ImageSpec:
-        if self._resize is None:
-            resize_h, resize_w = 0, 0
-        elif isinstance(self._resize, int):
-            resize_h, resize_w = self._resize, 0
-        else:
-            resize_h, resize_w = self._resize
-        crop_h, crop_w = self._crop if self._crop is not None else (0, 0)
-        order = _installed_pillow_order() if self._pass_order == "auto" else self._pass_order
-        fields = {
-            "resize_height": resize_h,
-            "resize_width": resize_w,
-            "crop_height": crop_h,
-            "crop_width": crop_w,
-            "interpolation": self._interpolation,
-            "antialias": self._antialias,
-            "mean": self._mean,
-            "std": self._std,
-            "layout": self._layout,
-            "bgr": self._channel_order == "BGR",
-            "pass_order": order,
-        }
-        return _core.ImageSpec(fields)  # validates sizes, mean and std
+        """The standard ImageNet evaluation transform (the defaults): resize 256, crop 224,
+        ImageNet's mean and std."""
+        return cls(**overrides)
 
     def output_shape(self, count: int, height: int, width: int) -> tuple[int, int, int, int]:
         """Shape of the output for `count` images of height x width."""
@@ -361,23 +258,11 @@ class ImageTransform:
         pixels then differ from a full decode, so results are no longer identical to
         torchvision's.
         """
-        batch = self._as_list(images)
-        arrays = [self._as_array(image, index, fast_decode) for index, image in enumerate(batch)]
-        if not arrays:
-            raise _argument_error("no images given")
-        height, width = _image_size(arrays[0])
-        # Checked against the machine's memory only when the array is ours to allocate.
-        dtype = self._dtype
-        shape = self._spec.output_shape(len(arrays), height, width, dtype if out is None else None)
-        if out is None:
-            out = np.empty(shape, dtype=dtype)
-        elif not isinstance(out, np.ndarray):
-            raise _type_error(f"out must be a numpy array, got {type(out).__name__}")
-        elif out.shape != shape or out.dtype != dtype:
-            error = _argument_error if out.dtype == dtype else _type_error
-            raise error(f"out must be {dtype}{list(shape)}, got {out.dtype}{list(out.shape)}")
-        _core.transform_images(arrays, self._spec, out, self._thread_count)
-        return out
+        arrays = [
+            self._as_array(image, index, fast_decode)
+            for index, image in enumerate(self._as_list(images))
+        ]
+        return _core.transform_images(arrays, self._spec, out)
 
     transform = __call__
 
@@ -438,11 +323,12 @@ class ImageTransform:
 
     def _draft_size(self, size: tuple[int, int]) -> tuple[int, int]:
         # The decoded image must stay at least as large as what the resize needs.
-        if self._resize is None:
+        resize = self.resize
+        if resize is None:
             return size
-        if isinstance(self._resize, int):
-            return (self._resize, self._resize)
-        return (self._resize[1], self._resize[0])
+        if isinstance(resize, int):
+            return (resize, resize)
+        return (resize[1], resize[0])
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready (e.g. for model metadata); `from_dict` reverses it."""
@@ -464,10 +350,10 @@ class ImageTransform:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ImageTransform):
             return NotImplemented
-        return self._key == other._key
+        return self._spec == other._spec and self._auto_pass_order == other._auto_pass_order
 
     def __hash__(self) -> int:
-        return hash(self._key)
+        return hash((self._spec, self._auto_pass_order))
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={value!r}" for name, value in self._fields().items())
@@ -477,13 +363,6 @@ class ImageTransform:
 def _from_fields(cls: type[ImageTransform], fields: dict[str, Any]) -> ImageTransform:
     """What unpickling calls: the transform with these fields."""
     return cls(**fields)
-
-
-def _image_size(image: Any) -> tuple[int, int]:
-    shape = np.shape(image)
-    if len(shape) < 2:
-        raise _argument_error(f"image 0: expected HxW or HxWxC, got shape {tuple(shape)}")
-    return int(shape[0]), int(shape[1])
 
 
 def _is_pil(image: Any) -> bool:

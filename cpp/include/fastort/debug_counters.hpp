@@ -9,6 +9,7 @@ struct DebugCounters {
   uint64_t input_bytes_copied = 0;   // bytes copied because an input was strided or unaligned
   uint64_t output_bytes_copied = 0;  // bytes copied because ORT returned an input's own memory
   int64_t live_values = 0;           // OwnedValue objects currently alive
+  uint64_t image_bytes_copied = 0;   // bytes copied because an image's pixels were not packed
 };
 
 DebugCounters debug_counters() noexcept;
@@ -18,6 +19,7 @@ void count_input_copy(uint64_t bytes) noexcept;
 void count_output_copy(uint64_t bytes) noexcept;
 void count_value_created() noexcept;
 void count_value_destroyed() noexcept;
+void count_image_copy(uint64_t bytes) noexcept;
 }  // namespace detail
 
 }  // namespace fastort

@@ -3,12 +3,26 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <optional>
+#include <string_view>
+#include <variant>
 #include <vector>
 
+#include "fastort/element_type.hpp"
 #include "fastort/tensor.hpp"
 
 namespace fastort {
+
+// The largest resize and crop side.
+inline constexpr int kMaxImageSide = 1 << 16;
+// The largest side of an input image.
+inline constexpr int kMaxInputSide = 4 * kMaxImageSide;
+// The largest side a short-side resize may give: never allocated (only the crop window is),
+// but it must fit in int arithmetic.
+inline constexpr int kMaxResizedSide = 1 << 28;
 
 // A uint8 image, H x W x channels, pixels packed within a row; rows `row_stride` bytes apart.
 struct ImageView {
@@ -19,42 +33,85 @@ struct ImageView {
   int64_t row_stride = 0;  // bytes; >= width * channels
 };
 
+struct ImageSize {
+  int height = 0;
+  int width = 0;
+};
+
+// torchvision's Resize(int): the short side becomes `side`, the long side
+// int(side * long / short); nothing is resized when the short side is already `side`.
+struct ShortSide {
+  int side = 0;
+};
+
+// torchvision's Resize: to a short side, or to exactly (height, width).
+using Resize = std::variant<ShortSide, ImageSize>;
+
+bool operator==(const ImageSize& a, const ImageSize& b) noexcept;
+bool operator!=(const ImageSize& a, const ImageSize& b) noexcept;
+bool operator==(const ShortSide& a, const ShortSide& b) noexcept;
+bool operator!=(const ShortSide& a, const ShortSide& b) noexcept;
+
 enum class Interpolation { kNearest, kBilinear, kBicubic };
 enum class Layout { kNCHW, kNHWC };
-
+// The order of the colour channels of 3- and 4-channel images; the output is always RGB.
+enum class ChannelOrder { kRGB, kBGR };
 // Pillow resamples horizontally first; Pillow 13 goes vertical first when the height
 // shrinks by more than twice as many pixels as the width. The results differ in the last bit.
 enum class PassOrder { kPillow13, kHorizontalFirst };
 
+// The names Python uses. Each parse function throws Error(kInvalidArgument) naming the option
+// and listing the valid names; each name function gives the name back.
+Interpolation parse_interpolation(std::string_view name);  // "bilinear" | "bicubic" | "nearest"
+const char* interpolation_name(Interpolation interpolation) noexcept;
+Layout parse_layout(std::string_view name);  // "NCHW" | "NHWC"
+const char* layout_name(Layout layout) noexcept;
+ChannelOrder parse_channel_order(std::string_view name);  // "RGB" | "BGR"
+const char* channel_order_name(ChannelOrder order) noexcept;
+PassOrder parse_pass_order(std::string_view name);  // "pillow13" | "horizontal_first"
+const char* pass_order_name(PassOrder order) noexcept;
+// The output's element type, "float32" | "uint8" (option "dtype"); element_type_name() gives
+// the name back.
+ElementType parse_image_output_type(std::string_view name);
+
+// What a transform does, as a value: checked once by validate(), compared with ==, hashed by
+// std::hash. Messages name the options as Python spells them (std, dtype).
 struct ImageTransformSpec {
-  // Resize: torchvision's Resize(int) when resize_width == 0 (the short side becomes
-  // resize_height, the long side is truncated), Resize((h, w)) otherwise; no resize when
-  // resize_height == 0.
-  int resize_height = 256;
-  int resize_width = 0;
-  // CenterCrop((crop_height, crop_width)); 0 means no crop. Zero padding where the crop is
-  // larger than the resized image, as torchvision does.
-  int crop_height = 224;
-  int crop_width = 224;
+  std::optional<Resize> resize = ShortSide{256};  // nullopt: no resize
+  // CenterCrop, with zero padding where the crop is larger than the resized image, as
+  // torchvision does; nullopt: no crop.
+  std::optional<ImageSize> crop = ImageSize{224, 224};
   Interpolation interpolation = Interpolation::kBilinear;
   // false: the filter is not widened when downscaling (like OpenCV's INTER_LINEAR).
   bool antialias = true;
-  // Normalize, in output channel order (RGB). Ignored for uint8 output.
-  std::array<float, 3> mean = {0.485f, 0.456f, 0.406f};
-  std::array<float, 3> std = {0.229f, 0.224f, 0.225f};
+  // Normalize, per output channel (RGB): (value / 255 - mean) / stddev, in float32 with mean
+  // and stddev rounded to float32, as torchvision does. Kept as given, so that a spec reads
+  // back what it was made with. Not used for uint8 output.
+  std::array<double, 3> mean = {0.485, 0.456, 0.406};
+  std::array<double, 3> stddev = {0.229, 0.224, 0.225};
   Layout layout = Layout::kNCHW;
-  bool bgr_input = false;  // 3/4-channel inputs are BGR(A) rather than RGB(A)
+  ChannelOrder channel_order = ChannelOrder::kRGB;
   PassOrder pass_order = PassOrder::kPillow13;
+  // kFloat32 (normalised) or kUInt8 (the exact resized crop, no normalisation).
+  ElementType output_type = ElementType::kFloat32;
+  // Threads for a batch or a large image: 0 for one per hardware thread, at most kMaxThreads.
+  int threads = 0;
 
-  // Throws Error(kInvalidArgument) naming the bad field.
+  // Throws Error(kInvalidArgument) naming the first bad option: sides outside
+  // [1, kMaxImageSide], a thread count check_threads() refuses, a mean that is not finite or
+  // a stddev that is not a normal number in float32 (or that overflow float32 together), an
+  // output type other than float32 and uint8, an enum value outside its enum.
   void validate() const;
+
+  bool operator==(const ImageTransformSpec& other) const noexcept;
+  bool operator!=(const ImageTransformSpec& other) const noexcept { return !(*this == other); }
 };
 
 // Height and width of one transformed image of the given input size.
-std::array<int, 2> output_size(const ImageTransformSpec& spec, int height, int width);
+ImageSize output_size(const ImageTransformSpec& spec, int height, int width);
 
-// Shape of the output for `count` images whose first (image 0) is height x width:
-// N x 3 x H x W (NCHW) or N x H x W x 3 (NHWC).
+// Shape of the output for `count` images of height x width: N x 3 x H x W (NCHW) or
+// N x H x W x 3 (NHWC).
 std::array<int64_t, 4> output_shape(const ImageTransformSpec& spec, int64_t count, int height,
                                     int width);
 
@@ -63,12 +120,45 @@ std::array<int64_t, 4> output_shape(const ImageTransformSpec& spec, int64_t coun
 // than swapping or being killed half way through.
 void check_output_fits(ElementType type, const std::array<int64_t, 4>& shape);
 
-// Transforms `images` into `out`: a C-contiguous, writable float32 (normalised) or uint8 (the
-// exact crop, no normalisation) tensor of shape N x 3 x H x W (NCHW) or N x H x W x 3 (NHWC).
-// Every image must give the same output size. Runs on up to `threads` threads (0: one per
-// hardware thread; at most kMaxThreads). `out` may not share a byte with any image. Throws
-// Error naming the bad image or argument.
+// One call's work, sized once: every image checked and placed, the output's shape and type.
+class ImageBatch {
+ public:
+  // `spec` must have passed validate(): nothing here checks it again. The images' memory
+  // must stay valid while the batch is used. Throws Error naming the first bad image (none
+  // given, empty, a channel count other than 1, 3 or 4, a side over kMaxInputSide, rows
+  // shorter than their width, an output size other than image 0's).
+  ImageBatch(const ImageTransformSpec& spec, std::vector<ImageView> images);
+
+  const std::array<int64_t, 4>& output_shape() const noexcept { return shape_; }
+  ElementType output_type() const noexcept { return spec_.output_type; }
+
+  // check_output_fits() for a new output of this batch.
+  void check_new_output() const;
+
+  // Throws Error unless `out` is C-contiguous, aligned and writable, of exactly
+  // output_type() and output_shape(), and shares no byte with any image.
+  void check_output(const TensorView& out) const;
+
+  // check_output(out), then the transform into it, on up to spec.threads threads.
+  void run(const TensorView& out) const;
+
+ private:
+  ImageTransformSpec spec_;
+  std::vector<ImageView> images_;
+  std::vector<ImageSize> resized_;  // each image's size after Resize
+  ImageSize size_;                  // every image's output size
+  std::array<int64_t, 4> shape_{};
+};
+
+// spec.validate(), then ImageBatch(spec, images).run(out): the one-call form.
 void transform_images(const std::vector<ImageView>& images, const ImageTransformSpec& spec,
-                      const TensorView& out, int threads);
+                      const TensorView& out);
 
 }  // namespace fastort
+
+namespace std {
+template <>
+struct hash<fastort::ImageTransformSpec> {
+  size_t operator()(const fastort::ImageTransformSpec& spec) const noexcept;
+};
+}  // namespace std

@@ -26,7 +26,7 @@ void horizontal_scalar(const Rows& src, int row_begin, int row_end, const AxisPl
     const uint8_t* row = src.row(r);
     uint8_t* out = dst + (r - row_begin) * dst_stride;
     for (int xx = 0; xx < plan.size(); ++xx) {
-      const int32_t* k = &plan.coeffs[static_cast<size_t>(xx) * plan.ksize];
+      const int32_t* k = plan.weights_of(xx);
       const uint8_t* pixel = row + plan.first[xx] * kPixelBytes;
       int32_t sum[kChannels];
       for (int c = 0; c < kChannels; ++c) sum[c] = kHalf;
@@ -41,7 +41,7 @@ void horizontal_scalar(const Rows& src, int row_begin, int row_end, const AxisPl
 
 void vertical_scalar(const Rows& src, const AxisPlan& plan, int yy, int64_t offset, int lanes,
                      uint8_t* out_row) {
-  const int32_t* k = &plan.coeffs[static_cast<size_t>(yy) * plan.ksize];
+  const int32_t* k = plan.weights_of(yy);
   const uint8_t* first = src.row(plan.first[yy]) + offset;
   for (int j = 0; j < lanes; ++j) {
     int32_t sum = kHalf;
@@ -97,11 +97,6 @@ __attribute__((target("avx2"))) inline void horizontal_pixel_avx2(const uint8_t*
                                                                   const AxisPlan& plan, int xx,
                                                                   uint8_t* const* outs,
                                                                   __m256i gather) {
-  // Two neighbouring pixels per step: [c0 c1 c2 x | c0' c1' c2' x] as eight int32 lanes.
-  const __m128i spread =
-      kPixelBytes == 3 ? _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, -1, -1, -1, -1, -1, -1, -1, -1)
-                       : _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, -1, -1, -1, -1, -1, -1, -1, -1);
-  const int32_t* k4 = &plan.coeffs_x4[static_cast<size_t>(xx) * plan.ksize_even * 4];
   int64_t at = static_cast<int64_t>(plan.first[xx]) * kPixelBytes;
   __m256i wide[kRows];
   // Fully unrolled, so that the accumulators stay in registers.
@@ -112,18 +107,15 @@ __attribute__((target("avx2"))) inline void horizontal_pixel_avx2(const uint8_t*
   // the weights' high parts and once for their low parts; hi * 2^11 + lo is the exact sum.
   // (Lanes may wrap in between; the true sum fits int32, so the final value is exact.)
   const int groups = (plan.count[xx] + 3) / 4;
-  const int16_t* hi = &plan.weights_hi[static_cast<size_t>(xx) * plan.groups * 16];
-  const int16_t* lo = &plan.weights_lo[static_cast<size_t>(xx) * plan.groups * 16];
   int group = 0;
   if (groups > 0) {
     __m256i sum_hi[kRows], sum_lo[kRows];
 #pragma GCC unroll 4
     for (int r = 0; r < kRows; ++r) sum_hi[r] = sum_lo[r] = _mm256_setzero_si256();
     for (; group < groups && at + 16 <= row_bytes; ++group, at += 4 * kPixelBytes) {
-      const __m256i weights_hi =
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi + group * 16));
-      const __m256i weights_lo =
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lo + group * 16));
+      const int16_t* weights = plan.group_of(xx, group);
+      const __m256i weights_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights));
+      const __m256i weights_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights + 16));
 #pragma GCC unroll 4
       for (int r = 0; r < kRows; ++r) {
         const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[r] + at));
@@ -134,32 +126,46 @@ __attribute__((target("avx2"))) inline void horizontal_pixel_avx2(const uint8_t*
     }
 #pragma GCC unroll 4
     for (int r = 0; r < kRows; ++r) {
-      wide[r] = _mm256_add_epi32(_mm256_slli_epi32(sum_hi[r], 11), sum_lo[r]);
+      wide[r] = _mm256_add_epi32(_mm256_slli_epi32(sum_hi[r], kLowBits), sum_lo[r]);
     }
   }
-  // An odd tap count is rounded up: the extra tap's weight is zero.
+  // Near the row's end, two taps per step from an 8-byte load (which must not run past the
+  // row's pixels), with the group's low half of the shuffle and of each weight vector. An odd
+  // tap count is rounded up: the extra tap's weight is zero.
   const int pairs = (plan.count[xx] + 1) / 2;
   int pair = group * 2;
-  // An 8-byte load covers two pixels; it must not run past the row's pixels.
-  for (; pair < pairs && at + 8 <= row_bytes; ++pair, at += 2 * kPixelBytes) {
-    const __m256i weights = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k4 + pair * 8));
+  if (pair < pairs && at + 8 <= row_bytes) {
+    __m128i pair_hi[kRows], pair_lo[kRows];
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) pair_hi[r] = pair_lo[r] = _mm_setzero_si128();
+    for (; pair < pairs && at + 8 <= row_bytes; ++pair, at += 2 * kPixelBytes) {
+      const int16_t* weights = plan.group_of(xx, pair / 2) + pair % 2 * 8;
+      const __m128i weights_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(weights));
+      const __m128i weights_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(weights + 16));
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; ++r) {
+        const __m128i raw = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(rows[r] + at));
+        const __m128i pixels = _mm_shuffle_epi8(raw, _mm256_castsi256_si128(gather));
+        pair_hi[r] = _mm_add_epi32(pair_hi[r], _mm_madd_epi16(pixels, weights_hi));
+        pair_lo[r] = _mm_add_epi32(pair_lo[r], _mm_madd_epi16(pixels, weights_lo));
+      }
+    }
 #pragma GCC unroll 4
     for (int r = 0; r < kRows; ++r) {
-      const __m128i raw = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(rows[r] + at));
-      const __m256i pixels = _mm256_cvtepu8_epi32(_mm_shuffle_epi8(raw, spread));
-      wide[r] = _mm256_add_epi32(wide[r], _mm256_mullo_epi32(pixels, weights));
+      const __m128i sum = _mm_add_epi32(_mm_slli_epi32(pair_hi[r], kLowBits), pair_lo[r]);
+      wide[r] = _mm256_add_epi32(wide[r], _mm256_inserti128_si256(_mm256_setzero_si256(), sum, 0));
     }
   }
 #pragma GCC unroll 4
   for (int r = 0; r < kRows; ++r) {
     __m128i sum =
         _mm_add_epi32(_mm256_castsi256_si128(wide[r]), _mm256_extracti128_si256(wide[r], 1));
-    // Near the row's end: one pixel at a time, only the taps that exist.
+    // At the row's very end: one pixel at a time, only the taps that exist.
     int64_t tail_at = at;
     for (int t = pair * 2; t < plan.count[xx]; ++t, tail_at += kPixelBytes) {
-      const __m128i weights = _mm_loadu_si128(reinterpret_cast<const __m128i*>(k4 + t * 4));
+      const __m128i weight = _mm_set1_epi32(plan.split_weight(xx, t));
       const __m128i pixel = load_pixel<kPixelBytes>(rows[r] + tail_at, tail_at + 4 <= row_bytes);
-      sum = _mm_add_epi32(sum, _mm_mullo_epi32(pixel, weights));
+      sum = _mm_add_epi32(sum, _mm_mullo_epi32(pixel, weight));
     }
     store_pixel(sum, outs[r] + xx * 4);
   }
@@ -195,7 +201,7 @@ __attribute__((target("avx2"))) void horizontal_avx2(const Rows& src, int row_be
 
 __attribute__((target("avx2"))) void vertical_avx2(const Rows& src, const AxisPlan& plan, int yy,
                                                    int64_t offset, int lanes, uint8_t* out_row) {
-  const int32_t* k = &plan.coeffs[static_cast<size_t>(yy) * plan.ksize];
+  const int32_t* k = plan.weights_of(yy);
   const uint8_t* first = src.row(plan.first[yy]) + offset;
   const int taps = plan.count[yy];
   const __m256i half = _mm256_set1_epi32(kHalf);
@@ -228,6 +234,15 @@ bool cpu_has_avx2() {
 #endif  // FASTORT_HAVE_AVX2_KERNELS
 
 }  // namespace
+
+WeightLayout horizontal_weight_layout(int pixel_bytes) {
+#ifdef FASTORT_HAVE_AVX2_KERNELS
+  if (cpu_has_avx2() && (pixel_bytes == 3 || pixel_bytes == 4)) return WeightLayout::kSplitInt16;
+#else
+  (void)pixel_bytes;
+#endif
+  return WeightLayout::kInt32;
+}
 
 void resample_horizontal(const Rows& src, int row_begin, int row_end, const AxisPlan& plan,
                          uint8_t* dst, int64_t dst_stride) {

@@ -20,9 +20,14 @@ struct Rows {
   const uint8_t* row(int r) const { return base + (r - first_row) * stride; }
 };
 
+// The weight layout resample_horizontal reads for pixels of `pixel_bytes` bytes on this
+// machine (the vertical pass reads WeightLayout::kInt32).
+WeightLayout horizontal_weight_layout(int pixel_bytes);
+
 // Horizontal pass over rows [row_begin, row_end) of `src`: output row i (of plan.size()
 // pixels) goes to dst + i * dst_stride, 1 byte per pixel for grey sources, 4 for colour
-// (the 4th byte is padding, like Pillow's internal RGBX).
+// (the 4th byte is padding, like Pillow's internal RGBX). `plan` has the weights in
+// horizontal_weight_layout(src.pixel_bytes).
 void resample_horizontal(const Rows& src, int row_begin, int row_end, const AxisPlan& plan,
                          uint8_t* dst, int64_t dst_stride);
 

@@ -29,20 +29,55 @@ int32_t to_fixed(double weight) {
   return static_cast<int32_t>(weight < 0 ? -0.5 + weight * kOne : 0.5 + weight * kOne);
 }
 
+// Appends one output position: its first input, its taps and its plan.ksize weights (zero
+// past the taps), in the plan's layout.
+void append(AxisPlan& plan, int first, int taps, const int32_t* weights) {
+  plan.first.push_back(first);
+  plan.count.push_back(taps);
+  if (plan.layout == WeightLayout::kInt32) {
+    plan.weights.insert(plan.weights.end(), weights, weights + plan.ksize);
+    return;
+  }
+  const size_t start = plan.split_weights.size();
+  plan.split_weights.resize(start + static_cast<size_t>(plan.groups) * 32, 0);
+  for (int t = 0; t < plan.ksize; ++t) {
+    const auto hi = static_cast<int16_t>(weights[t] >> kLowBits);  // arithmetic: floor
+    const auto lo = static_cast<int16_t>(weights[t] & ((1 << kLowBits) - 1));
+    // The pair (half of the group) holding this tap, and the lane within each pair.
+    int16_t* group = &plan.split_weights[start + static_cast<size_t>(t / 4) * 32];
+    const int at = (t % 4 / 2) * 8 + t % 2;
+    for (int channel = 0; channel < 4; ++channel) {
+      group[at + channel * 2] = hi;
+      group[16 + at + channel * 2] = lo;
+    }
+  }
+}
+
+void set_ksize(AxisPlan& plan, int ksize, int outputs) {
+  plan.ksize = ksize;
+  plan.groups = (ksize + 3) / 4;
+  outputs = std::max(outputs, 0);
+  plan.first.reserve(outputs);
+  plan.count.reserve(outputs);
+  if (plan.layout == WeightLayout::kInt32) {
+    plan.weights.reserve(static_cast<size_t>(outputs) * ksize);
+  } else {
+    plan.split_weights.reserve(static_cast<size_t>(outputs) * plan.groups * 32);
+  }
+}
+
 // Pillow's NEAREST resize is an affine transform whose source position is accumulated by
 // repeated addition, so it is reproduced the same way (a product can differ in the last bit).
 void plan_nearest(int in_size, int out_size, int out_begin, int out_end, AxisPlan& plan) {
+  set_ksize(plan, 1, out_end - out_begin);
   const double step = static_cast<double>(static_cast<float>(in_size)) / out_size;
   double position = step * 0.5;
   for (int i = 0; i < out_end; ++i, position += step) {
     if (i < out_begin) continue;
     const int source = position < 0.0 ? -1 : static_cast<int>(position);
     const bool inside = source >= 0 && source < in_size;
-    plan.first.push_back(inside ? source : 0);
-    plan.count.push_back(inside ? 1 : 0);  // outside: Pillow fills zero
-    plan.coeffs.push_back(kOne);
+    append(plan, inside ? source : 0, inside ? 1 : 0, &kOne);  // outside: Pillow fills zero
   }
-  plan.ksize = 1;
 }
 
 void plan_filter(int in_size, int out_size, int out_begin, int out_end, const Filter& filter,
@@ -51,9 +86,10 @@ void plan_filter(int in_size, int out_size, int out_begin, int out_end, const Fi
   const double scale = static_cast<double>(static_cast<float>(in_size) - 0.0f) / out_size;
   const double filterscale = antialias ? std::max(scale, 1.0) : 1.0;
   const double support = filter.support * filterscale;
-  plan.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+  set_ksize(plan, static_cast<int>(std::ceil(support)) * 2 + 1, out_end - out_begin);
   const double inverse = 1.0 / filterscale;  // Pillow multiplies by the reciprocal
   std::vector<double> weights(plan.ksize);
+  std::vector<int32_t> fixed(plan.ksize);
   for (int i = out_begin; i < out_end; ++i) {
     const double center = (i + 0.5) * scale;
     const int lo = std::max(static_cast<int>(center - support + 0.5), 0);
@@ -64,35 +100,11 @@ void plan_filter(int in_size, int out_size, int out_begin, int out_end, const Fi
       weights[t] = filter.weight((t + lo - center + 0.5) * inverse);
       total += weights[t];
     }
-    plan.first.push_back(lo);
-    plan.count.push_back(taps);
     for (int t = 0; t < plan.ksize; ++t) {
       const double weight = t < taps ? (total != 0.0 ? weights[t] / total : weights[t]) : 0.0;
-      plan.coeffs.push_back(to_fixed(weight));
+      fixed[t] = to_fixed(weight);
     }
-  }
-}
-
-// Fills weights_hi / weights_lo from coeffs (see AxisPlan).
-void split_weights(AxisPlan& plan) {
-  constexpr int kLowBits = 11;
-  plan.groups = (plan.ksize + 3) / 4;
-  const size_t per_output = static_cast<size_t>(plan.groups) * 16;
-  plan.weights_hi.assign(per_output * plan.size(), 0);
-  plan.weights_lo.assign(per_output * plan.size(), 0);
-  for (int i = 0; i < plan.size(); ++i) {
-    for (int t = 0; t < plan.ksize; ++t) {
-      const int32_t weight = plan.coeffs[static_cast<size_t>(i) * plan.ksize + t];
-      const auto hi = static_cast<int16_t>(weight >> kLowBits);  // arithmetic: floor
-      const auto lo = static_cast<int16_t>(weight & ((1 << kLowBits) - 1));
-      const int group = t / 4, in_group = t % 4;
-      // Half (128 bits) of the group holding this tap, and the lane within each pair.
-      const size_t base = i * per_output + group * 16 + (in_group / 2) * 8 + in_group % 2;
-      for (int channel = 0; channel < 4; ++channel) {
-        plan.weights_hi[base + channel * 2] = hi;
-        plan.weights_lo[base + channel * 2] = lo;
-      }
-    }
+    append(plan, lo, taps, fixed.data());
   }
 }
 
@@ -111,20 +123,18 @@ void AxisPlan::input_range(int from, int to, int& begin, int& end) const {
 }
 
 AxisPlan plan_axis(int in_size, int out_size, int out_begin, int out_end,
-                   Interpolation interpolation, bool antialias) {
+                   Interpolation interpolation, bool antialias, WeightLayout layout) {
   AxisPlan plan;
-  const int outputs = std::max(out_end - out_begin, 0);
-  plan.first.reserve(outputs);
-  plan.count.reserve(outputs);
+  plan.layout = layout;
   if (in_size == out_size) {
+    // An identity axis is never resampled: horizontally there is no horizontal pass and no
+    // buffer for it (the vertical pass reads the source rows in place, or its own rows go
+    // straight to the output); vertically, each row is read with one weight of kOne.
     plan.identity = true;
-    plan.ksize = 1;
-    for (int i = out_begin; i < out_end; ++i) {
-      plan.first.push_back(i);
-      plan.count.push_back(1);
-      plan.coeffs.push_back(kOne);
-    }
-    return plan;  // identity axes are copied, never resampled with SIMD
+    plan.layout = WeightLayout::kInt32;
+    set_ksize(plan, 1, out_end - out_begin);
+    for (int i = out_begin; i < out_end; ++i) append(plan, i, 1, &kOne);
+    return plan;
   }
   switch (interpolation) {
     case Interpolation::kNearest:
@@ -137,15 +147,6 @@ AxisPlan plan_axis(int in_size, int out_size, int out_begin, int out_end,
       plan_filter(in_size, out_size, out_begin, out_end, Filter{bicubic, 2.0}, antialias, plan);
       break;
   }
-  plan.ksize_even = plan.ksize + (plan.ksize & 1);
-  plan.coeffs_x4.assign(static_cast<size_t>(plan.size()) * plan.ksize_even * 4, 0);
-  for (int i = 0; i < plan.size(); ++i) {
-    for (int t = 0; t < plan.ksize; ++t) {
-      const int32_t coeff = plan.coeffs[static_cast<size_t>(i) * plan.ksize + t];
-      std::fill_n(&plan.coeffs_x4[(static_cast<size_t>(i) * plan.ksize_even + t) * 4], 4, coeff);
-    }
-  }
-  split_weights(plan);
   return plan;
 }
 
