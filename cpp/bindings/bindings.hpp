@@ -18,6 +18,7 @@ void register_session(pybind11::module_& m);
 void register_session_handle(pybind11::module_& m);
 void register_run_options(pybind11::module_& m);
 void register_image(pybind11::module_& m);
+void register_tensor_types(pybind11::module_& m);
 
 // Hands ONNX Runtime's waiting log records to Python's logging (logger
 // "fastort.onnxruntime"), after a load or a run. Raises only what a signal handler raised
