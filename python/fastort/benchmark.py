@@ -24,6 +24,19 @@ import numpy as np
 
 from .session import Session
 
+__all__ = [
+    "ORT_RUN",
+    "RAW_FLOOR",
+    "BenchResult",
+    "MethodResult",
+    "Ratio",
+    "bench_model",
+    "format_results",
+    "native_binary",
+    "plot_results",
+    "random_inputs",
+]
+
 _NUMPY_TYPES = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,

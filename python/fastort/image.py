@@ -25,6 +25,8 @@ import numpy as np
 
 from . import _core
 
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImageInput", "ImageTransform"]
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
