@@ -12,11 +12,13 @@ import weakref
 
 import numpy as np
 import pytest
+from onnx import TensorProto
 
 import fastort
 import fastort.onnxruntime as ort
+from hammer import parallelize
 from isolated import describe, run_python
-from models import add_model, endless_model, ort_datasets
+from models import add_model, endless_model, identity_model, ort_datasets
 
 X = np.arange(6, dtype=np.float32).reshape(2, 3)
 
@@ -155,6 +157,73 @@ def test_outputs_bound_by_name_get_new_memory_each_run(session):
     session.run_with_iobinding(binding)
     np.testing.assert_array_equal(first, X + X)
     assert binding.get_outputs()[0].shape() == [5, 3]
+
+
+def test_io_binding_sees_arrays_changed_in_place(session):
+    # A binding views its arrays once; an array changed in place is viewed again, never read
+    # through a stale pointer.
+    x = X.copy()
+    binding = session.io_binding()
+    binding.bind_cpu_input("x", x)
+    binding.bind_cpu_input("y", x)
+    binding.bind_output("z")
+    session.run_with_iobinding(binding)
+    x.resize((4, 3), refcheck=False)  # new memory, new shape
+    x[:] = 1
+    session.run_with_iobinding(binding)
+    np.testing.assert_array_equal(binding.copy_outputs_to_cpu()[0], np.full((4, 3), 2.0))
+    x.shape = (2, 6)
+    with pytest.raises(ort.InvalidArgument, match="expected float32"):
+        session.run_with_iobinding(binding)
+
+
+def test_io_binding_reads_string_inputs_again_each_run():
+    session = ort.InferenceSession(identity_model(TensorProto.STRING).SerializeToString())
+    words = np.array([["a", "b"]], dtype=object)
+    binding = session.io_binding()
+    binding.bind_cpu_input("x", words)
+    binding.bind_output("y")
+    session.run_with_iobinding(binding)
+    words[0, 1] = "changed"
+    session.run_with_iobinding(binding)
+    assert binding.copy_outputs_to_cpu()[0].tolist() == [["a", "changed"]]
+
+
+def test_io_binding_runs_with_and_without_run_options_off_the_main_thread(session):
+    # A bound run reuses its request: a run without options after one with them must not
+    # see the earlier run's (gone) control, and a terminated RunOptions stops only its runs.
+    binding = session.io_binding()
+    binding.bind_cpu_input("x", X)
+    binding.bind_cpu_input("y", X)
+    binding.bind_output("z")
+    stopped = ort.RunOptions()
+    stopped.terminate = True
+
+    def work(_):
+        for _ in range(50):
+            session.run_with_iobinding(binding, ort.RunOptions())
+            session.run_with_iobinding(binding)
+            with pytest.raises(ort.Fail):
+                session.run_with_iobinding(binding, stopped)
+            session.run_with_iobinding(binding)
+            np.testing.assert_array_equal(binding.copy_outputs_to_cpu()[0], X + X)
+
+    parallelize(work, 1)
+
+
+def test_one_io_binding_run_from_many_threads_at_once(session):
+    x = np.arange(3000, dtype=np.float32).reshape(1000, 3)
+    binding = session.io_binding()
+    binding.bind_cpu_input("x", x)
+    binding.bind_cpu_input("y", x)
+    binding.bind_output("w")
+
+    def work(_):
+        for _ in range(200):
+            session.run_with_iobinding(binding)
+            np.testing.assert_array_equal(binding.copy_outputs_to_cpu()[0], x * 2)
+
+    parallelize(work, 4)
 
 
 # ---- errors --------------------------------------------------------------------------------------

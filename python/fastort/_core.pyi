@@ -11,6 +11,7 @@ import numpy
 
 __all__: list[str] = [
     "MAX_THREADS",
+    "BoundRun",
     "CachePolicy",
     "ExecutionMode",
     "FastortError",
@@ -349,6 +350,24 @@ class SessionHandle:
         """
     @property
     def _model(self) -> Model: ...
+
+class BoundRun:
+    """
+    A run's inputs, outputs and out arrays, viewed once for many runs.
+    """
+    def __init__(
+        self,
+        model: Model,
+        strict: bool,
+        output_names: typing.Any,
+        input_feed: typing.Any,
+        out: typing.Any,
+    ) -> None: ...
+    def run(self, run_options: RunOptionsBase | None = None) -> list[typing.Any]:
+        """
+        Runs the model on the bound arrays, as
+        SessionHandle.run(output_names, input_feed, run_options, out=out) would.
+        """
 
 class ImageSpec:
     def __init__(self, fields: dict[str, typing.Any]) -> None: ...

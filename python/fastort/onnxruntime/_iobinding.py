@@ -8,7 +8,7 @@ memory from each run. `copy_outputs_to_cpu()` copies, as in onnxruntime.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -53,8 +53,9 @@ class IOBinding:
     onnxruntime's)."""
 
     __slots__ = (
+        "_call",
         "_feed",
-        "_out",
+        "_handle",
         "_output_names",
         "_outputs",
         "_result_names",
@@ -64,26 +65,36 @@ class IOBinding:
 
     def __init__(self, session: InferenceSession) -> None:
         self._session = session
+        # The loaded model it binds to: set_providers makes another, and this binding is then
+        # refused, as in onnxruntime.
+        self._handle = session._handle
         self._feed: dict[str, Any] = {}
         self._outputs: dict[str, np.ndarray[Any, Any] | None] = {}  # None: new memory per run
-        # Derived from _outputs when it changes, so that a run only passes them on.
+        # Derived when a binding changes: the names of the outputs, and the run (made by the
+        # next run_with_iobinding).
         self._output_names: list[str] = []
-        self._out: dict[str, np.ndarray[Any, Any]] | None = None
+        self._call: Callable[..., list[Any]] | None = None
         # The last run's outputs and their names (the list of names it ran with).
         self._results: list[Any] = []
         self._result_names: list[str] = []
 
-    def _check_input(self, name: str) -> None:
-        if name not in self._session._feedable:
+    def _set_input(self, name: str, value: Any) -> None:
+        info = self._session._feedable.get(name)
+        if info is None:
             raise InvalidArgument(
                 f"unknown input '{name}'; model inputs: "
                 + ", ".join(f"'{info.name}'" for info in self._session.get_inputs())
             )
+        if not isinstance(value, np.ndarray):
+            # Array-likes (torch tensors) are viewed; lists and numbers become the input's type.
+            array_like = hasattr(value, "__array_interface__") or hasattr(value, "__array__")
+            value = np.asarray(value) if array_like else np.asarray(value, dtype=info.dtype)
+        self._feed[name] = value
+        self._call = None
 
     def bind_cpu_input(self, name: str, arr_on_cpu: Any) -> None:
         """Binds `arr_on_cpu`, read in place by every run (changes to it are seen)."""
-        self._check_input(name)
-        self._feed[name] = arr_on_cpu
+        self._set_input(name, arr_on_cpu)
 
     def bind_input(
         self,
@@ -96,12 +107,10 @@ class IOBinding:
     ) -> None:
         """Binds memory at `buffer_ptr` (read in place; the caller keeps it alive)."""
         _cpu_only("IOBinding.bind_input", device_type)
-        self._check_input(name)
-        self._feed[name] = _array_at(buffer_ptr, element_type, shape)
+        self._set_input(name, _array_at(buffer_ptr, element_type, shape))
 
     def bind_ortvalue_input(self, name: str, ortvalue: OrtValue) -> None:
-        self._check_input(name)
-        self._feed[name] = ortvalue.numpy()
+        self._set_input(name, ortvalue.numpy())
 
     def synchronize_inputs(self) -> None:
         """Nothing to wait for: values live on the CPU."""
@@ -139,8 +148,26 @@ class IOBinding:
 
     def _derive(self) -> None:
         self._output_names = list(self._outputs)
-        out = {name: buffer for name, buffer in self._outputs.items() if buffer is not None}
-        self._out = out or None
+        self._call = None  # made again by the next run
+
+    def _bound_run(self) -> Callable[..., list[Any]]:
+        """The run of this binding: its arrays viewed once for every call until it changes."""
+        if self._call is None:
+            names = self._output_names
+            if not names:
+                raise InvalidArgument("At least one output should be requested (bind_output).")
+            # None asks for every output in model order, which a run reads faster than names.
+            every = [info.name for info in self._session.get_outputs()]
+            out = {name: buffer for name, buffer in self._outputs.items() if buffer is not None}
+            bound = _core.BoundRun(
+                self._handle._model,
+                False,
+                None if names == every else names,
+                dict(self._feed),
+                out or None,
+            )
+            self._call = bound.run
+        return self._call
 
     def synchronize_outputs(self) -> None:
         """Nothing to wait for: values live on the CPU."""
@@ -162,6 +189,7 @@ class IOBinding:
 
     def clear_binding_inputs(self) -> None:
         self._feed = {}
+        self._call = None
 
     def clear_binding_outputs(self) -> None:
         self._outputs = {}

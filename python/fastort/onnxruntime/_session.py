@@ -233,17 +233,17 @@ class InferenceSession:
     ) -> None:
         """Runs on the binding's inputs, writing bound buffers in place; the outputs are then
         `iobinding.get_outputs()`."""
-        if iobinding._session is not self:
+        if iobinding._handle is not self._handle:
             raise InvalidArgument("IOBinding must be used with the session that created it.")
-        names = iobinding._output_names
-        if not names:
-            raise InvalidArgument("At least one output should be requested (bind_output).")
-        options = None if run_options is None else fastort_run_options(run_options)
         try:
-            iobinding._results = self._run(names, iobinding._feed, options, out=iobinding._out)
+            call = iobinding._call or iobinding._bound_run()
+            if run_options is None:
+                iobinding._results = call()
+            else:
+                iobinding._results = call(fastort_run_options(run_options))
         except _core.FastortError as error:
             raise translated(error) from None
-        iobinding._result_names = names
+        iobinding._result_names = iobinding._output_names
 
     def run_async(
         self,
