@@ -20,6 +20,7 @@ struct ExceptionClasses {
   PyObject* runtime_load = nullptr;
   PyObject* run_terminated = nullptr;
   PyObject* run_timeout = nullptr;
+  PyObject* queue_full = nullptr;
 };
 
 // Filled once at import and kept for the life of the process (the module holds references).
@@ -73,6 +74,8 @@ void set_python_error(const Error& error) noexcept {
         return raise(g_classes.runtime_load, error);
       case ErrorKind::kTimedOut:
         return raise(g_classes.run_timeout, error);
+      case ErrorKind::kQueueFull:
+        return raise(g_classes.queue_full, error);
       case ErrorKind::kTerminated:
       case ErrorKind::kInterrupted:
         return raise(g_classes.run_terminated, error);
@@ -112,6 +115,9 @@ void register_errors(py::module_& m) {
       m, "RunTimeoutError",
       py::make_tuple(py::handle(g_classes.run_terminated), py::handle(PyExc_TimeoutError)),
       "A run stopped because its RunOptions timeout passed.");
+  g_classes.queue_full =
+      new_class(m, "QueueFullError", py::make_tuple(base),
+                "A Batcher already holds max_queue waiting requests: the request was refused.");
 
   py::register_exception_translator([](std::exception_ptr pointer) {
     try {

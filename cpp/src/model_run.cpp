@@ -1,5 +1,7 @@
 // Model::run: validation of every input and out buffer (ORT crashes or misreads memory on
 // some mismatches, so nothing reaches it unchecked), then one call to ORT's Run.
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -121,18 +123,16 @@ size_t Model::feed_index(std::string_view name) const {
                                                "'; model inputs: " + detail::quoted_names(inputs_));
 }
 
-std::vector<OwnedValue> Model::run(const RunRequest& request) const {
-  // Match names to model inputs (then overridable initializers, fed only when given). ORT
-  // crashes if the count is wrong, so check it all here.
+std::vector<const TensorView*> Model::match_inputs(const std::vector<NamedInput>& inputs) const {
+  // Model inputs, then overridable initializers (fed only when given). ORT crashes if the
+  // count is wrong, so everything is checked here.
   std::vector<const TensorView*> by_index(inputs_.size() + overridable_.size(), nullptr);
-  size_t overrides = 0;
-  for (const NamedInput& input : request.inputs) {
+  for (const NamedInput& input : inputs) {
     const size_t index = feed_index(input.name);
     if (by_index[index] != nullptr) {
       throw Error(ErrorKind::kInvalidArgument, "input '" + fed(index).name + "' given twice");
     }
     by_index[index] = &input.tensor;
-    if (index >= inputs_.size()) ++overrides;
   }
   for (size_t i = 0; i < by_index.size(); ++i) {
     if (by_index[i] == nullptr && i < inputs_.size()) {
@@ -141,6 +141,14 @@ std::vector<OwnedValue> Model::run(const RunRequest& request) const {
     }
     if (by_index[i] != nullptr) validate_input(fed(i), *by_index[i]);
   }
+  return by_index;
+}
+
+std::vector<OwnedValue> Model::run(const RunRequest& request) const {
+  const std::vector<const TensorView*> by_index = match_inputs(request.inputs);
+  const size_t overrides = static_cast<size_t>(
+      std::count_if(by_index.begin() + static_cast<std::ptrdiff_t>(inputs_.size()), by_index.end(),
+                    [](const TensorView* view) { return view != nullptr; }));
   if (request.out.size() != request.outputs.size() && !request.out.empty()) {
     throw Error(ErrorKind::kInvalidArgument, "out buffers do not match the requested outputs");
   }

@@ -6,27 +6,13 @@
 
 #include "check.hpp"
 #include "model_scan.hpp"
+#include "onnx_writer.hpp"
 
 using fastort::detail::external_data_locations;
+using fastort::testing::field;
+using fastort::testing::number;
 
 namespace {
-
-std::string varint(uint64_t value) {
-  std::string bytes;
-  while (value >= 0x80) {
-    bytes += static_cast<char>((value & 0x7f) | 0x80);
-    value >>= 7;
-  }
-  return bytes + static_cast<char>(value);
-}
-
-std::string field(int number, const std::string& payload) {  // length-delimited
-  return varint(static_cast<uint64_t>(number) << 3 | 2) + varint(payload.size()) + payload;
-}
-
-std::string number(int field_number, uint64_t value) {
-  return varint(static_cast<uint64_t>(field_number) << 3) + varint(value);
-}
 
 // TensorProto: name, raw_data, and external_data/data_location when `location` is given.
 std::string tensor(const std::string& name, const std::string& location) {

@@ -18,6 +18,7 @@ enum class ErrorKind {
   kTerminated,       // a run stopped by RunOptions' terminate flag
   kTimedOut,         // a run stopped because its RunOptions timeout passed
   kInterrupted,      // a run stopped by a signal (the bindings let Python handle it)
+  kQueueFull,        // a Batcher's queue holds max_queue requests already
 };
 
 // Sentinel for errors that did not come from ONNX Runtime.

@@ -82,6 +82,11 @@ class Model {
   // Throws Error(kInvalidArgument) listing the valid names.
   size_t output_index(std::string_view name) const;
 
+  // The inputs in model order, then the overridable initializers (null where not fed), each
+  // checked like run() checks them (every input exactly once, the right element type and
+  // shape). Throws kInvalidArgument or kTypeMismatch naming it.
+  std::vector<const TensorView*> match_inputs(const std::vector<NamedInput>& inputs) const;
+
   // Validates every input and out buffer, then runs. Results are parallel to
   // request.outputs; a result bound to a caller buffer views that buffer.
   std::vector<OwnedValue> run(const RunRequest& request) const;

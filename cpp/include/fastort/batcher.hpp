@@ -1,0 +1,131 @@
+// Dynamic batching: requests of a few rows each, from many threads, run together as one batch.
+//
+// submit() checks a request like Model::run checks its inputs, copies its rows into the batch
+// being gathered (the one copy) and returns at once. One worker thread per batcher runs the
+// batches and gives each request views of its rows of the batch's outputs. Nothing here
+// knows Python: the bindings wait for requests with the GIL released, or are told of their
+// completion through a hook.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fastort/error.hpp"
+#include "fastort/model.hpp"
+
+namespace fastort {
+
+struct BatcherOptions {
+  int64_t max_batch_size = 32;  // rows in one batch (a larger request runs alone)
+  double max_delay_ms = 2.0;    // under load, how long the oldest request waits for more
+  int64_t max_queue = 1024;     // requests waiting; beyond it submit() fails (kQueueFull)
+
+  // Throws Error(kInvalidArgument) naming the bad field.
+  void validate() const;
+};
+
+// One output of a request: its rows of the batch's output, which `owner` keeps alive.
+struct RequestOutput {
+  TensorView view;  // C-contiguous; shape [rows, ...]
+  std::shared_ptr<const void> owner;
+};
+
+class BatchRequest;
+using CompletionHook = std::function<void(const std::shared_ptr<BatchRequest>&)>;
+
+// A submitted request, shared by its submitter and the batcher.
+class BatchRequest : public std::enable_shared_from_this<BatchRequest> {
+ public:
+  enum class State { kQueued, kRunning, kDone, kFailed, kCancelled };
+
+  State state() const;
+  bool done() const;  // kDone, kFailed or kCancelled
+  // Cancels a request that has not started to run; false once it runs or has finished.
+  bool cancel();
+  // Waits until done; false when `timeout_seconds` (>= 0) passed first, < 0 waits forever.
+  bool wait(double timeout_seconds) const;
+  int64_t rows() const noexcept { return rows_; }
+  // Once done: the outputs in model order (kDone), or the error (kFailed).
+  const std::vector<RequestOutput>& outputs() const { return outputs_; }
+  const std::optional<Error>& error() const { return error_; }
+  // Called once when the request is done (or at once if it is), on the thread that finished
+  // it: the batcher's worker, or the caller of cancel(). It must not block.
+  void on_done(CompletionHook hook);
+
+  // For the batcher.
+  BatchRequest(int64_t rows, std::optional<std::chrono::steady_clock::time_point> deadline);
+  bool start();  // kQueued -> kRunning; false when it was cancelled
+  void finish(std::vector<RequestOutput> outputs);
+  bool fail(Error error);  // false when it was done already (cancelled)
+  std::optional<std::chrono::steady_clock::time_point> deadline() const noexcept {
+    return deadline_;
+  }
+  std::chrono::steady_clock::time_point submitted() const noexcept { return submitted_; }
+
+ private:
+  bool complete(State state, std::vector<RequestOutput> outputs, std::optional<Error> error);
+
+  const int64_t rows_;
+  const std::optional<std::chrono::steady_clock::time_point> deadline_;
+  const std::chrono::steady_clock::time_point submitted_;
+  mutable std::mutex mutex_;
+  mutable std::condition_variable done_;
+  State state_ = State::kQueued;
+  std::vector<RequestOutput> outputs_;
+  std::optional<Error> error_;
+  CompletionHook hook_;
+};
+
+struct BatcherStats {
+  uint64_t requests = 0;  // submitted and accepted
+  uint64_t batches = 0;   // runs of ORT (re-runs of a failed batch's requests included)
+  uint64_t rejected = 0;  // refused because the queue was full
+  uint64_t cancelled = 0;
+  uint64_t timed_out = 0;  // not started before their timeout
+  // Batches by their number of rows: rows -> count.
+  std::vector<std::pair<int64_t, uint64_t>> batch_rows;
+  // Milliseconds from submit to the start of the request's batch, and of each batch's run;
+  // the most recent ones (at most 4096 of each).
+  std::vector<double> queue_delay_ms;
+  std::vector<double> run_ms;
+};
+
+class Batcher {
+ public:
+  // Throws Error(kInvalidArgument) for options out of range, or a model some of whose inputs
+  // or outputs are not numeric tensors with a dynamic first axis.
+  Batcher(std::shared_ptr<const Model> model, BatcherOptions options);
+  // Closes (drains what is queued) and joins the worker.
+  ~Batcher();
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
+
+  // Checks the inputs like Model::run (every input once, its element type and trailing dims;
+  // the first dim is the request's rows, the same for every input), copies the rows and
+  // queues them. `timeout_seconds` > 0: a request not started by then fails (kTimedOut).
+  // Throws kInvalidArgument/kTypeMismatch, kQueueFull, or kRuntime once closed.
+  std::shared_ptr<BatchRequest> submit(const std::vector<NamedInput>& inputs,
+                                       double timeout_seconds = 0);
+  // Refuses new requests and returns when every queued one is done.
+  void close();
+  BatcherStats stats() const;
+  const Model& model() const noexcept { return *model_; }
+  const BatcherOptions& options() const noexcept { return options_; }
+
+ private:
+  struct Shared;
+  void work();  // the worker thread's loop
+
+  std::shared_ptr<const Model> model_;
+  BatcherOptions options_;
+  std::unique_ptr<Shared> shared_;
+};
+
+}  // namespace fastort

@@ -1,0 +1,200 @@
+#include "batch_run.hpp"
+
+#include <cstring>
+#include <string>
+
+namespace fastort::detail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+std::string seconds_text(Clock::duration duration) {
+  std::string text = std::to_string(std::chrono::duration<double>(duration).count());
+  text.erase(text.find_last_not_of('0') + 1);
+  if (!text.empty() && text.back() == '.') text.pop_back();
+  return text + " s";
+}
+
+// What a request fails with: fastort's errors as they are; anything else (out of memory) as a
+// runtime error, since the worker thread must go on.
+Error as_error(const std::exception& error) {
+  if (const auto* typed = dynamic_cast<const Error*>(&error)) return *typed;
+  return Error(ErrorKind::kRuntime, error.what());
+}
+
+// The batch's inputs (its first `rows` rows), or one request's rows of them.
+RunRequest request_for(const Model& model, const Batch& batch, int64_t first_row, int64_t rows) {
+  RunRequest request;
+  for (size_t i = 0; i < batch.buffers.size(); ++i) {
+    TensorView view;
+    view.data = batch.buffers[i].get() + static_cast<size_t>(first_row) * batch.row_bytes[i];
+    view.type = batch.types[i];
+    view.shape.push_back(rows);
+    view.shape.insert(view.shape.end(), batch.key[i].begin(), batch.key[i].end());
+    request.inputs.push_back({model.inputs()[i].name, std::move(view)});
+  }
+  for (size_t k = 0; k < model.outputs().size(); ++k) request.outputs.push_back(k);
+  return request;
+}
+
+// Gives each request its rows of the outputs of a run over `rows` rows; the outputs stay
+// alive as long as any request's view of them.
+void deliver(const Model& model, std::vector<OwnedValue> results,
+             const std::vector<Batch::Entry>& entries, int64_t rows) {
+  auto owner = std::make_shared<std::vector<OwnedValue>>(std::move(results));
+  std::vector<TensorView> whole;
+  std::vector<size_t> row_bytes;
+  for (size_t k = 0; k < owner->size(); ++k) {
+    TensorView view = (*owner)[k].tensor();
+    if (view.shape.empty() || view.shape[0] != rows) {
+      const Error error(ErrorKind::kRuntime,
+                        "output '" + model.outputs()[k].name + "' has " +
+                            (view.shape.empty() ? std::string("no axis")
+                                                : std::to_string(view.shape[0]) + " rows") +
+                            " for a batch of " + std::to_string(rows) +
+                            " rows: this model's outputs do not follow its batch axis");
+      for (const Batch::Entry& entry : entries) entry.request->fail(error);
+      return;
+    }
+    row_bytes.push_back(static_cast<size_t>(view.element_count() / rows) * element_size(view.type));
+    whole.push_back(std::move(view));
+  }
+  for (const Batch::Entry& entry : entries) {
+    std::vector<RequestOutput> outputs;
+    outputs.reserve(whole.size());
+    for (size_t k = 0; k < whole.size(); ++k) {
+      TensorView view;
+      view.data = static_cast<std::byte*>(whole[k].data) +
+                  static_cast<size_t>(entry.first_row) * row_bytes[k];
+      view.type = whole[k].type;
+      view.shape = whole[k].shape;
+      view.shape[0] = entry.request->rows();
+      outputs.push_back({std::move(view), owner});
+    }
+    entry.request->finish(std::move(outputs));
+  }
+}
+
+}  // namespace
+
+int64_t request_rows(const Model& model, const std::vector<const TensorView*>& inputs) {
+  const int64_t rows = inputs.empty() ? 0 : inputs[0]->shape[0];
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i]->shape[0] != rows || rows < 1) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "a request's inputs need the same number of rows (>= 1) along their first "
+                  "axis: input '" +
+                      model.inputs()[0].name + "' has " + std::to_string(rows) + ", input '" +
+                      model.inputs()[i].name + "' has " + std::to_string(inputs[i]->shape[0]));
+    }
+  }
+  return rows;
+}
+
+Batch::Batch(const Model& model, const std::vector<const TensorView*>& inputs,
+             std::vector<std::vector<int64_t>> key_, int64_t capacity_, bool began_under_load_)
+    : key(std::move(key_)), capacity(capacity_), began_under_load(began_under_load_) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    size_t bytes = element_size(model.inputs()[i].element_type);
+    for (int64_t dim : key[i]) bytes *= static_cast<size_t>(dim);
+    types.push_back(model.inputs()[i].element_type);
+    row_bytes.push_back(bytes);
+    // Every byte of the first `rows` rows is written before the batch runs.
+    buffers.emplace_back(new std::byte[std::max<size_t>(bytes * static_cast<size_t>(capacity), 1)]);
+  }
+}
+
+void Batch::copy_rows(const std::vector<const TensorView*>& inputs, int64_t first_row,
+                      int64_t count) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    std::byte* target = buffers[i].get() + static_cast<size_t>(first_row) * row_bytes[i];
+    const TensorView& view = *inputs[i];
+    if (view.is_c_contiguous()) {
+      std::memcpy(target, view.data, static_cast<size_t>(count) * row_bytes[i]);
+      continue;
+    }
+    // A strided array: element by element, in C order.
+    const size_t item = element_size(view.type);
+    const size_t rank = view.shape.size();
+    std::vector<int64_t> index(rank, 0);
+    const int64_t elements = view.element_count();
+    for (int64_t n = 0; n < elements; ++n) {
+      int64_t offset = 0;
+      for (size_t d = 0; d < rank; ++d) offset += index[d] * view.strides[d];
+      std::memcpy(target + static_cast<size_t>(n) * item,
+                  static_cast<const std::byte*>(view.data) + offset, item);
+      for (size_t d = rank; d-- > 0;) {
+        if (++index[d] < view.shape[d]) break;
+        index[d] = 0;
+      }
+    }
+  }
+}
+
+BatchOutcome run_batch(const Model& model, Batch& batch) {
+  BatchOutcome outcome;
+  const Clock::time_point now = Clock::now();
+  // Requests cancelled or past their timeout are dropped, and the rows of the others moved
+  // down over theirs, before anything runs.
+  std::vector<Batch::Entry> live;
+  int64_t rows = 0;
+  for (Batch::Entry& entry : batch.requests) {
+    const auto& deadline = entry.request->deadline();
+    if (deadline && *deadline <= now) {
+      const Error late(ErrorKind::kTimedOut,
+                       "the request was not started within its timeout of " +
+                           seconds_text(*deadline - entry.request->submitted()));
+      if (entry.request->fail(late)) ++outcome.timed_out;
+      continue;
+    }
+    if (!entry.request->start()) {
+      ++outcome.cancelled;
+      continue;
+    }
+    outcome.queue_delay_ms.push_back(ms_between(entry.request->submitted(), now));
+    if (entry.first_row != rows) {
+      for (size_t i = 0; i < batch.buffers.size(); ++i) {
+        std::memmove(
+            batch.buffers[i].get() + static_cast<size_t>(rows) * batch.row_bytes[i],
+            batch.buffers[i].get() + static_cast<size_t>(entry.first_row) * batch.row_bytes[i],
+            static_cast<size_t>(entry.request->rows()) * batch.row_bytes[i]);
+      }
+    }
+    live.push_back({entry.request, rows});
+    rows += entry.request->rows();
+  }
+  if (live.empty()) return outcome;
+  outcome.rows = rows;
+  const auto run = [&](int64_t first_row, int64_t count) {
+    const Clock::time_point start = Clock::now();
+    ++outcome.runs;
+    std::vector<OwnedValue> results = model.run(request_for(model, batch, first_row, count));
+    outcome.run_ms.push_back(ms_between(start, Clock::now()));
+    return results;
+  };
+  try {
+    deliver(model, run(0, rows), live, rows);
+    return outcome;
+  } catch (const std::exception& error) {
+    if (live.size() == 1) {
+      live[0].request->fail(as_error(error));
+      return outcome;
+    }
+  }
+  // One request made the batch fail: each runs alone, so only the culprit gets an error.
+  for (const Batch::Entry& entry : live) {
+    try {
+      deliver(model, run(entry.first_row, entry.request->rows()), {{entry.request, 0}},
+              entry.request->rows());
+    } catch (const std::exception& error) {
+      entry.request->fail(as_error(error));
+    }
+  }
+  return outcome;
+}
+
+}  // namespace fastort::detail

@@ -1,0 +1,230 @@
+// Batcher: submit() gathers requests into batches; one worker thread runs them.
+#include "fastort/batcher.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <thread>
+
+#include "batch_run.hpp"
+#include "fastort/runtime.hpp"
+
+namespace fastort {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr size_t kKeptTimings = 4096;
+
+// The dims after the first of every input: requests with different ones go to separate
+// batches (variable sequence lengths, say) instead of failing.
+using BatchKey = std::vector<std::vector<int64_t>>;
+
+void check_batched(const char* role, const ValueInfo& info) {
+  const bool numeric = info.kind == ValueKind::kTensor && element_size(info.element_type) > 0;
+  if (!numeric || info.shape.empty() || info.shape[0] >= 0) {
+    throw Error(ErrorKind::kInvalidArgument,
+                std::string(role) + " '" + info.name + "' is " + info.describe() +
+                    "; a Batcher needs every input and output to be a numeric tensor with a "
+                    "dynamic first (batch) axis");
+  }
+}
+
+// Keeps the last kKeptTimings values.
+void keep(std::deque<double>& values, double value) {
+  values.push_back(value);
+  if (values.size() > kKeptTimings) values.pop_front();
+}
+
+}  // namespace
+
+void BatcherOptions::validate() const {
+  if (max_batch_size < 1 || max_batch_size > (int64_t{1} << 24)) {
+    throw Error(ErrorKind::kInvalidArgument, "max_batch_size must be between 1 and 16777216, got " +
+                                                 std::to_string(max_batch_size));
+  }
+  if (!std::isfinite(max_delay_ms) || max_delay_ms < 0 || max_delay_ms > 60000) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "max_delay_ms must be between 0 and 60000, got " + std::to_string(max_delay_ms));
+  }
+  if (max_queue < 1) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "max_queue must be at least 1, got " + std::to_string(max_queue));
+  }
+}
+
+struct Batcher::Shared {
+  std::mutex mutex;
+  std::condition_variable work;    // the worker: a batch to run, or closing
+  std::condition_variable copied;  // the worker: the copies into a sealed batch are done
+  std::condition_variable idle;    // close(): the worker has finished everything
+  std::deque<std::unique_ptr<detail::Batch>> batches;  // oldest first; open or sealed
+  int64_t queued = 0;                                  // requests not started yet
+  bool closing = false;
+  bool busy = false;      // the worker is running a batch
+  bool finished = false;  // the worker has returned
+  std::unique_ptr<std::thread> worker;
+  uint64_t generation = fork_generation();
+
+  // Statistics.
+  uint64_t requests = 0, runs = 0, rejected = 0, cancelled = 0, timed_out = 0;
+  std::map<int64_t, uint64_t> batch_rows;
+  std::deque<double> queue_delay_ms, run_ms;
+};
+
+Batcher::Batcher(std::shared_ptr<const Model> model, BatcherOptions options)
+    : model_(std::move(model)), options_(options), shared_(std::make_unique<Shared>()) {
+  options_.validate();
+  for (const ValueInfo& info : model_->inputs()) check_batched("input", info);
+  for (const ValueInfo& info : model_->outputs()) check_batched("output", info);
+  shared_->worker = std::make_unique<std::thread>([this] { work(); });
+}
+
+Batcher::~Batcher() {
+  // In a fork()ed child the worker and whoever held the lock belong to the parent.
+  if (shared_->generation != fork_generation()) {
+    static_cast<void>(shared_.release());
+    return;
+  }
+  close();
+  if (shared_->worker->joinable()) shared_->worker->join();
+}
+
+std::shared_ptr<BatchRequest> Batcher::submit(const std::vector<NamedInput>& inputs,
+                                              double timeout_seconds) {
+  if (shared_->generation != fork_generation()) {
+    throw Error(ErrorKind::kRuntime,
+                "this Batcher was made before fork(); make a new one in this process");
+  }
+  std::vector<const TensorView*> views = model_->match_inputs(inputs);
+  // A batch is one run over the model's inputs; an initializer fed per request cannot be.
+  for (size_t i = model_->inputs().size(); i < views.size(); ++i) {
+    if (views[i] != nullptr) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "the Batcher takes the model's inputs only; initializer '" +
+                      model_->overridable_initializers()[i - model_->inputs().size()].name +
+                      "' cannot be fed per request");
+    }
+  }
+  views.resize(model_->inputs().size());
+  const int64_t rows = detail::request_rows(*model_, views);
+  BatchKey key;
+  key.reserve(views.size());
+  for (const TensorView* view : views) key.emplace_back(view->shape.begin() + 1, view->shape.end());
+  std::optional<Clock::time_point> deadline;
+  if (timeout_seconds > 0) {
+    deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                  std::chrono::duration<double>(timeout_seconds));
+  }
+  auto request = std::make_shared<BatchRequest>(rows, deadline);
+
+  Shared& s = *shared_;
+  std::unique_lock<std::mutex> lock(s.mutex);
+  if (s.closing) throw Error(ErrorKind::kRuntime, "the Batcher is closed");
+  if (s.queued >= options_.max_queue) {
+    ++s.rejected;
+    throw Error(ErrorKind::kQueueFull,
+                "the Batcher's queue holds max_queue=" + std::to_string(options_.max_queue) +
+                    " requests; try again later");
+  }
+  // The newest open batch of the same shapes takes the rows if they fit; else a new one.
+  detail::Batch* batch = nullptr;
+  for (auto it = s.batches.rbegin(); it != s.batches.rend(); ++it) {
+    if (!(*it)->sealed && (*it)->key == key) {
+      if ((*it)->rows + rows <= (*it)->capacity)
+        batch = it->get();
+      else
+        (*it)->sealed = true;  // full for this request: it runs as it is
+      break;
+    }
+  }
+  const bool new_batch = batch == nullptr;
+  if (new_batch) {
+    s.batches.push_back(std::make_unique<detail::Batch>(
+        *model_, views, std::move(key), std::max(options_.max_batch_size, rows), s.busy));
+    batch = s.batches.back().get();
+  }
+  const int64_t first_row = batch->rows;
+  batch->rows += rows;
+  batch->requests.push_back({request, first_row});
+  ++batch->pending_copies;
+  ++s.queued;
+  ++s.requests;
+  const bool full = batch->rows >= options_.max_batch_size;
+  if (full) batch->sealed = true;
+  lock.unlock();
+
+  // Copied without the lock: rows may be large, and other submitters and the worker go on.
+  batch->copy_rows(views, first_row, rows);
+
+  lock.lock();
+  const bool copies_done = --batch->pending_copies == 0;
+  const bool wake_for_copies = copies_done && batch->sealed;
+  lock.unlock();
+  // The worker sleeps only when there is nothing to run or it lets a batch fill up.
+  if (new_batch || full) s.work.notify_one();
+  if (wake_for_copies) s.copied.notify_one();
+  return request;
+}
+
+void Batcher::close() {
+  Shared& s = *shared_;
+  std::unique_lock<std::mutex> lock(s.mutex);
+  s.closing = true;
+  s.work.notify_one();
+  s.idle.wait(lock, [&] { return s.finished; });
+}
+
+void Batcher::work() {
+  Shared& s = *shared_;
+  const auto max_delay = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double, std::milli>(options_.max_delay_ms));
+  std::unique_lock<std::mutex> lock(s.mutex);
+  for (;;) {
+    s.work.wait(lock, [&] { return !s.batches.empty() || s.closing; });
+    if (s.batches.empty()) break;  // closing, and everything queued has run
+    detail::Batch* batch = s.batches.front().get();
+    // A batch begun while the worker was free runs at once: one request at a time costs what
+    // a run costs. Under load (begun while a batch ran), it fills until full, or until its
+    // oldest request has waited max_delay.
+    if (!batch->sealed && batch->began_under_load && !s.closing) {
+      s.work.wait_until(lock, batch->began + max_delay, [&] { return batch->sealed || s.closing; });
+    }
+    batch->sealed = true;
+    s.copied.wait(lock, [&] { return batch->pending_copies == 0; });
+    std::unique_ptr<detail::Batch> taken = std::move(s.batches.front());
+    s.batches.pop_front();
+    s.queued -= static_cast<int64_t>(taken->requests.size());
+    s.busy = true;
+    lock.unlock();
+    const detail::BatchOutcome outcome = detail::run_batch(*model_, *taken);
+    lock.lock();
+    s.busy = false;
+    s.runs += outcome.runs;
+    s.cancelled += outcome.cancelled;
+    s.timed_out += outcome.timed_out;
+    if (outcome.rows > 0) ++s.batch_rows[outcome.rows];
+    for (double delay : outcome.queue_delay_ms) keep(s.queue_delay_ms, delay);
+    for (double ms : outcome.run_ms) keep(s.run_ms, ms);
+  }
+  s.finished = true;
+  s.idle.notify_all();
+}
+
+BatcherStats Batcher::stats() const {
+  const Shared& s = *shared_;
+  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(s.mutex));
+  BatcherStats stats;
+  stats.requests = s.requests;
+  stats.batches = s.runs;
+  stats.rejected = s.rejected;
+  stats.cancelled = s.cancelled;
+  stats.timed_out = s.timed_out;
+  stats.batch_rows.assign(s.batch_rows.begin(), s.batch_rows.end());
+  stats.queue_delay_ms.assign(s.queue_delay_ms.begin(), s.queue_delay_ms.end());
+  stats.run_ms.assign(s.run_ms.begin(), s.run_ms.end());
+  return stats;
+}
+
+}  // namespace fastort

@@ -1,0 +1,218 @@
+// The batcher against a real runtime: rows in and out, isolation, shapes, close, cancel.
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "check.hpp"
+#include "fastort/batcher.hpp"
+#include "fastort/runtime.hpp"
+#include "onnx_writer.hpp"
+#include "serving/batch_run.hpp"
+
+using namespace fastort;
+using namespace fastort::testing;
+
+namespace {
+
+void load() { load_runtime(env_or_empty("FASTORT_ORT_LIBRARY")); }
+
+// y = x + x, x float[N, M].
+std::shared_ptr<const Model> doubler() {
+  return Model::load_bytes(
+      model(field(1, node("Add", {"x", "x"}, {"y"})), field(11, tensor_info("x", 1, {"N", "M"})),
+            field(12, tensor_info("y", 1, {"N", "M"}))),
+      {});
+}
+
+// y = data[i] for data = [0, 10, ..., 90]: an index beyond 9 fails in ORT.
+std::shared_ptr<const Model> gatherer() {
+  std::vector<float> data;
+  for (int i = 0; i < 10; ++i) data.push_back(10.0f * static_cast<float>(i));
+  return Model::load_bytes(
+      model(field(1, node("Gather", {"data", "i"}, {"y"})), field(11, tensor_info("i", 7, {"N"})),
+            field(12, tensor_info("y", 1, {"N"})), field(5, float_initializer("data", data))),
+      {});
+}
+
+TensorView view_of(std::vector<float>& values, std::vector<int64_t> shape) {
+  TensorView view;
+  view.data = values.data();
+  view.type = ElementType::kFloat32;
+  view.shape = std::move(shape);
+  return view;
+}
+
+float first_output(const BatchRequest& request, size_t index) {
+  return static_cast<const float*>(request.outputs()[0].view.data)[index];
+}
+
+}  // namespace
+
+TEST_CASE(requests_get_their_own_rows_from_many_threads) {
+  load();
+  Batcher batcher(doubler(), BatcherOptions{8, 1.0, 4096});
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int n = 0; n < 200; ++n) {
+        const int rows = 1 + (n + t) % 3;
+        std::vector<float> x(static_cast<size_t>(rows) * 2);
+        for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(t * 1000 + n + i);
+        auto request = batcher.submit({{"x", view_of(x, {rows, 2})}});
+        request->wait(-1);
+        if (request->state() != BatchRequest::State::kDone ||
+            request->outputs()[0].view.shape != std::vector<int64_t>{rows, 2}) {
+          ++wrong;
+          continue;
+        }
+        for (size_t i = 0; i < x.size(); ++i) {
+          if (first_output(*request, i) != 2 * x[i]) ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(wrong.load() == 0);
+  const BatcherStats stats = batcher.stats();
+  CHECK(stats.requests == 8 * 200);
+  CHECK(stats.batches >= 1 && stats.batches <= stats.requests);
+}
+
+TEST_CASE(one_bad_request_fails_alone) {
+  load();
+  auto gather = gatherer();
+  std::vector<int64_t> good = {1, 2}, bad = {42}, other = {0};
+  std::vector<std::vector<int64_t>*> rows = {&good, &bad, &other};
+  std::vector<TensorView> views;
+  for (auto* values : rows) {
+    TensorView view;
+    view.data = values->data();
+    view.type = ElementType::kInt64;
+    view.shape = {static_cast<int64_t>(values->size())};
+    views.push_back(view);
+  }
+  // One batch of the three, as the worker would take it.
+  detail::Batch batch(*gather, {&views[0]}, {{}}, 8, false);
+  int64_t first_row = 0;
+  for (const TensorView& view : views) {
+    auto request = std::make_shared<BatchRequest>(view.shape[0], std::nullopt);
+    batch.copy_rows({&view}, first_row, view.shape[0]);
+    batch.requests.push_back({request, first_row});
+    first_row += view.shape[0];
+    batch.rows = first_row;
+  }
+  const detail::BatchOutcome outcome = detail::run_batch(*gather, batch);
+  CHECK(outcome.runs == 4);  // the batch, then each request alone
+  const auto& a = *batch.requests[0].request;
+  const auto& b = *batch.requests[1].request;
+  const auto& c = *batch.requests[2].request;
+  CHECK(a.state() == BatchRequest::State::kDone && first_output(a, 1) == 20.0f);
+  CHECK(c.state() == BatchRequest::State::kDone && first_output(c, 0) == 0.0f);
+  CHECK(b.state() == BatchRequest::State::kFailed);
+  CHECK(b.error() && b.error()->kind() == ErrorKind::kRuntime);
+}
+
+TEST_CASE(cancelled_and_expired_requests_do_not_run) {
+  load();
+  auto gather = gatherer();
+  std::vector<int64_t> indices = {1, 2, 3};
+  TensorView view;
+  view.data = indices.data();
+  view.type = ElementType::kInt64;
+  view.shape = {1};
+  detail::Batch batch(*gather, {&view}, {{}}, 8, false);
+  const auto past = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  std::vector<std::shared_ptr<BatchRequest>> requests = {
+      std::make_shared<BatchRequest>(1, std::nullopt), std::make_shared<BatchRequest>(1, past),
+      std::make_shared<BatchRequest>(1, std::nullopt)};
+  for (int64_t row = 0; row < 3; ++row) {
+    TensorView one = view;
+    one.data = indices.data() + row;
+    batch.copy_rows({&one}, row, 1);
+    batch.requests.push_back({requests[static_cast<size_t>(row)], row});
+  }
+  batch.rows = 3;
+  CHECK(requests[0]->cancel());
+  const detail::BatchOutcome outcome = detail::run_batch(*gather, batch);
+  CHECK(outcome.cancelled == 1 && outcome.timed_out == 1 && outcome.rows == 1);
+  CHECK(requests[0]->state() == BatchRequest::State::kCancelled);
+  CHECK(requests[1]->error() && requests[1]->error()->kind() == ErrorKind::kTimedOut);
+  // The third request's row moved down to row 0 and gave its own value.
+  CHECK(requests[2]->state() == BatchRequest::State::kDone &&
+        first_output(*requests[2], 0) == 30.0f);
+}
+
+TEST_CASE(bad_requests_and_models_are_refused_at_once) {
+  load();
+  Batcher batcher(doubler(), BatcherOptions{});
+  std::vector<float> x(6);
+  CHECK_THROWS_KIND(batcher.submit({{"z", view_of(x, {3, 2})}}), ErrorKind::kInvalidArgument);
+  TensorView ints = view_of(x, {3, 2});
+  ints.type = ElementType::kInt32;
+  CHECK_THROWS_KIND(batcher.submit({{"x", ints}}), ErrorKind::kTypeMismatch);
+  CHECK_THROWS_KIND(batcher.submit({{"x", view_of(x, {0, 2})}}), ErrorKind::kInvalidArgument);
+  // No dynamic first axis: sigmoid.onnx is float[3,4,5].
+  auto fixed = Model::load_file(env_or_empty("FASTORT_TEST_MODELS") + "/sigmoid.onnx", {});
+  CHECK_THROWS_KIND(Batcher(fixed, BatcherOptions{}), ErrorKind::kInvalidArgument);
+  CHECK_THROWS_KIND(Batcher(doubler(), BatcherOptions{0, 1.0, 8}), ErrorKind::kInvalidArgument);
+  CHECK_THROWS_KIND(Batcher(doubler(), BatcherOptions{8, -1.0, 8}), ErrorKind::kInvalidArgument);
+}
+
+TEST_CASE(initializers_fed_per_request_are_refused) {
+  // y = x + b, where the initializer b = [1, 2] is also a graph input (overridable by a run).
+  load();
+  auto shifted = Model::load_bytes(
+      model(field(1, node("Add", {"x", "b"}, {"y"})),
+            field(11, tensor_info("x", 1, {"N", "2"})) + field(11, tensor_info("b", 1, {"2"})),
+            field(12, tensor_info("y", 1, {"N", "2"})), field(5, float_initializer("b", {1, 2}))),
+      {});
+  CHECK(shifted->overridable_initializers().size() == 1);
+  Batcher batcher(shifted, BatcherOptions{});
+  std::vector<float> x(4), b(2);
+  CHECK_THROWS_KIND(batcher.submit({{"x", view_of(x, {2, 2})}, {"b", view_of(b, {2})}}),
+                    ErrorKind::kInvalidArgument);
+  auto request = batcher.submit({{"x", view_of(x, {2, 2})}});
+  request->wait(-1);
+  CHECK(request->state() == BatchRequest::State::kDone);
+  CHECK(first_output(*request, 1) == 2.0f);
+}
+
+TEST_CASE(different_trailing_shapes_run_in_separate_batches) {
+  load();
+  Batcher batcher(doubler(), BatcherOptions{16, 20.0, 64});
+  std::vector<float> narrow(2, 1.0f), wide(3, 2.0f);
+  auto a = batcher.submit({{"x", view_of(narrow, {1, 2})}});
+  auto b = batcher.submit({{"x", view_of(wide, {1, 3})}});
+  auto c = batcher.submit({{"x", view_of(narrow, {1, 2})}});
+  for (const auto& request : {a, b, c}) request->wait(-1);
+  CHECK(a->state() == BatchRequest::State::kDone && first_output(*a, 1) == 2.0f);
+  CHECK(b->outputs()[0].view.shape == std::vector<int64_t>({1, 3}) && first_output(*b, 2) == 4.0f);
+  CHECK(c->state() == BatchRequest::State::kDone);
+}
+
+TEST_CASE(close_drains_and_refuses_and_cancel_drops) {
+  load();
+  auto batcher = std::make_unique<Batcher>(doubler(), BatcherOptions{4, 100.0, 2});
+  std::vector<float> x(2, 1.0f);
+  std::vector<std::shared_ptr<BatchRequest>> requests;
+  int refused = 0;
+  for (int n = 0; n < 50; ++n) {
+    try {
+      requests.push_back(batcher->submit({{"x", view_of(x, {1, 2})}}));
+    } catch (const Error& error) {
+      CHECK(error.kind() == ErrorKind::kQueueFull);
+      ++refused;
+    }
+  }
+  CHECK(refused > 0);
+  const bool cancelled = requests.back()->cancel();
+  batcher->close();
+  for (const auto& request : requests) CHECK(request->done());
+  if (cancelled) CHECK(requests.back()->state() == BatchRequest::State::kCancelled);
+  CHECK_THROWS_KIND(batcher->submit({{"x", view_of(x, {1, 2})}}), ErrorKind::kRuntime);
+  CHECK(batcher->stats().rejected == static_cast<uint64_t>(refused));
+  batcher.reset();  // joins the worker
+}
+
+TEST_MAIN()
