@@ -445,6 +445,24 @@ def test_unavailable_providers_are_left_out_with_a_warning(ort):
     like_onnxruntime(ort, providers)
 
 
+def unknown_providers(ort):
+    x, y = XY
+    model = add_model().SerializeToString()
+    with pytest.warns(UserWarning, match="FooExecutionProvider"):
+        # A session falls back to the CPU; set_providers and enable_fallback=0 fail.
+        session = ort.InferenceSession(model, providers=["FooExecutionProvider"])
+        result = [session.get_providers(), session.run(None, {"x": x, "y": y})]
+        with pytest.raises(RuntimeError, match="Unknown Provider Type: FooExecutionProvider"):
+            session.set_providers(["FooExecutionProvider", "CPUExecutionProvider"])
+        with pytest.raises(RuntimeError, match="Unknown Provider Type: FooExecutionProvider"):
+            ort.InferenceSession(model, providers=["FooExecutionProvider"], enable_fallback=0)
+    return result
+
+
+def test_unknown_providers_fail_set_providers_and_sessions_without_fallback(ort):
+    like_onnxruntime(ort, unknown_providers)
+
+
 # ---- errors --------------------------------------------------------------------------------------
 
 

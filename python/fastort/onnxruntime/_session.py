@@ -22,6 +22,7 @@ from .. import _core
 from .._runtime import available_providers
 from ..session import _load_bytes
 from ._errors import InvalidArgument, onnxruntime_errors, translated
+from ._functions import get_all_providers
 from ._iobinding import IOBinding
 from ._options import RunOptions, SessionOptions, fastort_run_options
 from ._unsupported import unsupported, unsupported_function
@@ -37,10 +38,15 @@ Callback = Callable[[list[Any], Any, str], object]
 
 
 def _normalized_providers(
-    providers: Sequence[ProviderArg] | None, provider_options: Sequence[Mapping[Any, Any]] | None
+    providers: Sequence[ProviderArg] | None,
+    provider_options: Sequence[Mapping[Any, Any]] | None,
+    fallback: bool,
 ) -> list[tuple[str, dict[str, str]]]:
     """onnxruntime's rules: names or (name, options) pairs, or names with a parallel list of
-    options; a provider this runtime lacks is left out with a warning, as is a repeated one."""
+    options; a provider this runtime lacks is left out with a warning, as is a repeated one.
+    A name that is no provider at all is also an error unless `fallback` (onnxruntime's
+    set_providers, and sessions made with enable_fallback=0, fail; other sessions fall back to
+    the CPU)."""
     if providers is None:
         return []
     if not isinstance(providers, Sequence) or isinstance(providers, str):
@@ -82,6 +88,8 @@ def _normalized_providers(
                 f"Available providers: '{', '.join(available)}'",
                 stacklevel=4,
             )
+            if not fallback and name not in get_all_providers():
+                raise InvalidArgument(f"Unknown Provider Type: {name}")
         elif name in result:
             warnings.warn(f"Duplicate provider '{name}' encountered, ignoring.", stacklevel=4)
         else:
@@ -134,7 +142,7 @@ class InferenceSession:
         self._enable_fallback = bool(int(kwargs.get("enable_fallback", 1)))
         # A copy: changing the caller's options later does not change this session.
         self._sess_options = (sess_options or SessionOptions())._copy()
-        self._create(providers, provider_options)
+        self._create(providers, provider_options, self._enable_fallback)
 
     @staticmethod
     def _check_kwargs(kwargs: Mapping[str, Any]) -> None:
@@ -150,8 +158,9 @@ class InferenceSession:
         self,
         providers: Sequence[ProviderArg] | None,
         provider_options: Sequence[Mapping[Any, Any]] | None,
+        fallback: bool,
     ) -> None:
-        normalized = _normalized_providers(providers, provider_options)
+        normalized = _normalized_providers(providers, provider_options, fallback)
         with onnxruntime_errors():
             options = self._sess_options._to_core(
                 [(name, list(o.items())) for name, o in normalized]
@@ -317,8 +326,9 @@ class InferenceSession:
         providers: Sequence[ProviderArg] | None = None,
         provider_options: Sequence[Mapping[Any, Any]] | None = None,
     ) -> None:
-        """Makes the session again with these providers (a cached one when there is one)."""
-        self._create(providers, provider_options)
+        """Makes the session again with these providers (a cached one when there is one). A
+        name that is no provider at all is an error here, as in onnxruntime."""
+        self._create(providers, provider_options, fallback=False)
 
     def disable_fallback(self) -> None:
         self._enable_fallback = False
