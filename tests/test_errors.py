@@ -343,6 +343,7 @@ def test_objects_whose_init_never_ran_raise_instead_of_crashing():
         lambda: fastort.Session.__new__(fastort.Session)(x=np.ones(1)),
         lambda: _core.Model.__new__(_core.Model).metadata,
         lambda: _core.ImageSpec.__new__(_core.ImageSpec).output_shape(1, 1, 1),
+        lambda: _core.BoundRun.__new__(_core.BoundRun).run(),
     ]
     for call in uninitialised:
         with pytest.raises(fastort.FastortError, match="not initialised"):
@@ -353,6 +354,11 @@ def test_objects_whose_init_never_ran_raise_instead_of_crashing():
         _core.Model.inputs.fget(3)
     with pytest.raises(TypeError, match="expected a Session object"):
         _core.SessionHandle.__call__(3)
+    # A None where the native types want a loaded Model.
+    with pytest.raises(fastort.InvalidTypeError, match="needs a Model, got None"):
+        _core.SessionHandle(None, False)
+    with pytest.raises(fastort.InvalidTypeError, match="needs a Model, got None"):
+        _core.BoundRun(None, False, None, {}, None)
 
 
 def _with_invalid_utf8(path: str) -> str:

@@ -149,6 +149,7 @@ void register_bound_run(py::module_& m) {
                            "A run's inputs, outputs and out arrays, viewed once for many runs.");
   cls.def(py::init([](std::shared_ptr<Model> model, bool strict, py::object output_names,
                       py::object input_feed, py::object out) {
+            if (!model) throw Error(ErrorKind::kTypeMismatch, "BoundRun needs a Model, got None");
             auto bound = std::make_unique<BoundRun>();
             bound->model = std::move(model);
             bound->strict = strict;

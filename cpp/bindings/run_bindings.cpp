@@ -236,6 +236,8 @@ void register_session_handle(py::module_& m) {
                                 "The native part of fastort.Session: a loaded Model and the "
                                 "object's own choices.");
   cls.def(py::init([](std::shared_ptr<Model> model, bool strict) {
+            if (!model)
+              throw Error(ErrorKind::kTypeMismatch, "SessionHandle needs a Model, got None");
             return SessionHandle{std::move(model), strict};
           }),
           py::arg("model"), py::arg("strict"))
