@@ -62,38 +62,56 @@ def import_time_ms(module: str, rounds: int) -> float:
 
 
 def verdicts(tiny: BenchResult, large: BenchResult) -> list[str]:
-    def ratio(result: BenchResult, ours: str, theirs: str) -> float:
-        return result.method(ours).median_us / result.method(theirs).median_us
+    """Each target met or missed: the ratio of the two methods taken round by round, its
+    median and (in brackets) its interquartile range."""
 
-    checks = [
+    def ratio(result: BenchResult, ours: str, theirs: str) -> tuple[float, str]:
+        r = result.ratio(ours, theirs)
+        return r.median, f" ({r.low:.2f}-{r.high:.2f})"
+
+    pairs = [
+        ("fastort run <= 0.6x onnxruntime run (tiny)", tiny, "fastort run", "onnxruntime run", 0.6),
         (
-            "fastort run <= 0.6x onnxruntime run (tiny)",
-            ratio(tiny, "fastort run", "onnxruntime run"),
+            "fastort run(out=) <= 1.0x onnxruntime IOBinding (tiny)",
+            tiny,
+            "fastort run(out=)",
+            "onnxruntime IOBinding",
+            1.0,
+        ),
+        (
+            "fastort.onnxruntime run <= 0.6x onnxruntime run (tiny)",
+            tiny,
+            "fastort.onnxruntime run",
+            "onnxruntime run",
             0.6,
         ),
         (
-            "fastort run(out=) <= 1.0x onnxruntime IOBinding (tiny)",
-            ratio(tiny, "fastort run(out=)", "onnxruntime IOBinding"),
+            "fastort.onnxruntime IOBinding <= 1.0x onnxruntime IOBinding (tiny)",
+            tiny,
+            "fastort.onnxruntime IOBinding",
+            "onnxruntime IOBinding",
             1.0,
         ),
         (
             "fastort run ~ onnxruntime run (large, <= 1.05x)",
-            ratio(large, "fastort run", "onnxruntime run"),
+            large,
+            "fastort run",
+            "onnxruntime run",
             1.05,
         ),
-        (
-            "second Session(path) < 50 us",
-            tiny.method("fastort Session() cached").median_us / 50,
-            1.0,
-        ),
     ]
+    checks = [
+        (name, *ratio(result, ours, theirs), target) for name, result, ours, theirs, target in pairs
+    ]
+    cached = tiny.method("fastort Session() cached").median_us / 50
+    checks.append(("second Session(path) < 50 us", cached, "", 1.0))
     floor = "fastort run <= 1.2x raw C++ (tiny)"
     if RAW_FLOOR in tiny.names():
-        checks.insert(0, (floor, ratio(tiny, "fastort run", RAW_FLOOR), 1.2))
+        checks.insert(0, (floor, *ratio(tiny, "fastort run", RAW_FLOOR), 1.2))
     skipped = [] if RAW_FLOOR in tiny.names() else [f"  SKIPPED {floor}: no raw floor measured"]
     return skipped + [
-        f"  {'MET   ' if value <= target else 'MISSED'} {name}: {value:.2f}"
-        for name, value, target in checks
+        f"  {'MET   ' if value <= target else 'MISSED'} {name}: {value:.2f}{spread}"
+        for name, value, spread, target in checks
     ]
 
 

@@ -178,6 +178,26 @@ def readme_table(results: dict[str, Any]) -> str:
                     bound / out,
                 )
             )
+            ported, ported_bound = (
+                median["fastort.onnxruntime run"],
+                median["fastort.onnxruntime IOBinding"],
+            )
+            lines.append(
+                _row(
+                    f"fastort.onnxruntime `run`, {name}",
+                    f"{ported:.1f} us",
+                    f"onnxruntime `run` {ort_run:.1f} us",
+                    ort_run / ported,
+                )
+            )
+            lines.append(
+                _row(
+                    f"fastort.onnxruntime IOBinding, {name}",
+                    f"{ported_bound:.1f} us",
+                    f"onnxruntime IOBinding {bound:.1f} us",
+                    bound / ported_bound,
+                )
+            )
     for size, rows in results["preprocess"].items():
         if size == "batch32":
             continue

@@ -36,8 +36,9 @@ class QueueFullError(FastortError): ...
 """
 
 
-# Bindings returning py::list / py::dict, and the two methods whose signatures come from
-# their docstrings, are spelled out for type checkers.
+# Bindings returning py::list / py::dict, and the methods whose signatures come from their
+# docstrings (SessionHandle.run, BoundRun.run, SessionHandle.__call__), are spelled out for
+# type checkers.
 SIGNATURES = {
     "def run(self, output_names, input_feed, run_options = None, *, out = None) -> list:": (
         "def run(self, output_names: typing.Sequence[str] | None,"
@@ -45,6 +46,9 @@ SIGNATURES = {
         " run_options: RunOptionsBase | None = None, *,"
         " out: typing.Mapping[str, numpy.ndarray[typing.Any, typing.Any]] | None = None)"
         " -> list[typing.Any]:"
+    ),
+    "def run(self, run_options = None) -> list:": (
+        "def run(self, run_options: RunOptionsBase | None = None) -> list[typing.Any]:"
     ),
     "def __call__(self, **kwargs) -> dict:": (
         "def __call__(self, **kwargs: typing.Any) -> dict[str, typing.Any]:"

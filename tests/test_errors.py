@@ -348,6 +348,7 @@ def test_objects_whose_init_never_ran_raise_instead_of_crashing():
         lambda: _core.transform_images(
             [], _core.ImageTransformSpec.__new__(_core.ImageTransformSpec)
         ),
+        lambda: _core.BoundRun.__new__(_core.BoundRun).run(),
     ]
     for call in uninitialised:
         with pytest.raises(fastort.FastortError, match="not initialised"):
@@ -358,6 +359,11 @@ def test_objects_whose_init_never_ran_raise_instead_of_crashing():
         _core.Model.inputs.fget(3)
     with pytest.raises(TypeError, match="expected a Session object"):
         _core.SessionHandle.__call__(3)
+    # A None where the native types want a loaded Model.
+    with pytest.raises(fastort.InvalidTypeError, match="needs a Model, got None"):
+        _core.SessionHandle(None, False)
+    with pytest.raises(fastort.InvalidTypeError, match="needs a Model, got None"):
+        _core.BoundRun(None, False, None, {}, None)
 
 
 def _with_invalid_utf8(path: str) -> str:

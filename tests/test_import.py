@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import fastort
 from isolated import run_python
 
 
@@ -99,3 +102,28 @@ def test_the_ort_paths_script_prints_fastorts_own_lookup(monkeypatch):
     assert run("datasets").stdout.strip() == datasets_dir()
     assert Path(datasets_dir(), "sigmoid.onnx").is_file()
     assert run().returncode == 2
+
+
+def test_the_fastort_namespace_holds_no_typing_helpers():
+    names = set(dir(fastort))
+    assert not names & {"Any", "TYPE_CHECKING", "annotations", "Union", "Callable"}
+    public = {name for name in names if not name.startswith("_")} - set(fastort.__all__)
+    # The rest are fastort's own submodules, once imported (fastort.session, ...).
+    assert all(getattr(fastort, name).__name__ == f"fastort.{name}" for name in public), public
+
+
+def public_modules():
+    found = []
+    for info in pkgutil.walk_packages(fastort.__path__, "fastort."):
+        parts = info.name.split(".")
+        if not any(part.startswith("_") for part in parts) and parts[-1] != "__main__":
+            found.append(info.name)
+    return found
+
+
+@pytest.mark.parametrize("name", public_modules())
+def test_every_public_module_declares_all(name):
+    module = importlib.import_module(name)
+    assert isinstance(module.__all__, list), f"{name} has no __all__"
+    missing = [item for item in module.__all__ if not hasattr(module, item)]
+    assert not missing, f"{name}.__all__ names what it lacks: {missing}"

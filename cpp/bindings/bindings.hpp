@@ -16,9 +16,11 @@ void register_errors(pybind11::module_& m);
 void register_runtime(pybind11::module_& m);
 void register_session(pybind11::module_& m);
 void register_session_handle(pybind11::module_& m);
+void register_bound_run(pybind11::module_& m);
 void register_run_options(pybind11::module_& m);
 void register_serving(pybind11::module_& m);
 void register_image(pybind11::module_& m);
+void register_tensor_types(pybind11::module_& m);
 
 // Hands ONNX Runtime's waiting log records to Python's logging (logger
 // "fastort.onnxruntime"), after a load or a run. Raises only what a signal handler raised

@@ -8,6 +8,8 @@ PYBIND11_MODULE(_core, m) {
   fastort::bindings::register_session(m);
   fastort::bindings::register_run_options(m);
   fastort::bindings::register_session_handle(m);
+  fastort::bindings::register_bound_run(m);
   fastort::bindings::register_image(m);
   fastort::bindings::register_serving(m);
+  fastort::bindings::register_tensor_types(m);
 }

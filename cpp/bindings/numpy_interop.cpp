@@ -37,6 +37,8 @@ py::object ml_dtype(const char* name) {
   return module->attr(name);
 }
 
+}  // namespace
+
 ElementType element_type_of(const py::dtype& dtype, const Subject& subject) {
   const char kind = dtype.kind();
   const auto size = dtype.itemsize();
@@ -82,6 +84,8 @@ ElementType element_type_of(const py::dtype& dtype, const Subject& subject) {
       ErrorKind::kTypeMismatch,
       subject.text() + ": numpy dtype " + std::string(py::str(dtype)) + " has no ONNX equivalent");
 }
+
+namespace {
 
 std::vector<std::string> strings_of(const py::array& array, const Subject& subject) {
   std::vector<std::string> items;

@@ -55,8 +55,6 @@ void borrow_inputs(BorrowedCall& call, py::handle input_feed) {
   }
 }
 
-namespace {
-
 void borrow_outputs(BorrowedCall& call, const Model& session, py::handle output_names,
                     py::handle out) {
   if (output_names.is_none() || py::len(output_names) == 0) {
@@ -101,6 +99,22 @@ void borrow_outputs(BorrowedCall& call, const Model& session, py::handle output_
   }
 }
 
+py::list results_to_python(const BorrowedCall& call, std::vector<OwnedValue> results,
+                           const std::shared_ptr<Model>& model) {
+  py::list converted(results.size());
+  for (size_t k = 0; k < results.size(); ++k) {
+    if (!call.out_objects.empty() && call.out_objects[k]) {
+      converted[k] = call.out_objects[k];
+    } else {
+      const ValueInfo& declared = model->outputs()[call.request.outputs[k]];
+      converted[k] = to_python(std::move(results[k]), declared, model);
+    }
+  }
+  return converted;
+}
+
+namespace {
+
 // What a Python fastort.Session holds: the (possibly shared, cached) loaded Model and the
 // per-object choices. Python's Session subclasses it so that run() is one C++ call.
 struct SessionHandle {
@@ -123,16 +137,7 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
   call.request.allow_copy = !self.strict;
   // Every pointer ORT needs is gathered; the arrays stay referenced by `call`.
   std::vector<OwnedValue> results = run_stoppable(*model, call.request, options);
-  py::list converted(results.size());
-  for (size_t k = 0; k < results.size(); ++k) {
-    if (!call.out_objects.empty() && call.out_objects[k]) {
-      converted[k] = call.out_objects[k];
-    } else {
-      const ValueInfo& declared = model->outputs()[call.request.outputs[k]];
-      converted[k] = to_python(std::move(results[k]), declared, model);
-    }
-  }
-  return converted;
+  return results_to_python(call, std::move(results), model);
 }
 
 py::dict call(py::handle self_object, const py::kwargs& inputs) {
@@ -231,6 +236,8 @@ void register_session_handle(py::module_& m) {
                                 "The native part of fastort.Session: a loaded Model and the "
                                 "object's own choices.");
   cls.def(py::init([](std::shared_ptr<Model> model, bool strict) {
+            if (!model)
+              throw Error(ErrorKind::kTypeMismatch, "SessionHandle needs a Model, got None");
             return SessionHandle{std::move(model), strict};
           }),
           py::arg("model"), py::arg("strict"))

@@ -28,6 +28,15 @@ struct BorrowedCall {
 // Views every array of an input_feed dict into call.request.inputs.
 void borrow_inputs(BorrowedCall& call, pybind11::handle input_feed);
 
+// The requested outputs (None or empty: all, in model order) into call.request.outputs, and
+// the arrays of an `out` dict (or None) into call.request.out and call.out_objects.
+void borrow_outputs(BorrowedCall& call, const Model& model, pybind11::handle output_names,
+                    pybind11::handle out);
+
+// A run's results as a list: the caller's out arrays themselves, other outputs converted.
+pybind11::list results_to_python(const BorrowedCall& call, std::vector<OwnedValue> results,
+                                 const std::shared_ptr<Model>& model);
+
 // The RunOptions behind a run_options argument (None: null); InvalidTypeError otherwise.
 std::shared_ptr<RunOptions> run_options_arg(pybind11::handle value);
 

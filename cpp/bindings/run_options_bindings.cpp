@@ -88,6 +88,12 @@ std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
   const auto run = [&] {
     return forwarding_ort_log([&] { return without_gil([&] { return session.run(request); }); });
   };
+  // A request may be run again (a bound run reuses it): it never keeps a control that is gone.
+  struct ForgetControl {
+    RunRequest& request;
+    ~ForgetControl() { request.control = nullptr; }
+  } forget{request};
+  request.control = nullptr;
   const bool interruptible = on_main_thread() && signals_reach_watchdog();
   if (!interruptible && !options) return run();  // nothing can stop it: no control needed
   for (;;) {
@@ -96,6 +102,7 @@ std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
       RunControl control(options, interruptible);
       if (interruptible && PyErr_CheckSignals() != 0) throw py::error_already_set();
       request.control = &control;
+      const ForgetControl forget_this{request};
       return run();
     } catch (const Error& error) {
       if (error.kind() != ErrorKind::kInterrupted) throw;

@@ -62,6 +62,11 @@ void register_runtime(py::module_& m) {
   m.def("ort_version", &runtime_version, "Version of the loaded ONNX Runtime library.");
   m.def("compiled_api_version", &compiled_api_version,
         "ORT C API version fastort was compiled against.");
+  m.def("build_info", &runtime_build_info, "ONNX Runtime's description of its build.");
+  m.def("set_log_severity", &set_ort_log_severity, py::arg("severity"),
+        "The least severe ONNX Runtime log records kept, process-wide: 0 (verbose) to 4.");
+  m.def("set_telemetry", &set_ort_telemetry, py::arg("enabled"),
+        "ONNX Runtime's telemetry events (only its Windows builds send any).");
   m.def("available_providers", [] {
     if (!runtime_loaded()) throw Error(ErrorKind::kRuntimeLoad, "ONNX Runtime is not loaded");
     return Ort::GetAvailableProviders();

@@ -2,6 +2,8 @@
 #include <pybind11/stl.h>
 #include <pybind11/typing.h>
 
+#include <list>
+
 #include "bindings.hpp"
 #include "fastort/error.hpp"
 #include "fastort/model.hpp"
@@ -18,9 +20,29 @@ namespace {
 using ProviderList =
     std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>;
 using ConfigList = std::vector<std::pair<std::string, std::string>>;
+using Dimensions = std::vector<std::pair<std::string, int64_t>>;
+using Initializers = std::vector<std::pair<std::string, py::array>>;
 
-// Arguments arrive type-checked and normalised by fastort/session.py; paths as bytes
-// (os.fsencode), so that any file name the system allows gets through.
+std::vector<DimensionOverride> dimension_overrides(const Dimensions& dimensions) {
+  std::vector<DimensionOverride> overrides;
+  for (const auto& [name, value] : dimensions) overrides.push_back({name, value});
+  return overrides;
+}
+
+// The elements are copied here, once (see InitializerTensor).
+std::vector<NamedInitializer> copy_initializers(const Initializers& initializers) {
+  std::vector<NamedInitializer> copies;
+  std::list<std::vector<std::string>> strings;
+  for (const auto& [name, array] : initializers) {
+    const TensorView view = view_of(array, Subject{"initializer", name}, strings);
+    copies.push_back({name, InitializerTensor::copy_of(view)});
+  }
+  return copies;
+}
+
+// Arguments arrive type-checked and normalised by fastort/session.py and
+// fastort/onnxruntime; paths as bytes (os.fsencode), so that any file name the system allows
+// gets through.
 SessionOptions make_options(int threads, int inter_op_threads, const std::string& optimization,
                             const ProviderList& providers, const py::bytes& optimized_model_path,
                             const ConfigList& config, const py::bytes& external_data_dir) {
@@ -34,16 +56,89 @@ SessionOptions make_options(int threads, int inter_op_threads, const std::string
   options.optimized_model_path = optimized_model_path;
   options.config = config;
   options.external_data_dir = external_data_dir;
-  options.validate();
   return options;
 }
 
+void register_enums(py::module_& m) {
+  py::enum_<GraphOptimization>(m, "GraphOptimizationLevel",
+                               "ONNX Runtime's graph optimisation levels (onnxruntime's names).")
+      .value("ORT_DISABLE_ALL", GraphOptimization::kDisable)
+      .value("ORT_ENABLE_BASIC", GraphOptimization::kBasic)
+      .value("ORT_ENABLE_EXTENDED", GraphOptimization::kExtended)
+      .value("ORT_ENABLE_ALL", GraphOptimization::kAll);
+  // The level's name as SessionOptions' `optimization` takes it: a string, since pybind11
+  // converts those faster than a choice of types (Session(path) builds options every time).
+  m.def("graph_optimization_name", &graph_optimization_name, py::arg("level"),
+        "'disable' | 'basic' | 'extended' | 'all' for a GraphOptimizationLevel.");
+  py::enum_<Execution>(m, "ExecutionMode",
+                       "Nodes one after another, or independent branches at once on the "
+                       "inter-op threads.")
+      .value("ORT_SEQUENTIAL", Execution::kSequential)
+      .value("ORT_PARALLEL", Execution::kParallel);
+}
+
+SessionSettings make_settings(
+    Execution execution_mode, int log_severity_level, int log_verbosity_level,
+    const std::string& log_id, bool enable_profiling, const py::bytes& profile_file_prefix,
+    bool enable_mem_pattern, bool enable_cpu_mem_arena, bool deterministic_compute,
+    const std::vector<py::bytes>& custom_ops_libraries, const Initializers& initializers,
+    const Dimensions& free_dimensions_by_name, const Dimensions& free_dimensions_by_denotation) {
+  SessionSettings settings;
+  settings.execution_mode = execution_mode;
+  settings.log_severity_level = log_severity_level;
+  settings.log_verbosity_level = log_verbosity_level;
+  settings.log_id = log_id;
+  settings.enable_profiling = enable_profiling;
+  settings.profile_file_prefix = profile_file_prefix;
+  settings.enable_mem_pattern = enable_mem_pattern;
+  settings.enable_cpu_mem_arena = enable_cpu_mem_arena;
+  settings.deterministic_compute = deterministic_compute;
+  for (const auto& path : custom_ops_libraries) settings.custom_ops_libraries.emplace_back(path);
+  settings.initializers = copy_initializers(initializers);
+  settings.free_dimensions_by_name = dimension_overrides(free_dimensions_by_name);
+  settings.free_dimensions_by_denotation = dimension_overrides(free_dimensions_by_denotation);
+  settings.validate();
+  return settings;
+}
+
+// A value of its own, so that fastort.Session's options (created on every Session(path), the
+// cached path too) keep a short keyword list: pybind11 looks every parameter up by name.
+void register_session_settings(py::module_& m) {
+  py::class_<SessionSettings>(m, "SessionSettings",
+                              "Validated settings of a session beyond fastort.Session's options\n"
+                              "(those of onnxruntime's SessionOptions).")
+      .def(py::init(&make_settings), py::kw_only(),
+           py::arg("execution_mode") = Execution::kSequential, py::arg("log_severity_level") = -1,
+           py::arg("log_verbosity_level") = 0, py::arg("log_id") = "",
+           py::arg("enable_profiling") = false,
+           py::arg("profile_file_prefix") = py::bytes("onnxruntime_profile_"),
+           py::arg("enable_mem_pattern") = true, py::arg("enable_cpu_mem_arena") = true,
+           py::arg("deterministic_compute") = false,
+           py::arg("custom_ops_libraries") = std::vector<py::bytes>{},
+           py::arg("initializers") = Initializers{},
+           py::arg("free_dimensions_by_name") = Dimensions{},
+           py::arg("free_dimensions_by_denotation") = Dimensions{});
+}
+
 void register_session_options(py::module_& m) {
+  register_enums(m);
+  register_session_settings(m);
   py::class_<SessionOptions>(m, "SessionOptions", "Validated options of a session.")
-      .def(py::init(&make_options), py::kw_only(), py::arg("threads") = 0,
-           py::arg("inter_op_threads") = 0, py::arg("optimization") = "all",
-           py::arg("providers") = ProviderList{}, py::arg("optimized_model_path") = py::bytes(),
-           py::arg("session_config") = ConfigList{}, py::arg("external_data_dir") = py::bytes())
+      .def(py::init([](int threads, int inter_op_threads, const std::string& optimization,
+                       const ProviderList& providers, const py::bytes& optimized_model_path,
+                       const ConfigList& session_config, const py::bytes& external_data_dir,
+                       const SessionSettings& settings) {
+             SessionOptions options =
+                 make_options(threads, inter_op_threads, optimization, providers,
+                              optimized_model_path, session_config, external_data_dir);
+             options.settings = settings;
+             options.validate();
+             return options;
+           }),
+           py::kw_only(), py::arg("threads") = 0, py::arg("inter_op_threads") = 0,
+           py::arg("optimization") = "all", py::arg("providers") = ProviderList{},
+           py::arg("optimized_model_path") = py::bytes(), py::arg("session_config") = ConfigList{},
+           py::arg("external_data_dir") = py::bytes(), py::arg("settings") = SessionSettings{})
       .def_property_readonly(
           "threads",
           [](py::handle self) {
@@ -189,7 +284,20 @@ void register_session(py::module_& m) {
       .def_property_readonly(
           "threads",
           [](py::handle s) { return initialized<Model>(s, "Model").options().intra_op_threads; },
-          "Intra-op threads (0: ONNX Runtime's default).");
+          "Intra-op threads (0: ONNX Runtime's default).")
+      .def_property_readonly(
+          "overridable_initializers",
+          [](py::handle s) { return initialized<Model>(s, "Model").overridable_initializers(); })
+      .def(
+          "end_profiling",
+          [](py::handle s) {
+            const Model& model = initialized<Model>(s, "Model");
+            return model_text(without_gil([&] { return model.end_profiling(); }));
+          },
+          "Ends profiling; the trace file's name, or '' when the session is not profiling.")
+      .def_property_readonly("profiling_start_ns", [](py::handle s) {
+        return initialized<Model>(s, "Model").profiling_start_ns();
+      });
 
   m.def("cache_info", [] {
     const CacheInfo info = ModelCache::global().info();

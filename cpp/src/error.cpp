@@ -17,6 +17,9 @@ const char* ort_error_code_name(int ort_code) noexcept {
       "ORT_NOT_IMPLEMENTED",
       "ORT_INVALID_GRAPH",
       "ORT_EP_FAIL",
+      "ORT_MODEL_LOAD_CANCELED",
+      "ORT_MODEL_REQUIRES_COMPILATION",
+      "ORT_NOT_FOUND",
   };
   if (ort_code < 0 || ort_code >= static_cast<int>(std::size(kNames))) return "ORT_UNKNOWN";
   return kNames[ort_code];

@@ -13,6 +13,7 @@
 #include "model_scan.hpp"
 #include "ort_error.hpp"
 #include "platform.hpp"
+#include "session_settings.hpp"
 #include "type_info_reader.hpp"
 
 namespace fastort {
@@ -101,6 +102,7 @@ Ort::SessionOptions make_ort_options(const SessionOptions& options) {
       ort_options.AddConfigEntry("session.model_external_initializers_file_folder_path",
                                  options.external_data_dir.c_str());
     }
+    detail::apply_session_settings(options.settings, ort_options);
     for (const auto& provider : options.providers) append_provider(ort_options, provider);
     return ort_options;
   });
@@ -182,10 +184,16 @@ Model::Model(Ort::Session session, SessionOptions options, std::vector<ExternalF
       outputs_.push_back(detail::read_value_info(
           session_.GetOutputNameAllocated(i, allocator).get(), session_.GetOutputTypeInfo(i)));
     }
+    for (size_t i = 0; i < session_.GetOverridableInitializerCount(); ++i) {
+      overridable_.push_back(detail::read_value_info(
+          session_.GetOverridableInitializerNameAllocated(i, allocator).get(),
+          session_.GetOverridableInitializerTypeInfo(i)));
+    }
     metadata_ = read_metadata(session_);
   });
   // Filled after the vectors stop growing, so the pointers stay valid.
   for (const auto& info : inputs_) input_names_.push_back(info.name.c_str());
+  for (const auto& info : overridable_) input_names_.push_back(info.name.c_str());
   for (const auto& info : outputs_) output_names_.push_back(info.name.c_str());
   for (const auto& output : outputs_) {
     size_t source = kNoInput;

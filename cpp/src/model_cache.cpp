@@ -22,13 +22,15 @@ bool caches_bytes(CachePolicy policy) noexcept { return policy == CachePolicy::k
 
 std::shared_ptr<Model> open_model_file(const std::string& path, const SessionOptions& options,
                                        CachePolicy policy) {
-  if (policy == CachePolicy::kPrivate) return Model::load_file(path, options);
+  if (policy == CachePolicy::kPrivate || !options.shareable()) {
+    return Model::load_file(path, options);
+  }
   return ModelCache::global().load_file(path, options);
 }
 
 std::shared_ptr<Model> open_model_bytes(std::string_view model, std::string_view digest,
                                         const SessionOptions& options, CachePolicy policy) {
-  if (!caches_bytes(policy)) return Model::load_bytes(model, options);
+  if (!caches_bytes(policy) || !options.shareable()) return Model::load_bytes(model, options);
   if (digest.empty()) {
     throw Error(ErrorKind::kInvalidArgument, "model bytes shared through the cache need a digest");
   }

@@ -1,5 +1,7 @@
 // Model::run: validation of every input and out buffer (ORT crashes or misreads memory on
 // some mismatches, so nothing reaches it unchecked), then one call to ORT's Run.
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -43,24 +45,6 @@ bool is_aligned(const TensorView& view) {
 
 size_t byte_size(const TensorView& view) {
   return static_cast<size_t>(view.element_count()) * element_size(view.type);
-}
-
-// Copies a strided view into dense C order at dst; strides may be negative (numpy [::-1]).
-void copy_to_contiguous(const TensorView& view, std::byte* dst) {
-  const size_t item = element_size(view.type);
-  const size_t rank = view.shape.size();
-  const int64_t count = view.element_count();
-  std::vector<int64_t> index(rank, 0);
-  const auto* base = static_cast<const std::byte*>(view.data);
-  for (int64_t n = 0; n < count; ++n) {
-    int64_t offset = 0;
-    for (size_t d = 0; d < rank; ++d) offset += index[d] * view.strides[d];
-    std::memcpy(dst + n * item, base + offset, item);
-    for (size_t d = rank; d-- > 0;) {
-      if (++index[d] < view.shape[d]) break;
-      index[d] = 0;
-    }
-  }
 }
 
 // A tensor with memory of its own holding `value`'s elements.
@@ -128,34 +112,43 @@ void Model::validate_out(const ValueInfo& info, const TensorView& view) const {
   }
 }
 
+size_t Model::feed_index(std::string_view name) const {
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    if (inputs_[i].name == name) return i;
+  }
+  for (size_t i = 0; i < overridable_.size(); ++i) {
+    if (overridable_[i].name == name) return inputs_.size() + i;
+  }
+  throw Error(ErrorKind::kInvalidArgument, "unknown input '" + std::string(name) +
+                                               "'; model inputs: " + detail::quoted_names(inputs_));
+}
+
 std::vector<const TensorView*> Model::match_inputs(const std::vector<NamedInput>& inputs) const {
-  // ORT crashes if the count is wrong, so everything is checked here.
-  std::vector<const TensorView*> by_index(inputs_.size(), nullptr);
+  // Model inputs, then overridable initializers (fed only when given). ORT crashes if the
+  // count is wrong, so everything is checked here.
+  std::vector<const TensorView*> by_index(inputs_.size() + overridable_.size(), nullptr);
   for (const NamedInput& input : inputs) {
-    size_t index = 0;
-    while (index < inputs_.size() && inputs_[index].name != input.name) ++index;
-    if (index == inputs_.size()) {
-      throw Error(ErrorKind::kInvalidArgument,
-                  "unknown input '" + std::string(input.name) +
-                      "'; model inputs: " + detail::quoted_names(inputs_));
-    }
+    const size_t index = feed_index(input.name);
     if (by_index[index] != nullptr) {
-      throw Error(ErrorKind::kInvalidArgument, "input '" + inputs_[index].name + "' given twice");
+      throw Error(ErrorKind::kInvalidArgument, "input '" + fed(index).name + "' given twice");
     }
     by_index[index] = &input.tensor;
   }
-  for (size_t i = 0; i < inputs_.size(); ++i) {
-    if (by_index[i] == nullptr) {
+  for (size_t i = 0; i < by_index.size(); ++i) {
+    if (by_index[i] == nullptr && i < inputs_.size()) {
       throw Error(ErrorKind::kInvalidArgument,
                   "missing input '" + inputs_[i].name + "' (" + inputs_[i].describe() + ")");
     }
-    validate_input(inputs_[i], *by_index[i]);
+    if (by_index[i] != nullptr) validate_input(fed(i), *by_index[i]);
   }
   return by_index;
 }
 
 std::vector<OwnedValue> Model::run(const RunRequest& request) const {
   const std::vector<const TensorView*> by_index = match_inputs(request.inputs);
+  const size_t overrides = static_cast<size_t>(
+      std::count_if(by_index.begin() + static_cast<std::ptrdiff_t>(inputs_.size()), by_index.end(),
+                    [](const TensorView* view) { return view != nullptr; }));
   if (request.out.size() != request.outputs.size() && !request.out.empty()) {
     throw Error(ErrorKind::kInvalidArgument, "out buffers do not match the requested outputs");
   }
@@ -178,11 +171,15 @@ std::vector<OwnedValue> Model::run(const RunRequest& request) const {
   if (!request.out.empty()) check_out_memory(request, by_index);
 
   detail::PreparedInputs prepared;
-  prepared.values.reserve(inputs_.size());
+  prepared.values.reserve(inputs_.size() + overrides);
+  // The names of the values given, when they are not exactly the model's inputs.
+  std::vector<const char*> fed_names;
   std::vector<Ort::Value> results;
   results.reserve(request.outputs.size());
   detail::call_ort(ErrorKind::kRuntime, "cannot create tensors", [&] {
-    for (size_t i = 0; i < inputs_.size(); ++i) {
+    for (size_t i = 0; i < by_index.size(); ++i) {
+      if (by_index[i] == nullptr) continue;
+      if (overrides > 0) fed_names.push_back(input_names_[i]);
       const TensorView& view = *by_index[i];
       if (view.type == ElementType::kString) {
         Ort::AllocatorWithDefaultOptions allocator;
@@ -202,16 +199,12 @@ std::vector<OwnedValue> Model::run(const RunRequest& request) const {
       if (!view.is_c_contiguous() || !is_aligned(view)) {
         if (!request.allow_copy) {
           throw Error(ErrorKind::kInvalidArgument,
-                      "input '" + inputs_[i].name +
+                      "input '" + fed(i).name +
                           "' is not a C-contiguous, aligned array and strict mode forbids a "
                           "copy; pass numpy.ascontiguousarray(value)");
         }
         prepared.copies.emplace_back(new std::byte[bytes == 0 ? 1 : bytes]);
-        if (view.is_c_contiguous()) {
-          std::memcpy(prepared.copies.back().get(), view.data, bytes);
-        } else {
-          copy_to_contiguous(view, prepared.copies.back().get());
-        }
+        view.copy_to(prepared.copies.back().get());
         detail::count_input_copy(bytes);
         data = prepared.copies.back().get();
       }
@@ -234,8 +227,9 @@ std::vector<OwnedValue> Model::run(const RunRequest& request) const {
   Ort::RunOptions no_options{nullptr};
   Ort::RunOptions& run_options = request.control ? request.control->ort() : no_options;
   try {
-    session_.Run(run_options, input_names_.data(), prepared.values.data(), prepared.values.size(),
-                 names.data(), results.data(), results.size());
+    session_.Run(run_options, overrides > 0 ? fed_names.data() : input_names_.data(),
+                 prepared.values.data(), prepared.values.size(), names.data(), results.data(),
+                 results.size());
   } catch (const Ort::Exception& e) {
     const int code = static_cast<int>(e.GetOrtErrorCode());
     if (request.control && request.control->stopped() != RunControl::Stop::kNone) {
@@ -265,9 +259,9 @@ void Model::check_out_memory(const RunRequest& request,
     const ByteRange memory = out.byte_range();
     // ORT reads inputs while it writes outputs; in place, results would be wrong.
     for (size_t i = 0; i < inputs.size(); ++i) {
-      if (memory.overlaps(inputs[i]->byte_range())) {
+      if (inputs[i] != nullptr && memory.overlaps(inputs[i]->byte_range())) {
         throw Error(ErrorKind::kInvalidArgument,
-                    "out['" + output.name + "'] shares memory with input '" + inputs_[i].name +
+                    "out['" + output.name + "'] shares memory with input '" + fed(i).name +
                         "'; pass an array that does not overlap the inputs");
       }
     }

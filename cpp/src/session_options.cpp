@@ -33,6 +33,66 @@ void check_path(const char* option, const std::string& path) {
   }
 }
 
+void check_log_levels(const SessionSettings& options) {
+  if (options.log_severity_level < -1 || options.log_severity_level > 4) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "log_severity_level must be 0 (verbose) to 4 (fatal), or -1 for the process's, "
+                "got " +
+                    std::to_string(options.log_severity_level));
+  }
+  if (options.log_verbosity_level < 0) {
+    throw Error(ErrorKind::kInvalidArgument, "log_verbosity_level must be >= 0, got " +
+                                                 std::to_string(options.log_verbosity_level));
+  }
+  check_path("log_id", options.log_id);
+}
+
+void check_overrides(const char* option, const std::vector<DimensionOverride>& overrides) {
+  for (size_t i = 0; i < overrides.size(); ++i) {
+    const DimensionOverride& dim = overrides[i];
+    if (dim.name.empty() || dim.name.find('\0') != std::string::npos) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  std::string(option) + ": dimension names must be non-empty, without NUL bytes");
+    }
+    if (dim.value < 0) {
+      throw Error(ErrorKind::kInvalidArgument, std::string(option) + ": dimension '" + dim.name +
+                                                   "' must be >= 0, got " +
+                                                   std::to_string(dim.value));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (overrides[j].name == dim.name) {
+        throw Error(ErrorKind::kInvalidArgument,
+                    std::string(option) + ": dimension '" + dim.name + "' is given twice");
+      }
+    }
+  }
+}
+
+void check_initializers(const std::vector<NamedInitializer>& initializers) {
+  for (size_t i = 0; i < initializers.size(); ++i) {
+    const std::string& name = initializers[i].name;
+    if (name.empty() || name.find('\0') != std::string::npos || !initializers[i].tensor) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "initializers need a non-empty name without NUL bytes and a tensor");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (initializers[j].name == name) {
+        throw Error(ErrorKind::kInvalidArgument, "initializer '" + name + "' is given twice");
+      }
+    }
+  }
+}
+
+// ORT loads a custom-op library when it is registered; asking it here reports a library that
+// does not load (with ORT's error code) before any model is read.
+void check_custom_ops_library(const std::string& path) {
+  check_path("custom_ops_libraries", path);
+  detail::call_ort(ErrorKind::kInvalidArgument, "cannot register custom operators", [&] {
+    Ort::SessionOptions probe;
+    probe.RegisterCustomOpsLibrary(std::filesystem::path(path).c_str());
+  });
+}
+
 }  // namespace
 
 GraphOptimization parse_graph_optimization(std::string_view name) {
@@ -63,6 +123,7 @@ void SessionOptions::validate() const {
                   "external_data_dir is not a folder: '" + external_data_dir + "'");
     }
   }
+  settings.validate();
   if (providers.empty()) return;
   const std::vector<std::string> available = detail::call_ort(
       ErrorKind::kRuntime, "listing providers", [] { return Ort::GetAvailableProviders(); });
@@ -104,7 +165,47 @@ std::string SessionOptions::cache_key() const {
     append_field(key, name);
     append_field(key, value);
   }
+  settings.append_key(key);
   return key;
+}
+
+void SessionSettings::validate() const {
+  check_log_levels(*this);
+  check_path("profile_file_prefix", profile_file_prefix);
+  check_initializers(initializers);
+  check_overrides("free_dimensions_by_name", free_dimensions_by_name);
+  check_overrides("free_dimensions_by_denotation", free_dimensions_by_denotation);
+  for (const auto& library : custom_ops_libraries) check_custom_ops_library(library);
+}
+
+void SessionSettings::append_key(std::string& key) const {
+  key += "|settings";
+  for (int value :
+       {static_cast<int>(execution_mode), log_severity_level, log_verbosity_level,
+        static_cast<int>(enable_profiling), static_cast<int>(enable_mem_pattern),
+        static_cast<int>(enable_cpu_mem_arena), static_cast<int>(deterministic_compute)}) {
+    append_field(key, std::to_string(value));
+  }
+  append_field(key, log_id);
+  append_field(key, profile_file_prefix);
+  key += "|libraries";
+  for (const auto& library : custom_ops_libraries) append_field(key, library);
+  key += "|initializers";
+  for (const auto& [name, tensor] : initializers) {
+    append_field(key, name);
+    append_field(key, std::to_string(tensor ? tensor->id() : 0));
+  }
+  for (const auto* overrides : {&free_dimensions_by_name, &free_dimensions_by_denotation}) {
+    key += "|dimensions";
+    for (const auto& [name, value] : *overrides) {
+      append_field(key, name);
+      append_field(key, std::to_string(value));
+    }
+  }
+}
+
+bool SessionOptions::shareable() const noexcept {
+  return !settings.enable_profiling && settings.initializers.empty();
 }
 
 }  // namespace fastort

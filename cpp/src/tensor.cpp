@@ -1,5 +1,8 @@
 #include "fastort/tensor.hpp"
 
+#include <cstddef>
+#include <cstring>
+
 namespace fastort {
 
 int64_t TensorView::element_count() const noexcept {
@@ -33,6 +36,28 @@ ByteRange TensorView::byte_range() const noexcept {
   }
   const auto base = reinterpret_cast<uintptr_t>(data);
   return {base + static_cast<uintptr_t>(low), base + static_cast<uintptr_t>(high)};
+}
+
+void TensorView::copy_to(void* dense) const {
+  const size_t item = element_size(type);
+  auto* destination = static_cast<std::byte*>(dense);
+  if (is_c_contiguous()) {
+    if (element_count() > 0) std::memcpy(destination, data, element_count() * item);
+    return;
+  }
+  const size_t rank = shape.size();
+  const int64_t count = element_count();
+  std::vector<int64_t> index(rank, 0);
+  const auto* base = static_cast<const std::byte*>(data);
+  for (int64_t n = 0; n < count; ++n) {
+    int64_t offset = 0;
+    for (size_t d = 0; d < rank; ++d) offset += index[d] * strides[d];
+    std::memcpy(destination + n * item, base + offset, item);
+    for (size_t d = rank; d-- > 0;) {
+      if (++index[d] < shape[d]) break;
+      index[d] = 0;
+    }
+  }
 }
 
 std::string describe_tensor(ElementType type, const std::vector<int64_t>& shape,

@@ -159,6 +159,25 @@ TEST_CASE(bad_requests_and_models_are_refused_at_once) {
   CHECK_THROWS_KIND(Batcher(doubler(), BatcherOptions{8, -1.0, 8}), ErrorKind::kInvalidArgument);
 }
 
+TEST_CASE(initializers_fed_per_request_are_refused) {
+  // y = x + b, where the initializer b = [1, 2] is also a graph input (overridable by a run).
+  load();
+  auto shifted = Model::load_bytes(
+      model(field(1, node("Add", {"x", "b"}, {"y"})),
+            field(11, tensor_info("x", 1, {"N", "2"})) + field(11, tensor_info("b", 1, {"2"})),
+            field(12, tensor_info("y", 1, {"N", "2"})), field(5, float_initializer("b", {1, 2}))),
+      {});
+  CHECK(shifted->overridable_initializers().size() == 1);
+  Batcher batcher(shifted, BatcherOptions{});
+  std::vector<float> x(4), b(2);
+  CHECK_THROWS_KIND(batcher.submit({{"x", view_of(x, {2, 2})}, {"b", view_of(b, {2})}}),
+                    ErrorKind::kInvalidArgument);
+  auto request = batcher.submit({{"x", view_of(x, {2, 2})}});
+  request->wait(-1);
+  CHECK(request->state() == BatchRequest::State::kDone);
+  CHECK(first_output(*request, 1) == 2.0f);
+}
+
 TEST_CASE(different_trailing_shapes_run_in_separate_batches) {
   load();
   Batcher batcher(doubler(), BatcherOptions{16, 20.0, 64});

@@ -1,10 +1,11 @@
-"""fastort: fast, zero-copy ONNX Runtime inference from Python."""
+"""fastort: fast, zero-copy ONNX Runtime inference from Python.
 
-from __future__ import annotations
+`import fastort.onnxruntime as ort` gives onnxruntime's own API on the same core.
+"""
 
-from typing import TYPE_CHECKING, Any
-
-from . import _runtime
+# Only re-exports: the namespace holds the public names (no typing helpers), and `export`'s
+# types load on first use (module_getattr), so that torch and onnx are never imported here.
+from . import _lazy, _runtime
 from ._cache import CacheInfo, cache_info, clear_cache, set_cache_size
 from ._core import (
     FastortError,
@@ -16,6 +17,7 @@ from ._core import (
     RuntimeLoadError,
     RunTimeoutError,
 )
+from ._lazy import export
 from ._runtime import available_providers, ort_version
 from ._version import __version__
 from .image import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
@@ -23,27 +25,7 @@ from .run_options import RunOptions
 from .serving import Batcher, BatchFuture
 from .session import ModelMetadata, Session, ValueInfo
 
-if TYPE_CHECKING:
-    from .export_model import ExportReport
-
-
-def export(*args: Any, **kwargs: Any) -> ExportReport:
-    """PyTorch -> ONNX with a dynamic batch axis, checked with onnx.checker and verified
-    against PyTorch. See `fastort.export_model.export` for the arguments; torch and onnx are
-    imported only when this is called."""
-    from .export_model import export as export_model
-
-    return export_model(*args, **kwargs)
-
-
-def __getattr__(name: str) -> Any:
-    # Export's exception and report types, without importing torch or onnx up front.
-    if name in ("ExportError", "ExportReport", "ExportVerificationError"):
-        from . import export_model
-
-        return getattr(export_model, name)
-    raise AttributeError(f"module 'fastort' has no attribute {name!r}")
-
+__getattr__ = _lazy.module_getattr
 
 _runtime.load()
 

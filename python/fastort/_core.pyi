@@ -15,9 +15,12 @@ __all__: list[str] = [
     "MAX_THREADS",
     "BatchFuture",
     "BatcherBase",
+    "BoundRun",
     "CachePolicy",
     "CompletionQueue",
+    "ExecutionMode",
     "FastortError",
+    "GraphOptimizationLevel",
     "ImageTransformSpec",
     "InvalidArgumentError",
     "InvalidModelError",
@@ -31,20 +34,28 @@ __all__: list[str] = [
     "RuntimeLoadError",
     "SessionHandle",
     "SessionOptions",
+    "SessionSettings",
     "ValueInfo",
     "available_providers",
+    "build_info",
     "cache_info",
     "check_threads",
     "clear_cache",
     "compiled_api_version",
     "cpu_budget",
     "debug_counters",
+    "element_type_of",
+    "graph_optimization_name",
     "hardware_threads",
     "load_runtime",
+    "numpy_dtype",
+    "onnx_type_name",
     "ort_version",
     "runtime_library_path",
     "runtime_loaded",
     "set_cache_size",
+    "set_log_severity",
+    "set_telemetry",
     "transform_images",
 ]
 
@@ -59,6 +70,111 @@ class RuntimeLoadError(FastortError, ImportError): ...
 class RunTerminatedError(FastortError): ...
 class RunTimeoutError(RunTerminatedError, TimeoutError): ...
 class QueueFullError(FastortError): ...
+
+class GraphOptimizationLevel:
+    """
+    ONNX Runtime's graph optimisation levels (onnxruntime's names).
+
+    Members:
+
+      ORT_DISABLE_ALL
+
+      ORT_ENABLE_BASIC
+
+      ORT_ENABLE_EXTENDED
+
+      ORT_ENABLE_ALL
+    """
+
+    ORT_DISABLE_ALL: typing.ClassVar[GraphOptimizationLevel]
+    ORT_ENABLE_ALL: typing.ClassVar[GraphOptimizationLevel]
+    ORT_ENABLE_BASIC: typing.ClassVar[GraphOptimizationLevel]
+    ORT_ENABLE_EXTENDED: typing.ClassVar[GraphOptimizationLevel]
+    __members__: typing.ClassVar[dict[str, GraphOptimizationLevel]]
+    @typing.overload
+    def __eq__(self, other: GraphOptimizationLevel) -> bool: ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool: ...
+    def __getstate__(self) -> int: ...
+    def __hash__(self) -> int: ...
+    def __index__(self) -> int: ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def __int__(self) -> int: ...
+    @typing.overload
+    def __ne__(self, other: GraphOptimizationLevel) -> bool: ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool: ...
+    def __repr__(self) -> str: ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def __str__(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+
+class ExecutionMode:
+    """
+    Nodes one after another, or independent branches at once on the inter-op threads.
+
+    Members:
+
+      ORT_SEQUENTIAL
+
+      ORT_PARALLEL
+    """
+
+    ORT_PARALLEL: typing.ClassVar[ExecutionMode]
+    ORT_SEQUENTIAL: typing.ClassVar[ExecutionMode]
+    __members__: typing.ClassVar[dict[str, ExecutionMode]]
+    @typing.overload
+    def __eq__(self, other: ExecutionMode) -> bool: ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool: ...
+    def __getstate__(self) -> int: ...
+    def __hash__(self) -> int: ...
+    def __index__(self) -> int: ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def __int__(self) -> int: ...
+    @typing.overload
+    def __ne__(self, other: ExecutionMode) -> bool: ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool: ...
+    def __repr__(self) -> str: ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def __str__(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+
+class SessionSettings:
+    """
+    Validated settings of a session beyond fastort.Session's options
+    (those of onnxruntime's SessionOptions).
+    """
+    def __init__(
+        self,
+        *,
+        execution_mode: ExecutionMode = ...,
+        log_severity_level: typing.SupportsInt | typing.SupportsIndex = -1,
+        log_verbosity_level: typing.SupportsInt | typing.SupportsIndex = 0,
+        log_id: str = "",
+        enable_profiling: bool = False,
+        profile_file_prefix: bytes = b"onnxruntime_profile_",
+        enable_mem_pattern: bool = True,
+        enable_cpu_mem_arena: bool = True,
+        deterministic_compute: bool = False,
+        custom_ops_libraries: collections.abc.Sequence[bytes] = [],
+        initializers: collections.abc.Sequence[
+            tuple[str, numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]]
+        ] = [],
+        free_dimensions_by_name: collections.abc.Sequence[
+            tuple[str, typing.SupportsInt | typing.SupportsIndex]
+        ] = [],
+        free_dimensions_by_denotation: collections.abc.Sequence[
+            tuple[str, typing.SupportsInt | typing.SupportsIndex]
+        ] = [],
+    ) -> None: ...
 
 class SessionOptions:
     """
@@ -76,6 +192,7 @@ class SessionOptions:
         optimized_model_path: bytes = b"",
         session_config: collections.abc.Sequence[tuple[str, str]] = [],
         external_data_dir: bytes = b"",
+        settings: SessionSettings = ...,
     ) -> None: ...
     @property
     def external_data_dir(self) -> str: ...
@@ -164,12 +281,20 @@ class Model:
     def load_bytes(model: bytes, options: SessionOptions, cache: CachePolicy) -> Model: ...
     @staticmethod
     def load_file(path: bytes, options: SessionOptions, cache: CachePolicy) -> Model: ...
+    def end_profiling(self) -> str:
+        """
+        Ends profiling; the trace file's name, or '' when the session is not profiling.
+        """
     @property
     def inputs(self) -> list[ValueInfo]: ...
     @property
     def metadata(self) -> ModelMetadata: ...
     @property
     def outputs(self) -> list[ValueInfo]: ...
+    @property
+    def overridable_initializers(self) -> list[ValueInfo]: ...
+    @property
+    def profiling_start_ns(self) -> int: ...
     @property
     def providers(self) -> list[str]: ...
     @property
@@ -238,6 +363,24 @@ class SessionHandle:
         """
     @property
     def _model(self) -> Model: ...
+
+class BoundRun:
+    """
+    A run's inputs, outputs and out arrays, viewed once for many runs.
+    """
+    def __init__(
+        self,
+        model: Model,
+        strict: bool,
+        output_names: typing.Any,
+        input_feed: typing.Any,
+        out: typing.Any,
+    ) -> None: ...
+    def run(self, run_options: RunOptionsBase | None = None) -> list[typing.Any]:
+        """
+        Runs the model on the bound arrays, as
+        SessionHandle.run(output_names, input_feed, run_options, out=out) would.
+        """
 
 class ImageTransformSpec:
     """
@@ -360,6 +503,11 @@ class CompletionQueue:
     def fd(self) -> int: ...
 
 def available_providers() -> list[str]: ...
+def build_info() -> str:
+    """
+    ONNX Runtime's description of its build.
+    """
+
 def cache_info() -> tuple[int, int, int, int]: ...
 def check_threads(option: str, value: int) -> None: ...
 def clear_cache() -> None: ...
@@ -374,10 +522,30 @@ def cpu_budget() -> dict[str, typing.Any]:
     """
 
 def debug_counters() -> dict[str, typing.Any]: ...
+def element_type_of(dtype: numpy.dtype[typing.Any]) -> int:
+    """
+    ONNX's element type (TensorProto.DataType) of a numpy dtype.
+    """
+
+def graph_optimization_name(level: GraphOptimizationLevel) -> str:
+    """
+    'disable' | 'basic' | 'extended' | 'all' for a GraphOptimizationLevel.
+    """
+
 def hardware_threads() -> int: ...
 def load_runtime(library_path: str) -> None:
     """
     Load libonnxruntime from a path (once per process).
+    """
+
+def numpy_dtype(element_type: typing.SupportsInt | typing.SupportsIndex) -> numpy.dtype[typing.Any]:
+    """
+    The numpy dtype fastort uses for an ONNX element type (outputs have it).
+    """
+
+def onnx_type_name(element_type: typing.SupportsInt | typing.SupportsIndex) -> str:
+    """
+    ONNX's name of an element type: 1 -> 'float'.
     """
 
 def ort_version() -> str:
@@ -388,6 +556,16 @@ def ort_version() -> str:
 def runtime_library_path() -> str: ...
 def runtime_loaded() -> bool: ...
 def set_cache_size(maxsize: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+def set_log_severity(severity: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    The least severe ONNX Runtime log records kept, process-wide: 0 (verbose) to 4.
+    """
+
+def set_telemetry(enabled: bool) -> None:
+    """
+    ONNX Runtime's telemetry events (only its Windows builds send any).
+    """
+
 def transform_images(
     images: list[typing.Any],
     spec: ImageTransformSpec,

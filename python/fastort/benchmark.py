@@ -24,6 +24,19 @@ import numpy as np
 
 from .session import Session
 
+__all__ = [
+    "ORT_RUN",
+    "RAW_FLOOR",
+    "BenchResult",
+    "MethodResult",
+    "Ratio",
+    "bench_model",
+    "format_results",
+    "native_binary",
+    "plot_results",
+    "random_inputs",
+]
+
 _NUMPY_TYPES = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,
@@ -121,43 +134,65 @@ def random_inputs(session: Session, batch: int, seed: int = 0) -> dict[str, np.n
     return feed
 
 
+@dataclass
+class _Loop:
+    """Seconds for `calls` back-to-back calls of `call`; `keep` holds what the calls point
+    into (the buffers an IOBinding has raw pointers to)."""
+
+    call: Callable[[], object]
+    keep: tuple[object, ...] = ()
+
+    def __call__(self, calls: int) -> float:
+        start = time.perf_counter()
+        for _ in range(calls):
+            self.call()
+        return time.perf_counter() - start
+
+
+def _bound_io(session: Any, feed: dict[str, np.ndarray], outputs: list[Any]) -> Any:
+    """An IOBinding of onnxruntime or fastort.onnxruntime: inputs and preallocated outputs."""
+    binding = session.io_binding()
+    for name, value in feed.items():
+        binding.bind_cpu_input(name, value)
+    for info, array in zip(session.get_outputs(), outputs):
+        binding.bind_output(info.name, "cpu", 0, array.dtype, array.shape, array.ctypes.data)
+    return binding
+
+
 def _methods(
     path: str, feed: dict[str, np.ndarray], threads: int
 ) -> dict[str, Callable[[int], float]]:
     import onnxruntime as ort
 
+    from . import onnxruntime as dropin
+
     ours = Session(path, threads=threads)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     theirs = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    dropin_options = dropin.SessionOptions()
+    dropin_options.intra_op_num_threads = threads
+    ported = dropin.InferenceSession(path, dropin_options, providers=["CPUExecutionProvider"])
     results = ours.run(None, feed)
     out = {info.name: np.empty_like(value) for info, value in zip(ours.outputs, results)}
-    binding = theirs.io_binding()
-    for name, value in feed.items():
-        binding.bind_cpu_input(name, value)
     bound = [np.empty_like(value) for value in results]
-    for info, array in zip(ours.outputs, bound):
-        binding.bind_output(info.name, "cpu", 0, array.dtype, array.shape, array.ctypes.data)
+    binding = _bound_io(theirs, feed, bound)
+    ported_bound = [np.empty_like(value) for value in results]
+    ported_binding = _bound_io(ported, feed, ported_bound)
     ort_values = {name: ort.OrtValue.ortvalue_from_numpy(value) for name, value in feed.items()}
     output_names = [info.name for info in ours.outputs]
 
-    def loop(call: Callable[[], object]) -> Callable[[int], float]:
-        def run(calls: int) -> float:
-            start = time.perf_counter()
-            for _ in range(calls):
-                call()
-            return time.perf_counter() - start
-
-        return run
-
     return {
-        "fastort run": loop(lambda: ours.run(None, feed)),
-        "fastort run(out=)": loop(lambda: ours.run(None, feed, out=out)),
-        "fastort Session() cached": loop(lambda: Session(path, threads=threads)),
-        "onnxruntime run": loop(lambda: theirs.run(None, feed)),
-        # IOBinding holds raw pointers into `bound`: the closure keeps the arrays alive.
-        "onnxruntime IOBinding": loop(lambda: (theirs.run_with_iobinding(binding), bound)),
-        "onnxruntime run_with_ort_values": loop(
+        "fastort run": _Loop(lambda: ours.run(None, feed)),
+        "fastort run(out=)": _Loop(lambda: ours.run(None, feed, out=out)),
+        "fastort Session() cached": _Loop(lambda: Session(path, threads=threads)),
+        "fastort.onnxruntime run": _Loop(lambda: ported.run(None, feed)),
+        "fastort.onnxruntime IOBinding": _Loop(
+            lambda: ported.run_with_iobinding(ported_binding), (ported_bound,)
+        ),
+        "onnxruntime run": _Loop(lambda: theirs.run(None, feed)),
+        "onnxruntime IOBinding": _Loop(lambda: theirs.run_with_iobinding(binding), (bound,)),
+        "onnxruntime run_with_ort_values": _Loop(
             lambda: theirs.run_with_ort_values(output_names, ort_values)
         ),
     }

@@ -18,6 +18,8 @@ from .image import ImageTransform
 if TYPE_CHECKING:
     from .session import Session
 
+__all__ = ["classify", "stored_labels", "stored_transform"]
+
 
 def stored_transform(session: Session) -> ImageTransform | None:
     """The preprocessing stored in the model by `fastort.export(transform=...)`, if any.

@@ -25,6 +25,8 @@ from ._core import FastortError
 if TYPE_CHECKING:
     from .image import ImageTransform
 
+__all__ = ["CliError", "main"]
+
 TRACEBACK_VARIABLE = "FASTORT_TRACEBACK"
 TRANSFORM_PRESETS = ("imagenet",)
 

@@ -24,6 +24,8 @@ from ._metadata import LABELS_KEY, TRANSFORM_KEY
 from .image import ImageTransform
 from .session import Session
 
+__all__ = ["ExportError", "ExportReport", "ExportVerificationError", "OutputCheck", "export"]
+
 _EXPORTERS = ("auto", "dynamo", "legacy")
 
 

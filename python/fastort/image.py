@@ -26,6 +26,8 @@ import numpy as np
 
 from . import _core
 
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImageInput", "ImageTransform"]
+
 # The core's defaults (Resize(256), CenterCrop(224), ImageNet's statistics), read from it
 # rather than restated: the bound spec owns every default, limit and name.
 _DEFAULT = _core.ImageTransformSpec()

@@ -15,6 +15,8 @@ from . import _core
 from ._metadata import LABELS_KEY, TRANSFORM_KEY, classes_per_row, stored_metadata
 from .session import Session
 
+__all__ = ["format_report", "inspect_model", "printable"]
+
 
 def printable(text: str) -> str:
     """`text` with control and other non-printable characters escaped (`\\x1b`, `\\n`).

@@ -21,6 +21,8 @@ from typing import Any
 
 from . import _core
 
+__all__ = ["RunOptions"]
+
 
 class RunOptions(_core.RunOptionsBase):
     """Options of `Session.run(..., run_options=...)`, shareable between runs and threads.

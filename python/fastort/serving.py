@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
     from .session import Session
 
+__all__ = ["BatchFuture", "Batcher"]
+
 BatchFuture = _core.BatchFuture
 
 

@@ -23,6 +23,8 @@ from . import _core
 if TYPE_CHECKING:
     from .image import ImageTransform
 
+__all__ = ["ModelMetadata", "ModelSource", "ProviderArg", "Session", "ValueInfo"]
+
 ModelSource = Union[str, "os.PathLike[str]", "os.PathLike[bytes]", bytes, bytearray, memoryview]
 ProviderArg = Union[str, tuple[str, Mapping[str, Any]]]
 

@@ -47,8 +47,9 @@ struct NamedInput {
 };
 
 struct RunRequest {
-  std::vector<NamedInput> inputs;  // every model input exactly once, any order
-  std::vector<size_t> outputs;     // output indices, in the order results are wanted
+  // Every model input exactly once, any order, and any overridable initializers to replace.
+  std::vector<NamedInput> inputs;
+  std::vector<size_t> outputs;  // output indices, in the order results are wanted
   // Parallel to outputs: a caller buffer to write that output into, or nullopt to let ORT
   // allocate. Caller buffers must be C-contiguous, writable, of the exact type and shape.
   std::vector<std::optional<TensorView>> out;
@@ -68,6 +69,9 @@ class Model {
 
   const std::vector<ValueInfo>& inputs() const noexcept { return inputs_; }
   const std::vector<ValueInfo>& outputs() const noexcept { return outputs_; }
+  // Initializers that a run may replace by feeding a tensor of the same name, as an input:
+  // those the model also lists among its graph inputs (older exporters list them all).
+  const std::vector<ValueInfo>& overridable_initializers() const noexcept { return overridable_; }
   const ModelMetadata& metadata() const noexcept { return metadata_; }
   const SessionOptions& options() const noexcept { return options_; }
   // The external data files the model read (ORT may keep them memory-mapped).
@@ -78,13 +82,20 @@ class Model {
   // Throws Error(kInvalidArgument) listing the valid names.
   size_t output_index(std::string_view name) const;
 
-  // The inputs in model order, each checked like run() checks them (every input exactly once,
-  // the right element type and shape). Throws kInvalidArgument or kTypeMismatch naming it.
+  // The inputs in model order, then the overridable initializers (null where not fed), each
+  // checked like run() checks them (every input exactly once, the right element type and
+  // shape). Throws kInvalidArgument or kTypeMismatch naming it.
   std::vector<const TensorView*> match_inputs(const std::vector<NamedInput>& inputs) const;
 
   // Validates every input and out buffer, then runs. Results are parallel to
   // request.outputs; a result bound to a caller buffer views that buffer.
   std::vector<OwnedValue> run(const RunRequest& request) const;
+
+  // Ends profiling (SessionOptions::enable_profiling) and returns the JSON trace's file name;
+  // "" when the session is not profiling or has ended it already. Later runs are not traced.
+  std::string end_profiling() const;
+  // When profiling started, in nanoseconds since the epoch; 0 without profiling.
+  uint64_t profiling_start_ns() const;
 
   Model(Ort::Session session, SessionOptions options, std::vector<ExternalFile> external = {});
   // In a fork()ed child, a session loaded by the parent is left undestroyed: destroying it
@@ -94,10 +105,16 @@ class Model {
   Model& operator=(const Model&) = delete;
 
  private:
+  // The position of a fed name: a model input's index, or inputs_.size() + the index of an
+  // overridable initializer. Throws Error(kInvalidArgument) listing the inputs.
+  size_t feed_index(std::string_view name) const;
+  const ValueInfo& fed(size_t index) const noexcept {
+    return index < inputs_.size() ? inputs_[index] : overridable_[index - inputs_.size()];
+  }
   void validate_input(const ValueInfo& info, const TensorView& view) const;
   void validate_out(const ValueInfo& info, const TensorView& view) const;
   // Out buffers may not overlap inputs or each other; one for a passed-through input must
-  // have that input's shape. `inputs` is in model order.
+  // have that input's shape. `inputs` is indexed like feed_index(); null where not fed.
   void check_out_memory(const RunRequest& request,
                         const std::vector<const TensorView*>& inputs) const;
   // After Run: passed-through inputs are copied, into their out buffers or memory of their own.
@@ -111,7 +128,9 @@ class Model {
   std::vector<ExternalFile> external_data_;
   std::vector<ValueInfo> inputs_;
   std::vector<ValueInfo> outputs_;
-  std::vector<const char*> input_names_;  // point into inputs_[i].name
+  std::vector<ValueInfo> overridable_;
+  // Point into inputs_[i].name, then overridable_[i].name.
+  std::vector<const char*> input_names_;
   std::vector<const char*> output_names_;
   // Per output: the index of the input it passes through (a graph output that is also a
   // graph input), or kNoInput.

@@ -31,6 +31,14 @@ int compiled_api_version() noexcept;
 // The process-wide environment, created on first use; throws before load_runtime().
 Ort::Env& ort_env();
 
+// ORT's description of its build ("ORT Build Info: git-branch=..., build type=Release").
+std::string runtime_build_info();
+// The least severe ORT log records kept from now on, process-wide: 0 (verbose) to 4 (fatal);
+// the default is 2 (warning). Throws Error(kInvalidArgument) outside that range.
+void set_ort_log_severity(int severity);
+// ORT's telemetry events (only its Windows builds send any).
+void set_ort_telemetry(bool enabled);
+
 // 0 in the process that loaded the runtime, incremented in each fork()ed child. Sessions and
 // threads of an earlier generation belong to the parent (see Model's notes on fork).
 uint64_t fork_generation() noexcept;

@@ -2,16 +2,25 @@
 // makes sense.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "fastort/ort.hpp"
+#include "fastort/tensor.hpp"
 #include "fastort/thread_pool.hpp"
 
 namespace fastort {
 
-enum class GraphOptimization { kDisable, kBasic, kExtended, kAll };
+// The values are ORT's (GraphOptimizationLevel), as onnxruntime's Python enum shows them.
+enum class GraphOptimization { kDisable = 0, kBasic = 1, kExtended = 2, kAll = 99 };
+
+// ORT's ExecutionMode: nodes one after another, or independent branches at once on the
+// inter-op thread pool.
+enum class Execution { kSequential = 0, kParallel = 1 };
 
 // "disable" | "basic" | "extended" | "all"; throws Error(kInvalidArgument) otherwise.
 GraphOptimization parse_graph_optimization(std::string_view name);
@@ -20,6 +29,67 @@ const char* graph_optimization_name(GraphOptimization level) noexcept;
 struct ProviderSpec {
   std::string name;  // "CPUExecutionProvider", "CUDAExecutionProvider", ...
   std::vector<std::pair<std::string, std::string>> options;
+};
+
+// A tensor that replaces the model's initializer of the same name (onnxruntime's
+// SessionOptions.add_initializer). Its elements are copied once, when it is made, so that it
+// can neither change nor dangle while sessions use it; copies of the options share it.
+class InitializerTensor {
+ public:
+  // Copies a numeric tensor of any strides; throws Error(kTypeMismatch) for strings and
+  // element types without a fixed size.
+  static std::shared_ptr<const InitializerTensor> copy_of(const TensorView& view);
+
+  const Ort::Value& value() const noexcept { return value_; }
+  // Unique in the process: how cache keys tell tensors apart without hashing their bytes.
+  uint64_t id() const noexcept { return id_; }
+
+  InitializerTensor(std::unique_ptr<std::byte[]> bytes, Ort::Value value, uint64_t id);
+
+ private:
+  std::unique_ptr<std::byte[]> bytes_;  // what value_ views
+  Ort::Value value_;
+  uint64_t id_;
+};
+
+struct NamedInitializer {
+  std::string name;
+  std::shared_ptr<const InitializerTensor> tensor;
+};
+
+// A dynamic dimension fixed to a value when the model loads, found by its symbolic name or
+// by its denotation ("DATA_BATCH").
+struct DimensionOverride {
+  std::string name;
+  int64_t value = 0;
+};
+
+// The rest of ONNX Runtime's session options: what onnxruntime's SessionOptions sets beyond
+// threads, optimisation, providers and config entries. fastort.Session leaves them at their
+// defaults; fastort.onnxruntime sets them. Validated and keyed as part of SessionOptions.
+struct SessionSettings {
+  Execution execution_mode = Execution::kSequential;
+  int log_severity_level = -1;  // the session's ORT log level, 0 (verbose) to 4; -1: the process's
+  int log_verbosity_level = 0;  // detail of verbose records (debug builds of ORT only)
+  std::string log_id;           // the session's name in ORT's log
+  // A JSON trace of every run, written to <profile_file_prefix><date and time>.json; see
+  // Model::end_profiling.
+  bool enable_profiling = false;
+  std::string profile_file_prefix = "onnxruntime_profile_";
+  bool enable_mem_pattern = true;
+  bool enable_cpu_mem_arena = true;
+  bool deterministic_compute = false;
+  std::vector<std::string> custom_ops_libraries;  // shared libraries of custom operators
+  std::vector<NamedInitializer> initializers;
+  std::vector<DimensionOverride> free_dimensions_by_name;
+  std::vector<DimensionOverride> free_dimensions_by_denotation;
+
+  // Throws Error(kInvalidArgument) for log levels out of range, paths with NUL bytes, unnamed
+  // or repeated initializers and dimension overrides, negative dimensions, and custom-op
+  // libraries ONNX Runtime cannot load (with ORT's error code).
+  void validate() const;
+  // Appends a string equal for two settings exactly when they build the same session.
+  void append_key(std::string& key) const;
 };
 
 struct SessionOptions {
@@ -34,10 +104,16 @@ struct SessionOptions {
   // Where tensors stored as external data are read from; empty: the model file's folder. A
   // model given as bytes may only reference external data when this is set.
   std::string external_data_dir;
+  SessionSettings settings;
 
   // Throws Error(kInvalidArgument) for thread counts outside [0, kMaxThreads], providers this
-  // runtime does not have, paths with NUL bytes and an external_data_dir that is not a folder.
+  // runtime does not have, paths with NUL bytes, an external_data_dir that is not a folder,
+  // and what SessionSettings::validate rejects.
   void validate() const;
+
+  // Whether sessions with these options may be shared through the cache: not when profiling
+  // (a session's trace and its end are its own) nor with initializers given in the options.
+  bool shareable() const noexcept;
 
   // A string equal for two option sets exactly when they build the same session.
   std::string cache_key() const;

@@ -37,6 +37,9 @@ struct TensorView {
   // Bytes from the lowest to one past the highest byte an element occupies, whatever the
   // strides' signs; empty for no elements and for string tensors.
   ByteRange byte_range() const noexcept;
+  // Copies the elements, in C order, into element_count() * element_size(type) bytes at
+  // `dense`; strides may be negative (numpy's [::-1]). Not for string tensors.
+  void copy_to(void* dense) const;
 };
 
 // "float32[2,3]"; dims < 0 print as names from dim_names when given, else "?".

@@ -101,7 +101,17 @@ std::shared_ptr<BatchRequest> Batcher::submit(const std::vector<NamedInput>& inp
     throw Error(ErrorKind::kRuntime,
                 "this Batcher was made before fork(); make a new one in this process");
   }
-  const std::vector<const TensorView*> views = model_->match_inputs(inputs);
+  std::vector<const TensorView*> views = model_->match_inputs(inputs);
+  // A batch is one run over the model's inputs; an initializer fed per request cannot be.
+  for (size_t i = model_->inputs().size(); i < views.size(); ++i) {
+    if (views[i] != nullptr) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "the Batcher takes the model's inputs only; initializer '" +
+                      model_->overridable_initializers()[i - model_->inputs().size()].name +
+                      "' cannot be fed per request");
+    }
+  }
+  views.resize(model_->inputs().size());
   const int64_t rows = detail::request_rows(*model_, views);
   BatchKey key;
   key.reserve(views.size());

@@ -1,0 +1,379 @@
+"""onnxruntime's InferenceSession over fastort's core: a loaded `Model` (through fastort's
+session cache, like `fastort.Session`) and the native run of `fastort.Session`.
+
+When data is copied: as in `fastort.Session.run` (inputs and outputs never, for arrays of the
+model's exact type that are C-contiguous), except that a value that is not an array (a list,
+a Python number) is converted to the input's type, as onnxruntime does.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import sys
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, Callable, Union
+
+import numpy as np
+
+from .. import _core
+from .._runtime import available_providers
+from ..session import _load_bytes
+from ._errors import InvalidArgument, onnxruntime_errors, translated
+from ._functions import get_all_providers
+from ._iobinding import IOBinding
+from ._options import RunOptions, SessionOptions, fastort_run_options
+from ._unsupported import unsupported, unsupported_function
+from ._values import OrtValue
+
+__all__ = ["InferenceSession"]
+
+ProviderArg = Union[str, tuple[str, Mapping[Any, Any]]]
+# Through fastort's session cache, as fastort.Session: path models are shared (sessions that
+# profile or take initializers never are), bytes are not.
+_DEFAULT = _core.CachePolicy.DEFAULT
+Callback = Callable[[list[Any], Any, str], object]
+
+
+def _normalized_providers(
+    providers: Sequence[ProviderArg] | None,
+    provider_options: Sequence[Mapping[Any, Any]] | None,
+    fallback: bool,
+) -> list[tuple[str, dict[str, str]]]:
+    """onnxruntime's rules: names or (name, options) pairs, or names with a parallel list of
+    options; a provider this runtime lacks is left out with a warning, as is a repeated one.
+    A name that is no provider at all is also an error unless `fallback` (onnxruntime's
+    set_providers, and sessions made with enable_fallback=0, fail; other sessions fall back to
+    the CPU)."""
+    if providers is None:
+        return []
+    if not isinstance(providers, Sequence) or isinstance(providers, str):
+        raise InvalidArgument("'providers' should be a sequence.")
+    pairs: list[tuple[Any, Any]] = []
+    if provider_options is not None:
+        if not isinstance(provider_options, Sequence) or len(providers) != len(provider_options):
+            raise InvalidArgument(
+                "'providers' and 'provider_options' should be the same length if both are given."
+            )
+        if not all(isinstance(name, str) for name in providers):
+            raise InvalidArgument(
+                "Only string values for 'providers' are supported if 'provider_options' is given."
+            )
+        if not all(isinstance(options, dict) for options in provider_options):
+            raise InvalidArgument("'provider_options' values must be dicts.")
+        pairs = list(zip(providers, provider_options))
+    else:
+        for provider in providers:
+            if isinstance(provider, str):
+                pairs.append((provider, {}))
+            elif (
+                isinstance(provider, tuple)
+                and len(provider) == 2
+                and isinstance(provider[0], str)
+                and isinstance(provider[1], dict)
+            ):
+                pairs.append(provider)
+            else:
+                raise InvalidArgument(
+                    "'providers' values must be either strings or (string, dict) tuples."
+                )
+    available = available_providers()
+    result: dict[str, dict[str, str]] = {}
+    for name, options in pairs:
+        if name not in available:
+            warnings.warn(
+                f"Specified provider '{name}' is not in available provider names."
+                f"Available providers: '{', '.join(available)}'",
+                stacklevel=4,
+            )
+            if not fallback and name not in get_all_providers():
+                raise InvalidArgument(f"Unknown Provider Type: {name}")
+        elif name in result:
+            warnings.warn(f"Duplicate provider '{name}' encountered, ignoring.", stacklevel=4)
+        else:
+            result[name] = {str(key): str(value) for key, value in options.items()}
+    return list(result.items())
+
+
+_executor: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None
+_executor_lock = threading.Lock()
+
+
+def _async_executor() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads run_async runs on; a fork()ed child makes its own."""
+    global _executor
+    with _executor_lock:
+        if _executor is None or _executor[0] != os.getpid():
+            pool = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="fastort-run-async")
+            _executor = (os.getpid(), pool)
+        return _executor[1]
+
+
+class InferenceSession:
+    """onnxruntime's InferenceSession on fastort's core. See `fastort.onnxruntime` for what
+    differs from onnxruntime; everything not supported raises `NotImplemented`."""
+
+    def __init__(
+        self,
+        path_or_bytes: str | bytes | os.PathLike[str],
+        sess_options: SessionOptions | None = None,
+        providers: Sequence[ProviderArg] | None = None,
+        provider_options: Sequence[Mapping[Any, Any]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # How the model loads with given options: again by set_providers.
+        self._load: Callable[[_core.SessionOptions], _core.Model]
+        if isinstance(path_or_bytes, (str, os.PathLike)):
+            path = os.fsencode(path_or_bytes)
+            self._load = lambda options: _core.Model.load_file(path, options, _DEFAULT)
+        elif isinstance(path_or_bytes, bytes):
+            model = path_or_bytes
+            self._load = lambda options: _load_bytes(model, options, _DEFAULT)
+        else:
+            raise _core.InvalidTypeError(f"Unable to load from type '{type(path_or_bytes)}'")
+        if sess_options is not None and not isinstance(sess_options, SessionOptions):
+            raise _core.InvalidTypeError(
+                "sess_options must be a fastort.onnxruntime.SessionOptions, got "
+                f"{type(sess_options).__name__}"
+            )
+        self._check_kwargs(kwargs)
+        self._enable_fallback = bool(int(kwargs.get("enable_fallback", 1)))
+        # A copy: changing the caller's options later does not change this session.
+        self._sess_options = (sess_options or SessionOptions())._copy()
+        self._create(providers, provider_options, self._enable_fallback)
+
+    @staticmethod
+    def _check_kwargs(kwargs: Mapping[str, Any]) -> None:
+        unknown = set(kwargs) - {"enable_fallback", "read_config_from_model", "disabled_optimizers"}
+        if unknown:
+            raise _core.InvalidTypeError(f"unexpected keyword arguments: {sorted(unknown)}")
+        if int(kwargs.get("read_config_from_model", 0)) == 1:
+            unsupported("InferenceSession(read_config_from_model=1)")
+        if kwargs.get("disabled_optimizers"):
+            unsupported("InferenceSession(disabled_optimizers=...)")
+
+    def _create(
+        self,
+        providers: Sequence[ProviderArg] | None,
+        provider_options: Sequence[Mapping[Any, Any]] | None,
+        fallback: bool,
+    ) -> None:
+        normalized = _normalized_providers(providers, provider_options, fallback)
+        with onnxruntime_errors():
+            options = self._sess_options._to_core(
+                [(name, list(o.items())) for name, o in normalized]
+            )
+            model = self._load(options)
+        self._model = model
+        self._handle = _core.SessionHandle(model, False)
+        self._run = self._handle.run  # the native run, looked up once
+        self._inputs = list(model.inputs)
+        self._outputs = list(model.outputs)
+        self._overridable = list(model.overridable_initializers)
+        self._feedable = {info.name: info for info in self._inputs + self._overridable}
+        self._output_types = {info.name: info.type for info in self._outputs}
+        given = dict(normalized)
+        self._providers = list(model.providers)
+        self._provider_options = {name: dict(given.get(name, {})) for name in self._providers}
+
+    # ---- runs ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        output_names: Sequence[str] | None,
+        input_feed: Mapping[str, Any],
+        run_options: RunOptions | None = None,
+    ) -> list[Any]:
+        """Outputs in the order of `output_names` (None or []: all), numpy arrays that view
+        ONNX Runtime's memory (no copy), lists for sequences, dicts for maps."""
+        try:
+            if run_options is None:
+                results: list[Any] = self._run(output_names, input_feed)
+                return results
+            results = self._run(output_names, input_feed, fastort_run_options(run_options))
+            return results
+        except _core.FastortError as error:
+            converted = self._as_arrays(input_feed) if isinstance(error, TypeError) else None
+            if converted is None:
+                raise translated(error) from None
+        return self.run(output_names, converted, run_options)
+
+    def _as_arrays(self, input_feed: object) -> dict[str, Any] | None:
+        """The feed with values that are not arrays (lists, numbers) converted to their input's
+        type, as onnxruntime converts them; None when there is nothing to convert."""
+        if not isinstance(input_feed, Mapping):
+            return None
+        converted = dict(input_feed)
+        changed = False
+        for name, value in input_feed.items():
+            info = self._feedable.get(name)
+            array_like = (
+                isinstance(value, np.ndarray)
+                or hasattr(value, "__array_interface__")
+                or hasattr(value, "__dlpack__")
+            )
+            if info is None or info.dtype is None or array_like:
+                continue
+            try:
+                converted[name] = np.asarray(value, dtype=info.dtype)
+            except (TypeError, ValueError):
+                return None
+            changed = True
+        return converted if changed else None
+
+    def run_with_ort_values(
+        self,
+        output_names: Sequence[str] | None,
+        input_dict_ort_values: Mapping[str, OrtValue],
+        run_options: RunOptions | None = None,
+    ) -> list[OrtValue]:
+        """`run` on OrtValues: the outputs as OrtValues holding the output arrays."""
+        feed = {name: value._value for name, value in input_dict_ort_values.items()}
+        results = self.run(output_names, feed, run_options)
+        names = output_names or list(self._output_types)
+        return [
+            OrtValue(value, self._output_types.get(name)) for name, value in zip(names, results)
+        ]
+
+    def run_with_iobinding(
+        self, iobinding: IOBinding, run_options: RunOptions | None = None
+    ) -> None:
+        """Runs on the binding's inputs, writing bound buffers in place; the outputs are then
+        `iobinding.get_outputs()`."""
+        if iobinding._handle is not self._handle:
+            raise InvalidArgument("IOBinding must be used with the session that created it.")
+        try:
+            call = iobinding._call or iobinding._bound_run()
+            if run_options is None:
+                iobinding._results = call()
+            else:
+                iobinding._results = call(fastort_run_options(run_options))
+        except _core.FastortError as error:
+            raise translated(error) from None
+        iobinding._result_names = iobinding._output_names
+
+    def run_async(
+        self,
+        output_names: Sequence[str] | None,
+        input_feed: Mapping[str, Any],
+        callback: Callback,
+        user_data: Any,
+        run_options: RunOptions | None = None,
+    ) -> None:
+        """Starts the run on another thread and returns; `callback(results, user_data, err)`
+        is then called on that thread with the outputs and "" or, when the run fails, with []
+        and the error's message. Missing inputs raise here, as in onnxruntime."""
+        missing = [info.name for info in self._inputs if info.name not in input_feed]
+        if missing:
+            raise InvalidArgument(
+                f"Required inputs ({missing}) are missing from input feed ({list(input_feed)})."
+            )
+        feed = dict(input_feed)  # the caller may change its dict meanwhile
+        names = None if output_names is None else list(output_names)
+        _async_executor().submit(
+            self._run_for_callback, names, feed, callback, user_data, run_options
+        )
+
+    def _run_for_callback(
+        self,
+        output_names: list[str] | None,
+        feed: dict[str, Any],
+        callback: Callback,
+        user_data: Any,
+        run_options: RunOptions | None,
+    ) -> None:
+        try:
+            results, message = self.run(output_names, feed, run_options), ""
+        except Exception as error:
+            results, message = [], str(error)
+        try:
+            callback(results, user_data, message)
+        except BaseException:
+            # Reported like an exception escaping a thread: the executor would drop it.
+            threading.excepthook(
+                threading.ExceptHookArgs((*sys.exc_info(), threading.current_thread()))
+            )
+
+    # ---- the model and the session ---------------------------------------------------------
+
+    def get_inputs(self) -> list[_core.ValueInfo]:
+        return list(self._inputs)
+
+    def get_outputs(self) -> list[_core.ValueInfo]:
+        return list(self._outputs)
+
+    def get_overridable_initializers(self) -> list[_core.ValueInfo]:
+        """Initializers a run may replace by feeding a tensor of the same name."""
+        return list(self._overridable)
+
+    def get_modelmeta(self) -> _core.ModelMetadata:
+        return self._model.metadata
+
+    def get_providers(self) -> list[str]:
+        return list(self._providers)
+
+    def get_provider_options(self) -> dict[str, dict[str, str]]:
+        return {name: dict(options) for name, options in self._provider_options.items()}
+
+    def get_session_options(self) -> SessionOptions:
+        """A copy of the options the session was made with."""
+        return self._sess_options._copy()
+
+    def set_providers(
+        self,
+        providers: Sequence[ProviderArg] | None = None,
+        provider_options: Sequence[Mapping[Any, Any]] | None = None,
+    ) -> None:
+        """Makes the session again with these providers (a cached one when there is one). A
+        name that is no provider at all is an error here, as in onnxruntime."""
+        self._create(providers, provider_options, fallback=False)
+
+    def disable_fallback(self) -> None:
+        self._enable_fallback = False
+
+    def enable_fallback(self) -> None:
+        self._enable_fallback = True
+
+    def end_profiling(self) -> str:
+        """Ends profiling and returns the JSON trace's file name ('' without profiling)."""
+        with onnxruntime_errors():
+            return self._model.end_profiling()
+
+    def get_profiling_start_time_ns(self) -> int:
+        """When profiling started, in nanoseconds since the epoch (0 without profiling)."""
+        with onnxruntime_errors():
+            return self._model.profiling_start_ns
+
+    def io_binding(self) -> IOBinding:
+        return IOBinding(self)
+
+    def create_ortvalue_from_shape_and_type(
+        self,
+        shape: Sequence[int],
+        element_type: Any,
+        device_type: str,
+        device_id: int = 0,
+        vendor_id: int = -1,
+    ) -> OrtValue:
+        return OrtValue.ortvalue_from_shape_and_type(
+            shape, element_type, device_type, device_id, vendor_id
+        )
+
+    get_input_memory_infos = unsupported_function("InferenceSession.get_input_memory_infos")
+    get_output_memory_infos = unsupported_function("InferenceSession.get_output_memory_infos")
+    get_input_epdevices = unsupported_function("InferenceSession.get_input_epdevices")
+    get_provider_graph_assignment_info = unsupported_function(
+        "InferenceSession.get_provider_graph_assignment_info"
+    )
+    set_ep_dynamic_options = unsupported_function("InferenceSession.set_ep_dynamic_options")
+    get_tuning_results = unsupported_function("InferenceSession.get_tuning_results")
+    set_tuning_results = unsupported_function("InferenceSession.set_tuning_results")
+    run_with_ortvaluevector = unsupported_function("InferenceSession.run_with_ortvaluevector")
+    release_captured_graph = unsupported_function("InferenceSession.release_captured_graph")
+
+    def __repr__(self) -> str:
+        inputs = ", ".join(info.name for info in self._inputs)
+        outputs = ", ".join(info.name for info in self._outputs)
+        return f"<fastort.onnxruntime.InferenceSession inputs=[{inputs}] outputs=[{outputs}]>"

@@ -1,0 +1,6 @@
+"""Where onnxruntime keeps its native module: `capi.onnxruntime_pybind11_state` (and its alias
+`capi._pybind_state`) holds the exception classes that code imports from there."""
+
+from . import onnxruntime_pybind11_state
+
+__all__ = ["onnxruntime_pybind11_state"]
