@@ -99,7 +99,9 @@ def test_every_request_gets_its_own_rows_under_32_threads(save):
 
         def client(thread: int) -> int:
             for index in range(thread, len(requests), 32):
-                (got,) = batcher.submit({"x": requests[index]}).result(timeout=60)
+                feed = {"x": requests[index]}
+                # Half the threads wait on futures, half call run().
+                (got,) = batcher.run(feed) if thread % 2 else batcher.submit(feed).result(60)
                 assert got.shape == expected[index].shape
                 np.testing.assert_allclose(got, expected[index], rtol=1e-5, atol=1e-5)
             return thread
@@ -112,6 +114,37 @@ def test_every_request_gets_its_own_rows_under_32_threads(save):
         len(rows) for rows in requests
     )
     assert max(stats["batch_rows"]) > 1, "concurrent requests should share batches"
+
+
+def test_run_on_an_idle_batcher_runs_at_once_without_a_copy(add_session, xy):
+    x, y = xy
+    with fastort.Batcher(add_session, max_delay_ms=1000) as batcher:
+        before = fastort._core.debug_counters()["input_bytes_copied"]
+        started = time.perf_counter()
+        z, w = batcher.run({"x": x, "y": y})
+        assert time.perf_counter() - started < 0.5  # never waits out max_delay_ms
+        assert fastort._core.debug_counters()["input_bytes_copied"] == before
+        np.testing.assert_array_equal(z, x + y)
+        np.testing.assert_array_equal(w, x * 2)
+        with pytest.raises(fastort.InvalidArgumentError):
+            batcher.run({"x": x})
+        with pytest.raises(fastort.InvalidArgumentError):
+            batcher.run({"x": x, "y": y}, timeout=0)
+        stats = batcher.stats()
+        batcher.submit({"x": x, "y": y}).result(30)  # a queued request is copied, once
+        copied = fastort._core.debug_counters()["input_bytes_copied"] - before
+        assert copied == x.nbytes + y.nbytes
+    assert stats["requests"] == 1 and stats["batches"] == 1
+    with pytest.raises(fastort.FastortError, match="closed"):
+        batcher.run({"x": x, "y": y})
+
+
+def test_run_raises_the_error_of_its_own_run(save):
+    session = fastort.Session(save(gather_model()), threads=1)
+    with fastort.Batcher(session) as batcher:
+        with pytest.raises(fastort.FastortError, match=r"out of|bounds|indices"):
+            batcher.run({"rows": np.array([1, 99])})
+        np.testing.assert_array_equal(batcher.run({"rows": np.array([2])})[0], [[6, 7, 8]])
 
 
 def test_outputs_are_views_of_the_batch_and_outlive_everything(add_session, xy):

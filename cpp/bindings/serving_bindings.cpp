@@ -169,6 +169,30 @@ py::object submit(py::handle self, py::handle feed, py::handle timeout) {
   return py::cast(FutureHandle{std::move(request), py::object(), py::list()});
 }
 
+// submit() and result() in one call, with the GIL released once: an idle batcher runs the
+// request on this thread, a busy one queues it.
+py::list run(py::handle self, py::handle feed, py::handle timeout) {
+  Batcher& batcher = batcher_of(self);
+  const double seconds = timeout_seconds(timeout);
+  BorrowedCall call;
+  borrow_inputs(call, feed);
+  const std::shared_ptr<BatchRequest> request = without_gil([&] {
+    std::shared_ptr<BatchRequest> started = batcher.run(call.request.inputs, seconds);
+    started->wait(-1);
+    return started;
+  });
+  if (request->state() == BatchRequest::State::kFailed) throw *request->error();
+  if (request->state() == BatchRequest::State::kCancelled) {
+    PyErr_SetNone(futures_module().attr("CancelledError").ptr());
+    throw py::error_already_set();
+  }
+  py::list outputs;
+  for (const RequestOutput& output : request->outputs()) {
+    outputs.append(shared_view(output.view, output.owner));
+  }
+  return outputs;
+}
+
 // Keys of the futures a CompletionQueue watches, unique in the process.
 std::atomic<uint64_t> g_next_key{1};
 
@@ -203,6 +227,9 @@ void register_serving(py::module_& m) {
            "Returns a BatchFuture whose result() is the list run(None, feed) would return.\n"
            "With `timeout` (seconds), a request not started by then fails with\n"
            "RunTimeoutError.")
+      .def("run", &run, py::arg("feed"), py::kw_only(), py::arg("timeout") = py::none(),
+           "submit(feed).result() in one call: the outputs of this request's rows. When the\n"
+           "batcher is idle the request runs at once on this thread, without a copy.")
       .def("close",
            [](py::handle self) {
              Batcher& batcher = batcher_of(self);  // with the GIL: it asks Python

@@ -59,7 +59,9 @@ TEST_CASE(requests_get_their_own_rows_from_many_threads) {
         const int rows = 1 + (n + t) % 3;
         std::vector<float> x(static_cast<size_t>(rows) * 2);
         for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(t * 1000 + n + i);
-        auto request = batcher.submit({{"x", view_of(x, {rows, 2})}});
+        // Odd threads run (at once when the batcher is idle), even ones submit.
+        auto request = t % 2 ? batcher.run({{"x", view_of(x, {rows, 2})}})
+                             : batcher.submit({{"x", view_of(x, {rows, 2})}});
         request->wait(-1);
         if (request->state() != BatchRequest::State::kDone ||
             request->outputs()[0].view.shape != std::vector<int64_t>{rows, 2}) {
@@ -77,6 +79,16 @@ TEST_CASE(requests_get_their_own_rows_from_many_threads) {
   const BatcherStats stats = batcher.stats();
   CHECK(stats.requests == 8 * 200);
   CHECK(stats.batches >= 1 && stats.batches <= stats.requests);
+}
+
+TEST_CASE(run_on_an_idle_batcher_runs_on_the_callers_thread) {
+  load();
+  Batcher batcher(doubler(), BatcherOptions{8, 1000.0, 16});
+  std::vector<float> x = {1, 2, 3, 4};
+  auto request = batcher.run({{"x", view_of(x, {2, 2})}});
+  CHECK(request->done());  // no worker involved, and no waiting out max_delay_ms
+  CHECK(request->state() == BatchRequest::State::kDone && first_output(*request, 3) == 8.0f);
+  CHECK(batcher.stats().batches == 1 && batcher.stats().requests == 1);
 }
 
 TEST_CASE(one_bad_request_fails_alone) {

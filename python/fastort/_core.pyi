@@ -475,6 +475,11 @@ class BatcherBase:
     ) -> None: ...
     def _stats(self) -> dict[str, typing.Any]: ...
     def close(self) -> None: ...
+    def run(self, feed: typing.Any, *, timeout: typing.Any = None) -> list[typing.Any]:
+        """
+        submit(feed).result() in one call: the outputs of this request's rows. When the
+        batcher is idle the request runs at once on this thread, without a copy.
+        """
     def submit(self, feed: typing.Any, *, timeout: typing.Any = None) -> typing.Any:
         """
         Queues one request: `feed` maps every input name to its rows (first axis: rows).

@@ -39,6 +39,10 @@ class Batcher(_core.BatcherBase):
             costs what `run` costs.
         max_queue: requests waiting at most; beyond it `submit` raises `QueueFullError`.
 
+    `submit(feed)` returns a `BatchFuture`; `run(feed)` is `submit(feed).result()` in one
+    call, and when the batcher is idle it runs the request at once on the calling thread,
+    reading the arrays in place. `run_async(feed)` awaits the outputs in asyncio.
+
     Requests whose inputs differ after the first axis (a variable sequence length) go to
     separate batches. If a batch fails in ONNX Runtime, its requests run again one by one so
     that only the culprit fails, with the error of its own run. `close()` (or leaving a `with`

@@ -21,6 +21,9 @@
 #include "fastort/model.hpp"
 
 namespace fastort {
+namespace detail {
+struct BatchOutcome;
+}
 
 struct BatcherOptions {
   int64_t max_batch_size = 32;  // rows in one batch (a larger request runs alone)
@@ -113,7 +116,13 @@ class Batcher {
   // Throws kInvalidArgument/kTypeMismatch, kQueueFull, or kRuntime once closed.
   std::shared_ptr<BatchRequest> submit(const std::vector<NamedInput>& inputs,
                                        double timeout_seconds = 0);
-  // Refuses new requests and returns when every queued one is done.
+  // submit() that runs the request at once on the calling thread, on the caller's arrays (no
+  // copy), when the batcher is idle: nothing queued, nothing running. One request at a time
+  // then costs what Model::run costs, with no hand-over to the worker. Otherwise the request
+  // is queued as by submit(). The caller waits for the request it gets back.
+  std::shared_ptr<BatchRequest> run(const std::vector<NamedInput>& inputs,
+                                    double timeout_seconds = 0);
+  // Refuses new requests and returns when every queued one (and every run()) is done.
   void close();
   BatcherStats stats() const;
   const Model& model() const noexcept { return *model_; }
@@ -122,6 +131,11 @@ class Batcher {
  private:
   struct Shared;
   void work();  // the worker thread's loop
+  // The request's inputs in model order, checked like Model::run checks them.
+  std::vector<const TensorView*> check_request(const std::vector<NamedInput>& inputs) const;
+  std::shared_ptr<BatchRequest> queue(const std::vector<const TensorView*>& inputs,
+                                      double timeout_seconds);
+  void record(const detail::BatchOutcome& outcome);  // with the lock held
 
   std::shared_ptr<const Model> model_;
   BatcherOptions options_;

@@ -6,7 +6,8 @@
 namespace fastort {
 
 struct DebugCounters {
-  uint64_t input_bytes_copied = 0;   // bytes copied because an input was strided or unaligned
+  // Bytes of inputs copied: strided or unaligned arrays, and rows queued in a Batcher.
+  uint64_t input_bytes_copied = 0;
   uint64_t output_bytes_copied = 0;  // bytes copied because ORT returned an input's own memory
   int64_t live_values = 0;           // OwnedValue objects currently alive
   uint64_t image_bytes_copied = 0;   // bytes copied because an image's pixels were not packed

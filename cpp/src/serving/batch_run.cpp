@@ -3,6 +3,8 @@
 #include <cstring>
 #include <string>
 
+#include "fastort/debug_counters.hpp"
+
 namespace fastort::detail {
 namespace {
 
@@ -120,6 +122,7 @@ void Batch::copy_rows(const std::vector<const TensorView*>& inputs, int64_t firs
   for (size_t i = 0; i < inputs.size(); ++i) {
     std::byte* target = buffers[i].get() + static_cast<size_t>(first_row) * row_bytes[i];
     const TensorView& view = *inputs[i];
+    count_input_copy(static_cast<uint64_t>(count) * row_bytes[i]);
     if (view.is_c_contiguous()) {
       std::memcpy(target, view.data, static_cast<size_t>(count) * row_bytes[i]);
       continue;
@@ -201,6 +204,30 @@ BatchOutcome run_batch(const std::shared_ptr<const Model>& model_ptr, Batch& bat
     } catch (const std::exception& error) {
       entry.request->fail(as_error(error));
     }
+  }
+  return outcome;
+}
+
+BatchOutcome run_alone(const std::shared_ptr<const Model>& model_ptr,
+                       const std::vector<const TensorView*>& inputs,
+                       const std::shared_ptr<BatchRequest>& request) {
+  const Model& model = *model_ptr;
+  BatchOutcome outcome;
+  request->start();
+  outcome.queue_delay_ms.push_back(0);
+  outcome.rows = request->rows();
+  RunRequest run;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    run.inputs.push_back({model.inputs()[i].name, *inputs[i]});
+  for (size_t k = 0; k < model.outputs().size(); ++k) run.outputs.push_back(k);
+  const Clock::time_point start = Clock::now();
+  ++outcome.runs;
+  try {
+    std::vector<OwnedValue> results = model.run(run);
+    outcome.run_ms.push_back(ms_between(start, Clock::now()));
+    deliver(model_ptr, std::move(results), {{request, 0}}, request->rows());
+  } catch (const std::exception& error) {
+    request->fail(as_error(error));
   }
   return outcome;
 }

@@ -53,4 +53,10 @@ struct BatchOutcome {
 // only the culprit fails, with the error of its own run.
 BatchOutcome run_batch(const std::shared_ptr<const Model>& model, Batch& batch);
 
+// Runs one request alone on the caller's arrays (model order), without copying them, and
+// completes it.
+BatchOutcome run_alone(const std::shared_ptr<const Model>& model,
+                       const std::vector<const TensorView*>& inputs,
+                       const std::shared_ptr<BatchRequest>& request);
+
 }  // namespace fastort::detail

@@ -62,7 +62,7 @@ struct Batcher::Shared {
   std::deque<std::unique_ptr<detail::Batch>> batches;  // oldest first; open or sealed
   int64_t queued = 0;                                  // requests not started yet
   bool closing = false;
-  bool busy = false;      // the worker is running a batch
+  int running = 0;        // runs in progress: the worker's, and run()'s on callers' threads
   bool finished = false;  // the worker has returned
   // Arrivals: the time of the last submit and the mean gap between submits (decaying), which
   // tells the worker whether waiting for more rows is worth it.
@@ -95,8 +95,7 @@ Batcher::~Batcher() {
   if (shared_->worker->joinable()) shared_->worker->join();
 }
 
-std::shared_ptr<BatchRequest> Batcher::submit(const std::vector<NamedInput>& inputs,
-                                              double timeout_seconds) {
+std::vector<const TensorView*> Batcher::check_request(const std::vector<NamedInput>& inputs) const {
   if (shared_->generation != fork_generation()) {
     throw Error(ErrorKind::kRuntime,
                 "this Batcher was made before fork(); make a new one in this process");
@@ -112,6 +111,41 @@ std::shared_ptr<BatchRequest> Batcher::submit(const std::vector<NamedInput>& inp
     }
   }
   views.resize(model_->inputs().size());
+  return views;
+}
+
+std::shared_ptr<BatchRequest> Batcher::submit(const std::vector<NamedInput>& inputs,
+                                              double timeout_seconds) {
+  return queue(check_request(inputs), timeout_seconds);
+}
+
+std::shared_ptr<BatchRequest> Batcher::run(const std::vector<NamedInput>& inputs,
+                                           double timeout_seconds) {
+  const std::vector<const TensorView*> views = check_request(inputs);
+  Shared& s = *shared_;
+  std::unique_lock<std::mutex> lock(s.mutex);
+  if (s.closing) throw Error(ErrorKind::kRuntime, "the Batcher is closed");
+  if (s.running > 0 || !s.batches.empty()) {
+    lock.unlock();
+    return queue(views, timeout_seconds);
+  }
+  // Idle: the request is a batch of its own, run here on the caller's arrays.
+  ++s.running;
+  ++s.requests;
+  lock.unlock();
+  auto request = std::make_shared<BatchRequest>(detail::request_rows(*model_, views), std::nullopt);
+  const detail::BatchOutcome outcome = detail::run_alone(model_, views, request);
+  lock.lock();
+  --s.running;
+  record(outcome);
+  // Requests that came meanwhile were queued under load: the worker may run them now.
+  if (!s.batches.empty()) s.work.notify_one();
+  if (s.closing) s.idle.notify_all();
+  return request;
+}
+
+std::shared_ptr<BatchRequest> Batcher::queue(const std::vector<const TensorView*>& views,
+                                             double timeout_seconds) {
   const int64_t rows = detail::request_rows(*model_, views);
   BatchKey key;
   key.reserve(views.size());
@@ -146,7 +180,7 @@ std::shared_ptr<BatchRequest> Batcher::submit(const std::vector<NamedInput>& inp
   const bool new_batch = batch == nullptr;
   if (new_batch) {
     s.batches.push_back(std::make_unique<detail::Batch>(
-        *model_, views, std::move(key), std::max(options_.max_batch_size, rows), s.busy));
+        *model_, views, std::move(key), std::max(options_.max_batch_size, rows), s.running > 0));
     batch = s.batches.back().get();
   }
   const Clock::time_point now = Clock::now();
@@ -182,7 +216,7 @@ void Batcher::close() {
   std::unique_lock<std::mutex> lock(s.mutex);
   s.closing = true;
   s.work.notify_one();
-  s.idle.wait(lock, [&] { return s.finished; });
+  s.idle.wait(lock, [&] { return s.finished && s.running == 0; });
 }
 
 void Batcher::work() {
@@ -212,20 +246,25 @@ void Batcher::work() {
     std::unique_ptr<detail::Batch> taken = std::move(s.batches.front());
     s.batches.pop_front();
     s.queued -= static_cast<int64_t>(taken->requests.size());
-    s.busy = true;
+    ++s.running;
     lock.unlock();
     const detail::BatchOutcome outcome = detail::run_batch(model_, *taken);
     lock.lock();
-    s.busy = false;
-    s.runs += outcome.runs;
-    s.cancelled += outcome.cancelled;
-    s.timed_out += outcome.timed_out;
-    if (outcome.rows > 0) ++s.batch_rows[outcome.rows];
-    for (double delay : outcome.queue_delay_ms) keep(s.queue_delay_ms, delay);
-    for (double ms : outcome.run_ms) keep(s.run_ms, ms);
+    --s.running;
+    record(outcome);
   }
   s.finished = true;
   s.idle.notify_all();
+}
+
+void Batcher::record(const detail::BatchOutcome& outcome) {
+  Shared& s = *shared_;
+  s.runs += outcome.runs;
+  s.cancelled += outcome.cancelled;
+  s.timed_out += outcome.timed_out;
+  if (outcome.rows > 0) ++s.batch_rows[outcome.rows];
+  for (double delay : outcome.queue_delay_ms) keep(s.queue_delay_ms, delay);
+  for (double ms : outcome.run_ms) keep(s.run_ms, ms);
 }
 
 BatcherStats Batcher::stats() const {
