@@ -564,14 +564,16 @@ def test_one_thread_limit_from_the_core(photo):
     limit = fastort._core.MAX_THREADS
     assert limit == 1024
     expected = ImageTransform(threads=1)(photo)
-    for threads in (None, 0, 2, np.int64(3), limit):
+    for threads in ("auto", None, 0, 2, np.int64(3), limit):
         assert np.array_equal(ImageTransform(threads=threads)(photo), expected)
     message = f"threads must be between 0 (the default) and {limit}, got "
     for threads in (-1, limit + 1, 10**30):
         with pytest.raises(fastort.InvalidArgumentError, match=re.escape(message)):
             ImageTransform(threads=threads)
-    for threads in (2.0, "2", True):
-        with pytest.raises(fastort.InvalidTypeError, match="threads must be None or an int"):
+    for threads in (2.0, "2", "Auto", True):
+        with pytest.raises(
+            fastort.InvalidTypeError, match='threads must be "auto", None or an int'
+        ):
             ImageTransform(threads=threads)
 
 

@@ -20,7 +20,7 @@ import os
 import struct
 from collections.abc import Sequence
 from dataclasses import FrozenInstanceError
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import numpy as np
 
@@ -105,8 +105,9 @@ class ImageTransform:
         antialias: False keeps the filter narrow when downscaling (OpenCV-like, not PIL).
         layout: "NCHW" (default) or "NHWC".
         channel_order: "RGB", or "BGR" for images from OpenCV (output stays RGB).
-        threads: threads for a batch or a large image: None or 0 for one per hardware thread,
-            at most `fastort._core.MAX_THREADS` (1024).
+        threads: threads for a batch or a large image, at most `fastort._core.MAX_THREADS`
+            (1024). "auto" (the default; None and 0 mean the same): one per CPU this process
+            may use, as its affinity mask, its container's CPU quota and OMP_NUM_THREADS allow.
         dtype: "float32" (normalised) or "uint8" (the exact resized crop, no normalisation).
         pass_order: Pillow 13 changed the order of its two resampling passes for images whose
             height shrinks much more than their width, which changes the last bit of some
@@ -129,15 +130,17 @@ class ImageTransform:
         antialias: bool = _DEFAULT.antialias,
         layout: str = _DEFAULT.layout,
         channel_order: str = _DEFAULT.channel_order,
-        threads: int | None = None,
+        threads: int | Literal["auto"] | None = "auto",
         dtype: str = _DEFAULT.dtype,
         pass_order: str = "auto",
     ) -> None:
-        # None is Python's "default" here; the core's is 0.
+        # "auto" and None are Python's spellings of the core's 0.
+        if isinstance(threads, str) and threads == "auto":
+            threads = None
         if threads is not None and (
             isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
         ):
-            raise _type_error(f"threads must be None or an int, got {type(threads).__name__}")
+            raise _type_error(f'threads must be "auto", None or an int, got {threads!r}')
         auto = isinstance(pass_order, str) and pass_order == "auto"
         spec = _core.ImageTransformSpec(
             resize=_torchvision_size(resize),
@@ -192,8 +195,8 @@ class ImageTransform:
 
     @property
     def threads(self) -> int:
-        """Threads for a batch or a large image; 0 (what None gives) for one per hardware
-        thread."""
+        """Threads for a batch or a large image; 0 ("auto") for one per CPU this process may
+        use."""
         return self._spec.threads
 
     @property
