@@ -130,6 +130,8 @@ def test_run_on_an_idle_batcher_runs_at_once_without_a_copy(add_session, xy):
             batcher.run({"x": x})
         with pytest.raises(fastort.InvalidArgumentError):
             batcher.run({"x": x, "y": y}, timeout=0)
+        with pytest.raises(fastort.InvalidArgumentError, match="rows"):
+            batcher.run({"x": x[:0], "y": y[:0]})  # and close() still returns
         stats = batcher.stats()
         batcher.submit({"x": x, "y": y}).result(30)  # a queued request is copied, once
         copied = fastort._core.debug_counters()["input_bytes_copied"] - before
@@ -501,7 +503,12 @@ def test_exit_without_close_is_clean(add_path):
             while True:
                 batcher.submit({"x": x, "y": x}).result()
 
+        def runner():
+            while True:
+                batcher.run({"x": x, "y": x})
+
         threading.Thread(target=client, daemon=True).start()
+        threading.Thread(target=runner, daemon=True).start()
         for _ in range(50):
             batcher.submit({"x": x, "y": x})
         print("bye")

@@ -122,6 +122,8 @@ std::shared_ptr<BatchRequest> Batcher::submit(const std::vector<NamedInput>& inp
 std::shared_ptr<BatchRequest> Batcher::run(const std::vector<NamedInput>& inputs,
                                            double timeout_seconds) {
   const std::vector<const TensorView*> views = check_request(inputs);
+  // Everything that may throw happens before the batcher counts the run.
+  auto request = std::make_shared<BatchRequest>(detail::request_rows(*model_, views), std::nullopt);
   Shared& s = *shared_;
   std::unique_lock<std::mutex> lock(s.mutex);
   if (s.closing) throw Error(ErrorKind::kRuntime, "the Batcher is closed");
@@ -133,8 +135,12 @@ std::shared_ptr<BatchRequest> Batcher::run(const std::vector<NamedInput>& inputs
   ++s.running;
   ++s.requests;
   lock.unlock();
-  auto request = std::make_shared<BatchRequest>(detail::request_rows(*model_, views), std::nullopt);
-  const detail::BatchOutcome outcome = detail::run_alone(model_, views, request);
+  detail::BatchOutcome outcome;
+  try {
+    outcome = detail::run_alone(model_, views, request);
+  } catch (...) {  // run_alone completes the request with ORT's errors; this is bad_alloc
+    request->fail(Error(ErrorKind::kRuntime, "out of memory"));
+  }
   lock.lock();
   --s.running;
   record(outcome);
