@@ -2,6 +2,7 @@
 #include "fastort/batcher.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -61,6 +62,13 @@ struct Batcher::Shared {
   std::condition_variable idle;    // close(): the worker has finished everything
   std::deque<std::unique_ptr<detail::Batch>> batches;  // oldest first; open or sealed
   int64_t queued = 0;                                  // requests not started yet
+  // Clients that wait for their results send nothing more until they have them. The most
+  // requests waiting at once in each of the last batch cycles tells how many such clients
+  // there are: once that many are queued, nobody else is coming and a batch runs at once.
+  int64_t cycle_peak = 0;
+  std::array<int64_t, 16> recent_peaks{};
+  size_t next_peak = 0;
+  int64_t clients = 0;  // the largest of recent_peaks
   bool closing = false;
   int running = 0;        // runs in progress: the worker's, and run()'s on callers' threads
   bool finished = false;  // the worker has returned
@@ -199,9 +207,11 @@ std::shared_ptr<BatchRequest> Batcher::queue(const std::vector<const TensorView*
   batch->requests.push_back({request, first_row});
   ++batch->pending_copies;
   ++s.queued;
+  s.cycle_peak = std::max(s.cycle_peak, s.queued);
   ++s.requests;
   const bool full = batch->rows >= options_.max_batch_size;
   if (full) batch->sealed = true;
+  const bool everyone_in = s.queued == s.clients;  // a lingering worker may stop waiting
   lock.unlock();
 
   // Copied without the lock: rows may be large, and other submitters and the worker go on.
@@ -212,7 +222,7 @@ std::shared_ptr<BatchRequest> Batcher::queue(const std::vector<const TensorView*
   const bool wake_for_copies = copies_done && batch->sealed;
   lock.unlock();
   // The worker sleeps only when there is nothing to run or it lets a batch fill up.
-  if (new_batch || full) s.work.notify_one();
+  if (new_batch || full || everyone_in) s.work.notify_one();
   if (wake_for_copies) s.copied.notify_one();
   return request;
 }
@@ -238,20 +248,25 @@ void Batcher::work() {
     // a run costs. Under load (begun while a batch ran) it fills up, until full, until its
     // oldest request has waited max_delay, or until requests stop coming: no new one within
     // twice the recent mean gap between requests (clients waiting for their results send
-    // nothing more, so waiting longer would only add latency).
-    while (!batch->sealed && batch->began_under_load && !s.closing) {
+    // nothing more, so waiting longer would only add latency), or until as many requests
+    // wait as there were clients waiting at once in recent cycles.
+    const auto everyone_in = [&] { return s.clients > 0 && s.queued >= s.clients; };
+    while (!batch->sealed && batch->began_under_load && !s.closing && !everyone_in()) {
       const auto linger = std::chrono::duration_cast<Clock::duration>(
           std::chrono::duration<double>(2 * s.mean_gap_seconds));
       const Clock::time_point until =
           std::min(batch->began + max_delay, batch->last_arrival + linger);
       if (Clock::now() >= until) break;
-      s.work.wait_until(lock, until, [&] { return batch->sealed || s.closing; });
+      s.work.wait_until(lock, until, [&] { return batch->sealed || s.closing || everyone_in(); });
     }
     batch->sealed = true;
     s.copied.wait(lock, [&] { return batch->pending_copies == 0; });
     std::unique_ptr<detail::Batch> taken = std::move(s.batches.front());
     s.batches.pop_front();
     s.queued -= static_cast<int64_t>(taken->requests.size());
+    s.recent_peaks[s.next_peak++ % s.recent_peaks.size()] = s.cycle_peak;
+    s.clients = *std::max_element(s.recent_peaks.begin(), s.recent_peaks.end());
+    s.cycle_peak = s.queued;
     ++s.running;
     lock.unlock();
     const detail::BatchOutcome outcome = detail::run_batch(model_, *taken);
