@@ -41,7 +41,7 @@ struct Options {
   int threads = 1, warmup = 20, runs = 200;
   bool raw_only = false;
   bool prebound = false;  // --raw-only: input values made once, only Run timed
-  int iterations = 0;  // > 0: one timed loop of this many raw calls per batch size
+  int iterations = 0;     // > 0: one timed loop of this many raw calls per batch size
 };
 
 // The table goes to stderr when the JSON goes to stdout.
@@ -259,8 +259,8 @@ std::vector<std::string> bench_raw(const Options& options) {
     std::snprintf(figures, sizeof figures,
                   ", \"iterations\": %d, \"warmup\": %d, \"seconds\": %.9f, \"mean_us\": %.3f",
                   options.iterations, options.warmup, seconds, seconds / options.iterations * 1e6);
-    rows.push_back("{\"name\": \"" + name + "\", \"batch\": " + std::to_string(batch) +
-                   figures + "}");
+    rows.push_back("{\"name\": \"" + name + "\", \"batch\": " + std::to_string(batch) + figures +
+                   "}");
   }
   return rows;
 }

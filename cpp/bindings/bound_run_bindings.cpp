@@ -4,9 +4,9 @@
 // PreparedCall is Session.prepare's: a changed or replaced array is an error, since the
 // caller was promised a call over the arrays it gave.
 #include <atomic>
-#include <type_traits>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "bindings.hpp"
@@ -78,7 +78,8 @@ std::unique_ptr<BorrowedCall> borrow(const BoundRun& bound) {
   return call;
 }
 
-const char* kPrepareAgain = "; a prepared call runs on the arrays it was given: call prepare() again";
+const char* kPrepareAgain =
+    "; a prepared call runs on the arrays it was given: call prepare() again";
 
 // A prepared call reads its arrays in place at every run: a copy made now would never see
 // later changes, so an input that needs one is refused.
@@ -127,8 +128,7 @@ void view(BoundRun& bound) {
   }
   if (bound.on_change == OnChange::kRaise) check_in_place(call);
   bound.feed_items = static_cast<size_t>(PyDict_GET_SIZE(bound.input_feed.ptr()));
-  bound.out_items =
-      bound.out.is_none() ? 0 : static_cast<size_t>(PyDict_GET_SIZE(bound.out.ptr()));
+  bound.out_items = bound.out.is_none() ? 0 : static_cast<size_t>(PyDict_GET_SIZE(bound.out.ptr()));
   bound.prepared = bound.model->prepare(bound.call->request);
   bound.ready = true;
 }
@@ -265,8 +265,7 @@ PyObject* run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
 }
 
 PyMethodDef g_run_method = {
-    "run",
-    reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&run_fastcall<BoundRun>)),
+    "run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&run_fastcall<BoundRun>)),
     METH_FASTCALL | METH_KEYWORDS,
     "run(self, run_options=None) -> list\n\nRuns the model on the bound arrays, as\n"
     "SessionHandle.run(output_names, input_feed, run_options, out=out) would."};
@@ -276,14 +275,14 @@ constexpr const char* kPreparedRunDoc =
 
 Runs the model on what the prepared arrays hold now; returns the outputs in the order of
 `output_names` (the out arrays themselves for outputs given in `out`, new arrays for the
-others). Raises InvalidArgumentError, before anything runs, when an array was replaced in its
-dict, resized, reshaped or given other memory since prepare(). Calls without out arrays may
-overlap on several threads; with out arrays a second concurrent call raises FastortError.
+others). Raises InvalidArgumentError, before anything runs, when an array was replaced in
+its dict, resized, reshaped or given other memory since prepare(). Calls without out arrays
+may overlap on several threads; with out arrays a second concurrent call raises
+FastortError.
 )doc";
 
 PyMethodDef g_prepared_run_method = {
-    "run",
-    reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&run_fastcall<PreparedCall>)),
+    "run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&run_fastcall<PreparedCall>)),
     METH_FASTCALL | METH_KEYWORDS, kPreparedRunDoc};
 
 void add_method(py::handle cls, PyMethodDef* method) {
@@ -347,9 +346,9 @@ void register_bound_run(py::module_& m) {
             return names;
           },
           "The names of run()'s results, in order.")
-      .def_property_readonly(
-          "_model",
-          [](py::handle self) { return initialized<PreparedCall>(self, "PreparedCall").model; });
+      .def_property_readonly("_model", [](py::handle self) {
+        return initialized<PreparedCall>(self, "PreparedCall").model;
+      });
   add_method(prepared, &g_prepared_run_method);
 }
 

@@ -14,7 +14,6 @@
 
 namespace fastort {
 
-
 namespace {
 
 std::string mismatch(const char* role, const ValueInfo& info, const TensorView& view) {

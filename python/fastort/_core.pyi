@@ -394,9 +394,10 @@ class PreparedCall:
         """
         Runs the model on what the prepared arrays hold now; returns the outputs in the order of
         `output_names` (the out arrays themselves for outputs given in `out`, new arrays for the
-        others). Raises InvalidArgumentError, before anything runs, when an array was replaced in its
-        dict, resized, reshaped or given other memory since prepare(). Calls without out arrays may
-        overlap on several threads; with out arrays a second concurrent call raises FastortError.
+        others). Raises InvalidArgumentError, before anything runs, when an array was replaced in
+        its dict, resized, reshaped or given other memory since prepare(). Calls without out arrays
+        may overlap on several threads; with out arrays a second concurrent call raises
+        FastortError.
         """
     @property
     def _model(self) -> Model: ...
