@@ -33,7 +33,14 @@ import onnxruntime as ort
 import fastort
 from bench import bench_preprocess, bench_session
 from examples.pipelines import export_model, interleaved_ms, median_ms, photo_jpeg, pipelines
-from fastort.benchmark import RAW_FLOOR, bench_model, format_results, plot_results, random_inputs
+from fastort.benchmark import (
+    RAW_FLOOR,
+    RAW_PREBOUND,
+    bench_model,
+    format_results,
+    plot_results,
+    random_inputs,
+)
 
 HERE = Path(__file__).resolve().parent
 README_START, README_END = "<!-- suite:start -->", "<!-- suite:end -->"
@@ -170,6 +177,27 @@ def readme_table(results: dict[str, Any]) -> str:
                         f"`run`, {name}", f"{ours:.1f} us", f"raw ORT C++ {raw:.1f} us", raw / ours
                     )
                 )
+            prepared = median["fastort prepared run()"]
+            prepared_out = median["fastort prepared run() into out"]
+            if RAW_PREBOUND in median:
+                floor = median[RAW_PREBOUND]
+                for what, value in (("", prepared), (" into out", prepared_out)):
+                    lines.append(
+                        _row(
+                            f"prepared `call.run()`{what}, {name}",
+                            f"{value:.1f} us",
+                            f"raw ORT C++ pre-bound {floor:.1f} us",
+                            floor / value,
+                        )
+                    )
+            lines.append(
+                _row(
+                    f"prepared `call.run()` into out, {name}",
+                    f"{prepared_out:.1f} us",
+                    f"onnxruntime IOBinding {bound:.1f} us",
+                    bound / prepared_out,
+                )
+            )
             lines.append(
                 _row(
                     f"`run(out=)`, {name}",

@@ -278,8 +278,12 @@ def test_bench_leaves_the_raw_floor_out_when_the_native_binary_fails(
     monkeypatch.setattr(fastort.benchmark, "native_binary", lambda: str(broken))
     result = fastort.benchmark.bench_model(sigmoid_path, rounds=1, round_seconds=0.001)
     assert fastort.benchmark.RAW_FLOOR not in result.names()
-    (note,) = result.notes
-    assert note.startswith("raw ORT C++: left out") and "no raw loop here" in note
+    assert fastort.benchmark.RAW_PREBOUND not in result.names()
+    assert len(result.notes) == 2  # the floor and the pre-bound floor
+    for floor, note in zip(
+        (fastort.benchmark.RAW_PREBOUND, fastort.benchmark.RAW_FLOOR), result.notes
+    ):
+        assert note.startswith(f"{floor}: left out") and "no raw loop here" in note
 
 
 def test_bench_ratios_are_taken_round_by_round():

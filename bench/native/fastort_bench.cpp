@@ -40,7 +40,8 @@ struct Options {
   std::vector<std::pair<int, int>> images;
   int threads = 1, warmup = 20, runs = 200;
   bool raw_only = false;
-  int iterations = 0;  // > 0: one timed loop of this many raw calls per batch size
+  bool prebound = false;  // --raw-only: input values made once, only Run timed
+  int iterations = 0;     // > 0: one timed loop of this many raw calls per batch size
 };
 
 // The table goes to stderr when the JSON goes to stdout.
@@ -101,13 +102,17 @@ Options parse(int argc, char** argv) {
           "usage: fastort-bench [--model M] [--library L] [--batch 1,8] [--threads N]\n"
           "                     [--callers 1,2] [--warmup N] [--runs N]\n"
           "                     [--images WxH,...] [--image-threads 1,2] [--json F|-]\n"
-          "       fastort-bench --raw-only --model M [--iterations N] [--library L]\n"
+          "       fastort-bench --raw-only [--prebound] --model M [--iterations N] [--library L]\n"
           "                     [--batch 1,8] [--threads N] [--warmup N] [--runs N] [--json "
           "F|-]\n");
       std::exit(0);
     }
     if (flag == "--raw-only") {
       options.raw_only = true;
+      continue;
+    }
+    if (flag == "--prebound") {
+      options.prebound = true;
       continue;
     }
     if (i + 1 >= argc) throw std::invalid_argument("missing value for " + flag);
@@ -143,6 +148,9 @@ Options parse(int argc, char** argv) {
   if (options.raw_only && (options.model.empty() || !options.images.empty() ||
                            options.callers != std::vector<int>{1})) {
     throw std::invalid_argument("--raw-only measures a --model alone (no --images, --callers)");
+  }
+  if (options.prebound && !options.raw_only) {
+    throw std::invalid_argument("--prebound needs --raw-only");
   }
   if (options.iterations > 0 && !options.raw_only) {
     throw std::invalid_argument("--iterations needs --raw-only");
@@ -219,7 +227,10 @@ std::string model_row(const std::string& name, int batch, const std::vector<doub
          ", \"stats\": " + json_stats(stats) + "}";
 }
 
-std::string raw_name(int batch) { return "raw ORT C++ API batch " + std::to_string(batch); }
+std::string raw_name(int batch, bool prebound = false) {
+  return std::string(prebound ? "raw ORT C++ API pre-bound" : "raw ORT C++ API") + " batch " +
+         std::to_string(batch);
+}
 
 // --raw-only: the model is loaded by the raw loop alone.
 std::vector<std::string> bench_raw(const Options& options) {
@@ -229,24 +240,27 @@ std::vector<std::string> bench_raw(const Options& options) {
                options.model.c_str(), fastort::runtime_version().c_str(), options.threads);
   for (int batch : options.batches) {
     const Inputs inputs = make_inputs(raw.inputs(), batch);
+    if (options.prebound) raw.bind(inputs.views);
+    const std::function<void()> call = options.prebound
+                                           ? std::function<void()>([&] { raw.run_bound(); })
+                                           : std::function<void()>([&] { raw.run(inputs.views); });
+    const std::string name = raw_name(batch, options.prebound);
     if (options.iterations == 0) {
-      rows.push_back(
-          model_row(raw_name(batch), batch,
-                    time_calls(options.warmup, options.runs, [&] { raw.run(inputs.views); })));
+      rows.push_back(model_row(name, batch, time_calls(options.warmup, options.runs, call)));
       continue;
     }
-    for (int i = 0; i < options.warmup; ++i) raw.run(inputs.views);
+    for (int i = 0; i < options.warmup; ++i) call();
     const auto start = Clock::now();
-    for (int i = 0; i < options.iterations; ++i) raw.run(inputs.views);
+    for (int i = 0; i < options.iterations; ++i) call();
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    std::fprintf(report, "  %-44s %d calls in %.6f s, %.3f us per call\n", raw_name(batch).c_str(),
+    std::fprintf(report, "  %-44s %d calls in %.6f s, %.3f us per call\n", name.c_str(),
                  options.iterations, seconds, seconds / options.iterations * 1e6);
     char figures[160];
     std::snprintf(figures, sizeof figures,
                   ", \"iterations\": %d, \"warmup\": %d, \"seconds\": %.9f, \"mean_us\": %.3f",
                   options.iterations, options.warmup, seconds, seconds / options.iterations * 1e6);
-    rows.push_back("{\"name\": \"" + raw_name(batch) + "\", \"batch\": " + std::to_string(batch) +
-                   figures + "}");
+    rows.push_back("{\"name\": \"" + name + "\", \"batch\": " + std::to_string(batch) + figures +
+                   "}");
   }
   return rows;
 }

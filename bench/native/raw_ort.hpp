@@ -25,6 +25,11 @@ class RawSession {
   // One request over dense inputs in model order, all outputs computed and released.
   void run(const std::vector<fastort::TensorView>& inputs);
 
+  // The absolute floor: input values made once (bind) and only Run per call (run_bound),
+  // outputs allocated by ORT and released.
+  void bind(const std::vector<fastort::TensorView>& inputs);
+  void run_bound();
+
  private:
   Ort::Session session_{nullptr};
   Ort::MemoryInfo memory_{nullptr};
@@ -32,6 +37,7 @@ class RawSession {
   std::vector<std::string> output_names_;
   std::vector<const char*> input_pointers_;  // into inputs_[i].name
   std::vector<const char*> output_pointers_;
+  std::vector<Ort::Value> bound_;
 };
 
 }  // namespace fastort_bench

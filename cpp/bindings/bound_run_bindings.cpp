@@ -1,8 +1,12 @@
-// BoundRun: one run's inputs, requested outputs and out arrays, viewed once and reused by every
-// call: what fastort.onnxruntime's IOBinding runs. A call skips the conversions run() makes
-// from its arguments; Model::run still checks everything before ONNX Runtime sees it.
+// BoundRun and PreparedCall: one run's inputs, requested outputs and out arrays, viewed and
+// checked once and wrapped in ONNX Runtime values that every call reuses. BoundRun is what
+// fastort.onnxruntime's IOBinding runs: it views its arrays again when one changed.
+// PreparedCall is Session.prepare's: a changed or replaced array is an error, since the
+// caller was promised a call over the arrays it gave.
 #include <atomic>
 #include <memory>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "bindings.hpp"
@@ -49,14 +53,21 @@ class ArrayState {
   std::vector<Py_intptr_t> dims_, strides_;
 };
 
+enum class OnChange { kViewAgain, kRaise };
+
 struct BoundRun {
   std::shared_ptr<Model> model;
   bool strict = false;
+  OnChange on_change = OnChange::kViewAgain;
   py::object output_names, input_feed, out;  // what it views, to view again
   std::unique_ptr<BorrowedCall> call;
+  PreparedRun prepared;            // values over call's arrays
   std::vector<ArrayState> arrays;  // every input and out array of `call`
-  bool has_strings = false;        // string inputs are copied when viewed: view each call
-  std::atomic<bool> busy{false};   // a call in progress (on another thread) uses `call`
+  size_t feed_items = 0;           // the size of input_feed and out when viewed
+  size_t out_items = 0;
+  bool has_strings = false;       // string inputs are copied when viewed: view each call
+  bool ready = false;             // the views are complete (a failed view is made again)
+  std::atomic<bool> busy{false};  // a call in progress (on another thread) uses `call`
 };
 
 std::unique_ptr<BorrowedCall> borrow(const BoundRun& bound) {
@@ -67,7 +78,36 @@ std::unique_ptr<BorrowedCall> borrow(const BoundRun& bound) {
   return call;
 }
 
+const char* kPrepareAgain =
+    "; a prepared call runs on the arrays it was given: call prepare() again";
+
+// A prepared call reads its arrays in place at every run: a copy made now would never see
+// later changes, so an input that needs one is refused.
+void check_in_place(const BorrowedCall& call) {
+  for (size_t i = 0; i < call.request.inputs.size(); ++i) {
+    const NamedInput& input = call.request.inputs[i];
+    const std::string name(input.name);
+    if (input.tensor.type == ElementType::kString) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "input '" + name +
+                      "' is a string tensor, which is copied at every call; prepare() takes "
+                      "numeric arrays only: use run() for this model");
+    }
+    const auto* proxy = py::detail::array_proxy(call.references[2 * i + 1].ptr());
+    if (!input.tensor.is_c_contiguous() ||
+        !(proxy->flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "input '" + name +
+                      "' is not a C-contiguous, aligned array; a prepared call reads its "
+                      "arrays in place at every run(): pass numpy.ascontiguousarray(value)");
+    }
+  }
+}
+
 void view(BoundRun& bound) {
+  // The old values point into the old call's arrays: gone before the call is.
+  bound.ready = false;
+  bound.prepared = PreparedRun();
   bound.call = borrow(bound);
   bound.arrays.clear();
   bound.has_strings = false;
@@ -86,42 +126,130 @@ void view(BoundRun& bound) {
   for (const py::object& out : call.out_objects) {
     if (out) bound.arrays.emplace_back(out);
   }
+  if (bound.on_change == OnChange::kRaise) check_in_place(call);
+  bound.feed_items = static_cast<size_t>(PyDict_GET_SIZE(bound.input_feed.ptr()));
+  bound.out_items = bound.out.is_none() ? 0 : static_cast<size_t>(PyDict_GET_SIZE(bound.out.ptr()));
+  bound.prepared = bound.model->prepare(bound.call->request);
+  bound.ready = true;
 }
 
 bool current(const BoundRun& bound) {
-  if (bound.has_strings) return false;
+  if (bound.has_strings || !bound.ready) return false;
   for (const ArrayState& array : bound.arrays) {
     if (!array.unchanged()) return false;
   }
   return true;
 }
 
+// What changed in `dict` since its snapshot: "" when nothing, else a description. A dict
+// nobody else holds cannot have changed: then nothing is looked up.
+std::string changed_items(py::handle dict, size_t items, const std::vector<py::object>& snapshot,
+                          size_t first, size_t last, const char* role) {
+  if (Py_REFCNT(dict.ptr()) == 1) return {};
+  for (size_t i = first; i < last; i += 2) {
+    PyObject* now = PyDict_GetItemWithError(dict.ptr(), snapshot[i].ptr());
+    if (now == nullptr && PyErr_Occurred()) throw py::error_already_set();
+    if (now != snapshot[i + 1].ptr()) {
+      const std::string name = py::str(snapshot[i]);
+      return std::string(role) + " '" + name + "' was " + (now ? "replaced" : "removed") +
+             " in its dict since prepare()";
+    }
+  }
+  if (static_cast<size_t>(PyDict_GET_SIZE(dict.ptr())) != items) {
+    return std::string("an entry was added to the ") + role + " dict since prepare()";
+  }
+  return {};
+}
+
+// Before a prepared call runs: what changed since prepare(), as an error naming it.
+void check_unchanged(const BoundRun& bound) {
+  const BorrowedCall& call = *bound.call;
+  const size_t inputs = call.request.inputs.size();
+  std::string changed =
+      changed_items(bound.input_feed, bound.feed_items, call.references, 0, 2 * inputs, "input");
+  if (changed.empty() && !bound.out.is_none()) {
+    changed = changed_items(bound.out, bound.out_items, call.references, call.out_items,
+                            call.out_items + 2 * bound.out_items, "out");
+  }
+  if (!changed.empty()) throw Error(ErrorKind::kInvalidArgument, changed + kPrepareAgain);
+  size_t a = 0;
+  for (; a < inputs; ++a) {
+    if (!bound.arrays[a].unchanged()) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "input '" + std::string(call.request.inputs[a].name) +
+                      "' was resized, reshaped or given other memory since prepare()" +
+                      kPrepareAgain);
+    }
+  }
+  for (size_t k = 0; k < call.out_objects.size(); ++k) {
+    if (!call.out_objects[k]) continue;
+    if (!bound.arrays[a++].unchanged()) {
+      const ValueInfo& output = bound.model->outputs()[call.request.outputs[k]];
+      throw Error(ErrorKind::kInvalidArgument,
+                  "out['" + output.name +
+                      "'] was resized, reshaped or given other memory since prepare()" +
+                      kPrepareAgain);
+    }
+  }
+}
+
+// Session.prepare's call: a BoundRun that raises when its arrays change.
+struct PreparedCall : BoundRun {};
+
+struct Release {
+  std::atomic<bool>& busy;
+  ~Release() { busy.store(false); }
+};
+
+py::list run_prepared(BoundRun& bound, const std::shared_ptr<RunOptions>& options) {
+  const Model& model = *bound.model;
+  const PreparedRun& prepared = bound.prepared;
+  const auto run = [&](RunControl* control) { return model.run(prepared, control); };
+  std::vector<OwnedValue> results = run_stoppable(StoppableRun(run), options);
+  return results_to_python(*bound.call, std::move(results), bound.model);
+}
+
 py::list run(BoundRun& bound, py::handle run_options) {
   const std::shared_ptr<RunOptions> options = run_options_arg(run_options);
+  if (bound.on_change == OnChange::kRaise) {
+    check_unchanged(bound);
+    // Without out arrays a run only reads the prepared values: runs may overlap.
+    if (!bound.prepared.has_out()) return run_prepared(bound, options);
+    if (bound.busy.exchange(true)) {
+      throw Error(ErrorKind::kRuntime,
+                  "this prepared call is running on another thread and writes into its out "
+                  "arrays; prepare one call per thread");
+    }
+    const Release release{bound.busy};
+    return run_prepared(bound, options);
+  }
   if (bound.busy.exchange(true)) {
     // Another thread is running these views: this call makes its own.
     std::unique_ptr<BorrowedCall> call = borrow(bound);
     std::vector<OwnedValue> results = run_stoppable(*bound.model, call->request, options);
     return results_to_python(*call, std::move(results), bound.model);
   }
-  struct Release {
-    std::atomic<bool>& busy;
-    ~Release() { busy.store(false); }
-  } release{bound.busy};
+  const Release release{bound.busy};
   if (!current(bound)) view(bound);
-  std::vector<OwnedValue> results = run_stoppable(*bound.model, bound.call->request, options);
-  return results_to_python(*bound.call, std::move(results), bound.model);
+  return run_prepared(bound, options);
 }
 
 // run() as a METH_FASTCALL method, as SessionHandle.run: pybind11's dispatcher would cost more
 // than what the views save.
+template <typename T>
 PyObject* run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   try {
-    if (nargs > 1 || (kwnames != nullptr && PyTuple_GET_SIZE(kwnames) > 0)) {
-      throw Error(ErrorKind::kTypeMismatch, "BoundRun.run() takes one argument, run_options");
+    py::handle run_options = nargs == 1 ? py::handle(args[0]) : py::none();
+    const Py_ssize_t nkw = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
+    if (nargs == 0 && nkw == 1 &&
+        PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "run_options") == 0) {
+      run_options = args[0];
+    } else if (nargs > 1 || nkw > 0) {
+      throw Error(ErrorKind::kTypeMismatch, "run() takes one argument, run_options");
     }
-    BoundRun& bound = initialized<BoundRun>(self, "BoundRun");
-    return run(bound, nargs == 1 ? py::handle(args[0]) : py::none()).release().ptr();
+    constexpr bool kPrepared = std::is_same_v<T, PreparedCall>;
+    T& bound = initialized<T>(self, kPrepared ? "PreparedCall" : "BoundRun");
+    return run(bound, run_options).release().ptr();
   } catch (py::error_already_set& error) {
     error.restore();
   } catch (const Error& error) {
@@ -137,10 +265,45 @@ PyObject* run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
 }
 
 PyMethodDef g_run_method = {
-    "run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&run_fastcall)),
+    "run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&run_fastcall<BoundRun>)),
     METH_FASTCALL | METH_KEYWORDS,
     "run(self, run_options=None) -> list\n\nRuns the model on the bound arrays, as\n"
     "SessionHandle.run(output_names, input_feed, run_options, out=out) would."};
+
+constexpr const char* kPreparedRunDoc =
+    R"doc(run(self, run_options=None) -> list
+
+Runs the model on what the prepared arrays hold now; returns the outputs in the order of
+`output_names` (the out arrays themselves for outputs given in `out`, new arrays for the
+others). Raises InvalidArgumentError, before anything runs, when an array was replaced in
+its dict, resized, reshaped or given other memory since prepare(). Calls without out arrays
+may overlap on several threads; with out arrays a second concurrent call raises
+FastortError.
+)doc";
+
+PyMethodDef g_prepared_run_method = {
+    "run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&run_fastcall<PreparedCall>)),
+    METH_FASTCALL | METH_KEYWORDS, kPreparedRunDoc};
+
+void add_method(py::handle cls, PyMethodDef* method) {
+  PyObject* descriptor = PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), method);
+  if (descriptor == nullptr) throw py::error_already_set();
+  py::setattr(cls, method->ml_name, py::reinterpret_steal<py::object>(descriptor));
+}
+
+template <typename T>
+std::unique_ptr<T> make_bound(std::shared_ptr<Model> model, bool strict, OnChange on_change,
+                              py::object output_names, py::object input_feed, py::object out) {
+  auto bound = std::make_unique<T>();
+  bound->model = std::move(model);
+  bound->strict = strict;
+  bound->on_change = on_change;
+  bound->output_names = std::move(output_names);
+  bound->input_feed = std::move(input_feed);
+  bound->out = std::move(out);
+  view(*bound);
+  return bound;
+}
 
 }  // namespace
 
@@ -150,21 +313,43 @@ void register_bound_run(py::module_& m) {
   cls.def(py::init([](std::shared_ptr<Model> model, bool strict, py::object output_names,
                       py::object input_feed, py::object out) {
             if (!model) throw Error(ErrorKind::kTypeMismatch, "BoundRun needs a Model, got None");
-            auto bound = std::make_unique<BoundRun>();
-            bound->model = std::move(model);
-            bound->strict = strict;
-            bound->output_names = std::move(output_names);
-            bound->input_feed = std::move(input_feed);
-            bound->out = std::move(out);
-            view(*bound);
-            return bound;
+            return make_bound<BoundRun>(std::move(model), strict, OnChange::kViewAgain,
+                                        std::move(output_names), std::move(input_feed),
+                                        std::move(out));
           }),
           py::arg("model"), py::arg("strict"), py::arg("output_names"), py::arg("input_feed"),
           py::arg("out"));
-  PyObject* descriptor =
-      PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &g_run_method);
-  if (descriptor == nullptr) throw py::error_already_set();
-  cls.attr("run") = py::reinterpret_steal<py::object>(descriptor);
+  add_method(cls, &g_run_method);
+
+  py::class_<PreparedCall> prepared(
+      m, "PreparedCall",
+      "A run checked once over the caller's arrays (Session.prepare): run() reads them in place.");
+  prepared
+      .def(py::init([](std::shared_ptr<Model> model, py::object output_names, py::object input_feed,
+                       py::object out) {
+             if (!model) {
+               throw Error(ErrorKind::kTypeMismatch, "PreparedCall needs a Model, got None");
+             }
+             return make_bound<PreparedCall>(std::move(model), true, OnChange::kRaise,
+                                             std::move(output_names), std::move(input_feed),
+                                             std::move(out));
+           }),
+           py::arg("model"), py::arg("output_names"), py::arg("input_feed"), py::arg("out"))
+      .def_property_readonly(
+          "output_names",
+          [](py::handle self) {
+            const PreparedCall& call = initialized<PreparedCall>(self, "PreparedCall");
+            py::list names;
+            for (size_t index : call.call->request.outputs) {
+              names.append(model_text(call.model->outputs()[index].name));
+            }
+            return names;
+          },
+          "The names of run()'s results, in order.")
+      .def_property_readonly("_model", [](py::handle self) {
+        return initialized<PreparedCall>(self, "PreparedCall").model;
+      });
+  add_method(prepared, &g_prepared_run_method);
 }
 
 }  // namespace fastort::bindings

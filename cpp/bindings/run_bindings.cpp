@@ -75,6 +75,7 @@ void borrow_outputs(BorrowedCall& call, const Model& session, py::handle output_
   call.request.out.resize(call.request.outputs.size());
   call.out_objects.resize(call.request.outputs.size());
   const size_t first = call.references.size();
+  call.out_items = first;
   snapshot_items(out, call.references);
   const size_t last = call.references.size();
   for (size_t i = first; i < last; i += 2) {

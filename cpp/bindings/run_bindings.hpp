@@ -20,6 +20,7 @@ struct BorrowedCall {
   // The dicts' keys and values, the arrays made from values, and the UTF-8 bytes of names
   // that needed encoding, held strongly: request's names and views point into them.
   std::vector<pybind11::object> references;
+  size_t out_items = 0;  // where the out dict's keys and values begin in references
   std::vector<pybind11::object> out_objects;  // parallel to request.outputs; null: ORT allocates
   // A list: stable addresses, and no allocation when no input is a string tensor.
   std::list<std::vector<std::string>> strings;
@@ -39,6 +40,27 @@ pybind11::list results_to_python(const BorrowedCall& call, std::vector<OwnedValu
 
 // The RunOptions behind a run_options argument (None: null); InvalidTypeError otherwise.
 std::shared_ptr<RunOptions> run_options_arg(pybind11::handle value);
+
+// A run given its control (null: nothing can stop it), called without the GIL: a reference to
+// a callable, so that passing one allocates nothing.
+class StoppableRun {
+ public:
+  template <typename F>
+  explicit StoppableRun(const F& run)
+      : object_(&run), call_([](const void* object, RunControl* control) {
+          return (*static_cast<const F*>(object))(control);
+        }) {}
+  std::vector<OwnedValue> operator()(RunControl* control) const { return call_(object_, control); }
+
+ private:
+  const void* object_;
+  std::vector<OwnedValue> (*call_)(const void*, RunControl*);
+};
+
+// run(control) with the GIL released, stoppable by `options` (terminate, timeout) and, on
+// Python's main thread, by signals, as below.
+std::vector<OwnedValue> run_stoppable(const StoppableRun& run,
+                                      const std::shared_ptr<RunOptions>& options);
 
 // session.run(request) with the GIL released, stoppable by `options` (terminate, timeout)
 // and, on Python's main thread, by signals: a signal stops the run and its handler runs;

@@ -83,27 +83,19 @@ bool signals_reach_watchdog() {
 
 }  // namespace
 
-std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
+std::vector<OwnedValue> run_stoppable(const StoppableRun& run,
                                       const std::shared_ptr<RunOptions>& options) {
-  const auto run = [&] {
-    return forwarding_ort_log([&] { return without_gil([&] { return session.run(request); }); });
+  const auto logged = [&](RunControl* control) {
+    return forwarding_ort_log([&] { return without_gil([&] { return run(control); }); });
   };
-  // A request may be run again (a bound run reuses it): it never keeps a control that is gone.
-  struct ForgetControl {
-    RunRequest& request;
-    ~ForgetControl() { request.control = nullptr; }
-  } forget{request};
-  request.control = nullptr;
   const bool interruptible = on_main_thread() && signals_reach_watchdog();
-  if (!interruptible && !options) return run();  // nothing can stop it: no control needed
+  if (!interruptible && !options) return logged(nullptr);  // nothing can stop it
   for (;;) {
     try {
       // Watched before the check below, so no signal falls between the two.
       RunControl control(options, interruptible);
       if (interruptible && PyErr_CheckSignals() != 0) throw py::error_already_set();
-      request.control = &control;
-      const ForgetControl forget_this{request};
-      return run();
+      return logged(&control);
     } catch (const Error& error) {
       if (error.kind() != ErrorKind::kInterrupted) throw;
     }
@@ -111,6 +103,20 @@ std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
     // TimeoutError from SIGALRM), that is the result; if it returned, the run starts again.
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
   }
+}
+
+std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
+                                      const std::shared_ptr<RunOptions>& options) {
+  // A request may be run again (a bound run reuses it): it never keeps a control that is gone.
+  struct ForgetControl {
+    RunRequest& request;
+    ~ForgetControl() { request.control = nullptr; }
+  } forget{request};
+  const auto run = [&](RunControl* control) {
+    request.control = control;
+    return session.run(request);
+  };
+  return run_stoppable(StoppableRun(run), options);
 }
 
 std::shared_ptr<RunOptions> run_options_arg(py::handle value) {

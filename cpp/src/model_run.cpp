@@ -14,14 +14,6 @@
 
 namespace fastort {
 
-namespace detail {
-// Input tensors of one call and the memory they borrow.
-struct PreparedInputs {
-  std::vector<Ort::Value> values;  // model order
-  std::vector<std::unique_ptr<std::byte[]>> copies;
-};
-}  // namespace detail
-
 namespace {
 
 std::string mismatch(const char* role, const ValueInfo& info, const TensorView& view) {
@@ -144,7 +136,7 @@ std::vector<const TensorView*> Model::match_inputs(const std::vector<NamedInput>
   return by_index;
 }
 
-std::vector<OwnedValue> Model::run(const RunRequest& request) const {
+PreparedRun Model::prepare(const RunRequest& request) const {
   const std::vector<const TensorView*> by_index = match_inputs(request.inputs);
   const size_t overrides = static_cast<size_t>(
       std::count_if(by_index.begin() + static_cast<std::ptrdiff_t>(inputs_.size()), by_index.end(),
@@ -152,8 +144,9 @@ std::vector<OwnedValue> Model::run(const RunRequest& request) const {
   if (request.out.size() != request.outputs.size() && !request.out.empty()) {
     throw Error(ErrorKind::kInvalidArgument, "out buffers do not match the requested outputs");
   }
-  std::vector<const char*> names;
-  names.reserve(request.outputs.size());
+  PreparedRun prepared;
+  prepared.outputs_ = request.outputs;
+  prepared.output_names_.reserve(request.outputs.size());
   for (size_t k = 0; k < request.outputs.size(); ++k) {
     const size_t index = request.outputs[k];
     if (index >= outputs_.size()) {
@@ -166,20 +159,17 @@ std::vector<OwnedValue> Model::run(const RunRequest& request) const {
       }
     }
     if (!request.out.empty() && request.out[k]) validate_out(outputs_[index], *request.out[k]);
-    names.push_back(output_names_[index]);
+    prepared.output_names_.push_back(output_names_[index]);
   }
   if (!request.out.empty()) check_out_memory(request, by_index);
 
-  detail::PreparedInputs prepared;
-  prepared.values.reserve(inputs_.size() + overrides);
-  // The names of the values given, when they are not exactly the model's inputs.
-  std::vector<const char*> fed_names;
-  std::vector<Ort::Value> results;
-  results.reserve(request.outputs.size());
+  prepared.inputs_.reserve(inputs_.size() + overrides);
+  if (overrides > 0) prepared.fed_names_.reserve(inputs_.size() + overrides);
+  prepared.out_.reserve(request.outputs.size());
   detail::call_ort(ErrorKind::kRuntime, "cannot create tensors", [&] {
     for (size_t i = 0; i < by_index.size(); ++i) {
       if (by_index[i] == nullptr) continue;
-      if (overrides > 0) fed_names.push_back(input_names_[i]);
+      if (overrides > 0) prepared.fed_names_.push_back(input_names_[i]);
       const TensorView& view = *by_index[i];
       if (view.type == ElementType::kString) {
         Ort::AllocatorWithDefaultOptions allocator;
@@ -191,7 +181,7 @@ std::vector<OwnedValue> Model::run(const RunRequest& request) const {
           char* buffer = value.GetResizedStringTensorElementBuffer(k, item.size());
           if (!item.empty()) std::memcpy(buffer, item.data(), item.size());
         }
-        prepared.values.push_back(std::move(value));
+        prepared.inputs_.push_back(std::move(value));
         continue;
       }
       void* data = view.data;
@@ -203,51 +193,101 @@ std::vector<OwnedValue> Model::run(const RunRequest& request) const {
                           "' is not a C-contiguous, aligned array and strict mode forbids a "
                           "copy; pass numpy.ascontiguousarray(value)");
         }
-        prepared.copies.emplace_back(new std::byte[bytes == 0 ? 1 : bytes]);
-        view.copy_to(prepared.copies.back().get());
+        prepared.copies_.emplace_back(new std::byte[bytes == 0 ? 1 : bytes]);
+        view.copy_to(prepared.copies_.back().get());
         detail::count_input_copy(bytes);
-        data = prepared.copies.back().get();
+        data = prepared.copies_.back().get();
       }
-      prepared.values.push_back(
+      prepared.inputs_.push_back(
           Ort::Value::CreateTensor(cpu_memory_, data, bytes, view.shape.data(), view.shape.size(),
                                    static_cast<ONNXTensorElementDataType>(view.type)));
     }
     for (size_t k = 0; k < request.outputs.size(); ++k) {
       if (request.out.empty() || !request.out[k]) {
-        results.emplace_back(nullptr);
+        prepared.out_.emplace_back(nullptr);
         continue;
       }
       const TensorView& out = *request.out[k];
-      results.push_back(Ort::Value::CreateTensor(cpu_memory_, out.data, byte_size(out),
-                                                 out.shape.data(), out.shape.size(),
-                                                 static_cast<ONNXTensorElementDataType>(out.type)));
+      prepared.out_.push_back(Ort::Value::CreateTensor(
+          cpu_memory_, out.data, byte_size(out), out.shape.data(), out.shape.size(),
+          static_cast<ONNXTensorElementDataType>(out.type)));
+      prepared.has_out_ = true;
     }
   });
-
-  Ort::RunOptions no_options{nullptr};
-  Ort::RunOptions& run_options = request.control ? request.control->ort() : no_options;
-  try {
-    session_.Run(run_options, overrides > 0 ? fed_names.data() : input_names_.data(),
-                 prepared.values.data(), prepared.values.size(), names.data(), results.data(),
-                 results.size());
-  } catch (const Ort::Exception& e) {
-    const int code = static_cast<int>(e.GetOrtErrorCode());
-    if (request.control && request.control->stopped() != RunControl::Stop::kNone) {
-      throw Error(stop_error_kind(request.control->stopped()),
-                  "the run was " + request.control->describe_stop(), code);
-    }
-    throw Error(ErrorKind::kRuntime,
-                std::string("ONNX Runtime failed to run the model: ") + e.what(), code);
-  }
-
+  prepared.input_names_ = overrides > 0 ? prepared.fed_names_.data() : input_names_.data();
   if (has_passthrough_) {
+    // Every model input is fed, in model order, ahead of any initializer: a model input's
+    // index is its position in inputs_.
+    prepared.passthrough_source_.reserve(request.outputs.size());
+    for (size_t index : request.outputs) {
+      prepared.passthrough_source_.push_back(passthrough_[index]);
+      prepared.has_passthrough_ |= passthrough_[index] != kNoInput;
+    }
+  }
+  return prepared;
+}
+
+std::vector<OwnedValue> Model::run(const RunRequest& request) const {
+  PreparedRun prepared = prepare(request);
+  std::vector<OwnedValue> results = run(prepared, request.control);
+  // A result bound to a caller buffer views that buffer: the prepared value, used once.
+  for (size_t k = 0; k < results.size(); ++k) {
+    if (prepared.out_[k]) results[k] = OwnedValue(std::move(prepared.out_[k]));
+  }
+  return results;
+}
+
+std::vector<OwnedValue> Model::run(const PreparedRun& prepared, RunControl* control) const {
+  const size_t count = prepared.outputs_.size();
+  // ORT writes the values it allocates here: on the stack for the usual few outputs.
+  constexpr size_t kInline = 8;
+  OrtValue* inline_outputs[kInline] = {};
+  std::vector<OrtValue*> heap_outputs(count > kInline ? count : 0, nullptr);
+  OrtValue** outputs = count > kInline ? heap_outputs.data() : inline_outputs;
+  const auto passed_through = [&](size_t k) {
+    return prepared.has_passthrough_ && prepared.passthrough_source_[k] != kNoInput;
+  };
+  for (size_t k = 0; k < count; ++k) {
+    // ORT ignores a buffer bound to a passed-through input: it is filled after the run.
+    if (prepared.out_[k] && !passed_through(k)) {
+      outputs[k] = static_cast<OrtValue*>(prepared.out_[k]);
+    }
+  }
+  ort_run(prepared, control, outputs);
+  std::vector<Ort::Value> results;
+  results.reserve(count);
+  for (size_t k = 0; k < count; ++k) {
+    // Only the values ORT made are ours; a bound buffer stays the prepared value's.
+    const bool bound = prepared.out_[k] && !passed_through(k);
+    results.emplace_back(bound ? nullptr : outputs[k]);
+  }
+  if (prepared.has_passthrough_) {
     detail::call_ort(ErrorKind::kRuntime, "copying passed-through inputs",
-                     [&] { keep_outputs_apart(request, prepared, results); });
+                     [&] { keep_outputs_apart(prepared, results); });
   }
   std::vector<OwnedValue> owned;
-  owned.reserve(results.size());
+  owned.reserve(count);
   for (auto& value : results) owned.emplace_back(std::move(value));
   return owned;
+}
+
+void Model::ort_run(const PreparedRun& prepared, RunControl* control, OrtValue** outputs) const {
+  OrtRunOptions* options = control ? static_cast<OrtRunOptions*>(control->ort()) : nullptr;
+  // Ort::Value is one OrtValue pointer, as the C++ API's own Run relies on.
+  static_assert(sizeof(Ort::Value) == sizeof(OrtValue*), "Ort::Value is not a bare pointer");
+  OrtStatus* status = Ort::GetApi().Run(
+      static_cast<OrtSession*>(session_), options, prepared.input_names_,
+      reinterpret_cast<const OrtValue* const*>(prepared.inputs_.data()), prepared.inputs_.size(),
+      prepared.output_names_.data(), prepared.output_names_.size(), outputs);
+  if (status == nullptr) return;
+  const Ort::Status error(status);
+  const int code = static_cast<int>(error.GetErrorCode());
+  if (control && control->stopped() != RunControl::Stop::kNone) {
+    throw Error(stop_error_kind(control->stopped()), "the run was " + control->describe_stop(),
+                code);
+  }
+  throw Error(ErrorKind::kRuntime,
+              "ONNX Runtime failed to run the model: " + error.GetErrorMessage(), code);
 }
 
 void Model::check_out_memory(const RunRequest& request,
@@ -284,30 +324,33 @@ void Model::check_out_memory(const RunRequest& request,
   }
 }
 
-void Model::keep_outputs_apart(const RunRequest& request, const detail::PreparedInputs& prepared,
+void Model::keep_outputs_apart(const PreparedRun& prepared,
                                std::vector<Ort::Value>& results) const {
   // ORT hands back a graph output that is also a graph input as that input's own value, in
-  // the caller's buffer (or in the copy of a strided input, freed after this call); it
+  // the caller's buffer (or in the copy of a strided input, which the prepared run owns); it
   // ignores a buffer bound for it. No other output shares an input's memory: ORT's planner
   // never reuses memory it was lent.
   for (size_t k = 0; k < results.size(); ++k) {
-    const size_t index = request.outputs[k];
-    const size_t source = passthrough_[index];
+    const size_t source = prepared.passthrough_source_[k];
     if (source == kNoInput) continue;
-    const ValueInfo& output = outputs_[index];
+    const ValueInfo& output = outputs_[prepared.outputs_[k]];
     // Strings are ORT's own copies, shared by reference counting: nothing to do.
     if (output.kind != ValueKind::kTensor || element_size(output.element_type) == 0) continue;
-    if (request.out.empty() || !request.out[k]) {
+    if (!prepared.out_[k]) {
       results[k] = copy_value(results[k]);
       continue;
     }
-    const TensorView& out = *request.out[k];
-    const void* data = prepared.values[source].GetTensorRawData();
-    std::memcpy(out.data, data, byte_size(out));  // shapes were checked before running
-    detail::count_output_copy(byte_size(out));
-    results[k] = Ort::Value::CreateTensor(cpu_memory_, out.data, byte_size(out), out.shape.data(),
-                                          out.shape.size(),
-                                          static_cast<ONNXTensorElementDataType>(out.type));
+    const Ort::Value& out = prepared.out_[k];
+    const auto info = out.GetTensorTypeAndShapeInfo();
+    const size_t bytes =
+        info.GetElementCount() * element_size(static_cast<ElementType>(info.GetElementType()));
+    const void* data = prepared.inputs_[source].GetTensorRawData();
+    // Shapes were checked when prepared; the cast is ORT's const-less accessor.
+    if (bytes > 0) {
+      std::memcpy(const_cast<Ort::Value&>(out).GetTensorMutableRawData(), data, bytes);
+    }
+    detail::count_output_copy(bytes);
+    results[k] = Ort::Value{nullptr};  // ORT's value of the input is released
   }
 }
 

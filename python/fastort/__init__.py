@@ -23,7 +23,7 @@ from ._version import __version__
 from .image import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
 from .run_options import RunOptions
 from .serving import Batcher, BatchFuture
-from .session import ModelMetadata, Session, ValueInfo
+from .session import ModelMetadata, PreparedCall, Session, ValueInfo
 
 __getattr__ = _lazy.module_getattr
 
@@ -44,6 +44,7 @@ __all__ = [
     "InvalidModelError",
     "InvalidTypeError",
     "ModelMetadata",
+    "PreparedCall",
     "QueueFullError",
     "RunOptions",
     "RunTerminatedError",

@@ -27,6 +27,7 @@ __all__: list[str] = [
     "InvalidTypeError",
     "Model",
     "ModelMetadata",
+    "PreparedCall",
     "QueueFullError",
     "RunOptionsBase",
     "RunTerminatedError",
@@ -380,6 +381,30 @@ class BoundRun:
         """
         Runs the model on the bound arrays, as
         SessionHandle.run(output_names, input_feed, run_options, out=out) would.
+        """
+
+class PreparedCall:
+    """
+    A run checked once over the caller's arrays (Session.prepare): run() reads them in place.
+    """
+    def __init__(
+        self, model: Model, output_names: typing.Any, input_feed: typing.Any, out: typing.Any
+    ) -> None: ...
+    def run(self, run_options: RunOptionsBase | None = None) -> list[typing.Any]:
+        """
+        Runs the model on what the prepared arrays hold now; returns the outputs in the order of
+        `output_names` (the out arrays themselves for outputs given in `out`, new arrays for the
+        others). Raises InvalidArgumentError, before anything runs, when an array was replaced in
+        its dict, resized, reshaped or given other memory since prepare(). Calls without out arrays
+        may overlap on several threads; with out arrays a second concurrent call raises
+        FastortError.
+        """
+    @property
+    def _model(self) -> Model: ...
+    @property
+    def output_names(self) -> list[typing.Any]:
+        """
+        The names of run()'s results, in order.
         """
 
 class ImageTransformSpec:

@@ -27,6 +27,7 @@ from .session import Session
 __all__ = [
     "ORT_RUN",
     "RAW_FLOOR",
+    "RAW_PREBOUND",
     "BenchResult",
     "MethodResult",
     "Ratio",
@@ -50,6 +51,8 @@ _NUMPY_TYPES = {
 
 
 RAW_FLOOR = "raw ORT C++"
+# The absolute floor: input values made once, only ORT's Run per call.
+RAW_PREBOUND = "raw ORT C++ pre-bound"
 ORT_RUN = "onnxruntime run"
 
 
@@ -182,9 +185,14 @@ def _methods(
     ort_values = {name: ort.OrtValue.ortvalue_from_numpy(value) for name, value in feed.items()}
     output_names = [info.name for info in ours.outputs]
 
+    prepared = ours.prepare(feed)
+    prepared_out = ours.prepare(feed, {name: np.empty_like(a) for name, a in out.items()})
+
     return {
         "fastort run": _Loop(lambda: ours.run(None, feed)),
         "fastort run(out=)": _Loop(lambda: ours.run(None, feed, out=out)),
+        "fastort prepared run()": _Loop(prepared.run),
+        "fastort prepared run() into out": _Loop(prepared_out.run),
         "fastort Session() cached": _Loop(lambda: Session(path, threads=threads)),
         "fastort.onnxruntime run": _Loop(lambda: ported.run(None, feed)),
         "fastort.onnxruntime IOBinding": _Loop(
@@ -202,10 +210,13 @@ class _NativeFloor:
     """The raw ORT C++ loop of fastort-bench: `calls` back-to-back calls in a process of its
     own, after a tenth as many to warm up; returns the seconds of the timed calls."""
 
-    def __init__(self, binary: str, path: str, batch: int, threads: int) -> None:
+    def __init__(
+        self, binary: str, path: str, batch: int, threads: int, prebound: bool = False
+    ) -> None:
         from ._runtime import find_library
 
         self.command = [binary, "--raw-only", "--model", path, "--library", find_library()]
+        self.command += ["--prebound"] if prebound else []
         self.command += ["--batch", str(batch), "--threads", str(threads), "--json", "-"]
 
     def __call__(self, calls: int) -> float:
@@ -244,12 +255,13 @@ def bench_model(
             f"{RAW_FLOOR}: left out, the native benchmark (fastort-bench) is not installed"
         )
     else:
-        floor = _NativeFloor(binary, path, batch, threads)
-        try:
-            calls[RAW_FLOOR] = _calls_per_round(floor, round_seconds)
-            methods = {RAW_FLOOR: floor, **methods}
-        except (OSError, RuntimeError, ValueError, KeyError) as error:
-            notes.append(f"{RAW_FLOOR}: left out, {error}")
+        for name, prebound in ((RAW_PREBOUND, True), (RAW_FLOOR, False)):
+            floor = _NativeFloor(binary, path, batch, threads, prebound)
+            try:
+                calls[name] = _calls_per_round(floor, round_seconds)
+                methods = {name: floor, **methods}
+            except (OSError, RuntimeError, ValueError, KeyError) as error:
+                notes.append(f"{name}: left out, {error}")
     samples: dict[str, list[float]] = {name: [] for name in methods}
     for round_index in range(rounds):
         for name, run in methods.items():

@@ -23,7 +23,7 @@ from . import _core
 if TYPE_CHECKING:
     from .image import ImageTransform
 
-__all__ = ["ModelMetadata", "ModelSource", "ProviderArg", "Session", "ValueInfo"]
+__all__ = ["ModelMetadata", "ModelSource", "PreparedCall", "ProviderArg", "Session", "ValueInfo"]
 
 ModelSource = Union[str, "os.PathLike[str]", "os.PathLike[bytes]", bytes, bytearray, memoryview]
 ProviderArg = Union[str, tuple[str, Mapping[str, Any]]]
@@ -39,6 +39,8 @@ _CACHE_POLICIES = {
 # A model input or output, and the model's metadata: values made by the core.
 ValueInfo = _core.ValueInfo
 ModelMetadata = _core.ModelMetadata
+# A run checked once over the caller's arrays: what Session.prepare returns.
+PreparedCall = _core.PreparedCall
 
 
 def _thread_count(name: str, value: int | Literal["auto"] | None) -> int:
@@ -207,6 +209,27 @@ class Session(_core.SessionHandle):
     def threads(self) -> int:
         """Intra-op threads of this session (0: ONNX Runtime's default)."""
         return int(self._model.threads)
+
+    def prepare(
+        self,
+        input_feed: dict[str, Any],
+        out: dict[str, Any] | None = None,
+        *,
+        output_names: Sequence[str] | None = None,
+    ) -> PreparedCall:
+        """A call of the model over these arrays, checked once: `call.run()` runs on what
+        they hold at that moment and returns the outputs, like `run(output_names,
+        input_feed, out=out)` but without checking or wrapping anything again.
+
+        Every value must be a C-contiguous, aligned numpy array of the input's exact type
+        (nothing is copied, ever: string tensors and strided arrays are refused). Write new
+        data into the arrays between runs (`x[...] = batch`); replacing an array in either
+        dict, or resizing or reshaping one, makes the next `run()` raise
+        InvalidArgumentError: prepare a new call then. The call keeps the dicts and arrays
+        alive. Calls without `out` may run on several threads at once; a call with `out`
+        refuses a second concurrent `run()` (FastortError): prepare one per thread.
+        """
+        return PreparedCall(self._model, output_names, input_feed, out)
 
     def warmup(self, batch_sizes: Iterable[int] = (1, 8)) -> None:
         """Runs the model once at each batch size, on zeros, so that the first real requests

@@ -4,6 +4,7 @@
 // Python object; its native part is the bindings' SessionHandle; this is what both point to.)
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <optional>
@@ -20,9 +21,7 @@
 
 namespace fastort {
 
-namespace detail {
-struct PreparedInputs;  // the input values of one run (model_run.cpp)
-}  // namespace detail
+class Model;
 
 struct ModelMetadata {
   std::string producer_name;
@@ -59,6 +58,40 @@ struct RunRequest {
   RunControl* control = nullptr;
 };
 
+// A run checked once: ONNX Runtime values over the caller's input and out buffers, made by
+// Model::prepare and reused by every Model::run(prepared). The buffers are read and written in
+// place at each run, so they must stay allocated, with the shape and type they had, as long as
+// the PreparedRun is run (the Python bindings check that before each run). Inputs that needed
+// a copy (strided, misaligned, strings) hold that copy: later changes to the caller's array do
+// not reach it (copied_inputs() tells).
+class PreparedRun {
+ public:
+  PreparedRun() = default;
+  PreparedRun(PreparedRun&&) noexcept = default;
+  PreparedRun& operator=(PreparedRun&&) noexcept = default;
+  PreparedRun(const PreparedRun&) = delete;
+  PreparedRun& operator=(const PreparedRun&) = delete;
+  ~PreparedRun() = default;
+
+  // The number of inputs fed from a copy rather than from the caller's memory.
+  size_t copied_inputs() const noexcept { return copies_.size(); }
+  // True when some output is written into a caller buffer.
+  bool has_out() const noexcept { return has_out_; }
+
+ private:
+  friend class Model;
+  std::vector<Ort::Value> inputs_;            // fed order
+  std::vector<const char*> fed_names_;        // parallel to inputs_ when not the model's own
+  const char* const* input_names_ = nullptr;  // fed_names_ or the model's input names
+  std::vector<std::unique_ptr<std::byte[]>> copies_;
+  std::vector<size_t> outputs_;             // output indices, in result order
+  std::vector<const char*> output_names_;   // parallel to outputs_
+  std::vector<Ort::Value> out_;             // parallel to outputs_; null: ORT allocates
+  std::vector<size_t> passthrough_source_;  // parallel to outputs_: the position in inputs_
+  bool has_out_ = false;
+  bool has_passthrough_ = false;
+};
+
 class Model {
  public:
   // Throws Error: kFileNotFound, kIsADirectory, kInvalidModel (also for a model given as
@@ -91,6 +124,14 @@ class Model {
   // request.outputs; a result bound to a caller buffer views that buffer.
   std::vector<OwnedValue> run(const RunRequest& request) const;
 
+  // Validates like run(request) and wraps every buffer once (request.control is ignored).
+  // The views' memory must outlive the PreparedRun; see PreparedRun.
+  PreparedRun prepare(const RunRequest& request) const;
+  // Runs on whatever the prepared buffers hold now. Results are parallel to the prepared
+  // outputs; one written into a caller buffer is an empty value (the caller has the buffer).
+  // Safe to call from many threads at once, but runs with out buffers then write them all.
+  std::vector<OwnedValue> run(const PreparedRun& prepared, RunControl* control) const;
+
   // Ends profiling (SessionOptions::enable_profiling) and returns the JSON trace's file name;
   // "" when the session is not profiling or has ended it already. Later runs are not traced.
   std::string end_profiling() const;
@@ -117,9 +158,11 @@ class Model {
   // have that input's shape. `inputs` is indexed like feed_index(); null where not fed.
   void check_out_memory(const RunRequest& request,
                         const std::vector<const TensorView*>& inputs) const;
+  // ORT's Run over the prepared values; `outputs` parallel to prepared.outputs_, null where
+  // ORT allocates (it then stores the values it made there).
+  void ort_run(const PreparedRun& prepared, RunControl* control, OrtValue** outputs) const;
   // After Run: passed-through inputs are copied, into their out buffers or memory of their own.
-  void keep_outputs_apart(const RunRequest& request, const detail::PreparedInputs& prepared,
-                          std::vector<Ort::Value>& results) const;
+  void keep_outputs_apart(const PreparedRun& prepared, std::vector<Ort::Value>& results) const;
 
   static constexpr size_t kNoInput = static_cast<size_t>(-1);
 
