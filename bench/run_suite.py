@@ -9,11 +9,15 @@
   sessions       creation cold, cached, and from an optimised model file
   threads        1 and 2 Python threads calling run on one session, fastort and onnxruntime
   import         `import fastort` against numpy and onnxruntime
+  serving        fastort.Batcher against threads calling run and a pure-Python batcher
+                 (throughput, one request at a time, asyncio loop stall, latency under
+                 Poisson load); see bench/bench_serving.py
 
-Writes bench/results/suite.json and PNG plots; `--readme` regenerates the README's table from
-the JSON (`--from-json FILE` does only that, from an earlier run). `--quick` is a smoke run for
-CI (few rounds; nothing is asserted about speed). The model, the photo and the end-to-end
-pipelines are the demo's (examples/pipelines.py). From the repository's root:
+Writes bench/results/suite.json and PNG plots (per_call, preprocess, serving_latency);
+`--readme` regenerates the README's table from the JSON (`--from-json FILE` does only that,
+from an earlier run). `--quick` is a smoke run for CI (few rounds; nothing is asserted about
+speed). The model, the photo and the end-to-end pipelines are the demo's
+(examples/pipelines.py). From the repository's root:
 
     python -m bench.run_suite [--quick] [--readme] [--out bench/results]
 """
@@ -31,7 +35,7 @@ from typing import Any, Callable
 import onnxruntime as ort
 
 import fastort
-from bench import bench_preprocess, bench_session
+from bench import bench_preprocess, bench_serving, bench_session
 from examples.pipelines import export_model, interleaved_ms, median_ms, photo_jpeg, pipelines
 from fastort.benchmark import (
     RAW_FLOOR,
@@ -294,6 +298,8 @@ def readme_table(results: dict[str, Any]) -> str:
             "`import fastort` after numpy", ours, peer, imports["onnxruntime"] / imports["fastort"]
         )
     )
+    if "serving" in results:  # absent from the JSON of suites older than the Batcher
+        lines += bench_serving.readme_rows(results["serving"])
     return "\n".join(lines)
 
 
@@ -363,10 +369,15 @@ def main() -> None:
         "sigmoid.onnx": thread_scaling(bench_session.sigmoid_path(), 0.5 if args.quick else 2.0),
         "EfficientNet-Lite0": thread_scaling(model, 0.5 if args.quick else 2.0),
     }
+
+    print("serving ...", flush=True)
+    results["serving"] = bench_serving.run(args.quick)
+    print(bench_serving.report(results["serving"]))
+    bench_serving.plot_latency(results["serving"]["under_load"], args.out / "serving_latency.png")
     (args.out / "suite.json").write_text(json.dumps(results, indent=2))
     table = readme_table(results)
     print("\n" + table)
-    print(f"\nwrote {args.out / 'suite.json'}, per_call.png, preprocess.png")
+    print(f"\nwrote {args.out / 'suite.json'}, per_call.png, preprocess.png, serving_latency.png")
     if args.readme:
         update_readme(table)
 
