@@ -149,6 +149,17 @@ def test_run_raises_the_error_of_its_own_run(save):
         np.testing.assert_array_equal(batcher.run({"rows": np.array([2])})[0], [[6, 7, 8]])
 
 
+def test_one_client_at_a_time_never_waits_for_company(add_session, xy):
+    # A client that submits again as soon as it has its result must not find the batcher
+    # "under load" (still handing results out) and wait out max_delay_ms for more rows.
+    x, y = xy
+    with fastort.Batcher(add_session, max_delay_ms=2000) as batcher:
+        for _ in range(60):
+            batcher.submit({"x": x, "y": y}).result(timeout=60)
+        delays = batcher.stats()["queue_delay_ms"]
+    assert delays["p90"] < 500, delays  # lingering would wait seconds; a queue, microseconds
+
+
 def test_outputs_are_views_of_the_batch_and_outlive_everything(add_session, xy):
     x, y = xy
     batcher = fastort.Batcher(add_session, max_batch_size=8)

@@ -28,6 +28,22 @@ Error as_error(const std::exception& error) {
   return Error(ErrorKind::kRuntime, error.what());
 }
 
+// Counts one call into ONNX Runtime while it lasts.
+class InOrt {
+ public:
+  explicit InOrt(std::atomic<int>* count) : count_(count) {
+    if (count_) count_->fetch_add(1, std::memory_order_relaxed);
+  }
+  ~InOrt() {
+    if (count_) count_->fetch_sub(1, std::memory_order_relaxed);
+  }
+  InOrt(const InOrt&) = delete;
+  InOrt& operator=(const InOrt&) = delete;
+
+ private:
+  std::atomic<int>* count_;
+};
+
 // The batch's inputs (its first `rows` rows), or one request's rows of them.
 RunRequest request_for(const Model& model, const Batch& batch, int64_t first_row, int64_t rows) {
   RunRequest request;
@@ -145,7 +161,8 @@ void Batch::copy_rows(const std::vector<const TensorView*>& inputs, int64_t firs
   }
 }
 
-BatchOutcome run_batch(const std::shared_ptr<const Model>& model_ptr, Batch& batch) {
+BatchOutcome run_batch(const std::shared_ptr<const Model>& model_ptr, Batch& batch,
+                       std::atomic<int>* in_ort) {
   const Model& model = *model_ptr;
   BatchOutcome outcome;
   const Clock::time_point now = Clock::now();
@@ -183,6 +200,7 @@ BatchOutcome run_batch(const std::shared_ptr<const Model>& model_ptr, Batch& bat
   const auto run = [&](int64_t first_row, int64_t count) {
     const Clock::time_point start = Clock::now();
     ++outcome.runs;
+    const InOrt counted(in_ort);
     std::vector<OwnedValue> results = model.run(request_for(model, batch, first_row, count));
     outcome.run_ms.push_back(ms_between(start, Clock::now()));
     return results;
@@ -210,7 +228,7 @@ BatchOutcome run_batch(const std::shared_ptr<const Model>& model_ptr, Batch& bat
 
 BatchOutcome run_alone(const std::shared_ptr<const Model>& model_ptr,
                        const std::vector<const TensorView*>& inputs,
-                       const std::shared_ptr<BatchRequest>& request) {
+                       const std::shared_ptr<BatchRequest>& request, std::atomic<int>* in_ort) {
   const Model& model = *model_ptr;
   BatchOutcome outcome;
   request->start();
@@ -223,7 +241,10 @@ BatchOutcome run_alone(const std::shared_ptr<const Model>& model_ptr,
   const Clock::time_point start = Clock::now();
   ++outcome.runs;
   try {
-    std::vector<OwnedValue> results = model.run(run);
+    std::vector<OwnedValue> results = [&] {
+      const InOrt counted(in_ort);
+      return model.run(run);
+    }();
     outcome.run_ms.push_back(ms_between(start, Clock::now()));
     deliver(model_ptr, std::move(results), {{request, 0}}, request->rows());
   } catch (const std::exception& error) {

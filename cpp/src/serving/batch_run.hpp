@@ -1,6 +1,7 @@
 // Private: one batch of requests, from the copy of their rows to their outputs.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -51,12 +52,16 @@ struct BatchOutcome {
 // Runs the batch's requests that are neither cancelled nor past their timeout, and completes
 // every request. When the batch fails in ONNX Runtime, each request runs again alone, so
 // only the culprit fails, with the error of its own run.
-BatchOutcome run_batch(const std::shared_ptr<const Model>& model, Batch& batch);
+// `in_ort`, when given, counts the calls into ONNX Runtime in progress: the batcher tells by it
+// whether a request arrives under load (not while the worker only hands results out).
+BatchOutcome run_batch(const std::shared_ptr<const Model>& model, Batch& batch,
+                       std::atomic<int>* in_ort = nullptr);
 
 // Runs one request alone on the caller's arrays (model order), without copying them, and
 // completes it.
 BatchOutcome run_alone(const std::shared_ptr<const Model>& model,
                        const std::vector<const TensorView*>& inputs,
-                       const std::shared_ptr<BatchRequest>& request);
+                       const std::shared_ptr<BatchRequest>& request,
+                       std::atomic<int>* in_ort = nullptr);
 
 }  // namespace fastort::detail

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -70,7 +71,10 @@ struct Batcher::Shared {
   size_t next_peak = 0;
   int64_t clients = 0;  // the largest of recent_peaks
   bool closing = false;
-  int running = 0;        // runs in progress: the worker's, and run()'s on callers' threads
+  int running = 0;  // runs in progress: the worker's, and run()'s on callers' threads
+  // Of those, the ones inside ONNX Runtime: a request that comes while results are only being
+  // handed out (its client just got its own) does not arrive under load.
+  std::atomic<int> in_ort{0};
   bool finished = false;  // the worker has returned
   // Arrivals: the time of the last submit and the mean gap between submits (decaying), which
   // tells the worker whether waiting for more rows is worth it.
@@ -135,13 +139,15 @@ std::shared_ptr<BatchRequest> Batcher::run(const std::vector<NamedInput>& inputs
   Shared& s = *shared_;
   std::unique_lock<std::mutex> lock(s.mutex);
   if (s.closing) throw Error(ErrorKind::kRuntime, "the Batcher is closed");
-  if (s.running > 0 || !s.batches.empty()) {
+  if (s.in_ort.load(std::memory_order_relaxed) > 0 || !s.batches.empty()) {
     lock.unlock();
     return queue(views, timeout_seconds);
   }
-  // Idle: the request is a batch of its own, run here on the caller's arrays.
+  // Idle: the request is a batch of its own, run here on the caller's arrays. It counts as in
+  // ORT from here, so that no other caller finds the batcher idle meanwhile.
   ++s.running;
   ++s.requests;
+  s.in_ort.fetch_add(1, std::memory_order_relaxed);
   lock.unlock();
   detail::BatchOutcome outcome;
   try {
@@ -149,6 +155,7 @@ std::shared_ptr<BatchRequest> Batcher::run(const std::vector<NamedInput>& inputs
   } catch (...) {  // run_alone completes the request with ORT's errors; this is bad_alloc
     request->fail(Error(ErrorKind::kRuntime, "out of memory"));
   }
+  s.in_ort.fetch_sub(1, std::memory_order_relaxed);
   lock.lock();
   --s.running;
   record(outcome);
@@ -194,7 +201,8 @@ std::shared_ptr<BatchRequest> Batcher::queue(const std::vector<const TensorView*
   const bool new_batch = batch == nullptr;
   if (new_batch) {
     s.batches.push_back(std::make_unique<detail::Batch>(
-        *model_, views, std::move(key), std::max(options_.max_batch_size, rows), s.running > 0));
+        *model_, views, std::move(key), std::max(options_.max_batch_size, rows),
+        s.in_ort.load(std::memory_order_relaxed) > 0));
     batch = s.batches.back().get();
   }
   const Clock::time_point now = Clock::now();
@@ -269,7 +277,7 @@ void Batcher::work() {
     s.cycle_peak = s.queued;
     ++s.running;
     lock.unlock();
-    const detail::BatchOutcome outcome = detail::run_batch(model_, *taken);
+    const detail::BatchOutcome outcome = detail::run_batch(model_, *taken, &s.in_ort);
     lock.lock();
     --s.running;
     record(outcome);
