@@ -8,7 +8,8 @@ default is "auto") unless `--threads` says otherwise.
 
   throughput   MLP float32 256 -> 1024 -> 1024 -> 10 (x: float32[1, 256] per request),
                16 Python threads in a closed loop, each submitting one row and waiting:
-               Batcher(max_batch_size=32, max_delay_ms=2).submit(feed).result(), the same
+               Batcher(max_batch_size=32, max_delay_ms=2).submit(feed).result() and
+               .run(feed) (which runs at once on the caller's thread when idle), the same
                threads calling `session.run`, and `PythonBatcher`, the same policy in pure
                Python (what `@serve.batch`-style batching costs)
   tiny model   Sigmoid float32[N, 5] (x: float32[1, 5]): 8 threads through the Batcher, one
@@ -223,6 +224,7 @@ def throughput_mlp(session: fastort.Session, repetitions: int, seconds: float) -
             part = interleaved_throughput(
                 {
                     "Batcher": (lambda: ours.submit(feed).result(), 16),
+                    "Batcher.run": (lambda: ours.run(feed), 16),
                     "run": (lambda: session.run(None, feed), 16),
                     "PythonBatcher": (lambda: python.submit(feed).result(), 16),
                 },
@@ -235,6 +237,7 @@ def throughput_mlp(session: fastort.Session, repetitions: int, seconds: float) -
     return {
         "methods": part,
         "Batcher / run": ratio(part, "Batcher", "run"),
+        "Batcher.run / run": ratio(part, "Batcher.run", "run"),
         "Batcher / PythonBatcher": ratio(part, "Batcher", "PythonBatcher"),
     }
 
@@ -247,6 +250,7 @@ def throughput_tiny(session: fastort.Session, repetitions: int, seconds: float) 
             part = interleaved_throughput(
                 {
                     "Batcher": (lambda: ours.submit(feed).result(), 8),
+                    "Batcher.run": (lambda: ours.run(feed), 8),
                     "run, 1 thread": (lambda: session.run(None, feed), 1),
                     "run": (lambda: session.run(None, feed), 8),
                     "PythonBatcher": (lambda: python.submit(feed).result(), 8),
@@ -259,6 +263,7 @@ def throughput_tiny(session: fastort.Session, repetitions: int, seconds: float) 
     return {
         "methods": part,
         "Batcher / run, 1 thread": ratio(part, "Batcher", "run, 1 thread"),
+        "Batcher.run / run, 1 thread": ratio(part, "Batcher.run", "run, 1 thread"),
         "Batcher / run": ratio(part, "Batcher", "run"),
         "Batcher / PythonBatcher": ratio(part, "Batcher", "PythonBatcher"),
     }
@@ -274,6 +279,7 @@ def one_at_a_time(session: fastort.Session, repetitions: int, calls: int) -> dic
     with fastort.Batcher(session, max_batch_size=MAX_BATCH_SIZE, max_delay_ms=10.0) as ours:
         methods: dict[str, Callable[[], object]] = {
             "Batcher": lambda: ours.submit(feed).result(),
+            "Batcher.run": lambda: ours.run(feed),
             "run": lambda: session.run(None, feed),
         }
         samples: dict[str, list[float]] = {name: [] for name in methods}
@@ -281,7 +287,8 @@ def one_at_a_time(session: fastort.Session, repetitions: int, calls: int) -> dic
         for call in methods.values():
             call()
         for repetition in range(repetitions):
-            names = list(methods)[repetition % 2 :] + list(methods)[: repetition % 2]
+            shift = repetition % len(methods)
+            names = list(methods)[shift:] + list(methods)[:shift]
             for name in names:
                 times = []
                 for _ in range(calls):

@@ -117,9 +117,10 @@ class Batcher {
   std::shared_ptr<BatchRequest> submit(const std::vector<NamedInput>& inputs,
                                        double timeout_seconds = 0);
   // submit() that runs the request at once on the calling thread, on the caller's arrays (no
-  // copy), when the batcher is idle: nothing queued, nothing running. One request at a time
-  // then costs what Model::run costs, with no hand-over to the worker. Otherwise the request
-  // is queued as by submit(). The caller waits for the request it gets back.
+  // copy), when the batcher is idle (nothing queued, nothing running) and that pays: one
+  // client at a time, or runs so short that batching saves less than the hand-over to the
+  // worker costs. One request at a time then costs what Model::run costs. Otherwise the
+  // request is queued as by submit(). The caller waits for the request it gets back.
   std::shared_ptr<BatchRequest> run(const std::vector<NamedInput>& inputs,
                                     double timeout_seconds = 0);
   // Refuses new requests and returns when every queued one (and every run()) is done.

@@ -70,6 +70,10 @@ struct Batcher::Shared {
   std::array<int64_t, 16> recent_peaks{};
   size_t next_peak = 0;
   int64_t clients = 0;  // the largest of recent_peaks
+  // Recent ORT runs' mean duration (decaying). Running a lone request on its caller's thread
+  // saves the hand-over to the worker and back, but takes a batch's place: worth it when a
+  // run costs no more than such a hand-over, or when there is a single client anyway.
+  double mean_run_ms = 0;
   bool closing = false;
   int running = 0;  // runs in progress: the worker's, and run()'s on callers' threads
   // Of those, the ones inside ONNX Runtime: a request that comes while results are only being
@@ -139,7 +143,9 @@ std::shared_ptr<BatchRequest> Batcher::run(const std::vector<NamedInput>& inputs
   Shared& s = *shared_;
   std::unique_lock<std::mutex> lock(s.mutex);
   if (s.closing) throw Error(ErrorKind::kRuntime, "the Batcher is closed");
-  if (s.in_ort.load(std::memory_order_relaxed) > 0 || !s.batches.empty()) {
+  constexpr double kHandOverMs = 0.05;  // a worker's wake-up and the client's, measured
+  const bool inline_pays = s.clients <= 1 || s.mean_run_ms <= kHandOverMs;
+  if (!inline_pays || s.in_ort.load(std::memory_order_relaxed) > 0 || !s.batches.empty()) {
     lock.unlock();
     return queue(views, timeout_seconds);
   }
@@ -293,7 +299,10 @@ void Batcher::record(const detail::BatchOutcome& outcome) {
   s.timed_out += outcome.timed_out;
   if (outcome.rows > 0) ++s.batch_rows[outcome.rows];
   for (double delay : outcome.queue_delay_ms) keep(s.queue_delay_ms, delay);
-  for (double ms : outcome.run_ms) keep(s.run_ms, ms);
+  for (double ms : outcome.run_ms) {
+    keep(s.run_ms, ms);
+    s.mean_run_ms = s.mean_run_ms == 0 ? ms : 0.9 * s.mean_run_ms + 0.1 * ms;
+  }
 }
 
 BatcherStats Batcher::stats() const {
