@@ -513,10 +513,22 @@ def readme_rows(results: dict[str, Any]) -> list[str]:
             spread(mlp["Batcher / PythonBatcher"]),
         ),
         row(
+            f"`Batcher.run`, 16 threads x 1 row, {mlp_name}",
+            rate(mlp, "Batcher.run"),
+            f"16 threads calling `run` {rate(mlp, 'run')}",
+            spread(mlp["Batcher.run / run"]),
+        ),
+        row(
             "`Batcher`, 8 threads x 1 row, Sigmoid [N,5]",
             rate(tiny, "Batcher"),
             f"1 thread calling `run` {rate(tiny, 'run, 1 thread')}",
             spread(tiny["Batcher / run, 1 thread"]),
+        ),
+        row(
+            "`Batcher.run`, 8 threads x 1 row, Sigmoid [N,5]",
+            rate(tiny, "Batcher.run"),
+            f"1 thread calling `run` {rate(tiny, 'run, 1 thread')}",
+            spread(tiny["Batcher.run / run, 1 thread"]),
         ),
     ]
     batcher, run_ = single["Batcher"], single["run"]
