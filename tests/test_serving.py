@@ -363,6 +363,35 @@ def test_done_callbacks_run_once_each_even_if_one_fails(add_session, xy, monkeyp
     assert all(f is future for _, f in seen)
 
 
+def test_close_from_a_done_callback_returns_and_the_queue_still_drains(slow_session):
+    rows = np.ones((1, 256), np.float32)
+    batcher = fastort.Batcher(slow_session, max_batch_size=1)
+    on_worker = threading.Event()
+    long_run = start_long_run(batcher)
+    queued = [batcher.submit({"x": rows}) for _ in range(5)]
+    # Registered while the request runs: the callback runs on the batcher's worker.
+    long_run.add_done_callback(lambda _: (batcher.close(), on_worker.set()))
+    assert on_worker.wait(60), "close() from a callback waited for its own thread"
+    for future in queued:
+        assert len(future.result(timeout=60)) == 1
+    with pytest.raises(fastort.FastortError, match="closed"):
+        batcher.submit({"x": rows})
+    batcher.close()
+
+
+def test_the_last_reference_dropped_in_a_done_callback(slow_session):
+    rows = np.ones((1, 256), np.float32)
+    holder = [fastort.Batcher(slow_session, max_batch_size=1)]
+    long_run = start_long_run(holder[0])
+    queued = [holder[0].submit({"x": rows * i}) for i in range(5)]
+    released = threading.Event()
+    long_run.add_done_callback(lambda _: (holder.clear(), released.set()))
+    assert released.wait(60), "destroying the batcher from its own worker hung"
+    for i, future in enumerate(queued):  # the worker drains the queue on its own
+        expected = slow_session.run(None, {"x": rows * i})[0]
+        np.testing.assert_allclose(future.result(timeout=60)[0], expected, rtol=1e-5)
+
+
 def test_batch_futures_work_with_concurrent_futures_wait(add_session, xy):
     # Not a concurrent.futures.Future, so wait() and as_completed() do not take it; result()
     # with a timeout does what they would.

@@ -105,7 +105,8 @@ class Batcher {
   // Throws Error(kInvalidArgument) for options out of range, or a model some of whose inputs
   // or outputs are not numeric tensors with a dynamic first axis.
   Batcher(std::shared_ptr<const Model> model, BatcherOptions options);
-  // Closes (drains what is queued) and joins the worker.
+  // Closes (drains what is queued) and joins the worker; on the worker itself (from a
+  // completion hook) it lets the worker drain and end on its own.
   ~Batcher();
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
@@ -123,7 +124,8 @@ class Batcher {
   // request is queued as by submit(). The caller waits for the request it gets back.
   std::shared_ptr<BatchRequest> run(const std::vector<NamedInput>& inputs,
                                     double timeout_seconds = 0);
-  // Refuses new requests and returns when every queued one (and every run()) is done.
+  // Refuses new requests and returns when every queued one (and every run()) is done. Called
+  // from a completion hook (on the worker) it returns at once; the worker drains the queue.
   void close();
   BatcherStats stats() const;
   const Model& model() const noexcept { return *model_; }
@@ -131,16 +133,18 @@ class Batcher {
 
  private:
   struct Shared;
-  void work();  // the worker thread's loop
+  // The worker thread's loop.
+  static void work(const std::shared_ptr<Shared>& shared, const std::shared_ptr<const Model>& model,
+                   const BatcherOptions& options);
   // The request's inputs in model order, checked like Model::run checks them.
   std::vector<const TensorView*> check_request(const std::vector<NamedInput>& inputs) const;
   std::shared_ptr<BatchRequest> queue(const std::vector<const TensorView*>& inputs,
                                       double timeout_seconds);
-  void record(const detail::BatchOutcome& outcome);  // with the lock held
+  static void record(Shared& s, const detail::BatchOutcome& outcome);  // with the lock held
 
   std::shared_ptr<const Model> model_;
   BatcherOptions options_;
-  std::unique_ptr<Shared> shared_;
+  std::shared_ptr<Shared> shared_;
 };
 
 }  // namespace fastort

@@ -94,17 +94,29 @@ struct Batcher::Shared {
 };
 
 Batcher::Batcher(std::shared_ptr<const Model> model, BatcherOptions options)
-    : model_(std::move(model)), options_(options), shared_(std::make_unique<Shared>()) {
+    : model_(std::move(model)), options_(options), shared_(std::make_shared<Shared>()) {
   options_.validate();
   for (const ValueInfo& info : model_->inputs()) check_batched("input", info);
   for (const ValueInfo& info : model_->outputs()) check_batched("output", info);
-  shared_->worker = std::make_unique<std::thread>([this] { work(); });
+  // The worker holds what it uses: it may outlive this object (see the destructor).
+  shared_->worker = std::make_unique<std::thread>(
+      [shared = shared_, model = model_, options = options_] { work(shared, model, options); });
 }
 
 Batcher::~Batcher() {
   // In a fork()ed child the worker and whoever held the lock belong to the parent.
   if (shared_->generation != fork_generation()) {
-    static_cast<void>(shared_.release());
+    static_cast<void>(new std::shared_ptr<Shared>(std::move(shared_)));  // never destroyed
+    return;
+  }
+  if (std::this_thread::get_id() == shared_->worker->get_id()) {
+    // The last reference went in a done-callback, on the worker itself: it cannot wait for
+    // itself, so it drains the queue and ends on its own once the callback returns.
+    {
+      std::lock_guard<std::mutex> lock(shared_->mutex);
+      shared_->closing = true;
+    }
+    shared_->worker->detach();
     return;
   }
   close();
@@ -164,7 +176,7 @@ std::shared_ptr<BatchRequest> Batcher::run(const std::vector<NamedInput>& inputs
   s.in_ort.fetch_sub(1, std::memory_order_relaxed);
   lock.lock();
   --s.running;
-  record(outcome);
+  record(s, outcome);
   // Requests that came meanwhile were queued under load: the worker may run them now.
   if (!s.batches.empty()) s.work.notify_one();
   if (s.closing) s.idle.notify_all();
@@ -246,13 +258,16 @@ void Batcher::close() {
   std::unique_lock<std::mutex> lock(s.mutex);
   s.closing = true;
   s.work.notify_one();
+  // From a done-callback, on the worker itself: it drains the queue once the callback returns.
+  if (std::this_thread::get_id() == s.worker->get_id()) return;
   s.idle.wait(lock, [&] { return s.finished && s.running == 0; });
 }
 
-void Batcher::work() {
-  Shared& s = *shared_;
+void Batcher::work(const std::shared_ptr<Shared>& shared, const std::shared_ptr<const Model>& model,
+                   const BatcherOptions& options) {
+  Shared& s = *shared;
   const auto max_delay = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double, std::milli>(options_.max_delay_ms));
+      std::chrono::duration<double, std::milli>(options.max_delay_ms));
   std::unique_lock<std::mutex> lock(s.mutex);
   for (;;) {
     s.work.wait(lock, [&] { return !s.batches.empty() || s.closing; });
@@ -283,17 +298,16 @@ void Batcher::work() {
     s.cycle_peak = s.queued;
     ++s.running;
     lock.unlock();
-    const detail::BatchOutcome outcome = detail::run_batch(model_, *taken, &s.in_ort);
+    const detail::BatchOutcome outcome = detail::run_batch(model, *taken, &s.in_ort);
     lock.lock();
     --s.running;
-    record(outcome);
+    record(s, outcome);
   }
   s.finished = true;
   s.idle.notify_all();
 }
 
-void Batcher::record(const detail::BatchOutcome& outcome) {
-  Shared& s = *shared_;
+void Batcher::record(Shared& s, const detail::BatchOutcome& outcome) {
   s.runs += outcome.runs;
   s.cancelled += outcome.cancelled;
   s.timed_out += outcome.timed_out;
