@@ -49,6 +49,10 @@ std::invoke_result_t<F> forwarding_ort_log(F&& f) {
 // Sets the Python exception for `error` (the same mapping pybind11's translator uses).
 void set_python_error(const Error& error) noexcept;
 
+// In a catch (...) block of a function Python calls directly (METH_FASTCALL, no pybind11
+// dispatcher): sets the Python exception for the exception being handled.
+void set_python_error_from_current() noexcept;
+
 // The C++ object behind `self`. pybind11 hands a method called on an object whose __init__
 // never ran (Class.__new__(Class).method()) raw, unconstructed memory, so every method of
 // the bound classes takes `self` as a handle and comes through here.

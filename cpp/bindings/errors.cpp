@@ -57,6 +57,24 @@ void raise_os_error(PyObject* cls, int code, const Error& error) {
 
 }  // namespace
 
+void set_python_error_from_current() noexcept {
+  try {
+    throw;
+  } catch (py::error_already_set& error) {
+    error.restore();
+  } catch (const Error& error) {
+    set_python_error(error);
+  } catch (const py::builtin_exception& error) {
+    error.set_error();
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& error) {
+    PyErr_SetObject(PyExc_RuntimeError, message_text(error.what()).ptr());
+  } catch (...) {
+    PyErr_SetString(PyExc_RuntimeError, "unknown C++ exception");
+  }
+}
+
 void set_python_error(const Error& error) noexcept {
   try {
     switch (error.kind()) {

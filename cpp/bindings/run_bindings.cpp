@@ -212,16 +212,8 @@ PyObject* run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
                slots[kRunOptions] ? slots[kRunOptions] : none, slots[kOut] ? slots[kOut] : none)
         .release()
         .ptr();
-  } catch (py::error_already_set& error) {
-    error.restore();
-  } catch (const Error& error) {
-    set_python_error(error);
-  } catch (const py::builtin_exception& error) {
-    error.set_error();
-  } catch (const std::bad_alloc&) {
-    PyErr_NoMemory();
-  } catch (const std::exception& error) {
-    PyErr_SetObject(PyExc_RuntimeError, message_text(error.what()).ptr());
+  } catch (...) {
+    set_python_error_from_current();
   }
   return nullptr;
 }
