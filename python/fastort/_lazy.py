@@ -1,6 +1,6 @@
 """What `import fastort` offers without importing it: `export` and export's types (so that
 torch and onnx are never imported by `import fastort`), and the names rarely needed at import
-(the session cache's functions, Batcher), imported when first used."""
+(the session cache's functions, ImageTransform, Batcher), imported when first used."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ _LAZY_NAMES = {
     "cache_info": "_cache",
     "clear_cache": "_cache",
     "set_cache_size": "_cache",
+    "IMAGENET_MEAN": "image",
+    "IMAGENET_STD": "image",
+    "ImageTransform": "image",
     "Batcher": "serving",
     "BatchFuture": "serving",
 }
