@@ -1,4 +1,5 @@
-"""Importing fastort: light, and clear when ONNX Runtime is missing or wrong."""
+"""Importing fastort: light (ONNX Runtime is loaded on first use), and clear when ONNX Runtime
+is missing or wrong."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import fastort
-from isolated import run_python
+from isolated import describe, run_python
 
 
 def test_import_loads_neither_onnxruntime_python_nor_torch():
@@ -24,22 +25,77 @@ def test_import_loads_neither_onnxruntime_python_nor_torch():
     assert result.returncode == 0, result.stderr
 
 
-def test_missing_library_is_an_import_error(tmp_path):
+def test_import_does_not_load_the_runtime_and_first_use_does():
     result = run_python(
-        "import fastort", env={"FASTORT_ORT_LIBRARY": os.fspath(tmp_path / "libonnxruntime.so")}
+        "import fastort; from fastort import _core\n"
+        "assert not _core.runtime_loaded(), 'loaded at import'\n"
+        "assert fastort.ort_version()\n"
+        "assert _core.runtime_loaded()"
     )
-    assert result.returncode != 0
-    assert "RuntimeLoadError" in result.stderr
-    assert "cannot load ONNX Runtime library" in result.stderr
+    assert result.returncode == 0, describe(result)
 
 
-def test_non_ort_library_is_an_import_error():
+# A broken ONNX Runtime does not fail `import fastort`: the first use that needs the runtime
+# raises RuntimeLoadError (an ImportError), each time it is tried.
+FIRST_USES = {
+    "Session": "fastort.Session(b'not a model')",
+    "ort_version": "fastort.ort_version()",
+    "available_providers": "fastort.available_providers()",
+    "onnxruntime": "import fastort.onnxruntime",
+}
+
+
+@pytest.mark.parametrize("use", sorted(FIRST_USES))
+def test_missing_library_is_a_runtime_load_error_at_first_use(tmp_path, use):
+    code = f"""
+        import fastort
+        for attempt in range(2):
+            try:
+                {FIRST_USES[use]}
+            except fastort.RuntimeLoadError as error:
+                assert isinstance(error, ImportError)
+                print(error)
+            else:
+                raise AssertionError('no RuntimeLoadError')
+    """
+    result = run_python(
+        code, env={"FASTORT_ORT_LIBRARY": os.fspath(tmp_path / "libonnxruntime.so")}
+    )
+    assert result.returncode == 0, describe(result)
+    assert result.stdout.count("cannot load ONNX Runtime library") == 2, result.stdout
+
+
+def test_non_ort_library_is_a_runtime_load_error_at_first_use():
     import ctypes.util
 
     libm = ctypes.util.find_library("m") or "libm.so.6"
-    result = run_python("import fastort", env={"FASTORT_ORT_LIBRARY": libm})
-    assert result.returncode != 0
-    assert "not an ONNX Runtime library" in result.stderr
+    code = """
+        import fastort
+        try:
+            fastort.Session(b'not a model')
+        except fastort.RuntimeLoadError as error:
+            print(error)
+    """
+    result = run_python(code, env={"FASTORT_ORT_LIBRARY": libm})
+    assert result.returncode == 0, describe(result)
+    assert "not an ONNX Runtime library" in result.stdout
+
+
+def test_missing_onnxruntime_package_is_a_runtime_load_error(monkeypatch):
+    monkeypatch.delenv("FASTORT_ORT_LIBRARY", raising=False)
+    # sys.modules[name] = None makes importlib.util.find_spec report the package as absent.
+    code = """
+        import sys
+        sys.modules['onnxruntime'] = None
+        import fastort
+        try:
+            fastort.ort_version()
+        except fastort.RuntimeLoadError as error:
+            print(error)
+    """
+    result = run_python(code)
+    assert result.returncode == 0, describe(result)
+    assert "install the 'onnxruntime' package" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -127,3 +183,16 @@ def test_every_public_module_declares_all(name):
     assert isinstance(module.__all__, list), f"{name} has no __all__"
     missing = [item for item in module.__all__ if not hasattr(module, item)]
     assert not missing, f"{name}.__all__ names what it lacks: {missing}"
+
+
+def test_lazy_names_import_on_first_use_and_are_listed():
+    result = run_python(
+        "import sys, fastort\n"
+        "assert not {'fastort.serving', 'fastort.image', 'dataclasses'} & set(sys.modules)\n"
+        "assert {'Batcher', 'cache_info', 'ImageTransform'} <= set(dir(fastort))\n"
+        "from fastort import Batcher, cache_info\n"
+        "from fastort.serving import Batcher as Defined\n"
+        "assert Batcher is Defined and fastort.Batcher is Defined\n"
+        "assert cache_info().maxsize >= 0"
+    )
+    assert result.returncode == 0, describe(result)

@@ -22,6 +22,11 @@ void register_serving(pybind11::module_& m);
 void register_image(pybind11::module_& m);
 void register_tensor_types(pybind11::module_& m);
 
+// Loads ONNX Runtime unless it is loaded, through fastort._runtime.load() (which decides where
+// the library is): `import fastort` does not load it, so every binding that reaches ORT without
+// a Model calls this first. Raises RuntimeLoadError.
+void require_runtime();
+
 // Hands ONNX Runtime's waiting log records to Python's logging (logger
 // "fastort.onnxruntime"), after a load or a run. Raises only what a signal handler raised
 // while logging ran Python code.

@@ -35,6 +35,11 @@ py::object& ort_logger() {
 
 }  // namespace
 
+void require_runtime() {
+  if (runtime_loaded()) return;
+  py::module_::import("fastort._runtime").attr("load")();
+}
+
 void forward_ort_log() {
   if (!ort_log_pending()) return;
   size_t dropped = 0;
@@ -59,16 +64,39 @@ void register_runtime(py::module_& m) {
         "Load libonnxruntime from a path (once per process).");
   m.def("runtime_loaded", &runtime_loaded);
   m.def("runtime_library_path", &runtime_library_path);
-  m.def("ort_version", &runtime_version, "Version of the loaded ONNX Runtime library.");
+  m.def(
+      "ort_version",
+      [] {
+        require_runtime();
+        return runtime_version();
+      },
+      "Version of the ONNX Runtime library (loaded by this call if need be).");
   m.def("compiled_api_version", &compiled_api_version,
         "ORT C API version fastort was compiled against.");
-  m.def("build_info", &runtime_build_info, "ONNX Runtime's description of its build.");
-  m.def("set_log_severity", &set_ort_log_severity, py::arg("severity"),
-        "The least severe ONNX Runtime log records kept, process-wide: 0 (verbose) to 4.");
-  m.def("set_telemetry", &set_ort_telemetry, py::arg("enabled"),
-        "ONNX Runtime's telemetry events (only its Windows builds send any).");
+  m.def(
+      "build_info",
+      [] {
+        require_runtime();
+        return runtime_build_info();
+      },
+      "ONNX Runtime's description of its build.");
+  m.def(
+      "set_log_severity",
+      [](int severity) {
+        require_runtime();
+        set_ort_log_severity(severity);
+      },
+      py::arg("severity"),
+      "The least severe ONNX Runtime log records kept, process-wide: 0 (verbose) to 4.");
+  m.def(
+      "set_telemetry",
+      [](bool enabled) {
+        require_runtime();
+        set_ort_telemetry(enabled);
+      },
+      py::arg("enabled"), "ONNX Runtime's telemetry events (only its Windows builds send any).");
   m.def("available_providers", [] {
-    if (!runtime_loaded()) throw Error(ErrorKind::kRuntimeLoad, "ONNX Runtime is not loaded");
+    require_runtime();
     return Ort::GetAvailableProviders();
   });
   m.def("debug_counters", [] {

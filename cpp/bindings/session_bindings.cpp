@@ -83,6 +83,7 @@ SessionSettings make_settings(
     bool enable_mem_pattern, bool enable_cpu_mem_arena, bool deterministic_compute,
     const std::vector<py::bytes>& custom_ops_libraries, const Initializers& initializers,
     const Dimensions& free_dimensions_by_name, const Dimensions& free_dimensions_by_denotation) {
+  require_runtime();  // initializers become ORT values; custom-op libraries are probed
   SessionSettings settings;
   settings.execution_mode = execution_mode;
   settings.log_severity_level = log_severity_level;
@@ -128,6 +129,7 @@ void register_session_options(py::module_& m) {
                        const ProviderList& providers, const py::bytes& optimized_model_path,
                        const ConfigList& session_config, const py::bytes& external_data_dir,
                        const SessionSettings& settings) {
+             require_runtime();  // validate() lists the providers; every Session starts here
              SessionOptions options =
                  make_options(threads, inter_op_threads, optimization, providers,
                               optimized_model_path, session_config, external_data_dir);
@@ -253,6 +255,7 @@ void register_session(py::module_& m) {
       .def_static(
           "load_file",
           [](const py::bytes& path_bytes, const SessionOptions& options, CachePolicy cache) {
+            require_runtime();
             const std::string path = path_bytes;
             return forwarding_ort_log(
                 [&] { return without_gil([&] { return open_model_file(path, options, cache); }); });
@@ -261,6 +264,7 @@ void register_session(py::module_& m) {
       .def_static(
           "load_bytes",
           [](const py::bytes& model, const SessionOptions& options, CachePolicy cache) {
+            require_runtime();
             const std::string_view bytes = model;  // kept alive by the caller's reference
             // Bytes are found in the cache by their SHA-256; Python's is the fastest at hand.
             const std::string digest = caches_bytes(cache) ? py::module_::import("hashlib")

@@ -3,10 +3,13 @@
 `import fastort.onnxruntime as ort` gives onnxruntime's own API on the same core.
 """
 
-# Only re-exports: the namespace holds the public names (no typing helpers), and `export`'s
-# types load on first use (module_getattr), so that torch and onnx are never imported here.
-from . import _lazy, _runtime
-from ._cache import CacheInfo, cache_info, clear_cache, set_cache_size
+# Only re-exports: the namespace holds the public names (no typing helpers). `import fastort`
+# stays cheap: ONNX Runtime's library is loaded by the first Session (or ort_version() ...; see
+# _runtime), and export's types (so torch and onnx), the cache functions, ImageTransform and
+# Batcher are imported on first use (module_getattr).
+from typing import TYPE_CHECKING
+
+from . import _lazy
 from ._core import (
     FastortError,
     InvalidArgumentError,
@@ -20,14 +23,18 @@ from ._core import (
 from ._lazy import export
 from ._runtime import available_providers, ort_version
 from ._version import __version__
-from .image import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
 from .run_options import RunOptions
-from .serving import Batcher, BatchFuture
 from .session import ModelMetadata, PreparedCall, Session, ValueInfo
 
-__getattr__ = _lazy.module_getattr
+if TYPE_CHECKING:  # what type checkers see of the names module_getattr imports
+    from ._cache import CacheInfo, cache_info, clear_cache, set_cache_size
+    from .export_model import ExportError, ExportReport, ExportVerificationError
+    from .image import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
+    from .serving import Batcher, BatchFuture
+del TYPE_CHECKING
 
-_runtime.load()
+__getattr__ = _lazy.module_getattr
+__dir__ = _lazy.module_dir
 
 __all__ = [
     "IMAGENET_MEAN",

@@ -1,8 +1,7 @@
-"""The process-wide session cache."""
+"""The process-wide session cache. (Emptied at exit by `_runtime.load`'s atexit hook.)"""
 
 from __future__ import annotations
 
-import atexit
 from typing import NamedTuple
 
 from . import _core
@@ -32,8 +31,3 @@ def set_cache_size(maxsize: int) -> None:
     if maxsize < 0:
         raise _core.InvalidArgumentError(f"maxsize must be >= 0, got {maxsize}")
     _core.set_cache_size(maxsize)
-
-
-# Cached sessions must be released while ONNX Runtime is still intact, which is not
-# guaranteed once the process runs C++ static destructors.
-atexit.register(_core.clear_cache)

@@ -580,7 +580,7 @@ def onnx_type_name(element_type: typing.SupportsInt | typing.SupportsIndex) -> s
 
 def ort_version() -> str:
     """
-    Version of the loaded ONNX Runtime library.
+    Version of the ONNX Runtime library (loaded by this call if need be).
     """
 
 def runtime_library_path() -> str: ...

@@ -1,5 +1,6 @@
-"""What `import fastort` offers without importing torch or onnx: `export` and export's types,
-imported when first used."""
+"""What `import fastort` offers without importing it: `export` and export's types (so that
+torch and onnx are never imported by `import fastort`), and the names rarely needed at import
+(the session cache's functions, ImageTransform, Batcher), imported when first used."""
 
 from __future__ import annotations
 
@@ -8,9 +9,23 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .export_model import ExportReport
 
-__all__ = ["export", "module_getattr"]
+__all__ = ["export", "module_dir", "module_getattr"]
 
-_EXPORT_NAMES = ("ExportError", "ExportReport", "ExportVerificationError")
+# Public name of the fastort namespace -> the submodule that defines it.
+_LAZY_NAMES = {
+    "ExportError": "export_model",
+    "ExportReport": "export_model",
+    "ExportVerificationError": "export_model",
+    "CacheInfo": "_cache",
+    "cache_info": "_cache",
+    "clear_cache": "_cache",
+    "set_cache_size": "_cache",
+    "IMAGENET_MEAN": "image",
+    "IMAGENET_STD": "image",
+    "ImageTransform": "image",
+    "Batcher": "serving",
+    "BatchFuture": "serving",
+}
 
 
 def export(*args: Any, **kwargs: Any) -> ExportReport:
@@ -26,9 +41,21 @@ export.__module__ = "fastort"
 
 
 def module_getattr(name: str) -> Any:
-    """fastort's module __getattr__: export's exception and report types, on first use."""
-    if name in _EXPORT_NAMES:
-        from . import export_model
+    """fastort's module __getattr__: the lazy names, imported on first use."""
+    submodule = _LAZY_NAMES.get(name)
+    if submodule is None:
+        raise AttributeError(f"module 'fastort' has no attribute {name!r}")
+    import importlib
+    import sys
 
-        return getattr(export_model, name)
-    raise AttributeError(f"module 'fastort' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"fastort.{submodule}"), name)
+    # The next lookup finds it in the namespace and does not come here again.
+    setattr(sys.modules["fastort"], name, value)
+    return value
+
+
+def module_dir() -> list[str]:
+    """fastort's module __dir__: what is imported, and the lazy names."""
+    import sys
+
+    return sorted(set(vars(sys.modules["fastort"])) | set(_LAZY_NAMES))

@@ -1,12 +1,24 @@
 """Loading the ONNX Runtime library, found in the installed `onnxruntime` wheel (see
-`_ort_wheel`) or named by `FASTORT_ORT_LIBRARY`."""
+`_ort_wheel`) or named by `FASTORT_ORT_LIBRARY`.
+
+The library is loaded on first need, not at `import fastort` (dlopen costs milliseconds): by
+the first Session, SessionOptions, `ort_version()`, `available_providers()` or ORT setting.
+The extension asks for it through `load()`, so every path into ONNX Runtime finds it loaded.
+"""
 
 from __future__ import annotations
 
 from . import _core
-from ._ort_wheel import find_library
 
 __all__ = ["available_providers", "find_library", "load", "ort_version"]
+
+
+def find_library() -> str:
+    """Path of the ONNX Runtime shared library fastort loads (see `_ort_wheel.find_library`)."""
+    # Imported here: importlib.util would add to `import fastort`.
+    from ._ort_wheel import find_library as find
+
+    return find()
 
 
 def load() -> None:
@@ -14,8 +26,22 @@ def load() -> None:
 
     Raises `RuntimeLoadError` (an ImportError) naming what was found and what is needed.
     """
-    if not _core.runtime_loaded():
-        _core.load_runtime(find_library())
+    if _core.runtime_loaded():
+        return
+    try:
+        path = find_library()
+    except _core.RuntimeLoadError:
+        raise
+    except ImportError as error:
+        # The same error class whichever step fails: no library found, or one that won't load.
+        raise _core.RuntimeLoadError(str(error)) from None
+    _core.load_runtime(path)
+    import atexit
+
+    # Cached sessions must be released while ONNX Runtime is still intact, which is not
+    # guaranteed once the process runs C++ static destructors. (Registered once per load: a
+    # second registration by a racing thread only clears an empty cache.)
+    atexit.register(_core.clear_cache)
 
 
 def ort_version() -> str:

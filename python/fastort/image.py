@@ -19,7 +19,6 @@ import io
 import os
 import struct
 from collections.abc import Sequence
-from dataclasses import FrozenInstanceError
 from typing import Any, Literal, Union
 
 import numpy as np
@@ -230,11 +229,16 @@ class ImageTransform:
         return self
 
     def __setattr__(self, name: str, value: Any) -> None:
+        # dataclasses is imported here, not at `import fastort` (it costs a millisecond or two).
+        from dataclasses import FrozenInstanceError
+
         raise FrozenInstanceError(
             f"ImageTransform is immutable: use transform.replace({name}=...) for a changed copy"
         )
 
     def __delattr__(self, name: str) -> None:
+        from dataclasses import FrozenInstanceError
+
         raise FrozenInstanceError(f"ImageTransform is immutable: cannot delete {name!r}")
 
     @classmethod
