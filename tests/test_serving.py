@@ -18,7 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import fastort
 from hammer import parallelize
-from isolated import describe, run_python
+from isolated import UNDER_ASAN, describe, run_python
 from models import endless_model, identity_model, make_model, matmul_model
 
 
@@ -448,8 +448,10 @@ def test_run_async_many_requests_in_one_loop_without_stalling_it(save):
     results, longest_gap = asyncio.run(main())
     for rows, (got,) in zip(requests, results):
         np.testing.assert_allclose(got, session.run(None, {"x": rows})[0], rtol=1e-5, atol=1e-6)
-    # Generous (the machine is shared); a blocked loop would stall for the whole batch.
-    assert longest_gap < 0.5, f"the event loop stalled for {longest_gap * 1e3:.0f} ms"
+    # Generous (the machine is shared); a blocked loop would stall for the whole batch. Under
+    # AddressSanitizer starting 1000 tasks in one loop iteration alone takes longer than that.
+    if not UNDER_ASAN:
+        assert longest_gap < 0.5, f"the event loop stalled for {longest_gap * 1e3:.0f} ms"
 
 
 def test_run_async_raises_the_requests_error(add_session, xy):
