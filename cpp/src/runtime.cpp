@@ -103,6 +103,8 @@ int compiled_api_version() noexcept { return ORT_API_VERSION; }
 
 uint64_t fork_generation() noexcept { return detail::fork_generation(); }
 
+void install_fork_handlers() { detail::install_fork_hooks(); }
+
 namespace detail {
 void runtime_before_fork() { state().mutex.lock(); }
 // The environment stays: ORT's process-wide state is copied into the child with it.

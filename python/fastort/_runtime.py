@@ -8,17 +8,21 @@ The extension asks for it through `load()`, so every path into ONNX Runtime find
 
 from __future__ import annotations
 
+import atexit
+
 from . import _core
+
+# Imported with fastort, although only load() needs it: a module imported for the first time
+# by load(), on some thread, would hold its import lock, and a child fork()ed meanwhile could
+# never import it (CPython resets only its global import lock in a child).
+from ._ort_wheel import find_library as _find_library
 
 __all__ = ["available_providers", "find_library", "load", "ort_version"]
 
 
 def find_library() -> str:
     """Path of the ONNX Runtime shared library fastort loads (see `_ort_wheel.find_library`)."""
-    # Imported here: importlib.util would add to `import fastort`.
-    from ._ort_wheel import find_library as find
-
-    return find()
+    return _find_library()
 
 
 def load() -> None:
@@ -36,7 +40,6 @@ def load() -> None:
         # The same error class whichever step fails: no library found, or one that won't load.
         raise _core.RuntimeLoadError(str(error)) from None
     _core.load_runtime(path)
-    import atexit
 
     # Cached sessions must be released while ONNX Runtime is still intact, which is not
     # guaranteed once the process runs C++ static destructors. (Registered once per load: a

@@ -39,6 +39,11 @@ void set_ort_log_severity(int severity);
 // ORT's telemetry events (only its Windows builds send any).
 void set_ort_telemetry(bool enabled);
 
+// Registers the core's fork handlers (once; load_runtime() does too). A program that may fork
+// while another thread makes the first session calls it before it starts threads: a fork in
+// the middle of that first load then waits for it instead of leaving its lock held.
+void install_fork_handlers();
+
 // 0 in the process that loaded the runtime, incremented in each fork()ed child. Sessions and
 // threads of an earlier generation belong to the parent (see Model's notes on fork).
 uint64_t fork_generation() noexcept;
