@@ -101,6 +101,8 @@ def test_terminate_stops_every_run_sharing_the_options(endless_path):
 def test_ctrl_c_raises_keyboard_interrupt(endless_path):
     out = _child(
         """
+        # Python leaves SIGINT alone when it starts ignored (a job run in the background).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         main = threading.main_thread().ident
         threading.Timer(0.3, lambda: signal.pthread_kill(main, signal.SIGINT)).start()
         try:
