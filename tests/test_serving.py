@@ -532,6 +532,11 @@ def test_cancelling_session_run_async_stops_the_run(save):
 # ---- process events -------------------------------------------------------------------------
 
 
+@pytest.mark.skipif(
+    UNDER_ASAN,
+    reason="AddressSanitizer's runtime fails its own CHECK when a daemon thread throws while "
+    "the process exits",
+)
 def test_exit_without_close_is_clean(add_path):
     process = run_python(
         """
