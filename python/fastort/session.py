@@ -43,12 +43,25 @@ ModelMetadata = _core.ModelMetadata
 PreparedCall = _core.PreparedCall
 
 
+def _auto_threads() -> int:
+    # Read once per process, as the core's hardware_threads() is: the CPU budget is a property
+    # of how the process was started, and reading it opens files in /proc and /sys, which a
+    # cached Session() must not pay every time.
+    global _AUTO_THREADS
+    if _AUTO_THREADS is None:
+        _AUTO_THREADS = int(_core.cpu_budget()["session_threads"])
+    return _AUTO_THREADS
+
+
+_AUTO_THREADS: int | None = None
+
+
 def _thread_count(name: str, value: int | Literal["auto"] | None) -> int:
     # None and 0 both mean ONNX Runtime's default; the range is the core's one rule.
     if value is None:
         return 0
     if value == "auto" and name == "threads":
-        return int(_core.cpu_budget()["session_threads"])
+        return _auto_threads()
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         allowed = 'an int, "auto" or None' if name == "threads" else "an int or None"
         raise _core.InvalidTypeError(f"{name} must be {allowed}, got {value!r}")
