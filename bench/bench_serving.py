@@ -216,24 +216,38 @@ def ratio(part: dict[str, Any], ours: str, peer: str) -> dict[str, float]:
     return summary([a / b for a, b in pairs])
 
 
-def throughput_mlp(session: fastort.Session, repetitions: int, seconds: float) -> dict[str, Any]:
-    feed = {"x": np.random.default_rng(1).standard_normal((1, 256)).astype(np.float32)}
+def clients_throughput(
+    session: fastort.Session,
+    feed: dict[str, np.ndarray],
+    threads: int,
+    repetitions: int,
+    seconds: float,
+    *,
+    one_thread_run: bool,
+) -> dict[str, Any]:
+    """Rows/s of `threads` closed-loop clients through the Batcher (submit and run), calling
+    `run` directly (and one thread calling it, when asked), and through PythonBatcher."""
     with fastort.Batcher(session, max_batch_size=MAX_BATCH_SIZE, max_delay_ms=MAX_DELAY_MS) as ours:
         python = PythonBatcher(session, MAX_BATCH_SIZE, MAX_DELAY_MS)
+        methods: dict[str, tuple[Callable[[], object], int]] = {
+            "Batcher": (lambda: ours.submit(feed).result(), threads),
+            "Batcher.run": (lambda: ours.run(feed), threads),
+        }
+        if one_thread_run:
+            methods["run, 1 thread"] = (lambda: session.run(None, feed), 1)
+        methods["run"] = (lambda: session.run(None, feed), threads)
+        methods["PythonBatcher"] = (lambda: python.submit(feed).result(), threads)
         try:
-            part = interleaved_throughput(
-                {
-                    "Batcher": (lambda: ours.submit(feed).result(), 16),
-                    "Batcher.run": (lambda: ours.run(feed), 16),
-                    "run": (lambda: session.run(None, feed), 16),
-                    "PythonBatcher": (lambda: python.submit(feed).result(), 16),
-                },
-                repetitions,
-                seconds,
-            )
+            part = interleaved_throughput(methods, repetitions, seconds)
         finally:
             python.close()
         part["Batcher"]["stats"] = ours.stats()
+    return part
+
+
+def throughput_mlp(session: fastort.Session, repetitions: int, seconds: float) -> dict[str, Any]:
+    feed = {"x": np.random.default_rng(1).standard_normal((1, 256)).astype(np.float32)}
+    part = clients_throughput(session, feed, 16, repetitions, seconds, one_thread_run=False)
     return {
         "methods": part,
         "Batcher / run": ratio(part, "Batcher", "run"),
@@ -244,22 +258,7 @@ def throughput_mlp(session: fastort.Session, repetitions: int, seconds: float) -
 
 def throughput_tiny(session: fastort.Session, repetitions: int, seconds: float) -> dict[str, Any]:
     feed = {"x": np.random.default_rng(2).standard_normal((1, 5)).astype(np.float32)}
-    with fastort.Batcher(session, max_batch_size=MAX_BATCH_SIZE, max_delay_ms=MAX_DELAY_MS) as ours:
-        python = PythonBatcher(session, MAX_BATCH_SIZE, MAX_DELAY_MS)
-        try:
-            part = interleaved_throughput(
-                {
-                    "Batcher": (lambda: ours.submit(feed).result(), 8),
-                    "Batcher.run": (lambda: ours.run(feed), 8),
-                    "run, 1 thread": (lambda: session.run(None, feed), 1),
-                    "run": (lambda: session.run(None, feed), 8),
-                    "PythonBatcher": (lambda: python.submit(feed).result(), 8),
-                },
-                repetitions,
-                seconds,
-            )
-        finally:
-            python.close()
+    part = clients_throughput(session, feed, 8, repetitions, seconds, one_thread_run=True)
     return {
         "methods": part,
         "Batcher / run, 1 thread": ratio(part, "Batcher", "run, 1 thread"),
