@@ -6,25 +6,12 @@
 #include "fastort/debug_counters.hpp"
 #include "fastort/model.hpp"
 #include "fastort/runtime.hpp"
+#include "fixtures.hpp"
 
 using namespace fastort;
-using fastort::testing::env_or_empty;
+using namespace fastort::testing;
 
 namespace {
-
-std::string model_path(const char* name) {
-  return env_or_empty("FASTORT_TEST_MODELS") + "/" + name;
-}
-
-void load() { load_runtime(env_or_empty("FASTORT_ORT_LIBRARY")); }
-
-TensorView float_view(std::vector<float>& data, std::vector<int64_t> shape) {
-  TensorView view;
-  view.data = data.data();
-  view.type = ElementType::kFloat32;
-  view.shape = std::move(shape);
-  return view;
-}
 
 RunRequest sigmoid_request(TensorView view) {
   RunRequest request;

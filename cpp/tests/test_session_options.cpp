@@ -7,25 +7,12 @@
 #include "fastort/model.hpp"
 #include "fastort/model_cache.hpp"
 #include "fastort/runtime.hpp"
+#include "fixtures.hpp"
 
 using namespace fastort;
-using fastort::testing::env_or_empty;
+using namespace fastort::testing;
 
 namespace {
-
-std::string model_path(const char* name) {
-  return env_or_empty("FASTORT_TEST_MODELS") + "/" + name;
-}
-
-void load() { load_runtime(env_or_empty("FASTORT_ORT_LIBRARY")); }
-
-TensorView float_view(std::vector<float>& data, std::vector<int64_t> shape) {
-  TensorView view;
-  view.data = data.data();
-  view.type = ElementType::kFloat32;
-  view.shape = std::move(shape);
-  return view;
-}
 
 // mul_1.onnx: Y = X * W, with W = [[1, 2], [3, 4], [5, 6]] stored as an initializer.
 std::vector<float> run_mul(const Model& model, std::vector<float> x) {
