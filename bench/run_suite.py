@@ -5,6 +5,8 @@
                  IOBinding and run_with_ort_values and the raw ORT C++ API
   preprocess     640x480, 1920x1080, 4000x3000 photos against torchvision's steps and OpenCV,
                  with each method's deviation from torchvision; a batch of 32 on 1 and 2 threads
+  image input    JPEG bytes and files decoded natively, PIL images read in place, against
+                 Pillow's decode and the array path; see bench/bench_decode.py
   end to end     JPEG -> top-5 against the tutorial pipeline, exact and with fast_decode
   sessions       creation cold, cached, and from an optimised model file
   threads        1 and 2 Python threads calling run on one session, fastort and onnxruntime
@@ -35,7 +37,7 @@ from typing import Any, Callable
 import onnxruntime as ort
 
 import fastort
-from bench import bench_preprocess, bench_serving, bench_session
+from bench import bench_decode, bench_preprocess, bench_serving, bench_session
 from examples.pipelines import export_model, interleaved_ms, median_ms, photo_jpeg, pipelines
 from fastort.benchmark import (
     RAW_FLOOR,
@@ -259,6 +261,8 @@ def readme_table(results: dict[str, Any]) -> str:
             batch["speedup"],
         )
     )
+    if "decode" in results:  # absent from the JSON of suites older than native decoding
+        lines += bench_decode.readme_rows(results["decode"])
     e2e = results["end_to_end"]
     tutorial = e2e["tutorial (Pillow + torchvision steps + onnxruntime)"]
     for name in ("fastort classify", "fastort classify, fast_decode"):
@@ -361,6 +365,9 @@ def main() -> None:
     }
     results["preprocess"]["batch32"] = bench_preprocess.bench_batch(rounds)
     plot_preprocess(results["preprocess"], args.out / "preprocess.png")
+
+    print("image input ...", flush=True)
+    results["decode"] = bench_decode.run(rounds)
 
     print("end to end, sessions, threads ...", flush=True)
     results["end_to_end"] = end_to_end(model, rounds)

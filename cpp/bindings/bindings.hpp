@@ -20,6 +20,7 @@ void register_bound_run(pybind11::module_& m);
 void register_run_options(pybind11::module_& m);
 void register_serving(pybind11::module_& m);
 void register_image(pybind11::module_& m);
+void register_decode(pybind11::module_& m);
 void register_tensor_types(pybind11::module_& m);
 
 // Loads ONNX Runtime unless it is loaded, through fastort._runtime.load() (which decides where

@@ -86,6 +86,8 @@ void set_python_error(const Error& error) noexcept {
         return raise_os_error(PyExc_FileNotFoundError, ENOENT, error);
       case ErrorKind::kIsADirectory:
         return raise_os_error(PyExc_IsADirectoryError, EISDIR, error);
+      case ErrorKind::kPermissionDenied:
+        return raise_os_error(PyExc_PermissionError, EACCES, error);
       case ErrorKind::kInvalidModel:
         return raise(g_classes.invalid_model, error);
       case ErrorKind::kRuntimeLoad:

@@ -213,13 +213,104 @@ auto field(Get get) {
   return [get](py::handle self) { return get(spec_of(self)); };
 }
 
+// The Arrow C data interface's structs (a stable ABI: arrow.apache.org/docs/format/CDataInterface).
+struct ArrowSchema {
+  const char* format;
+  const char* name;
+  const char* metadata;
+  int64_t flags;
+  int64_t n_children;
+  ArrowSchema** children;
+  ArrowSchema* dictionary;
+  void (*release)(ArrowSchema*);
+  void* private_data;
+};
+
+struct ArrowArray {
+  int64_t length;
+  int64_t null_count;
+  int64_t offset;
+  int64_t n_buffers;
+  int64_t n_children;
+  const void** buffers;
+  ArrowArray** children;
+  ArrowArray* dictionary;
+  void (*release)(ArrowArray*);
+  void* private_data;
+};
+
+bool is_pil_image(py::handle value) {
+  const py::object module = py::type::of(value).attr("__module__");
+  return PyUnicode_Check(module.ptr()) &&
+         py::str(module).cast<std::string>().rfind("PIL.", 0) == 0 && py::hasattr(value, "mode") &&
+         py::hasattr(value, "size");
+}
+
+// The bytes of an Arrow array of uint8 (format "C") at its offset, or null.
+const uint8_t* arrow_bytes(const ArrowSchema& schema, const ArrowArray& array, int64_t length) {
+  if (std::string_view(schema.format) != "C" || array.length != length || array.null_count > 0 ||
+      array.n_buffers != 2 || array.buffers[1] == nullptr) {
+    return nullptr;
+  }
+  return static_cast<const uint8_t*>(array.buffers[1]) + array.offset;
+}
+
+// A PIL image of mode L, RGB, RGBA or RGBX read in place through the Arrow C data interface
+// (Pillow >= 11.2): its own storage, 1 or 4 bytes per pixel (RGB is stored as RGBX, the 4th
+// byte dropped like alpha). nullopt where Pillow cannot export it that way (an older Pillow,
+// or an image stored in more than one block: Pillow's blocks are 16 MiB by default); the
+// caller then copies it. `keep` holds the export until the transform is done.
+std::optional<ImageView> pil_view(py::handle value, std::list<py::object>& keep) {
+  if (!is_pil_image(value) || !py::hasattr(value, "__arrow_c_array__")) return std::nullopt;
+  const std::string mode = py::str(value.attr("mode"));
+  if (mode != "L" && mode != "RGB" && mode != "RGBA" && mode != "RGBX") return std::nullopt;
+  py::tuple capsules;
+  try {
+    capsules = value.attr("__arrow_c_array__")();
+  } catch (py::error_already_set&) {
+    return std::nullopt;  // "Image rows are not contiguous in memory"
+  }
+  if (capsules.size() != 2) return std::nullopt;
+  const auto* schema =
+      static_cast<const ArrowSchema*>(PyCapsule_GetPointer(capsules[0].ptr(), "arrow_schema"));
+  const auto* array =
+      static_cast<const ArrowArray*>(PyCapsule_GetPointer(capsules[1].ptr(), "arrow_array"));
+  if (schema == nullptr || array == nullptr) {
+    PyErr_Clear();
+    return std::nullopt;
+  }
+  const py::tuple size = value.attr("size");
+  const auto width = size[0].cast<int64_t>(), height = size[1].cast<int64_t>();
+  if (width <= 0 || height <= 0 || width > kMaxInputSide || height > kMaxInputSide) {
+    return std::nullopt;  // the copy path names the problem
+  }
+  const int64_t pixels = width * height;
+  const int channels = mode == "L" ? 1 : 4;
+  const uint8_t* data = nullptr;
+  if (channels == 1) {
+    data = arrow_bytes(*schema, *array, pixels);
+  } else if (std::string_view(schema->format) == "+w:4" && schema->n_children == 1 &&
+             array->n_children == 1 && array->length == pixels && array->offset == 0 &&
+             array->null_count <= 0) {
+    data = arrow_bytes(*schema->children[0], *array->children[0], pixels * 4);
+  }
+  if (data == nullptr) return std::nullopt;
+  keep.push_back(std::move(capsules));
+  return ImageView{data, static_cast<int>(height), static_cast<int>(width), channels,
+                   width * channels};
+}
+
 // A view of one uint8 image; images whose pixels are not packed within a row, or whose rows
 // run backwards or overlap (a broadcast image), are copied once into `keep`, which also keeps
 // every array alive. Strides along an axis of length 1 are never followed, so they copy
-// nothing.
-ImageView image_view(py::handle value, size_t index, std::list<py::array>& keep) {
+// nothing. PIL images are read in place where Pillow exports their storage (pil_view), else
+// copied once through numpy.
+ImageView image_view(py::handle value, size_t index, std::list<py::object>& keep) {
+  if (const auto view = pil_view(value, keep)) return *view;
   const std::string name = std::to_string(index);
+  const bool pil = is_pil_image(value);
   py::array array = as_array(value, Subject{"image", name});
+  if (pil) detail::count_image_copy(static_cast<uint64_t>(array.nbytes()));
   const auto describe = [&array] {
     return std::string(py::str(array.dtype())) +
            std::string(py::str(py::tuple(array.attr("shape"))));
@@ -267,7 +358,7 @@ ImageView image_view(py::handle value, size_t index, std::list<py::array>& keep)
 py::array transform(const py::list& images, const Any<ImageTransformSpec>& spec_object,
                     const py::typing::Optional<py::array>& out) {
   const ImageTransformSpec& spec = spec_of(spec_object);
-  std::list<py::array> keep;
+  std::list<py::object> keep;
   std::vector<ImageView> views;
   views.reserve(images.size());
   for (size_t i = 0; i < images.size(); ++i) views.push_back(image_view(images[i], i, keep));

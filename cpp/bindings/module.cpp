@@ -13,6 +13,7 @@ PYBIND11_MODULE(_core, m) {
   fastort::bindings::register_session_handle(m);
   fastort::bindings::register_bound_run(m);
   fastort::bindings::register_image(m);
+  fastort::bindings::register_decode(m);
   fastort::bindings::register_serving(m);
   fastort::bindings::register_tensor_types(m);
 }

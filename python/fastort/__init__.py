@@ -27,7 +27,9 @@ from .run_options import RunOptions
 from .session import ModelMetadata, PreparedCall, Session, ValueInfo
 
 if TYPE_CHECKING:  # what type checkers see of the names module_getattr imports
+    from ._build import build_info
     from ._cache import CacheInfo, cache_info, clear_cache, set_cache_size
+    from ._decode import read_image
     from .export_model import ExportError, ExportReport, ExportVerificationError
     from .image import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
     from .serving import Batcher, BatchFuture
@@ -61,9 +63,11 @@ __all__ = [
     "ValueInfo",
     "__version__",
     "available_providers",
+    "build_info",
     "cache_info",
     "clear_cache",
     "export",
     "ort_version",
+    "read_image",
     "set_cache_size",
 ]

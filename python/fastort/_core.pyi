@@ -45,9 +45,11 @@ __all__: list[str] = [
     "compiled_api_version",
     "cpu_budget",
     "debug_counters",
+    "decode_images",
     "element_type_of",
     "graph_optimization_name",
     "hardware_threads",
+    "jpeg_library",
     "load_runtime",
     "numpy_dtype",
     "onnx_type_name",
@@ -552,6 +554,20 @@ def cpu_budget() -> dict[str, typing.Any]:
     """
 
 def debug_counters() -> dict[str, typing.Any]: ...
+def decode_images(
+    sources: list[typing.Any],
+    indexes: list[typing.Any],
+    threads: typing.SupportsInt | typing.SupportsIndex,
+    draft: tuple[int, int] | None = None,
+    max_pixels: typing.SupportsInt | typing.SupportsIndex = 89478485,
+    rgb: bool = False,
+) -> list[typing.Any]:
+    """
+    Decodes encoded images (bytes-like or paths) on up to `threads` threads: one uint8
+    array per source, or None where Pillow must decode it (not a JPEG, or a JPEG of a
+    colour space decoded only by Pillow). Errors name indexes[i].
+    """
+
 def element_type_of(dtype: numpy.dtype[typing.Any]) -> int:
     """
     ONNX's element type (TensorProto.DataType) of a numpy dtype.
@@ -563,6 +579,11 @@ def graph_optimization_name(level: GraphOptimizationLevel) -> str:
     """
 
 def hardware_threads() -> int: ...
+def jpeg_library() -> dict[str, str]:
+    """
+    The linked libjpeg-turbo: its version and the SIMD kernels its decoder uses here.
+    """
+
 def load_runtime(library_path: str) -> None:
     """
     Load libonnxruntime from a path (once per process).

@@ -23,6 +23,8 @@ _LAZY_NAMES = {
     "IMAGENET_MEAN": "image",
     "IMAGENET_STD": "image",
     "ImageTransform": "image",
+    "read_image": "_decode",
+    "build_info": "_build",
     "Batcher": "serving",
     "BatchFuture": "serving",
 }

@@ -6,24 +6,24 @@ fixed-point resampling, torchvision's sizing and crop offsets, zero padding when
 larger than the image) and the float32 output equals torchvision's bit for bit.
 
 Images may be uint8 numpy arrays (HxW or HxWx1 grey, HxWx3 RGB or BGR, HxWx4 with alpha
-dropped, any row stride), PIL images, file paths or encoded bytes (decoded with Pillow,
-which is then required). Arrays are read in place; arrays whose pixels are not packed
-within a row (e.g. `image[:, ::2]`) or whose rows run backwards (`image[::-1]`) are copied
-once. A PIL image is copied once too: Pillow hands numpy its pixels through `tobytes()`.
+dropped, any row stride), PIL images, file paths or encoded bytes. Arrays are read in place;
+arrays whose pixels are not packed within a row (e.g. `image[:, ::2]`) or whose rows run
+backwards (`image[::-1]`) are copied once. PIL images of mode L, RGB, RGBA and RGBX are read
+in place from Pillow's own storage (Pillow >= 11.2, images in one storage block: up to 16 MiB
+by default, about 4 megapixels in RGB); others are copied once, and other modes converted to
+RGB first. JPEGs are decoded natively (see `fastort._decode`), other formats by Pillow.
 """
 
 from __future__ import annotations
 
 import functools
-import io
 import os
-import struct
 from collections.abc import Sequence
 from typing import Any, Literal, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, _decode
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImageInput", "ImageTransform"]
 
@@ -262,16 +262,32 @@ class ImageTransform:
 
         `out` receives the batch in place (e.g. an array you then pass to `Session.run`, so
         nothing is copied on the way to the model); it must be C-contiguous with the exact
-        shape and dtype, and share no memory with the images. `fast_decode=True` lets Pillow
-        decode JPEGs at a reduced scale (draft mode): much faster for large photos, but the
+        shape and dtype, and share no memory with the images.
+
+        Paths and bytes holding JPEGs are decoded natively, several at once on the transform's
+        threads, with pixels identical to Pillow's decode; other formats are decoded by Pillow.
+        `fast_decode=True` decodes JPEGs at a reduced scale (libjpeg's DCT scaling by 1/2, 1/4
+        or 1/8, the largest that keeps the image at least as large as the resize needs),
+        exactly as Pillow's `draft("RGB", size)` would: much faster for large photos, but the
         pixels then differ from a full decode, so results are no longer identical to
-        torchvision's.
+        torchvision's on the full image.
         """
-        arrays = [
-            self._as_array(image, index, fast_decode)
-            for index, image in enumerate(self._as_list(images))
-        ]
-        return _core.transform_images(arrays, self._spec, out)
+        items = self._as_list(images)
+        inputs: list[Any] = [None] * len(items)
+        encoded: list[int] = []
+        for index, image in enumerate(items):
+            if isinstance(image, _decode.ENCODED_TYPES):
+                encoded.append(index)
+            else:
+                inputs[index] = self._as_input(image, index)
+        if encoded:
+            draft = self._draft_size() if fast_decode else None
+            decoded = _decode.decode(
+                [items[i] for i in encoded], encoded, self._spec.threads, draft
+            )
+            for index, image in zip(encoded, decoded):
+                inputs[index] = image if isinstance(image, np.ndarray) else _pil_input(image)
+        return _core.transform_images(inputs, self._spec, out)
 
     transform = __call__
 
@@ -281,60 +297,27 @@ class ImageTransform:
             return list(images)
         return [images]
 
-    def _as_array(self, image: Any, index: int, fast_decode: bool) -> Any:
-        if isinstance(image, np.ndarray) or (
-            hasattr(image, "__array_interface__") and not _is_pil(image)
-        ):
+    @staticmethod
+    def _as_input(image: Any, index: int) -> Any:
+        if isinstance(image, np.ndarray):
             return image
+        # Before hasattr(image, "__array_interface__"): on a PIL image, that property copies
+        # every pixel (tobytes()).
         if _is_pil(image):
-            return _pil_to_array(image)
-        if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)):
-            return _pil_to_array(self._decode(image, index, fast_decode))
+            return _pil_input(image)
+        if hasattr(image, "__array_interface__"):
+            return image
         raise _type_error(
             f"image {index}: expected a uint8 numpy array, a PIL image, a path or encoded bytes, "
             f"got {type(image).__name__}"
         )
 
-    def _decode(self, source: Any, index: int, fast_decode: bool) -> Any:
-        try:
-            from PIL import Image, UnidentifiedImageError
-        except ImportError:
-            raise ImportError("decoding image files needs Pillow: pip install pillow") from None
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            name = f"image {index} ({len(source)} bytes)"
-            file: Any = io.BytesIO(bytes(source))
-        else:
-            file = os.fspath(source)
-            name = f"image {index} ({file!r})"
-        try:
-            opened = Image.open(file)
-            if fast_decode:
-                opened.draft("RGB", self._draft_size(opened.size))
-            opened.load()
-        except Image.DecompressionBombError as error:
-            raise _argument_error(
-                f"{name} is refused as a possible decompression bomb: {error} "
-                "(PIL.Image.MAX_IMAGE_PIXELS sets Pillow's limit)"
-            ) from error
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            raise
-        # What Pillow's decoders raise on corrupt or truncated data.
-        except (
-            UnidentifiedImageError,
-            OSError,
-            SyntaxError,
-            ValueError,
-            EOFError,
-            struct.error,
-        ) as error:
-            raise _argument_error(f"{name}: cannot decode: {error}") from error
-        return opened
-
-    def _draft_size(self, size: tuple[int, int]) -> tuple[int, int]:
-        # The decoded image must stay at least as large as what the resize needs.
+    def _draft_size(self) -> tuple[int, int] | None:
+        """Pillow's draft size (width, height): the decoded image must stay at least as large
+        as what the resize needs. None (a full decode) without a resize."""
         resize = self.resize
         if resize is None:
-            return size
+            return None
         if isinstance(resize, int):
             return (resize, resize)
         return (resize[1], resize[0])
@@ -379,9 +362,10 @@ def _is_pil(image: Any) -> bool:
     return module.startswith("PIL.") and hasattr(image, "mode") and hasattr(image, "convert")
 
 
-def _pil_to_array(image: Any) -> np.ndarray:
-    # RGB, grey and RGBA map straight to arrays; every other mode goes through Pillow's own
-    # conversion to RGB, as torchvision users do with .convert("RGB").
-    if image.mode not in ("RGB", "L", "RGBA"):
+def _pil_input(image: Any) -> Any:
+    """What the core reads of a PIL image: the image itself for the modes it reads in place
+    (L, RGB, RGBA, RGBX), else Pillow's own conversion to RGB, as torchvision users do with
+    .convert("RGB")."""
+    if image.mode not in ("RGB", "L", "RGBA", "RGBX"):
         image = image.convert("RGB")
-    return np.asarray(image)
+    return image

@@ -8,17 +8,18 @@
 namespace fastort {
 
 enum class ErrorKind {
-  kRuntime,          // anything else, including ORT failures while running
-  kInvalidArgument,  // a bad value: unknown name, wrong shape, absurd option
-  kTypeMismatch,     // a value of the wrong type or element type
-  kFileNotFound,     // a model path that does not exist
-  kIsADirectory,     // a model path that is a directory
-  kInvalidModel,     // a model that ONNX Runtime cannot load
-  kRuntimeLoad,      // libonnxruntime missing, unloadable or too old
-  kTerminated,       // a run stopped by RunOptions' terminate flag
-  kTimedOut,         // a run stopped because its RunOptions timeout passed
-  kInterrupted,      // a run stopped by a signal (the bindings let Python handle it)
-  kQueueFull,        // a Batcher's queue holds max_queue requests already
+  kRuntime,           // anything else, including ORT failures while running
+  kInvalidArgument,   // a bad value: unknown name, wrong shape, absurd option
+  kTypeMismatch,      // a value of the wrong type or element type
+  kFileNotFound,      // a model path that does not exist
+  kIsADirectory,      // a model path that is a directory
+  kPermissionDenied,  // a file this process may not read
+  kInvalidModel,      // a model that ONNX Runtime cannot load
+  kRuntimeLoad,       // libonnxruntime missing, unloadable or too old
+  kTerminated,        // a run stopped by RunOptions' terminate flag
+  kTimedOut,          // a run stopped because its RunOptions timeout passed
+  kInterrupted,       // a run stopped by a signal (the bindings let Python handle it)
+  kQueueFull,         // a Batcher's queue holds max_queue requests already
 };
 
 // Sentinel for errors that did not come from ONNX Runtime.
@@ -33,7 +34,7 @@ class Error : public std::runtime_error {
   ErrorKind kind() const noexcept { return kind_; }
   // OrtErrorCode of the failing ORT call, or kNoOrtCode.
   int ort_code() const noexcept { return ort_code_; }
-  // The file the error is about, for kFileNotFound and kIsADirectory.
+  // The file the error is about, for kFileNotFound, kIsADirectory and kPermissionDenied.
   const std::string& path() const noexcept { return path_; }
 
  private:
