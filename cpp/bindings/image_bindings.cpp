@@ -255,20 +255,80 @@ const uint8_t* arrow_bytes(const ArrowSchema& schema, const ArrowArray& array, i
   return static_cast<const uint8_t*>(array.buffers[1]) + array.offset;
 }
 
+// The head of Pillow's image struct (ImagingMemoryInstance in its Imaging.h, Pillow >= 12,
+// whose first field is the ModeID enum), reached through `image.im.ptr`, the capsule Pillow
+// gives C extensions. Read only after every field checked against what Python says of the
+// image; any other layout fails the check and the image is copied instead.
+struct PillowImageHead {
+  int mode;
+  int type;  // 0: IMAGING_TYPE_UINT8
+  int depth;
+  int bands;
+  int xsize;
+  int ysize;
+  void* palette;
+  uint8_t** image8;
+  int32_t** image32;
+  char** image;  // row pointers
+  char* block;
+  void* blocks;
+  int pixelsize;
+  int linesize;
+};
+
+// A PIL image whose rows Pillow keeps apart (several storage blocks), read in place through
+// its row pointers. nullopt where the struct does not check out.
+std::optional<ImageView> pil_rows_view(py::handle value, int64_t width, int64_t height,
+                                       int channels, int bands, std::list<py::object>& keep) {
+  py::object core;
+  py::object capsule;
+  try {
+    core = value.attr("im");
+    capsule = core.attr("ptr");
+  } catch (py::error_already_set&) {
+    return std::nullopt;
+  }
+  if (!PyCapsule_IsValid(capsule.ptr(), "Pillow Imaging")) return std::nullopt;
+  const auto* head =
+      static_cast<const PillowImageHead*>(PyCapsule_GetPointer(capsule.ptr(), "Pillow Imaging"));
+  if (head == nullptr || head->type != 0 || head->bands != bands || head->xsize != width ||
+      head->ysize != height || head->pixelsize != channels || head->linesize != width * channels ||
+      head->image == nullptr) {
+    PyErr_Clear();
+    return std::nullopt;
+  }
+  keep.push_back(std::move(core));  // the storage lives as long as Pillow's core object
+  const auto* const* rows = reinterpret_cast<const uint8_t* const*>(head->image);
+  return ImageView{rows[0],  static_cast<int>(height), static_cast<int>(width),
+                   channels, width * channels,         rows};
+}
+
 // A PIL image of mode L, RGB, RGBA or RGBX read in place through the Arrow C data interface
 // (Pillow >= 11.2): its own storage, 1 or 4 bytes per pixel (RGB is stored as RGBX, the 4th
-// byte dropped like alpha). nullopt where Pillow cannot export it that way (an older Pillow,
-// or an image stored in more than one block: Pillow's blocks are 16 MiB by default); the
-// caller then copies it. `keep` holds the export until the transform is done.
+// byte dropped like alpha). Pillow exports only images stored in one block (16 MiB by
+// default); the rows of larger ones are read through pil_rows_view. nullopt where neither
+// works (an older Pillow); the caller then copies the image. `keep` holds what the view
+// reads until the transform is done.
 std::optional<ImageView> pil_view(py::handle value, std::list<py::object>& keep) {
   if (!is_pil_image(value) || !py::hasattr(value, "__arrow_c_array__")) return std::nullopt;
   const std::string mode = py::str(value.attr("mode"));
   if (mode != "L" && mode != "RGB" && mode != "RGBA" && mode != "RGBX") return std::nullopt;
+  const py::tuple size = value.attr("size");
+  const auto width = size[0].cast<int64_t>(), height = size[1].cast<int64_t>();
+  if (width <= 0 || height <= 0 || width > kMaxInputSide || height > kMaxInputSide) {
+    return std::nullopt;  // the copy path names the problem
+  }
+  const int channels = mode == "L" ? 1 : 4;
   py::tuple capsules;
   try {
     capsules = value.attr("__arrow_c_array__")();
   } catch (py::error_already_set&) {
-    return std::nullopt;  // "Image rows are not contiguous in memory"
+    // "Image rows are not contiguous in memory": stored in several blocks.
+    return pil_rows_view(value, width, height, channels,
+                         mode == "L"     ? 1
+                         : mode == "RGB" ? 3
+                                         : 4,
+                         keep);
   }
   if (capsules.size() != 2) return std::nullopt;
   const auto* schema =
@@ -279,13 +339,7 @@ std::optional<ImageView> pil_view(py::handle value, std::list<py::object>& keep)
     PyErr_Clear();
     return std::nullopt;
   }
-  const py::tuple size = value.attr("size");
-  const auto width = size[0].cast<int64_t>(), height = size[1].cast<int64_t>();
-  if (width <= 0 || height <= 0 || width > kMaxInputSide || height > kMaxInputSide) {
-    return std::nullopt;  // the copy path names the problem
-  }
   const int64_t pixels = width * height;
-  const int channels = mode == "L" ? 1 : 4;
   const uint8_t* data = nullptr;
   if (channels == 1) {
     data = arrow_bytes(*schema, *array, pixels);

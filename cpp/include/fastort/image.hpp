@@ -24,13 +24,16 @@ inline constexpr int kMaxInputSide = 4 * kMaxImageSide;
 // but it must fit in int arithmetic.
 inline constexpr int kMaxResizedSide = 1 << 28;
 
-// A uint8 image, H x W x channels, pixels packed within a row; rows `row_stride` bytes apart.
+// A uint8 image, H x W x channels, pixels packed within a row; rows `row_stride` bytes apart,
+// or, where `rows` is set, row y at rows[y] (rows stored apart, as Pillow stores large images:
+// `data` is then rows[0] and row_stride the packed row length).
 struct ImageView {
   const uint8_t* data = nullptr;
   int height = 0;
   int width = 0;
-  int channels = 0;        // 1 (grey), 3 (RGB/BGR) or 4 (alpha is dropped)
-  int64_t row_stride = 0;  // bytes; >= width * channels
+  int channels = 0;                      // 1 (grey), 3 (RGB/BGR) or 4 (alpha is dropped)
+  int64_t row_stride = 0;                // bytes; >= width * channels
+  const uint8_t* const* rows = nullptr;  // `height` row pointers, or null
 };
 
 struct ImageSize {

@@ -91,7 +91,7 @@ void horizontal_then_vertical(const ImageJob& job, const Window& w, const Writer
   const ImageView& image = job.image;
   int in_begin = 0, in_end = 0;
   w.plan_y.input_range(0, w.plan_y.size(), in_begin, in_end);
-  image::Rows rows{image.data, image.row_stride, image.channels, image.width};
+  image::Rows rows{image.data, image.row_stride, image.channels, image.width, 0, image.rows};
   int64_t column_offset = static_cast<int64_t>(w.x0) * image.channels;
   std::unique_ptr<uint8_t[]> horizontal;  // every byte is written before it is read
   if (!w.plan_x.identity) {
@@ -121,7 +121,8 @@ void vertical_then_horizontal(const ImageJob& job, Window& w, const Writer<T>& o
   const ImageView& image = job.image;
   int col_begin = 0, col_end = 0;
   w.plan_x.input_range(0, w.plan_x.size(), col_begin, col_end);
-  const image::Rows source{image.data, image.row_stride, image.channels, image.width};
+  const image::Rows source{image.data, image.row_stride, image.channels, image.width,
+                           0,          image.rows};
   const int columns = std::max(col_end - col_begin, 1);
   const int lanes = columns * image.channels;
   std::unique_ptr<uint8_t[]> vertical(new uint8_t[static_cast<size_t>(w.plan_y.size()) * lanes]);
@@ -232,8 +233,15 @@ void check_image(const ImageView& image, size_t index) {
 // Whether any byte of `image` lies in [begin, end). Exact for row-strided views, like
 // np.shares_memory: bytes between the rows do not count.
 bool overlaps(const ImageView& image, uintptr_t begin, uintptr_t end) {
-  const auto first = reinterpret_cast<uintptr_t>(image.data);
   const auto row = static_cast<uintptr_t>(image.width) * image.channels;
+  if (image.rows != nullptr) {
+    for (int y = 0; y < image.height; ++y) {
+      const auto at = reinterpret_cast<uintptr_t>(image.rows[y]);
+      if (at < end && begin < at + row) return true;
+    }
+    return false;
+  }
+  const auto first = reinterpret_cast<uintptr_t>(image.data);
   const auto stride = static_cast<uintptr_t>(image.row_stride);  // >= row > 0, checked
   // Rows lie in increasing order: the first row ending after `begin` is the only one that
   // can overlap without an earlier one doing so.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define FASTORT_HAVE_AVX2_KERNELS 1
@@ -39,13 +40,13 @@ void horizontal_scalar(const Rows& src, int row_begin, int row_end, const AxisPl
   }
 }
 
-void vertical_scalar(const Rows& src, const AxisPlan& plan, int yy, int64_t offset, int lanes,
-                     uint8_t* out_row) {
-  const int32_t* k = plan.weights_of(yy);
-  const uint8_t* first = src.row(plan.first[yy]) + offset;
-  for (int j = 0; j < lanes; ++j) {
+// The vertical kernels read tap t of an output row at taps[t] (its row, already offset):
+// rows need not be evenly spaced. Lanes [first_lane, lanes).
+void vertical_scalar(const uint8_t* const* taps, const int32_t* k, int count, int first_lane,
+                     int lanes, uint8_t* out_row) {
+  for (int j = first_lane; j < lanes; ++j) {
     int32_t sum = kHalf;
-    for (int t = 0; t < plan.count[yy]; ++t) sum += first[t * src.stride + j] * k[t];
+    for (int t = 0; t < count; ++t) sum += taps[t][j] * k[t];
     out_row[j] = clip8(sum);
   }
 }
@@ -199,19 +200,15 @@ __attribute__((target("avx2"))) void horizontal_avx2(const Rows& src, int row_be
   }
 }
 
-__attribute__((target("avx2"))) void vertical_avx2(const Rows& src, const AxisPlan& plan, int yy,
-                                                   int64_t offset, int lanes, uint8_t* out_row) {
-  const int32_t* k = plan.weights_of(yy);
-  const uint8_t* first = src.row(plan.first[yy]) + offset;
-  const int taps = plan.count[yy];
+__attribute__((target("avx2"))) void vertical_avx2(const uint8_t* const* taps, const int32_t* k,
+                                                   int count, int lanes, uint8_t* out_row) {
   const __m256i half = _mm256_set1_epi32(kHalf);
   int j = 0;
   for (; j + 8 <= lanes; j += 8) {
     __m256i sum = half;
-    const uint8_t* p = first + j;
-    for (int t = 0; t < taps; ++t, p += src.stride) {
+    for (int t = 0; t < count; ++t) {
       const __m256i values =
-          _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+          _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(taps[t] + j)));
       sum = _mm256_add_epi32(sum, _mm256_mullo_epi32(values, _mm256_set1_epi32(k[t])));
     }
     const __m256i shifted = _mm256_srai_epi32(sum, kPrecisionBits);
@@ -219,11 +216,7 @@ __attribute__((target("avx2"))) void vertical_avx2(const Rows& src, const AxisPl
         _mm_packs_epi32(_mm256_castsi256_si128(shifted), _mm256_extracti128_si256(shifted, 1));
     _mm_storel_epi64(reinterpret_cast<__m128i*>(out_row + j), _mm_packus_epi16(words, words));
   }
-  for (; j < lanes; ++j) {
-    int32_t sum = kHalf;
-    for (int t = 0; t < taps; ++t) sum += first[t * src.stride + j] * k[t];
-    out_row[j] = clip8(sum);
-  }
+  vertical_scalar(taps, k, count, j, lanes, out_row);
 }
 
 bool cpu_has_avx2() {
@@ -266,10 +259,16 @@ void resample_horizontal(const Rows& src, int row_begin, int row_end, const Axis
 
 void resample_vertical(const Rows& src, const AxisPlan& plan, int yy, int64_t offset, int lanes,
                        uint8_t* out_row) {
+  // One slot per tap, kept per thread: no allocation once a thread has seen its widest filter.
+  thread_local std::vector<const uint8_t*> taps;
+  const int count = plan.count[yy];
+  if (taps.size() < static_cast<size_t>(count)) taps.resize(count);
+  for (int t = 0; t < count; ++t) taps[t] = src.row(plan.first[yy] + t) + offset;
+  const int32_t* k = plan.weights_of(yy);
 #ifdef FASTORT_HAVE_AVX2_KERNELS
-  if (cpu_has_avx2()) return vertical_avx2(src, plan, yy, offset, lanes, out_row);
+  if (cpu_has_avx2()) return vertical_avx2(taps.data(), k, count, lanes, out_row);
 #endif
-  vertical_scalar(src, plan, yy, offset, lanes, out_row);
+  vertical_scalar(taps.data(), k, count, 0, lanes, out_row);
 }
 
 }  // namespace fastort::image

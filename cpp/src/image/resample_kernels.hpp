@@ -8,7 +8,8 @@
 
 namespace fastort::image {
 
-// Rows of uint8 pixels: row r starts at base + (r - first_row) * stride; `width` pixels of
+// Rows of uint8 pixels: row r starts at base + (r - first_row) * stride, or at pointers[r]
+// where the rows lie apart (a PIL image stored in several blocks); `width` pixels of
 // `pixel_bytes` bytes each are readable in every row.
 struct Rows {
   const uint8_t* base = nullptr;
@@ -16,8 +17,11 @@ struct Rows {
   int pixel_bytes = 0;  // 1, 3 or 4
   int width = 0;
   int first_row = 0;
+  const uint8_t* const* pointers = nullptr;
 
-  const uint8_t* row(int r) const { return base + (r - first_row) * stride; }
+  const uint8_t* row(int r) const {
+    return pointers != nullptr ? pointers[r] : base + (r - first_row) * stride;
+  }
 };
 
 // The weight layout resample_horizontal reads for pixels of `pixel_bytes` bytes on this
