@@ -403,3 +403,52 @@ def test_bad_sources_are_refused_with_type_errors():
         ImageTransform()([object()])
     with pytest.raises((InvalidArgumentError, ValueError), match="NUL"):
         read_image("bad\0name.jpg")
+
+
+def test_decoding_only_what_the_transform_reads_changes_no_pixel():
+    """Random files and transforms: JPEGs decoded natively are decoded only where the
+    transform reads them (whole iMCU columns cropped, rows above and below skipped), and the
+    result must still equal the transform of Pillow's full decode."""
+    rng = np.random.default_rng(7)
+    samplings = ["444", "422", "420", "440", "411"]
+    for case in range(40):
+        height, width = (int(v) for v in rng.integers(1, 900, 2))
+        pixels = smooth(height, width) if case % 2 else noise(height, width, seed=case)
+        sampling = samplings[case % len(samplings)]
+        if case % 3 == 0:
+            data = jpeg(pixels, progressive=True, subsampling=case % 3)
+        else:
+            data = opencv_jpeg(pixels, sampling, restart=int(rng.integers(0, 3)))
+        short = int(rng.integers(1, 2 * max(height, width)))
+        crop = (int(rng.integers(1, short + 8)), int(rng.integers(1, short + 8)))
+        transform = ImageTransform(
+            resize=short if case % 4 else (int(rng.integers(1, 700)), int(rng.integers(1, 700))),
+            crop=crop,
+            interpolation=["bilinear", "bicubic", "nearest"][case % 3],
+            antialias=bool(case % 5),
+            dtype="uint8",
+            threads=1 + case % 2,
+        )
+        expected = transform(pillow_pixels(data))
+        assert np.array_equal(transform(data), expected), (case, height, width, sampling)
+        fast = transform(data, fast_decode=True)
+        opened = Image.open(io.BytesIO(data))
+        opened.draft("RGB", transform._draft_size())
+        assert np.array_equal(fast, transform(np.asarray(opened.convert("RGB")))), case
+
+
+def test_a_small_crop_of_a_large_photo_decodes_a_small_window(corpus):
+    transform = ImageTransform(resize=3000, crop=(40, 700))
+    decoded = fastort._core.decode_images([corpus["3000x4000"]], [0], 1, spec=transform._spec)[0]
+    first_row, first_column, rows, columns = decoded.window
+    assert decoded.shape == (3000, 4000, 3)
+    # A window around the crop (rows 1480-1520, columns 1650-2350 of 4000 x 3000), not the
+    # whole photo.
+    assert 1400 < first_row < 1480 and rows < 200
+    assert 1550 < first_column < 1650 and columns < 800
+    assert np.array_equal(
+        transform(corpus["3000x4000"]), transform(pillow_pixels(corpus["3000x4000"]))
+    )
+    # Truncated below the window: still an error, as in Pillow.
+    with pytest.raises(InvalidArgumentError, match="truncated"):
+        transform(corpus["3000x4000"][: len(corpus["3000x4000"]) * 9 // 10])

@@ -103,3 +103,36 @@ def test_daemon_threads_inside_fastort_at_interpreter_exit(save, work):
     )
     assert process.returncode == 0, describe(process)
     assert process.stdout == "exiting\n"
+
+
+@pytest.mark.skipif(
+    UNDER_ASAN, reason="AddressSanitizer's runtime aborts on its own when threads run during exit"
+)
+def test_daemon_threads_taking_the_gil_back_at_interpreter_exit(sigmoid_path):
+    # Many tiny runs: the threads take the GIL back thousands of times a second, so the exit
+    # catches some of them doing it, which CPython answers by ending the thread with
+    # pthread_exit. That unwinding must pass through run(); swallowing it aborted the
+    # process ("FATAL: exception not rethrown") in every one of 30 tries.
+    script = """
+        import sys, threading, time, numpy as np, fastort
+
+        session = fastort.Session(sys.argv[1], threads=1)
+        x = np.ones((3, 4, 5), np.float32)
+        call = session.prepare({"x": x})
+
+        def work(index):
+            while True:
+                if index % 2:
+                    session.run(None, {"x": x})
+                else:
+                    call.run()
+
+        for index in range(8):
+            threading.Thread(target=work, args=(index,), daemon=True).start()
+        time.sleep(0.2)
+        print("exiting")
+        """
+    for _ in range(3):
+        process = run_python(script, sigmoid_path)
+        assert process.returncode == 0, describe(process)
+        assert process.stdout == "exiting\n"

@@ -3,6 +3,10 @@
 
 #include <pybind11/pybind11.h>
 
+#if defined(__GLIBCXX__)
+#include <cxxabi.h>
+#endif
+
 #include <string>
 #include <type_traits>
 #include <typeinfo>
@@ -56,8 +60,23 @@ std::invoke_result_t<F> forwarding_ort_log(F&& f) {
 void set_python_error(const Error& error) noexcept;
 
 // In a catch (...) block of a function Python calls directly (METH_FASTCALL, no pybind11
-// dispatcher): sets the Python exception for the exception being handled.
+// dispatcher): sets the Python exception for the exception being handled. Such a block must
+// follow FASTORT_PASS_FORCED_UNWIND.
 void set_python_error_from_current() noexcept;
+
+// When the interpreter exits while a daemon thread takes the GIL back, CPython ends that
+// thread with pthread_exit, which glibc unwinds as an exception (abi::__forced_unwind).
+// It must pass through: libstdc++ aborts the process ("FATAL: exception not rethrown") when a
+// handler swallows it. pybind11's dispatcher lets it through; functions Python calls
+// directly put this handler before their catch (...).
+#if defined(__GLIBCXX__)
+#define FASTORT_PASS_FORCED_UNWIND \
+  catch (abi::__forced_unwind&) {  \
+    throw;                         \
+  }
+#else
+#define FASTORT_PASS_FORCED_UNWIND
+#endif
 
 // The C++ object behind `self`. pybind11 hands a method called on an object whose __init__
 // never ran (Class.__new__(Class).method()) raw, unconstructed memory, so every method of

@@ -250,7 +250,9 @@ PyObject* run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
     constexpr bool kPrepared = std::is_same_v<T, PreparedCall>;
     T& bound = initialized<T>(self, kPrepared ? "PreparedCall" : "BoundRun");
     return run(bound, run_options).release().ptr();
-  } catch (...) {
+  }
+  FASTORT_PASS_FORCED_UNWIND
+  catch (...) {
     set_python_error_from_current();
   }
   return nullptr;

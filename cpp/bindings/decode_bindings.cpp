@@ -64,7 +64,7 @@ EncodedImage encoded_image(py::handle source, size_t index, std::list<HeldBuffer
 
 // The pixels as an H x W (grey) or H x W x 3 uint8 array that owns them: no copy.
 py::array to_array(DecodedImage image) {
-  std::vector<py::ssize_t> shape{image.height, image.width};
+  std::vector<py::ssize_t> shape{image.stored_height, image.stored_width};
   if (image.channels != 1) shape.push_back(image.channels);
   uint8_t* pixels = image.pixels.release();
   const py::capsule owner(pixels, [](void* p) { FreePixels()(static_cast<uint8_t*>(p)); });
@@ -73,7 +73,8 @@ py::array to_array(DecodedImage image) {
 
 py::list decode(const py::list& sources, const py::list& indexes, int threads,
                 const py::typing::Optional<py::typing::Tuple<py::int_, py::int_>>& draft,
-                int64_t max_pixels, bool rgb) {
+                int64_t max_pixels, bool rgb,
+                const py::typing::Optional<ImageTransformSpec>& spec) {
   if (indexes.size() != sources.size()) {
     throw Error(ErrorKind::kInvalidArgument, "indexes must give one index per source");
   }
@@ -85,6 +86,7 @@ py::list decode(const py::list& sources, const py::list& indexes, int threads,
     const auto size = py::reinterpret_borrow<py::tuple>(draft);
     options.draft = ImageSize{size[1].cast<int>(), size[0].cast<int>()};  // Pillow's (w, h)
   }
+  if (!spec.is_none()) options.read_by = py::cast<const ImageTransformSpec&>(spec);
   std::list<HeldBuffer> buffers;
   std::vector<EncodedImage> images;
   images.reserve(sources.size());
@@ -94,7 +96,9 @@ py::list decode(const py::list& sources, const py::list& indexes, int threads,
   auto decoded = without_gil([&] { return decode_images(images, options, threads); });
   py::list result;
   for (auto& image : decoded) {
-    if (image) {
+    if (image && options.read_by) {
+      result.append(py::cast(std::move(*image)));
+    } else if (image) {
       result.append(to_array(std::move(*image)));
     } else {
       result.append(py::none());
@@ -106,12 +110,25 @@ py::list decode(const py::list& sources, const py::list& indexes, int threads,
 }  // namespace
 
 void register_decode(py::module_& m) {
+  py::class_<DecodedImage>(m, "DecodedImage",
+                           "Pixels decoded for one transform (possibly only the window it\n"
+                           "reads); transform_images takes it like an image.")
+      .def_property_readonly("shape",
+                             [](const DecodedImage& image) {
+                               return py::typing::Tuple<py::int_, py::int_, py::int_>(
+                                   py::make_tuple(image.height, image.width, image.channels));
+                             })
+      .def_property_readonly("window", [](const DecodedImage& image) {
+        return py::typing::Tuple<py::int_, py::int_, py::int_, py::int_>(py::make_tuple(
+            image.first_row, image.first_column, image.stored_height, image.stored_width));
+      });
   m.def("decode_images", &decode, py::arg("sources"), py::arg("indexes"), py::arg("threads"),
         py::arg("draft") = py::none(), py::arg("max_pixels") = kDefaultMaxImagePixels,
-        py::arg("rgb") = false,
+        py::arg("rgb") = false, py::arg("spec") = py::none(),
         "Decodes encoded images (bytes-like or paths) on up to `threads` threads: one uint8\n"
         "array per source, or None where Pillow must decode it (not a JPEG, or a JPEG of a\n"
-        "colour space decoded only by Pillow). Errors name indexes[i].");
+        "colour space decoded only by Pillow). With `spec`, JPEGs come back as DecodedImage\n"
+        "holding only what that transform reads. Errors name indexes[i].");
   m.def(
       "jpeg_library",
       [] {

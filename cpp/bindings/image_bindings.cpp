@@ -18,6 +18,7 @@
 #include "fastort/debug_counters.hpp"
 #include "fastort/error.hpp"
 #include "fastort/image.hpp"
+#include "fastort/image_decode.hpp"
 #include "fastort/thread_pool.hpp"
 #include "gil.hpp"
 #include "numpy_interop.hpp"
@@ -360,6 +361,10 @@ std::optional<ImageView> pil_view(py::handle value, std::list<py::object>& keep)
 // nothing. PIL images are read in place where Pillow exports their storage (pil_view), else
 // copied once through numpy.
 ImageView image_view(py::handle value, size_t index, std::list<py::object>& keep) {
+  if (py::isinstance<DecodedImage>(value)) {
+    keep.push_back(py::reinterpret_borrow<py::object>(value));
+    return py::cast<const DecodedImage&>(value).view();
+  }
   if (const auto view = pil_view(value, keep)) return *view;
   const std::string name = std::to_string(index);
   const bool pil = is_pil_image(value);

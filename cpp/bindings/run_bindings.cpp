@@ -212,7 +212,9 @@ PyObject* run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
                slots[kRunOptions] ? slots[kRunOptions] : none, slots[kOut] ? slots[kOut] : none)
         .release()
         .ptr();
-  } catch (...) {
+  }
+  FASTORT_PASS_FORCED_UNWIND
+  catch (...) {
     set_python_error_from_current();
   }
   return nullptr;

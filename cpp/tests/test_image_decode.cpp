@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -106,6 +108,45 @@ TEST_CASE(draft_picks_pillows_reduction) {
   options.draft = ImageSize{1080, 1000};  // 1: a full decode
   image = decode(file, options);
   CHECK(image && image->width == 1920);
+}
+
+TEST_CASE(a_window_read_by_a_transform_equals_the_full_decode_there) {
+  for (bool progressive : {false, true}) {
+    const auto file = encode(1920, 1080, 3, progressive);
+    const auto full = decode(file);
+    for (int crop : {224, 16}) {
+      DecodeOptions options;
+      options.read_by = ImageTransformSpec{};
+      options.read_by->crop = ImageSize{crop, crop};
+      const auto window = decode(file, options);
+      CHECK(window && window->is_window() && window->height == 1080 && window->width == 1920);
+      const ImageRegion region = read_region(*options.read_by, 1080, 1920);
+      CHECK(window->first_row <= region.y_begin &&
+            window->first_row + window->stored_height >= region.y_end);
+      CHECK(window->first_column <= region.x_begin &&
+            window->first_column + window->stored_width >= region.x_end);
+      bool equal = true;
+      for (int y = 0; y < window->stored_height; ++y) {
+        const uint8_t* stored =
+            window->pixels.get() + static_cast<size_t>(y) * window->stored_width * 3;
+        const uint8_t* whole =
+            full->pixels.get() +
+            (static_cast<size_t>(y + window->first_row) * 1920 + window->first_column) * 3;
+        // Only the region the transform reads must match: the margins around it may differ
+        // (libjpeg treats the edges of a cropped window as image edges when upsampling).
+        const int row = y + window->first_row;
+        if (row < region.y_begin || row >= region.y_end) continue;
+        const size_t skip = static_cast<size_t>(region.x_begin - window->first_column) * 3;
+        const size_t bytes = static_cast<size_t>(region.x_end - region.x_begin) * 3;
+        equal &= std::memcmp(stored + skip, whole + skip, bytes) == 0;
+      }
+      CHECK(equal);
+      // Cut below the window: still an error.
+      const std::vector<uint8_t> head(file.begin(),
+                                      file.begin() + static_cast<long>(file.size() * 9 / 10));
+      CHECK(message_has([&] { decode(head, options); }, "truncated"));
+    }
+  }
 }
 
 TEST_CASE(cmyk_is_left_to_pillow) { CHECK(!decode(encode(16, 16, 4)).has_value()); }

@@ -18,6 +18,7 @@ __all__: list[str] = [
     "BoundRun",
     "CachePolicy",
     "CompletionQueue",
+    "DecodedImage",
     "ExecutionMode",
     "FastortError",
     "GraphOptimizationLevel",
@@ -469,6 +470,16 @@ class ImageTransformSpec:
     @property
     def threads(self) -> int: ...
 
+class DecodedImage:
+    """
+    Pixels decoded for one transform (possibly only the window it
+    reads); transform_images takes it like an image.
+    """
+    @property
+    def shape(self) -> tuple[int, int, int]: ...
+    @property
+    def window(self) -> tuple[int, int, int, int]: ...
+
 class BatchFuture:
     """
     The result of Batcher.submit: like concurrent.futures.Future.
@@ -561,11 +572,13 @@ def decode_images(
     draft: tuple[int, int] | None = None,
     max_pixels: typing.SupportsInt | typing.SupportsIndex = 89478485,
     rgb: bool = False,
+    spec: ImageTransformSpec | None = None,
 ) -> list[typing.Any]:
     """
     Decodes encoded images (bytes-like or paths) on up to `threads` threads: one uint8
     array per source, or None where Pillow must decode it (not a JPEG, or a JPEG of a
-    colour space decoded only by Pillow). Errors name indexes[i].
+    colour space decoded only by Pillow). With `spec`, JPEGs come back as DecodedImage
+    holding only what that transform reads. Errors name indexes[i].
     """
 
 def element_type_of(dtype: numpy.dtype[typing.Any]) -> int:

@@ -102,16 +102,18 @@ def decode(
     threads: int,
     draft: tuple[int, int] | None = None,
     rgb: bool = False,
+    spec: _core.ImageTransformSpec | None = None,
 ) -> list[Any]:
     """Each source decoded: a uint8 array (JPEGs, decoded natively: H x W grey or H x W x 3
     RGB, or always RGB with `rgb`), else a loaded PIL image (an RGB array with `rgb`).
 
     `indexes` name the sources in errors; `draft` is Pillow's draft size (width, height):
     JPEGs are decoded at the largest DCT-domain reduction that keeps both sides at least as
-    large, natively and by Pillow alike.
+    large, natively and by Pillow alike. With `spec`, native JPEGs come back as
+    `_core.DecodedImage`, holding only what that transform reads of them.
     """
     decoded: list[Any] = _core.decode_images(
-        list(sources), list(indexes), threads, draft, max_image_pixels(), rgb
+        list(sources), list(indexes), threads, draft, max_image_pixels(), rgb, spec
     )
     left = [i for i, image in enumerate(decoded) if image is None]
     if not left:

@@ -283,10 +283,11 @@ class ImageTransform:
         if encoded:
             draft = self._draft_size() if fast_decode else None
             decoded = _decode.decode(
-                [items[i] for i in encoded], encoded, self._spec.threads, draft
+                [items[i] for i in encoded], encoded, self._spec.threads, draft, spec=self._spec
             )
             for index, image in zip(encoded, decoded):
-                inputs[index] = image if isinstance(image, np.ndarray) else _pil_input(image)
+                native = isinstance(image, _core.DecodedImage)
+                inputs[index] = image if native else _pil_input(image)
         return _core.transform_images(inputs, self._spec, out)
 
     transform = __call__

@@ -34,6 +34,26 @@ struct ImageView {
   int channels = 0;                      // 1 (grey), 3 (RGB/BGR) or 4 (alpha is dropped)
   int64_t row_stride = 0;                // bytes; >= width * channels
   const uint8_t* const* rows = nullptr;  // `height` row pointers, or null
+  // A window of the image (a decoder skipped what the transform never reads): height x width
+  // is the whole image, but only rows [first_row, first_row + stored_height) and columns
+  // [first_column, first_column + stored_width) are stored, `data` pointing at the first
+  // stored pixel. Stored sizes of 0 mean the whole image. Not combined with `rows`.
+  int first_row = 0;
+  int first_column = 0;
+  int stored_height = 0;
+  int stored_width = 0;
+
+  int stored_rows() const noexcept { return stored_height > 0 ? stored_height : height; }
+  int stored_columns() const noexcept { return stored_width > 0 ? stored_width : width; }
+};
+
+// The pixels of a height x width image that a transform reads: rows [y_begin, y_end) and
+// columns [x_begin, x_end), both empty when it reads none (the crop is all padding).
+struct ImageRegion {
+  int y_begin = 0;
+  int y_end = 0;
+  int x_begin = 0;
+  int x_end = 0;
 };
 
 struct ImageSize {
@@ -112,6 +132,10 @@ struct ImageTransformSpec {
 
 // Height and width of one transformed image of the given input size.
 ImageSize output_size(const ImageTransformSpec& spec, int height, int width);
+
+// What transforming a height x width image with `spec` reads of it (computed as the transform
+// plans its filters, so exactly the pixels its kernels touch). Throws like output_size().
+ImageRegion read_region(const ImageTransformSpec& spec, int height, int width);
 
 // Shape of the output for `count` images of height x width: N x 3 x H x W (NCHW) or
 // N x H x W x 3 (NHWC).

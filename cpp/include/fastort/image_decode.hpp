@@ -28,6 +28,11 @@ struct DecodeOptions {
   int64_t max_pixels = kDefaultMaxImagePixels;
   // Greyscale images as 3 equal channels (Pillow's convert("RGB")) rather than 1.
   bool rgb = false;
+  // Decode only what this transform reads (read_region(), with a margin of two iMCUs each
+  // side): columns outside it are not decompressed, rows above and below it are only
+  // entropy-decoded (so a truncated file is still an error). The stored pixels equal the
+  // full decode's. nullopt: the whole image.
+  std::optional<ImageTransformSpec> read_by;
 };
 
 // Pixels from malloc (the decoder's frames cannot throw), released with free().
@@ -36,15 +41,31 @@ struct FreePixels {
 };
 using PixelBuffer = std::unique_ptr<uint8_t[], FreePixels>;
 
-// Decoded pixels, rows packed: height x width x channels (1 or 3).
+// Decoded pixels, rows packed: height x width x channels (1 or 3), or (DecodeOptions::read_by)
+// a window of them: rows [first_row, first_row + stored_height), columns [first_column,
+// first_column + stored_width).
 struct DecodedImage {
   PixelBuffer pixels;
   int height = 0;
   int width = 0;
   int channels = 0;
+  int first_row = 0;
+  int first_column = 0;
+  int stored_height = 0;
+  int stored_width = 0;
 
+  bool is_window() const noexcept { return stored_height != height || stored_width != width; }
+  // The whole image's geometry over the stored pixels.
   ImageView view() const {
-    return ImageView{pixels.get(), height, width, channels, static_cast<int64_t>(width) * channels};
+    ImageView view{pixels.get(), height, width, channels,
+                   static_cast<int64_t>(stored_width) * channels};
+    if (is_window()) {
+      view.first_row = first_row;
+      view.first_column = first_column;
+      view.stored_height = stored_height;
+      view.stored_width = stored_width;
+    }
+    return view;
   }
 };
 

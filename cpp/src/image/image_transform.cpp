@@ -91,8 +91,9 @@ void horizontal_then_vertical(const ImageJob& job, const Window& w, const Writer
   const ImageView& image = job.image;
   int in_begin = 0, in_end = 0;
   w.plan_y.input_range(0, w.plan_y.size(), in_begin, in_end);
-  image::Rows rows{image.data, image.row_stride, image.channels, image.width, 0, image.rows};
-  int64_t column_offset = static_cast<int64_t>(w.x0) * image.channels;
+  image::Rows rows{image.data,      image.row_stride, image.channels, image.stored_columns(),
+                   image.first_row, image.rows};
+  int64_t column_offset = static_cast<int64_t>(w.x0 - image.first_column) * image.channels;
   std::unique_ptr<uint8_t[]> horizontal;  // every byte is written before it is read
   if (!w.plan_x.identity) {
     const int pixel_bytes = image.channels == 1 ? 1 : 4;
@@ -121,8 +122,9 @@ void vertical_then_horizontal(const ImageJob& job, Window& w, const Writer<T>& o
   const ImageView& image = job.image;
   int col_begin = 0, col_end = 0;
   w.plan_x.input_range(0, w.plan_x.size(), col_begin, col_end);
-  const image::Rows source{image.data, image.row_stride, image.channels, image.width,
-                           0,          image.rows};
+  const image::Rows source{image.data,      image.row_stride,
+                           image.channels,  image.stored_columns(),
+                           image.first_row, image.rows};
   const int columns = std::max(col_end - col_begin, 1);
   const int lanes = columns * image.channels;
   std::unique_ptr<uint8_t[]> vertical(new uint8_t[static_cast<size_t>(w.plan_y.size()) * lanes]);
@@ -171,6 +173,10 @@ void transform_band(const ImageJob& job, const ImageTransformSpec& spec, const W
            x0,
            y0,
            {}};
+  // From here on plan_x indexes the stored columns.
+  if (image.first_column != 0) {
+    for (int& first : w.plan_x.first) first -= image.first_column;
+  }
   for (int c = 0; c < 3; ++c) {
     w.channel_of[c] =
         image.channels == 1 ? 0 : (spec.channel_order == ChannelOrder::kBGR ? 2 - c : c);
@@ -225,15 +231,20 @@ void check_image(const ImageView& image, size_t index) {
     throw Error(ErrorKind::kInvalidArgument,
                 which() + " is larger than " + std::to_string(kMaxInputSide) + " pixels a side");
   }
-  if (image.row_stride < static_cast<int64_t>(image.width) * image.channels) {
+  if (image.row_stride < static_cast<int64_t>(image.stored_columns()) * image.channels) {
     throw Error(ErrorKind::kInvalidArgument, which() + " has rows shorter than its width");
+  }
+  if (image.first_row < 0 || image.first_column < 0 || image.stored_height < 0 ||
+      image.stored_width < 0 || image.first_row + image.stored_rows() > image.height ||
+      image.first_column + image.stored_columns() > image.width) {
+    throw Error(ErrorKind::kInvalidArgument, which() + " has a stored window outside the image");
   }
 }
 
 // Whether any byte of `image` lies in [begin, end). Exact for row-strided views, like
 // np.shares_memory: bytes between the rows do not count.
 bool overlaps(const ImageView& image, uintptr_t begin, uintptr_t end) {
-  const auto row = static_cast<uintptr_t>(image.width) * image.channels;
+  const auto row = static_cast<uintptr_t>(image.stored_columns()) * image.channels;
   if (image.rows != nullptr) {
     for (int y = 0; y < image.height; ++y) {
       const auto at = reinterpret_cast<uintptr_t>(image.rows[y]);
@@ -247,7 +258,7 @@ bool overlaps(const ImageView& image, uintptr_t begin, uintptr_t end) {
   // can overlap without an earlier one doing so.
   uintptr_t y = 0;
   if (begin >= first + row) y = (begin - first - row) / stride + 1;
-  return y < static_cast<uintptr_t>(image.height) && first + y * stride < end;
+  return y < static_cast<uintptr_t>(image.stored_rows()) && first + y * stride < end;
 }
 
 template <typename T>
@@ -284,6 +295,24 @@ void check_output_fits(ElementType type, const std::array<int64_t, 4>& shape) {
                     " bytes, more than this machine's physical memory (" + std::to_string(memory) +
                     " bytes); use a smaller crop, resize or batch");
   }
+}
+
+ImageRegion read_region(const ImageTransformSpec& spec, int height, int width) {
+  const ImageSize resized = image::resized_size(spec, height, width);
+  const ImageSize size = spec.crop ? *spec.crop : resized;
+  const int top = spec.crop ? image::crop_offset(resized.height, size.height) : 0;
+  const int left = spec.crop ? image::crop_offset(resized.width, size.width) : 0;
+  const int y0 = std::max(top, 0), y1 = std::min(top + size.height, resized.height);
+  const int x0 = std::max(left, 0), x1 = std::min(left + size.width, resized.width);
+  if (y0 >= y1 || x0 >= x1) return ImageRegion{};
+  ImageRegion region;
+  image::plan_axis(height, resized.height, y0, y1, spec.interpolation, spec.antialias,
+                   image::WeightLayout::kInt32)
+      .input_range(0, y1 - y0, region.y_begin, region.y_end);
+  image::plan_axis(width, resized.width, x0, x1, spec.interpolation, spec.antialias,
+                   image::WeightLayout::kInt32)
+      .input_range(0, x1 - x0, region.x_begin, region.x_end);
+  return region;
 }
 
 ImageBatch::ImageBatch(const ImageTransformSpec& spec, std::vector<ImageView> images)

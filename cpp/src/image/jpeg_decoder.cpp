@@ -73,6 +73,38 @@ unsigned draft_denominator(const jpeg_decompress_struct& cinfo, const ImageSize&
   return 1;
 }
 
+// Rows [y_begin, y_end) and columns [x_begin, x_end) of the output to decode.
+struct Window {
+  int y_begin, y_end, x_begin, x_end;
+};
+
+// What `spec` reads of the image about to be decoded, with two iMCUs (the unit libjpeg crops
+// and skips by, and more than fancy upsampling looks at) more on each side; the whole image
+// when the window would save little, or when the transform will refuse the image anyway (it
+// reports that itself). Must not throw: it runs between setjmp and a possible longjmp.
+Window window_to_decode(const ImageTransformSpec& spec,
+                        const jpeg_decompress_struct& cinfo) noexcept {
+  const int height = static_cast<int>(cinfo.output_height);
+  const int width = static_cast<int>(cinfo.output_width);
+  const Window whole{0, height, 0, width};
+  ImageRegion region;
+  try {
+    region = read_region(spec, height, width);
+  } catch (...) {
+    return whole;
+  }
+  if (region.y_begin >= region.y_end || region.x_begin >= region.x_end) return whole;
+  const int unit = cinfo.min_DCT_scaled_size;
+  const int margin_x = 2 * cinfo.max_h_samp_factor * unit;
+  const int margin_y = 2 * cinfo.max_v_samp_factor * unit;
+  const Window window{
+      std::max(region.y_begin - margin_y, 0), std::min(region.y_end + margin_y, height),
+      std::max(region.x_begin - margin_x, 0), std::min(region.x_end + margin_x, width)};
+  const double kept = static_cast<double>(window.y_end - window.y_begin) *
+                      (window.x_end - window.x_begin) / (static_cast<double>(height) * width);
+  return kept > 0.9 ? whole : window;
+}
+
 enum class Outcome { kDecoded, kNotNative, kFailed, kTooLarge };
 
 struct Decode {
@@ -84,6 +116,7 @@ struct Decode {
   // Out: `pixels` is owned by the caller's frame, so a longjmp cannot leak it.
   PixelBuffer* pixels;
   int height = 0, width = 0, channels = 0;
+  int first_row = 0, first_column = 0, stored_height = 0, stored_width = 0;
   int64_t full_pixels = 0;
   ErrorManager errors{};
 };
@@ -109,21 +142,44 @@ Outcome run_decode(Decode& d, jpeg_decompress_struct& cinfo) {
     cinfo.scale_num = 1;
     cinfo.scale_denom = draft_denominator(cinfo, *d.options->draft);
   }
-  jpeg_start_decompress(&cinfo);
+  jpeg_calc_output_dimensions(&cinfo);
   d.height = static_cast<int>(cinfo.output_height);
   d.width = static_cast<int>(cinfo.output_width);
+  const Window window = d.options->read_by ? window_to_decode(*d.options->read_by, cinfo)
+                                           : Window{0, d.height, 0, d.width};
+  jpeg_start_decompress(&cinfo);
+  auto x_begin = static_cast<JDIMENSION>(window.x_begin);
+  auto columns = static_cast<JDIMENSION>(window.x_end - window.x_begin);
+  // Widened to whole iMCU columns by the library; output_width becomes `columns`.
+  if (columns < cinfo.output_width) jpeg_crop_scanline(&cinfo, &x_begin, &columns);
+  d.first_column = static_cast<int>(x_begin);
+  d.stored_width = static_cast<int>(cinfo.output_width);
+  d.first_row = window.y_begin;
+  d.stored_height = window.y_end - window.y_begin;
   d.channels = cinfo.output_components;
-  const size_t row_bytes = static_cast<size_t>(d.width) * d.channels;
+  const size_t row_bytes = static_cast<size_t>(d.stored_width) * d.channels;
   // new[] would throw through libjpeg's frames on failure; malloc reports it instead.
-  auto* pixels = static_cast<uint8_t*>(std::malloc(row_bytes * d.height));
+  // One row more than the window: the image's last row is read there (see below).
+  auto* pixels = static_cast<uint8_t*>(std::malloc(row_bytes * (d.stored_height + 1)));
   if (pixels == nullptr) fail(reinterpret_cast<j_common_ptr>(&cinfo), "out of memory");
   d.pixels->reset(pixels);
-  while (cinfo.output_scanline < cinfo.output_height) {
+  if (window.y_begin > 0) jpeg_skip_scanlines(&cinfo, static_cast<JDIMENSION>(window.y_begin));
+  const auto end = static_cast<JDIMENSION>(window.y_end);
+  while (cinfo.output_scanline < end) {
     JSAMPROW rows[4];
     const unsigned first = cinfo.output_scanline;
-    const unsigned count = std::min(4u, cinfo.output_height - first);
-    for (unsigned i = 0; i < count; ++i) rows[i] = pixels + (first + i) * row_bytes;
+    const unsigned count = std::min(4u, end - first);
+    for (unsigned i = 0; i < count; ++i) {
+      rows[i] = pixels + (first + i - static_cast<unsigned>(window.y_begin)) * row_bytes;
+    }
     jpeg_read_scanlines(&cinfo, rows, count);
+  }
+  // The rows below are still entropy-decoded, so that a file that ends early fails as in
+  // Pillow: skipping to the very end would not read them, so the last row is read.
+  if (end < cinfo.output_height) {
+    if (end + 1 < cinfo.output_height) jpeg_skip_scanlines(&cinfo, cinfo.output_height - end - 1);
+    JSAMPROW last[1] = {pixels + static_cast<size_t>(d.stored_height) * row_bytes};
+    jpeg_read_scanlines(&cinfo, last, 1);
   }
   jpeg_finish_decompress(&cinfo);
   return Outcome::kDecoded;
@@ -168,6 +224,10 @@ std::optional<DecodedImage> decode_jpeg(const uint8_t* data, size_t size,
   image.height = d.height;
   image.width = d.width;
   image.channels = d.channels;
+  image.first_row = d.first_row;
+  image.first_column = d.first_column;
+  image.stored_height = d.stored_height;
+  image.stored_width = d.stored_width;
   return image;
 }
 
