@@ -14,6 +14,8 @@
   serving        fastort.Batcher against threads calling run and a pure-Python batcher
                  (throughput, one request at a time, asyncio loop stall, latency under
                  Poisson load); see bench/bench_serving.py
+  ray            fastort.ray.classify against Ray Data's canonical pipeline, and the Serve
+                 deployment against Ray's onnxruntime template; see bench/bench_ray.py
 
 Writes bench/results/suite.json and PNG plots (per_call, preprocess, serving_latency);
 `--readme` regenerates the README's table from the JSON (`--from-json FILE` does only that,
@@ -37,7 +39,7 @@ from typing import Any, Callable
 import onnxruntime as ort
 
 import fastort
-from bench import bench_decode, bench_preprocess, bench_serving, bench_session
+from bench import bench_decode, bench_preprocess, bench_ray, bench_serving, bench_session
 from examples.pipelines import export_model, interleaved_ms, median_ms, photo_jpeg, pipelines
 from fastort.benchmark import (
     RAW_FLOOR,
@@ -304,6 +306,8 @@ def readme_table(results: dict[str, Any]) -> str:
     )
     if "serving" in results:  # absent from the JSON of suites older than the Batcher
         lines += bench_serving.readme_rows(results["serving"])
+    if "ray" in results:  # absent from the JSON of suites older than fastort.ray
+        lines += bench_ray.readme_rows(results["ray"])
     return "\n".join(lines)
 
 
@@ -381,6 +385,9 @@ def main() -> None:
     results["serving"] = bench_serving.run(args.quick)
     print(bench_serving.report(results["serving"]))
     bench_serving.plot_latency(results["serving"]["under_load"], args.out / "serving_latency.png")
+
+    print("ray ...", flush=True)
+    results["ray"] = bench_ray.run(model, args.quick)
     (args.out / "suite.json").write_text(json.dumps(results, indent=2))
     table = readme_table(results)
     print("\n" + table)

@@ -452,3 +452,9 @@ def test_a_small_crop_of_a_large_photo_decodes_a_small_window(corpus):
     # Truncated below the window: still an error, as in Pillow.
     with pytest.raises(InvalidArgumentError, match="truncated"):
         transform(corpus["3000x4000"][: len(corpus["3000x4000"]) * 9 // 10])
+
+
+def test_a_lazy_pil_image_of_a_truncated_file_raises_pillows_error(corpus):
+    image = Image.open(io.BytesIO(corpus["chelsea-q75-422"][:3000]))  # not loaded yet
+    with pytest.raises(OSError, match="truncated"):
+        ImageTransform()(image)

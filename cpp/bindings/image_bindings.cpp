@@ -323,8 +323,10 @@ std::optional<ImageView> pil_view(py::handle value, std::list<py::object>& keep)
   py::tuple capsules;
   try {
     capsules = value.attr("__arrow_c_array__")();
-  } catch (py::error_already_set&) {
-    // "Image rows are not contiguous in memory": stored in several blocks.
+  } catch (py::error_already_set& error) {
+    // Anything but "Image rows are not contiguous in memory" (stored in several blocks) is
+    // the image's own error, such as a truncated file found by a lazy load.
+    if (!error.matches(PyExc_ValueError)) throw;
     return pil_rows_view(value, width, height, channels,
                          mode == "L"     ? 1
                          : mode == "RGB" ? 3

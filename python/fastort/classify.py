@@ -18,7 +18,7 @@ from .image import ImageTransform
 if TYPE_CHECKING:
     from .session import Session
 
-__all__ = ["classify", "stored_labels", "stored_transform"]
+__all__ = ["classify", "stored_labels", "stored_transform", "top_classes"]
 
 
 def stored_transform(session: Session) -> ImageTransform | None:
@@ -38,7 +38,7 @@ def stored_labels(session: Session) -> list[str] | None:
     return None if labels is None else list(labels)
 
 
-def classify(
+def top_classes(
     session: Session,
     images: Any,
     top_k: int = 5,
@@ -46,14 +46,10 @@ def classify(
     transform: ImageTransform | None = None,
     labels: Sequence[str] | None = None,
     fast_decode: bool = False,
-) -> list[list[tuple[int, str | None, float]]]:
-    """Top-k classes per image: [(class index, label or None, probability), ...].
-
-    Images go through `transform` (default: the one stored in the model) into the first
-    input; probabilities are the softmax of the first output's logits. `labels` (default:
-    the ones stored in the model) must name every class. `fast_decode` is passed to the
-    transform (see `ImageTransform.__call__`).
-    """
+) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """`classify` as arrays: the top-k class indices (int64 [N, k]), their probabilities
+    (float64 [N, k]) and the class names (None when the model stores none and none are
+    given), for callers that want columns rather than tuples (`fastort.ray`)."""
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise _core.InvalidArgumentError(f"top_k must be a positive int, got {top_k!r}")
     stored = stored_metadata(session)
@@ -78,8 +74,37 @@ def classify(
     check_label_count(names, logits.shape[1], first_out.name, labels is None)
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     probabilities = shifted / shifted.sum(axis=1, keepdims=True)
-    results = []
-    for row in probabilities:
-        top = np.argsort(-row, kind="stable")[:top_k]
-        results.append([(int(i), names[i] if names else None, float(row[i])) for i in top])
-    return results
+    top = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
+    return (
+        top.astype(np.int64),
+        np.take_along_axis(probabilities, top, axis=1),
+        (None if names is None else list(names)),
+    )
+
+
+def classify(
+    session: Session,
+    images: Any,
+    top_k: int = 5,
+    *,
+    transform: ImageTransform | None = None,
+    labels: Sequence[str] | None = None,
+    fast_decode: bool = False,
+) -> list[list[tuple[int, str | None, float]]]:
+    """Top-k classes per image: [(class index, label or None, probability), ...].
+
+    Images go through `transform` (default: the one stored in the model) into the first
+    input; probabilities are the softmax of the first output's logits. `labels` (default:
+    the ones stored in the model) must name every class. `fast_decode` is passed to the
+    transform (see `ImageTransform.__call__`).
+    """
+    top, probabilities, names = top_classes(
+        session, images, top_k, transform=transform, labels=labels, fast_decode=fast_decode
+    )
+    return [
+        [
+            (int(i), names[i] if names else None, float(p))
+            for i, p in zip(indices.tolist(), row.tolist())
+        ]
+        for indices, row in zip(top, probabilities)
+    ]

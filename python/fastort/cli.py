@@ -1,4 +1,4 @@
-"""The `fastort` command: inspect, view, classify and bench models.
+"""The `fastort` command: inspect, view, classify, serve and bench models.
 
 Exit codes: 0 success, 1 an error (one line on stderr, never a traceback), 2 bad usage,
 130 interrupted. `FASTORT_TRACEBACK=1` adds the traceback of an error, for bug reports.
@@ -104,6 +104,50 @@ def _classify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(payload, indent=2))
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """A Ray Serve application of the model on a local Ray, until Ctrl-C."""
+    try:
+        import ray
+        from ray import serve
+    except ImportError:
+        raise CliError("serving needs Ray Serve: pip install 'fastort[ray]'") from None
+    from .inspect_model import inspect_model
+    from .ray import deployment
+
+    inspect_model(args.model)  # a clear error for files that are not models
+    ray.init(num_cpus=args.cpus, include_dashboard=False, configure_logging=False)
+    try:
+        serve.start(http_options={"host": args.host, "port": args.port})
+        app = deployment(
+            os.path.abspath(args.model),
+            num_replicas=args.replicas,
+            max_batch_size=args.max_batch_size,
+            top_k=args.top_k,
+        )
+        serve.run(app, route_prefix="/")
+        _print(
+            f"serving {args.model} on http://{args.host}:{args.port}/ with {args.replicas} "
+            "replica(s): POST image bytes (Ctrl-C to stop)"
+        )
+        while True:
+            signal_wait()
+    finally:
+        with contextlib.suppress(Exception):
+            serve.shutdown()  # type: ignore[no-untyped-call]
+        ray.shutdown()
+
+
+def signal_wait() -> None:
+    """Sleeps until a signal arrives (Ctrl-C raises KeyboardInterrupt out of it)."""
+    import signal
+    import time
+
+    if hasattr(signal, "pause"):
+        signal.pause()
+    else:  # Windows
+        time.sleep(3600)
 
 
 def _load_transform(value: str) -> ImageTransform:
@@ -265,6 +309,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("--json", action="store_true", help="print JSON")
     classify.set_defaults(run=_classify)
+
+    serve = commands.add_parser(
+        "serve", help="serve a classifier over HTTP with Ray Serve (POST image bytes)"
+    )
+    serve.add_argument("model")
+    serve.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
+    serve.add_argument("--replicas", type=_positive, default=1, help="replicas (default 1)")
+    serve.add_argument(
+        "--cpus", type=_positive, default=None, help="CPUs of the local Ray (default: all)"
+    )
+    serve.add_argument(
+        "--max-batch-size", type=_positive, default=32, help="rows per batch (default 32)"
+    )
+    serve.add_argument("--top-k", type=_positive, default=5, help="classes per image (default 5)")
+    serve.set_defaults(run=_serve)
 
     bench = commands.add_parser(
         "bench", help="latency of fastort and onnxruntime on a model, side by side"

@@ -1,0 +1,277 @@
+"""fastort.ray against Ray's own recipes, on a local Ray of 2 CPUs, EfficientNet-Lite0.
+
+  offline   JPEGs -> top-5 with Ray Data: `fastort.ray.classify` over `read_binary_files`
+            against the canonical pipeline (`read_images` + `map` with the Pillow steps of
+            torchvision's Resize/CenterCrop/ToTensor/Normalize + `map_batches` with an
+            onnxruntime session), one actor each (the other CPU reads); interleaved rounds,
+            wall time of the whole pipeline; fastort's results checked against
+            Session.classify on every image
+  serve     16 concurrent HTTP clients POSTing JPEGs: `fastort.ray.deployment` against a plain
+            Serve deployment calling onnxruntime in its handler (Ray's ONNX template: Pillow
+            preprocessing and a synchronous `session.run` inside the async handler), one
+            replica each; requests/s and p50/p99 latency
+
+The photos are the demo's (scikit-image's photos resized and cropped, 640x480, quality 90).
+From the repository's root: python -m bench.bench_ray [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from skimage import data
+
+IMAGES, QUICK_IMAGES = 240, 32
+CLIENTS = 16
+
+
+def write_photos(folder: Path, count: int) -> list[Path]:
+    photos = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket()]
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(count):
+        photo = Image.fromarray(photos[i % len(photos)])
+        width, height = photo.size
+        left, top = (int(v) for v in rng.integers(0, 40, 2))
+        box = (left, top, width - int(rng.integers(0, 40)), height - int(rng.integers(0, 40)))
+        path = folder / f"{i:04d}.jpg"
+        photo.crop(box).resize((640, 480), Image.Resampling.BILINEAR).save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+# ---- Ray's canonical offline pipeline ----------------------------------------------------
+
+
+def canonical_preprocess(row: dict[str, Any]) -> dict[str, Any]:
+    """torchvision's Resize(256) -> CenterCrop(224) -> ToTensor -> Normalize, as Pillow steps
+    (the model's stored mean and std)."""
+    from examples.pipelines import tutorial_preprocess
+
+    image = Image.fromarray(row["image"])
+    return {"input": tutorial_preprocess(image)[0]}
+
+
+class OnnxruntimeClassifier:
+    """Ray's recipe: an onnxruntime session per actor, softmax and top 5."""
+
+    def __init__(self, model: str) -> None:
+        import onnxruntime as ort
+
+        self.session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+        self.name = self.session.get_inputs()[0].name
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        logits = self.session.run(None, {self.name: np.stack(list(batch["input"]))})[0]
+        logits = logits.astype(np.float64)
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+        top = np.argsort(-probabilities, axis=1, kind="stable")[:, :5]
+        return {"index": top, "probability": np.take_along_axis(probabilities, top, axis=1)}
+
+
+def offline(model: str, folder: Path, rounds: int) -> dict[str, Any]:
+    import ray
+
+    import fastort.ray
+
+    def canonical() -> int:
+        ds = ray.data.read_images(str(folder), mode="RGB")
+        ds = ds.map(canonical_preprocess).map_batches(
+            OnnxruntimeClassifier,
+            fn_constructor_kwargs={"model": model},
+            batch_size=64,
+            concurrency=1,
+            num_cpus=1,
+        )
+        return len(ds.take_all())
+
+    results: list[dict[str, Any]] = []
+
+    def ours() -> int:
+        ds = ray.data.read_binary_files(str(folder), include_paths=True)
+        rows = fastort.ray.classify(ds, model, batch_size=64).take_all()
+        results[:] = rows
+        return len(rows)
+
+    # Untimed first runs: the first Dataset of a process starts Ray Data's workers.
+    ours()
+    canonical()
+    times: dict[str, list[float]] = {"fastort": [], "canonical": []}
+    for round_index in range(rounds):
+        order = [("fastort", ours), ("canonical", canonical)]
+        for name, run in order if round_index % 2 == 0 else order[::-1]:
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    session = fastort.Session(model)
+    for row in results:  # every image equals Session.classify's answer
+        (top,) = session.classify(row["path"])
+        assert list(row["index"]) == [i for i, _, _ in top], row["path"]
+    count = len(results)
+    ratios = np.asarray(times["canonical"]) / np.asarray(times["fastort"])
+    return {
+        "images": count,
+        "fastort_images_per_s": count / statistics.median(times["fastort"]),
+        "canonical_images_per_s": count / statistics.median(times["canonical"]),
+        "ratio": statistics.median(times["canonical"]) / statistics.median(times["fastort"]),
+        "ratio_min": float(ratios.min()),
+        "ratio_max": float(ratios.max()),
+    }
+
+
+# ---- Serve -------------------------------------------------------------------------------
+
+
+class TemplateServer:
+    """Ray's ONNX serving template: Pillow preprocessing and a synchronous session.run in the
+    async handler."""
+
+    def __init__(self, model: str) -> None:
+        import onnxruntime as ort
+
+        self.session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+        self.name = self.session.get_inputs()[0].name
+
+    async def __call__(self, request: Any) -> Any:
+        from starlette.responses import JSONResponse
+
+        from examples.pipelines import tutorial_preprocess
+
+        image = Image.open(io.BytesIO(await request.body())).convert("RGB")
+        logits = self.session.run(None, {self.name: tutorial_preprocess(image)})[0][0]
+        row = logits.astype(np.float64)
+        shifted = np.exp(row - row.max())
+        probabilities = shifted / shifted.sum()
+        top = np.argsort(-probabilities, kind="stable")[:5]
+        return JSONResponse(
+            [{"index": int(i), "probability": float(probabilities[i])} for i in top]
+        )
+
+
+def load(port: int, bodies: list[bytes], seconds: float) -> dict[str, float]:
+    """CLIENTS threads POSTing for `seconds`, each on its own keep-alive connection."""
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def client(index: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine = []
+        i = index
+        while time.perf_counter() < stop:
+            body = bodies[i % len(bodies)]
+            i += 1
+            start = time.perf_counter()
+            connection.request("POST", "/", body=body)
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                errors[0] += 1
+            mine.append(time.perf_counter() - start)
+        connection.close()
+        with lock:
+            latencies.extend(mine)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    assert errors[0] == 0, f"{errors[0]} requests failed"
+    p50, p99 = np.percentile(latencies, [50, 99]) * 1e3
+    return {"requests_per_s": len(latencies) / elapsed, "p50_ms": p50, "p99_ms": p99}
+
+
+def serve_bench(model: str, folder: Path, seconds: float) -> dict[str, Any]:
+    import socket
+
+    from ray import serve
+
+    import fastort.ray
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    bodies = [path.read_bytes() for path in sorted(folder.iterdir())[:16]]
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    results: dict[str, Any] = {}
+    try:
+        apps = {
+            "fastort": fastort.ray.deployment(model, top_k=5),
+            "template": serve.deployment(
+                TemplateServer, ray_actor_options={"num_cpus": 1}, max_ongoing_requests=64
+            ).bind(model),
+        }
+        for name, app in apps.items():
+            serve.run(app, name=name, route_prefix="/")
+            load(port, bodies, min(1.0, seconds))  # warm-up
+            results[name] = load(port, bodies, seconds)
+            serve.delete(name)
+    finally:
+        serve.shutdown()
+    results["ratio"] = results["fastort"]["requests_per_s"] / results["template"]["requests_per_s"]
+    return results
+
+
+def run(model: Path, quick: bool) -> dict[str, Any]:
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            write_photos(Path(folder), QUICK_IMAGES if quick else IMAGES)
+            return {
+                "offline": offline(str(model), Path(folder), 1 if quick else 3),
+                "serve": serve_bench(str(model), Path(folder), 2.0 if quick else 10.0),
+            }
+    finally:
+        ray.shutdown()
+
+
+def readme_rows(results: dict[str, Any]) -> list[str]:
+    """The README table's rows (speed-up: fastort's rate over the peer's)."""
+    offline_result, serving = results["offline"], results["serve"]
+    ours, template = serving["fastort"], serving["template"]
+    return [
+        f"| Ray Data, {offline_result['images']} JPEGs 640x480 -> top-5, 2 CPUs, 1 actor | "
+        f"{offline_result['fastort_images_per_s']:.0f} images/s | canonical pipeline "
+        f"{offline_result['canonical_images_per_s']:.0f} images/s | "
+        f"{offline_result['ratio']:.2f}x ({offline_result['ratio_min']:.2f}-"
+        f"{offline_result['ratio_max']:.2f}) |",
+        f"| Ray Serve, {CLIENTS} clients POSTing JPEGs 640x480, 1 replica | "
+        f"{ours['requests_per_s']:.0f} req/s, p50 {ours['p50_ms']:.0f} ms, "
+        f"p99 {ours['p99_ms']:.0f} ms | onnxruntime template {template['requests_per_s']:.0f} "
+        f"req/s, p50 {template['p50_ms']:.0f} ms, p99 {template['p99_ms']:.0f} ms | "
+        f"{serving['ratio']:.2f}x |",
+    ]
+
+
+def main() -> None:
+    from bench.run_suite import efficientnet
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--cache", type=Path, default=Path(".cache") / "demo")
+    args = parser.parse_args()
+    results = run(efficientnet(args.cache), args.quick)
+    print(results)
+    print("\n".join(readme_rows(results)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""Ray Data: callable classes for `Dataset.map_batches`, and the classification pipeline in
+one call."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any, Literal, Union
+
+import numpy as np
+
+from .._core import InvalidArgumentError
+from ..classify import top_classes
+from ..image import ImageTransform
+from ..session import Session
+
+__all__ = ["Classifier", "Predictor", "assigned_cpus", "classify"]
+
+# A session's threads: a count, "auto", or None for the CPUs Ray assigned to the worker.
+Threads = Union[int, Literal["auto"], None]
+
+
+def assigned_cpus() -> int | None:
+    """The CPUs Ray assigned to this worker (an actor's `num_cpus`), at least 1; None outside
+    a Ray worker. ONNX Runtime ignores OMP_NUM_THREADS, which Ray sets, so a session must be
+    told."""
+    import ray
+
+    if not ray.is_initialized():
+        return None
+    try:
+        resources = ray.get_runtime_context().get_assigned_resources()  # type: ignore[no-untyped-call]
+        cpus = resources.get("CPU")
+    except Exception:  # the driver, or a runtime context without resources
+        return None
+    return None if not cpus else max(1, int(cpus))
+
+
+def _session(model: Any, threads: Threads) -> Session:
+    if threads is None:
+        threads = assigned_cpus() or "auto"
+    return Session(model, threads=threads)
+
+
+def _images(batch: dict[str, Any]) -> list[Any]:
+    """The batch's images: encoded bytes (column "bytes", as `read_binary_files` gives) or
+    H x W x 3 uint8 pixels (column "image", as `read_images` gives)."""
+    if "bytes" in batch:
+        return [
+            bytes(item) if isinstance(item, (bytearray, memoryview)) else item
+            for item in batch["bytes"]
+        ]
+    if "image" in batch:
+        return list(batch["image"])
+    raise InvalidArgumentError(
+        'a batch to classify needs a "bytes" column (read_binary_files) or an "image" column '
+        f"(read_images), got columns {sorted(batch)}"
+    )
+
+
+class Classifier:
+    """A callable class for `Dataset.map_batches`: one session per actor, loaded once.
+
+    Takes batches with a "bytes" column (JPEGs decoded natively and in parallel, exactly as
+    Pillow decodes them; other formats by Pillow) or an "image" column of H x W x 3 uint8
+    pixels, and returns "index" (int64 [B, k]), "probability" (float32 [B, k]) and "label"
+    ([B, k] strings; None in each row where the model has no labels), with "path" passed
+    through.
+    `transform` and `labels` default to those `fastort.export` stored in the model;
+    `threads` to the CPUs Ray assigned to the actor. Results equal `Session.classify`'s.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        top_k: int = 5,
+        transform: ImageTransform | None = None,
+        labels: Sequence[str] | None = None,
+        threads: Threads = None,
+    ) -> None:
+        self._session = _session(model, threads)
+        self._top_k = top_k
+        self._transform = transform
+        self._labels = labels
+        # Checked once here, not per batch: a wrong top_k, transform or label list fails when
+        # the actor starts.
+        top_classes(
+            self._session,
+            np.zeros((1, 1, 3), np.uint8),
+            top_k,
+            transform=transform,
+            labels=labels,
+        )
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        top, probabilities, names = top_classes(
+            self._session,
+            _images(batch),
+            self._top_k,
+            transform=self._transform,
+            labels=self._labels,
+        )
+        # Strings as a fixed-width array ([B, k]) and no labels as one None per row: both
+        # become Arrow columns (an object array of strings would be pickled row by row).
+        if names is None:
+            labels = np.full(len(top), None, dtype=object)
+        else:
+            labels = np.asarray(names, dtype=np.str_)[top]
+        result = {
+            "index": top,
+            "probability": probabilities.astype(np.float32),
+            "label": labels,
+        }
+        if "path" in batch:
+            result["path"] = batch["path"]
+        return result
+
+
+class Predictor:
+    """A callable class for `Dataset.map_batches` that runs any model: the batch's columns
+    named like the model's inputs are fed to it, and its outputs are added as columns (named
+    like the outputs; `output_names` picks some). One session per actor; `threads` defaults
+    to the CPUs Ray assigned to the actor."""
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        output_names: Sequence[str] | None = None,
+        threads: Threads = None,
+    ) -> None:
+        self._session = _session(model, threads)
+        self._inputs = [info.name for info in self._session.inputs]
+        self._outputs = list(output_names) if output_names is not None else None
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        missing = [name for name in self._inputs if name not in batch]
+        if missing:
+            raise InvalidArgumentError(
+                f"the batch has no column for the model's inputs {missing}; it has {sorted(batch)}"
+            )
+        feed = {
+            name: np.ascontiguousarray(
+                np.stack(list(batch[name])) if batch[name].dtype == object else batch[name]
+            )
+            for name in self._inputs
+        }
+        outputs = self._session.run(self._outputs, feed)
+        names = self._outputs or [info.name for info in self._session.outputs]
+        return {**batch, **dict(zip(names, outputs))}
+
+
+def classify(
+    ds: Any,
+    model: Any,
+    *,
+    batch_size: int = 64,
+    concurrency: int | None = None,
+    top_k: int = 5,
+    num_cpus: float = 1,
+) -> Any:
+    """The classification pipeline in one call: `ds` (a Dataset with a "bytes" column, from
+    `ray.data.read_binary_files(..., include_paths=True)`, or an "image" column) mapped by
+    `Classifier` actors of `num_cpus` CPUs each. Returns the Dataset of predictions (lazy,
+    like every Dataset).
+
+    Actors that hold every CPU starve Ray Data's read tasks, and the pipeline then waits
+    forever; `concurrency` (default: as many actors as fit with one CPU left for reading) is
+    lowered to leave that CPU, with a warning saying so.
+    """
+    import ray
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidArgumentError(f"batch_size must be a positive int, got {batch_size!r}")
+    if not num_cpus or num_cpus <= 0:
+        raise InvalidArgumentError(f"num_cpus must be positive, got {num_cpus!r}")
+    total = float(ray.cluster_resources().get("CPU", 0))  # type: ignore[no-untyped-call]
+    fitting = int((total - 1) // num_cpus)  # actors that leave one CPU for reads
+    if fitting < 1:
+        raise InvalidArgumentError(
+            f"the cluster has {total:g} CPUs: an actor of num_cpus={num_cpus:g} would leave "
+            "none for reading the images, and the pipeline would wait forever; lower num_cpus"
+        )
+    if concurrency is None:
+        concurrency = fitting
+    elif concurrency > fitting:
+        warnings.warn(
+            f"concurrency={concurrency} actors of {num_cpus:g} CPUs would take every one of "
+            f"the cluster's {total:g} CPUs and starve the read tasks (the pipeline would wait "
+            f"forever); using {fitting}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        concurrency = fitting
+    return ds.map_batches(
+        Classifier,
+        fn_constructor_kwargs={"model": model, "top_k": top_k},
+        batch_size=batch_size,
+        batch_format="numpy",
+        concurrency=concurrency,
+        num_cpus=num_cpus,
+    )
