@@ -1,17 +1,20 @@
 """fastort.ray against Ray's own recipes, on a local Ray of 2 CPUs, EfficientNet-Lite0.
 
-  offline   JPEGs -> top-5 with Ray Data: `fastort.ray.classify` over `read_binary_files`
-            against the canonical pipeline (`read_images` + `map` with the Pillow steps of
-            torchvision's Resize/CenterCrop/ToTensor/Normalize + `map_batches` with an
-            onnxruntime session), one actor each (the other CPU reads); interleaved rounds,
-            wall time of the whole pipeline; fastort's results checked against
-            Session.classify on every image
+  offline   JPEGs -> top-5 with Ray Data: `fastort.ray.classify` (its defaults: 1 actor of
+            1 CPU, one ONNX Runtime thread) over `read_binary_files` against the canonical
+            pipeline (`read_images` + `map` with the Pillow steps of torchvision's
+            Resize/CenterCrop/ToTensor/Normalize + `map_batches` with an onnxruntime session
+            in 1 actor of 1 CPU, with onnxruntime's default threads), the other CPU reading;
+            interleaved rounds, wall time of the whole pipeline; fastort's results checked
+            against Session.classify on every image; and fastort with 2 actors of half a
+            CPU (scaling)
   serve     16 concurrent HTTP clients POSTing JPEGs: `fastort.ray.deployment` against a plain
             Serve deployment calling onnxruntime in its handler (Ray's ONNX template: Pillow
             preprocessing and a synchronous `session.run` inside the async handler), one
             replica each; requests/s and p50/p99 latency
 
-The photos are the demo's (scikit-image's photos resized and cropped, 640x480, quality 90).
+The photos are scikit-image's photos, cropped at random and resized to 1920x1080 (quality 90),
+the size of the suite's end-to-end JPEG.
 From the repository's root: python -m bench.bench_ray [--quick]
 """
 
@@ -45,7 +48,7 @@ def write_photos(folder: Path, count: int) -> list[Path]:
         left, top = (int(v) for v in rng.integers(0, 40, 2))
         box = (left, top, width - int(rng.integers(0, 40)), height - int(rng.integers(0, 40)))
         path = folder / f"{i:04d}.jpg"
-        photo.crop(box).resize((640, 480), Image.Resampling.BILINEAR).save(path, quality=90)
+        photo.crop(box).resize((1920, 1080), Image.Resampling.BILINEAR).save(path, quality=90)
         paths.append(path)
     return paths
 
@@ -91,7 +94,7 @@ def offline(model: str, folder: Path, rounds: int) -> dict[str, Any]:
             OnnxruntimeClassifier,
             fn_constructor_kwargs={"model": model},
             batch_size=64,
-            concurrency=1,
+            compute=ray.data.ActorPoolStrategy(size=1),
             num_cpus=1,
         )
         return len(ds.take_all())
@@ -114,6 +117,19 @@ def offline(model: str, folder: Path, rounds: int) -> dict[str, Any]:
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)
+
+    # Scaling: two actors of half a CPU (one ONNX Runtime thread each) against the default's
+    # one actor of 1 CPU; timed like the rest, after a first run.
+    def two_actors() -> int:
+        ds = ray.data.read_binary_files(str(folder), include_paths=True)
+        return len(fastort.ray.classify(ds, model, batch_size=64, num_cpus=0.5).take_all())
+
+    two_actors()
+    times["fastort, 2 actors"] = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        two_actors()
+        times["fastort, 2 actors"].append(time.perf_counter() - start)
     session = fastort.Session(model)
     for row in results:  # every image equals Session.classify's answer
         (top,) = session.classify(row["path"])
@@ -123,6 +139,7 @@ def offline(model: str, folder: Path, rounds: int) -> dict[str, Any]:
     return {
         "images": count,
         "fastort_images_per_s": count / statistics.median(times["fastort"]),
+        "fastort_2_actors_images_per_s": count / statistics.median(times["fastort, 2 actors"]),
         "canonical_images_per_s": count / statistics.median(times["canonical"]),
         "ratio": statistics.median(times["canonical"]) / statistics.median(times["fastort"]),
         "ratio_min": float(ratios.min()),
@@ -246,14 +263,20 @@ def run(model: Path, quick: bool) -> dict[str, Any]:
 def readme_rows(results: dict[str, Any]) -> list[str]:
     """The README table's rows (speed-up: fastort's rate over the peer's)."""
     offline_result, serving = results["offline"], results["serve"]
+    one_actor = offline_result["fastort_images_per_s"]
+    two_actors = offline_result["fastort_2_actors_images_per_s"]
     ours, template = serving["fastort"], serving["template"]
     return [
-        f"| Ray Data, {offline_result['images']} JPEGs 640x480 -> top-5, 2 CPUs, 1 actor | "
-        f"{offline_result['fastort_images_per_s']:.0f} images/s | canonical pipeline "
+        f"| Ray Data, {offline_result['images']} JPEGs 1920x1080 -> top-5, 2 CPUs: "
+        "`fastort.ray.classify`, 1 actor | "
+        f"{offline_result['fastort_images_per_s']:.0f} images/s | canonical pipeline, 1 actor "
         f"{offline_result['canonical_images_per_s']:.0f} images/s | "
         f"{offline_result['ratio']:.2f}x ({offline_result['ratio_min']:.2f}-"
         f"{offline_result['ratio_max']:.2f}) |",
-        f"| Ray Serve, {CLIENTS} clients POSTing JPEGs 640x480, 1 replica | "
+        f"| Ray Data, {offline_result['images']} JPEGs -> top-5, `fastort.ray.classify`, "
+        f"2 actors of 0.5 CPU | {two_actors:.0f} images/s | "
+        f"1 actor of 1 CPU {one_actor:.0f} images/s | {two_actors / one_actor:.2f}x |",
+        f"| Ray Serve, {CLIENTS} clients POSTing JPEGs 1920x1080, 1 replica | "
         f"{ours['requests_per_s']:.0f} req/s, p50 {ours['p50_ms']:.0f} ms, "
         f"p99 {ours['p99_ms']:.0f} ms | onnxruntime template {template['requests_per_s']:.0f} "
         f"req/s, p50 {template['p50_ms']:.0f} ms, p99 {template['p99_ms']:.0f} ms | "

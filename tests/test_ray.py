@@ -100,7 +100,7 @@ def test_classifier_takes_decoded_images_too(cluster, model, photos):
             fastort.ray.Classifier,
             fn_constructor_kwargs={"model": model, "top_k": 3},
             batch_size=5,
-            concurrency=1,
+            compute=ray.data.ActorPoolStrategy(size=1),
             num_cpus=1,
         )
         .take_all()
@@ -138,7 +138,7 @@ def test_predictor_adds_a_models_outputs_as_columns(cluster, model):
         fastort.ray.Predictor,
         fn_constructor_kwargs={"model": model},
         batch_size=4,
-        concurrency=1,
+        compute=ray.data.ActorPoolStrategy(size=1),
         num_cpus=1,
     ).take_all()
     (expected,) = fastort.Session(model).run(None, {"input": inputs})
@@ -152,10 +152,17 @@ def test_classify_never_takes_the_cpus_the_reads_need(cluster, model, photos):
     ds = ray.data.read_binary_files(str(photos), include_paths=True)
     # 2 actors of 1 CPU on a 2-CPU cluster would starve the reads and wait forever.
     with pytest.warns(RuntimeWarning, match="starve the read tasks"):
-        pipeline = fastort.ray.classify(ds, model, concurrency=2)
+        pipeline = fastort.ray.classify(ds, model, concurrency=2, num_cpus=1)
     assert len(pipeline.take_all()) == len(list(photos.iterdir()))
     with pytest.raises(fastort.InvalidArgumentError, match="leave none for reading"):
         fastort.ray.classify(ds, model, num_cpus=2)
+    for bad in ({"concurrency": 0}, {"num_cpus": 0}, {"batch_size": 0}):
+        with pytest.raises(fastort.InvalidArgumentError):
+            fastort.ray.classify(ds, model, **bad)
+    # Half a CPU each: two actors beside the reads.
+    assert len(fastort.ray.classify(ds, model, num_cpus=0.5).take_all()) == len(
+        list(photos.iterdir())
+    )
 
 
 def free_port() -> int:

@@ -162,19 +162,24 @@ def classify(
 ) -> Any:
     """The classification pipeline in one call: `ds` (a Dataset with a "bytes" column, from
     `ray.data.read_binary_files(..., include_paths=True)`, or an "image" column) mapped by
-    `Classifier` actors of `num_cpus` CPUs each. Returns the Dataset of predictions (lazy,
-    like every Dataset).
+    `Classifier` actors of `num_cpus` CPUs each (each session as many threads, at least one).
+    Returns the Dataset of predictions (lazy, like every Dataset).
 
     Actors that hold every CPU starve Ray Data's read tasks, and the pipeline then waits
     forever; `concurrency` (default: as many actors as fit with one CPU left for reading) is
-    lowered to leave that CPU, with a warning saying so.
+    lowered to leave that CPU, with a warning saying so. Fractional `num_cpus` (0.5) packs
+    more actors, of one thread each, beside the reads.
     """
     import ray
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size must be a positive int, got {batch_size!r}")
-    if not num_cpus or num_cpus <= 0:
-        raise InvalidArgumentError(f"num_cpus must be positive, got {num_cpus!r}")
+    if concurrency is not None and (
+        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+    ):
+        raise InvalidArgumentError(f"concurrency must be a positive int, got {concurrency!r}")
+    if isinstance(num_cpus, bool) or not isinstance(num_cpus, (int, float)) or not num_cpus > 0:
+        raise InvalidArgumentError(f"num_cpus must be a positive number, got {num_cpus!r}")
     total = float(ray.cluster_resources().get("CPU", 0))  # type: ignore[no-untyped-call]
     fitting = int((total - 1) // num_cpus)  # actors that leave one CPU for reads
     if fitting < 1:
@@ -198,6 +203,6 @@ def classify(
         fn_constructor_kwargs={"model": model, "top_k": top_k},
         batch_size=batch_size,
         batch_format="numpy",
-        concurrency=concurrency,
+        compute=ray.data.ActorPoolStrategy(size=concurrency),
         num_cpus=num_cpus,
     )
