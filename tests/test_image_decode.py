@@ -382,6 +382,9 @@ def test_files_that_cannot_be_read(tmp_path, corpus):
     assert missing.value.filename == str(tmp_path / "missing.jpg")
     with pytest.raises(IsADirectoryError):
         read_image(tmp_path)
+    if os.path.exists("/dev/zero"):  # an endless device: refused after its first bytes
+        with pytest.raises(InvalidArgumentError, match="cannot decode"):
+            read_image("/dev/zero")
     with pytest.raises(FileNotFoundError, match="image 1"):
         ImageTransform()([corpus["grey"], tmp_path / "missing.jpg"])
     locked = tmp_path / "locked.jpg"
@@ -458,3 +461,86 @@ def test_a_lazy_pil_image_of_a_truncated_file_raises_pillows_error(corpus):
     image = Image.open(io.BytesIO(corpus["chelsea-q75-422"][:3000]))  # not loaded yet
     with pytest.raises(OSError, match="truncated"):
         ImageTransform()(image)
+
+
+def test_a_window_decoded_for_one_transform_is_refused_by_another(corpus):
+    # The private decode hands out what one transform reads; another transform must not read
+    # beyond it (it read unowned memory, or crashed, before this was checked).
+    data = corpus["3000x4000"]
+    narrow = ImageTransform(resize=None, crop=(8, 4000))
+    decoded = fastort._core.decode_images([data], [0], 1, spec=narrow._spec)[0]
+    whole = ImageTransform(resize=None, crop=None, dtype="uint8")
+    with pytest.raises(InvalidArgumentError, match="another transform reads"):
+        fastort._core.transform_images([decoded], whole._spec)
+    assert np.array_equal(
+        fastort._core.transform_images([decoded], narrow._spec), narrow(pillow_pixels(data))
+    )
+
+
+def test_a_closed_pil_image_raises_pillows_error():
+    image = Image.fromarray(smooth(40, 50))
+    image.close()
+    with pytest.raises(ValueError, match="closed image"):
+        ImageTransform()(image)
+
+
+FORGED_PIL = """
+import ctypes, sys, numpy as np, fastort
+
+new = ctypes.pythonapi.PyCapsule_New
+new.restype, new.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+keep = []
+
+def capsule(buffer, name):
+    keep.extend([buffer, name])
+    return new(ctypes.cast(buffer, ctypes.c_void_p), name, None)
+
+def arrow(self, requested_schema=None):
+    if sys.argv[1] == "arrow":  # the right capsule names over zeroed memory
+        return (capsule(ctypes.create_string_buffer(256), b"arrow_schema"),
+                capsule(ctypes.create_string_buffer(256), b"arrow_array"))
+    raise ValueError("Image rows are not contiguous in memory")
+
+class Core:
+    ptr = capsule(ctypes.create_string_buffer(4), b"Pillow Imaging")  # 4 bytes: no struct
+
+namespace = {"mode": "RGB", "size": (64, 64), "__arrow_c_array__": arrow, "im": Core(),
+             "load": lambda self: None, "convert": lambda self, mode: self,
+             "__array__": lambda self, dtype=None, copy=None: np.zeros((64, 64, 3), np.uint8)}
+Forged = type("Image", (), namespace)
+Forged.__module__ = "PIL.Image"  # poses as Pillow's
+try:
+    fastort.ImageTransform(resize=None, crop=None, dtype="uint8")(Forged())
+except fastort.InvalidTypeError:  # not an array either: refused, with the process intact
+    print("refused")
+"""
+
+
+@pytest.mark.parametrize("case", ["arrow", "rows"])
+def test_objects_posing_as_pil_images_are_copied_not_trusted(case):
+    from isolated import describe, run_python
+
+    process = run_python(FORGED_PIL, case)
+    assert process.returncode == 0, describe(process)
+    assert process.stdout.strip() == "refused"
+
+
+def test_corrupt_data_that_ends_properly_decodes_as_in_pillow(corpus):
+    # A damaged scan that makes libjpeg read to the end of the data while finishing: Pillow
+    # decodes it (the file ends with its EOI marker); a file cut short is still an error.
+    data = bytearray(corpus["chelsea-q75-422"])
+    rng = np.random.default_rng(11)
+    both_decoded = 0
+    for _ in range(300):
+        damaged = bytearray(data)
+        for at in rng.integers(600, len(data) - 2, 3):
+            damaged[at] = rng.integers(0, 256)
+        try:
+            pillow_pixels(bytes(damaged))
+        except Exception:  # Pillow's errors vary; only "it raised" matters
+            continue
+        both_decoded += 1
+        read_image(bytes(damaged))  # must not raise where Pillow decodes
+    assert both_decoded > 100
+    with pytest.raises(InvalidArgumentError, match="truncated"):
+        read_image(bytes(data[:-2]))  # the EOI marker cut off

@@ -222,6 +222,15 @@ TEST_CASE(files_are_read_with_typed_errors) {
   const auto decoded = decode_images({EncodedImage{nullptr, 0, path, 0}}, {}, 1);
   CHECK(decoded[0] && decoded[0]->width == 20);
   std::remove(path.c_str());
+  {
+    std::FILE* again = std::fopen(path.c_str(), "wb");
+    std::fwrite(file.data(), 1, file.size(), again);
+    std::fclose(again);
+    CHECK_THROWS_KIND(read_file(path, file.size() - 1), ErrorKind::kInvalidArgument);
+    std::remove(path.c_str());
+  }
+  // An endless device is not read to its end: not a JPEG after its first bytes.
+  CHECK(read_file("/dev/zero").size() <= 3);
   CHECK_THROWS_KIND(read_file(path), ErrorKind::kFileNotFound);
   CHECK_THROWS_KIND(read_file("."), ErrorKind::kIsADirectory);
   CHECK_THROWS_KIND(decode_images({EncodedImage{nullptr, 0, path, 0}}, {}, 1),

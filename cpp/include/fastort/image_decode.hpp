@@ -80,9 +80,14 @@ bool looks_like_jpeg(const uint8_t* data, size_t size) noexcept;
 std::optional<DecodedImage> decode_jpeg(const uint8_t* data, size_t size,
                                         const DecodeOptions& options);
 
-// The whole file at `path`. Throws Error: kFileNotFound, kIsADirectory, kPermissionDenied,
-// or kInvalidArgument for anything else that stops the read.
-std::vector<uint8_t> read_file(const std::string& path);
+// The largest encoded image read from a file (a JPEG of Pillow's default pixel limit is far
+// smaller): what stops an endless stream (a pipe, a device) from filling memory.
+inline constexpr size_t kMaxEncodedBytes = size_t{1} << 31;
+
+// The whole file at `path` if it starts like a JPEG, else (for the caller to hand to Pillow)
+// only its first bytes. Throws Error: kFileNotFound, kIsADirectory, kPermissionDenied, or
+// kInvalidArgument for a JPEG over max_bytes and anything else that stops the read.
+std::vector<uint8_t> read_file(const std::string& path, size_t max_bytes = kMaxEncodedBytes);
 
 // One encoded image of a batch: `size` bytes at `data`, or (data null) the file at `path`.
 struct EncodedImage {

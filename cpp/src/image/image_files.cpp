@@ -110,22 +110,33 @@ std::string simd_in_use() {
 
 }  // namespace
 
-std::vector<uint8_t> read_file(const std::string& path) {
+std::vector<uint8_t> read_file(const std::string& path, size_t max_bytes) {
   errno = 0;
   std::unique_ptr<std::FILE, CloseFile> file(std::fopen(path.c_str(), "rb"));
   if (!file) throw_file_error(path, errno);
   // Sized once from a regular file's length; a file that grows meanwhile, or one whose size
-  // the system does not know (a pipe), is still read to its end.
+  // the system does not know (a pipe, a device), is read on to its end, up to max_bytes.
   struct stat status{};
   if (fstat(fileno(file.get()), &status) != 0) throw_file_error(path, errno);
   if (S_ISDIR(status.st_mode)) throw_file_error(path, EISDIR);
   std::vector<uint8_t> bytes;
   if (S_ISREG(status.st_mode) && status.st_size > 0) {
-    bytes.resize(static_cast<size_t>(status.st_size));
+    bytes.resize(std::min(static_cast<size_t>(status.st_size), max_bytes));
   }
+  // The first bytes alone when the size is unknown: enough to tell a JPEG from anything else
+  // (/dev/zero is not read to its end).
+  if (bytes.empty()) bytes.resize(std::min<size_t>(3, max_bytes));
   size_t used = std::fread(bytes.data(), 1, bytes.size(), file.get());
+  if (used < 3 || !looks_like_jpeg(bytes.data(), used)) {
+    bytes.resize(used);
+    return bytes;  // not a JPEG: the caller leaves it to Pillow, which reads it itself
+  }
   while (used == bytes.size() && !std::feof(file.get()) && !std::ferror(file.get())) {
-    bytes.resize(std::max<size_t>(bytes.size() * 2, 1 << 16));
+    if (bytes.size() >= max_bytes) {
+      throw Error(ErrorKind::kInvalidArgument, "image file '" + path + "' is larger than " +
+                                                   std::to_string(max_bytes) + " bytes");
+    }
+    bytes.resize(std::min(std::max<size_t>(bytes.size() * 2, 1 << 16), max_bytes));
     used += std::fread(bytes.data() + used, 1, bytes.size() - used, file.get());
   }
   bytes.resize(used);

@@ -241,6 +241,22 @@ void check_image(const ImageView& image, size_t index) {
   }
 }
 
+// A window of an image (a decoder's, for one transform) must hold every pixel `spec` reads:
+// a window decoded for another transform is refused, never read beyond.
+void check_window(const ImageTransformSpec& spec, const ImageView& image, size_t index) {
+  if (image.stored_height == 0 && image.stored_width == 0) return;
+  const ImageRegion region = read_region(spec, image.height, image.width);
+  if (region.y_begin >= region.y_end || region.x_begin >= region.x_end) return;
+  if (region.y_begin < image.first_row || region.y_end > image.first_row + image.stored_rows() ||
+      region.x_begin < image.first_column ||
+      region.x_end > image.first_column + image.stored_columns()) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "image " + std::to_string(index) +
+                    " holds only the part of the image another transform reads; decode it "
+                    "again for this one");
+  }
+}
+
 // Whether any byte of `image` lies in [begin, end). Exact for row-strided views, like
 // np.shares_memory: bytes between the rows do not count.
 bool overlaps(const ImageView& image, uintptr_t begin, uintptr_t end) {
@@ -322,6 +338,7 @@ ImageBatch::ImageBatch(const ImageTransformSpec& spec, std::vector<ImageView> im
   for (size_t i = 0; i < images_.size(); ++i) {
     const ImageView& image = images_[i];
     check_image(image, i);
+    check_window(spec_, image, i);
     resized_.push_back(image::resized_size(spec_, image.height, image.width));
     const ImageSize size = spec_.crop ? *spec_.crop : resized_.back();
     if (i == 0) size_ = size;

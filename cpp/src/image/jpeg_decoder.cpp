@@ -28,6 +28,10 @@ struct ErrorManager {
   jpeg_error_mgr base;  // first: libjpeg hands back a pointer to it
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
+  // Every row is out and the data ends with an EOI marker: running out of data while
+  // finishing is corrupt data (a scan that read too far), which Pillow accepts, not a
+  // truncated file.
+  bool end_of_data_accepted = false;
 };
 
 [[noreturn]] void fail(j_common_ptr cinfo, const char* message) {
@@ -47,7 +51,8 @@ struct ErrorManager {
 // Warnings (level -1) are ignored, as Pillow ignores them, except the one that says the data
 // ended early: libjpeg would go on with a grey-filled remainder where Pillow raises.
 void on_message(j_common_ptr cinfo, int level) {
-  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) {
+  const auto* errors = reinterpret_cast<const ErrorManager*>(cinfo->err);
+  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF && !errors->end_of_data_accepted) {
     fail(cinfo, "image file is truncated");
   }
 }
@@ -181,6 +186,8 @@ Outcome run_decode(Decode& d, jpeg_decompress_struct& cinfo) {
     JSAMPROW last[1] = {pixels + static_cast<size_t>(d.stored_height) * row_bytes};
     jpeg_read_scanlines(&cinfo, last, 1);
   }
+  d.errors.end_of_data_accepted =
+      d.size >= 2 && d.data[d.size - 2] == 0xFF && d.data[d.size - 1] == 0xD9;
   jpeg_finish_decompress(&cinfo);
   return Outcome::kDecoded;
 }
