@@ -335,14 +335,21 @@ def test_the_lowest_failing_index_is_reported(corpus):
         ImageTransform(threads=2)([corpus["grey"], bad, bad, b""])
 
 
+def damaged_copies(data: bytes, seed: int, count: int, first: int, flips: int | None = None):
+    """`count` copies of `data`, each with `flips` random bytes (1 to 7 when None) from
+    offset `first` on replaced (the last two, the EOI marker, kept when first > 2)."""
+    rng = np.random.default_rng(seed)
+    end = len(data) if first <= 2 else len(data) - 2
+    for _ in range(count):
+        damaged = bytearray(data)
+        for at in rng.integers(first, end, flips or rng.integers(1, 8)):
+            damaged[at] = rng.integers(0, 256)
+        yield damaged
+
+
 def test_corrupted_jpegs_never_crash_and_agree_with_pillow(corpus):
-    data = bytearray(corpus["chelsea-q75-422"])
-    rng = np.random.default_rng(1)
     agreed = 0
-    for _ in range(150):
-        mutated = bytearray(data)
-        for at in rng.integers(2, len(data), rng.integers(1, 8)):
-            mutated[at] = rng.integers(0, 256)
+    for mutated in damaged_copies(corpus["chelsea-q75-422"], seed=1, count=150, first=2):
         try:
             expected = pillow_pixels(bytes(mutated))
         except Exception:  # Pillow's errors vary; only "it raised" matters
@@ -528,13 +535,9 @@ def test_objects_posing_as_pil_images_are_copied_not_trusted(case):
 def test_corrupt_data_that_ends_properly_decodes_as_in_pillow(corpus):
     # A damaged scan that makes libjpeg read to the end of the data while finishing: Pillow
     # decodes it (the file ends with its EOI marker); a file cut short is still an error.
-    data = bytearray(corpus["chelsea-q75-422"])
-    rng = np.random.default_rng(11)
+    data = corpus["chelsea-q75-422"]
     both_decoded = 0
-    for _ in range(300):
-        damaged = bytearray(data)
-        for at in rng.integers(600, len(data) - 2, 3):
-            damaged[at] = rng.integers(0, 256)
+    for damaged in damaged_copies(data, seed=11, count=300, first=600, flips=3):
         try:
             pillow_pixels(bytes(damaged))
         except Exception:  # Pillow's errors vary; only "it raised" matters

@@ -38,6 +38,12 @@ def _argument_error(message: str) -> _core.InvalidArgumentError:
     return error
 
 
+def _type_error(message: str) -> _core.InvalidTypeError:
+    error = _core.InvalidTypeError(message)
+    error.code = error.ort_code = None
+    return error
+
+
 def max_image_pixels() -> int:
     """Pillow's `Image.MAX_IMAGE_PIXELS` as it is set now (0: no limit)."""
     image_module = sys.modules.get("PIL.Image")
@@ -149,7 +155,7 @@ def read_image(source: Any) -> np.ndarray:
     IsADirectoryError or PermissionError for a path that cannot be read.
     """
     if not isinstance(source, ENCODED_TYPES):
-        raise _core.InvalidTypeError(
+        raise _type_error(
             "read_image expects a path, str, os.PathLike or encoded bytes, got "
             f"{type(source).__name__}"
         )

@@ -18,7 +18,7 @@ from .image import ImageTransform
 if TYPE_CHECKING:
     from .session import Session
 
-__all__ = ["classify", "stored_labels", "stored_transform", "top_classes"]
+__all__ = ["classify", "softmax_top_k", "stored_labels", "stored_transform", "top_classes"]
 
 
 def stored_transform(session: Session) -> ImageTransform | None:
@@ -70,16 +70,19 @@ def top_classes(
     check_label_count(names, classes_per_row(first_out.shape), first_out.name, labels is None)
     batch = transform(images, fast_decode=fast_decode)
     logits = np.asarray(session.run([first_out.name], {first_in.name: batch})[0])
-    logits = logits.reshape(logits.shape[0], -1).astype(np.float64)
-    check_label_count(names, logits.shape[1], first_out.name, labels is None)
+    check_label_count(names, int(np.prod(logits.shape[1:])), first_out.name, labels is None)
+    top, probabilities = softmax_top_k(logits, top_k)
+    return top, probabilities, (None if names is None else list(names))
+
+
+def softmax_top_k(logits: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of `logits` (N x classes): the `top_k` class indices of the softmax, best first
+    and ties in class order (int64 [N, k]), and their probabilities (float64 [N, k])."""
+    logits = np.asarray(logits, np.float64).reshape(len(logits), -1)
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     probabilities = shifted / shifted.sum(axis=1, keepdims=True)
     top = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
-    return (
-        top.astype(np.int64),
-        np.take_along_axis(probabilities, top, axis=1),
-        (None if names is None else list(names)),
-    )
+    return top.astype(np.int64), np.take_along_axis(probabilities, top, axis=1)
 
 
 def classify(

@@ -24,6 +24,7 @@ from typing import Any, Literal, Union
 import numpy as np
 
 from . import _core, _decode
+from ._decode import _argument_error, _type_error
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImageInput", "ImageTransform"]
 
@@ -49,18 +50,6 @@ _FIELDS = (
 )
 
 ImageInput = Union[np.ndarray, "os.PathLike[str]", str, bytes, Any]
-
-
-def _argument_error(message: str) -> _core.InvalidArgumentError:
-    error = _core.InvalidArgumentError(message)
-    error.code = error.ort_code = None  # as on the core's errors: ONNX Runtime did not raise it
-    return error
-
-
-def _type_error(message: str) -> _core.InvalidTypeError:
-    error = _core.InvalidTypeError(message)
-    error.code = error.ort_code = None
-    return error
 
 
 def _torchvision_size(value: Any) -> Any:

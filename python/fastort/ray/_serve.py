@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._core import FastortError, InvalidArgumentError
-from ..classify import top_classes
+from ..classify import softmax_top_k, top_classes
 from ..serving import Batcher
 from ._data import Threads, _session
 
@@ -59,17 +59,14 @@ class ClassifierServer:
         # so that the event loop keeps serving.
         pixels = await asyncio.to_thread(self._transform, body)
         (logits,) = await self._batcher.run_async({self._input: pixels})
-        row = np.asarray(logits, np.float64).reshape(-1)
-        shifted = np.exp(row - row.max())
-        probabilities = shifted / shifted.sum()
-        top = np.argsort(-probabilities, kind="stable")[: self._top_k]
+        (top,), (probabilities,) = softmax_top_k(logits, self._top_k)
         return [
             {
                 "index": int(i),
                 "label": self._labels[i] if self._labels else None,
-                "probability": float(probabilities[i]),
+                "probability": float(p),
             }
-            for i in top
+            for i, p in zip(top.tolist(), probabilities.tolist())
         ]
 
     async def __call__(self, request: Any) -> Any:
