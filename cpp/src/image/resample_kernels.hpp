@@ -9,7 +9,8 @@
 namespace fastort::image {
 
 // Rows of uint8 pixels: row r starts at base + (r - first_row) * stride, or at pointers[r]
-// where the rows lie apart (a PIL image stored in several blocks); `width` pixels of
+// where the rows lie apart (a PIL image stored in several blocks), or, in a ring of
+// `ring_rows` rows, at base + ((r - first_row) % ring_rows) * stride; `width` pixels of
 // `pixel_bytes` bytes each are readable in every row.
 struct Rows {
   const uint8_t* base = nullptr;
@@ -18,9 +19,12 @@ struct Rows {
   int width = 0;
   int first_row = 0;
   const uint8_t* const* pointers = nullptr;
+  int ring_rows = 0;  // 0: not a ring
 
   const uint8_t* row(int r) const {
-    return pointers != nullptr ? pointers[r] : base + (r - first_row) * stride;
+    if (pointers != nullptr) return pointers[r];
+    const int index = ring_rows > 0 ? (r - first_row) % ring_rows : r - first_row;
+    return base + index * stride;
   }
 };
 
