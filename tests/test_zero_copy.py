@@ -214,3 +214,31 @@ def test_out_receives_a_passed_through_input(save):
         fastort.InvalidArgumentError, match=r"passed through.*float32\[5\], got float32\[7\]"
     ):
         session.run(["x"], {"x": x}, out={"x": np.zeros(7, np.float32)})
+
+
+@pytest.mark.parametrize("rank", [0, 1, 4, 8, 9, 12])
+def test_outputs_of_every_rank_view_ort_memory(save, rank):
+    # Ranks up to 8 take the allocation-free path, higher ones the general one: both give
+    # arrays of the right shape and values that own no memory of their own.
+    shape = [2 if i % 2 == 0 else 3 for i in range(rank)]
+    model = make_model(
+        [helper.make_node("Neg", ["x"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+    )
+    session = fastort.Session(save(model))
+    x = np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape)
+    (y,) = session.run(None, {"x": x})
+    assert y.shape == tuple(shape) and y.dtype == np.float32
+    assert y.flags.c_contiguous and y.flags.writeable and not y.flags.owndata
+    np.testing.assert_array_equal(y, -x)
+    del session
+    gc.collect()
+    y += 1  # the memory outlives the session
+    np.testing.assert_array_equal(y, 1 - x)
+
+
+def test_empty_outputs_have_their_shape(add_path):
+    x = np.zeros((0, 3), np.float32)
+    z, w = fastort.Session(add_path).run(None, {"x": x, "y": x})
+    assert z.shape == (0, 3) and w.shape == (0, 3)

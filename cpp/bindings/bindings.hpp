@@ -83,11 +83,24 @@ void set_python_error_from_current() noexcept;
 // the bound classes takes `self` as a handle and comes through here.
 template <typename T>
 T& initialized(pybind11::handle self, const char* class_name) {
-  if (!pybind11::isinstance<T>(self)) {
-    throw Error(ErrorKind::kTypeMismatch, std::string("expected a ") + class_name + " object");
+  // The last Python type found to be a T (a strong reference: a freed type's address could be
+  // reused by another), and T's pybind11 record: looking both up costs more than a tiny
+  // model's run's own overhead. Read and written with the GIL held.
+  static PyTypeObject* known_type = nullptr;
+  static pybind11::detail::type_info* info = nullptr;
+  PyTypeObject* type = Py_TYPE(self.ptr());
+  if (type != known_type) {
+    if (!pybind11::isinstance<T>(self)) {
+      throw Error(ErrorKind::kTypeMismatch, std::string("expected a ") + class_name + " object");
+    }
+    info = pybind11::detail::get_type_info(typeid(T));
+    Py_INCREF(type);
+    PyTypeObject* previous = known_type;
+    known_type = type;
+    Py_XDECREF(previous);
   }
   auto* instance = reinterpret_cast<pybind11::detail::instance*>(self.ptr());
-  auto holder = instance->get_value_and_holder(pybind11::detail::get_type_info(typeid(T)));
+  auto holder = instance->get_value_and_holder(info);
   if (holder.inst == nullptr || !holder.holder_constructed() || holder.value_ptr() == nullptr) {
     throw Error(ErrorKind::kRuntime,
                 std::string(class_name) + " object is not initialised (its __init__ did not run)");

@@ -112,7 +112,40 @@ void release_output(PyObject* capsule) {
   delete static_cast<OutputOwner*>(PyCapsule_GetPointer(capsule, kOutputCapsuleName));
 }
 
+// A numeric tensor as an array viewing ORT's memory, made with numpy's C API directly:
+// pybind11's array constructor copies the shape and computes strides in vectors. Null when
+// `header` is not such a tensor (strings, empty tensors), for the general path below.
+PyObject* view_numeric(OwnedValue& value, const TensorHeader& header,
+                       const std::shared_ptr<const Model>& owner) {
+  static_assert(sizeof(Py_intptr_t) == sizeof(int64_t), "numpy dimensions are not 64-bit");
+  if (header.type == ElementType::kString || header.data == nullptr) return nullptr;
+  py::dtype dtype = dtype_of(header.type);
+  auto holder = std::make_unique<OutputOwner>(OutputOwner{std::move(value), owner});
+  // A plain PyCapsule: pybind11's capsule with a destructor costs several times more.
+  auto capsule = py::reinterpret_steal<py::object>(
+      PyCapsule_New(holder.get(), kOutputCapsuleName, &release_output));
+  if (!capsule) throw py::error_already_set();
+  holder.release();  // the capsule owns it now
+  const auto& api = py::detail::npy_api::get();
+  // Null strides: numpy computes C-order ones. The descriptor reference is stolen.
+  auto array = py::reinterpret_steal<py::object>(api.PyArray_NewFromDescr_(
+      api.PyArray_Type_, dtype.release().ptr(), static_cast<int>(header.rank),
+      reinterpret_cast<const Py_intptr_t*>(header.dims), nullptr, header.data,
+      py::detail::npy_api::NPY_ARRAY_WRITEABLE_, nullptr));
+  if (!array) throw py::error_already_set();
+  if (api.PyArray_SetBaseObject_(array.ptr(), capsule.release().ptr()) != 0) {
+    throw py::error_already_set();  // the reference was stolen, also on failure
+  }
+  return array.release().ptr();
+}
+
 py::object tensor_to_python(OwnedValue value, const std::shared_ptr<const Model>& owner) {
+  TensorHeader header;
+  if (value.tensor_header(header)) {
+    if (PyObject* array = view_numeric(value, header, owner)) {
+      return py::reinterpret_steal<py::object>(array);
+    }
+  }
   const TensorView view = value.tensor();
   if (view.type == ElementType::kString) {
     const std::vector<std::string> items = value.strings();

@@ -146,7 +146,12 @@ PreparedRun Model::prepare(const RunRequest& request) const {
   }
   PreparedRun prepared;
   prepared.outputs_ = request.outputs;
-  prepared.output_names_.reserve(request.outputs.size());
+  // Every output in model order (the usual request) names them with the model's own list.
+  bool model_order = request.outputs.size() == outputs_.size();
+  for (size_t k = 0; model_order && k < request.outputs.size(); ++k) {
+    model_order = request.outputs[k] == k;
+  }
+  if (!model_order) prepared.output_names_.reserve(request.outputs.size());
   for (size_t k = 0; k < request.outputs.size(); ++k) {
     const size_t index = request.outputs[k];
     if (index >= outputs_.size()) {
@@ -159,8 +164,9 @@ PreparedRun Model::prepare(const RunRequest& request) const {
       }
     }
     if (!request.out.empty() && request.out[k]) validate_out(outputs_[index], *request.out[k]);
-    prepared.output_names_.push_back(output_names_[index]);
+    if (!model_order) prepared.output_names_.push_back(output_names_[index]);
   }
+  prepared.output_name_list_ = model_order ? output_names_.data() : prepared.output_names_.data();
   if (!request.out.empty()) check_out_memory(request, by_index);
 
   prepared.inputs_.reserve(inputs_.size() + overrides);
@@ -254,19 +260,23 @@ std::vector<OwnedValue> Model::run(const PreparedRun& prepared, RunControl* cont
     }
   }
   ort_run(prepared, control, outputs);
+  std::vector<OwnedValue> owned;
+  owned.reserve(count);
+  if (!prepared.has_passthrough_) {
+    // Only the values ORT made are ours; a bound buffer stays the prepared value's.
+    for (size_t k = 0; k < count; ++k) {
+      owned.emplace_back(Ort::Value(prepared.out_[k] ? nullptr : outputs[k]));
+    }
+    return owned;
+  }
   std::vector<Ort::Value> results;
   results.reserve(count);
   for (size_t k = 0; k < count; ++k) {
-    // Only the values ORT made are ours; a bound buffer stays the prepared value's.
     const bool bound = prepared.out_[k] && !passed_through(k);
     results.emplace_back(bound ? nullptr : outputs[k]);
   }
-  if (prepared.has_passthrough_) {
-    detail::call_ort(ErrorKind::kRuntime, "copying passed-through inputs",
-                     [&] { keep_outputs_apart(prepared, results); });
-  }
-  std::vector<OwnedValue> owned;
-  owned.reserve(count);
+  detail::call_ort(ErrorKind::kRuntime, "copying passed-through inputs",
+                   [&] { keep_outputs_apart(prepared, results); });
   for (auto& value : results) owned.emplace_back(std::move(value));
   return owned;
 }
@@ -278,7 +288,7 @@ void Model::ort_run(const PreparedRun& prepared, RunControl* control, OrtValue**
   OrtStatus* status = Ort::GetApi().Run(
       static_cast<OrtSession*>(session_), options, prepared.input_names_,
       reinterpret_cast<const OrtValue* const*>(prepared.inputs_.data()), prepared.inputs_.size(),
-      prepared.output_names_.data(), prepared.output_names_.size(), outputs);
+      prepared.output_name_list_, prepared.outputs_.size(), outputs);
   if (status == nullptr) return;
   const Ort::Status error(status);
   const int code = static_cast<int>(error.GetErrorCode());

@@ -48,6 +48,30 @@ TensorView OwnedValue::tensor() const {
   });
 }
 
+bool OwnedValue::tensor_header(TensorHeader& header) const {
+  return detail::call_ort(ErrorKind::kRuntime, "reading an output tensor", [&] {
+    // The C API: the C++ wrapper's GetShape() returns a vector.
+    const OrtApi& api = Ort::GetApi();
+    OrtTensorTypeAndShapeInfo* raw = nullptr;
+    Ort::ThrowOnError(api.GetTensorTypeAndShape(value_, &raw));
+    const Ort::TensorTypeAndShapeInfo info(raw);  // released on return
+    ONNXTensorElementDataType type = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+    Ort::ThrowOnError(api.GetTensorElementType(raw, &type));
+    size_t rank = 0;
+    Ort::ThrowOnError(api.GetDimensionsCount(raw, &rank));
+    if (rank > TensorHeader::kMaxRank) return false;
+    Ort::ThrowOnError(api.GetDimensions(raw, header.dims, rank));
+    header.type = static_cast<ElementType>(type);
+    header.rank = rank;
+    header.data = nullptr;
+    if (header.type != ElementType::kString) {
+      Ort::ThrowOnError(api.GetTensorMutableData(
+          const_cast<OrtValue*>(static_cast<const OrtValue*>(value_)), &header.data));
+    }
+    return true;
+  });
+}
+
 std::vector<std::string> OwnedValue::strings() const {
   return detail::call_ort(ErrorKind::kRuntime, "reading a string tensor", [&] {
     const size_t count = value_.GetTensorTypeAndShapeInfo().GetElementCount();

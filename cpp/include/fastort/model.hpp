@@ -84,10 +84,11 @@ class PreparedRun {
   std::vector<const char*> fed_names_;        // parallel to inputs_ when not the model's own
   const char* const* input_names_ = nullptr;  // fed_names_ or the model's input names
   std::vector<std::unique_ptr<std::byte[]>> copies_;
-  std::vector<size_t> outputs_;             // output indices, in result order
-  std::vector<const char*> output_names_;   // parallel to outputs_
-  std::vector<Ort::Value> out_;             // parallel to outputs_; null: ORT allocates
-  std::vector<size_t> passthrough_source_;  // parallel to outputs_: the position in inputs_
+  std::vector<size_t> outputs_;                    // output indices, in result order
+  std::vector<const char*> output_names_;          // parallel to outputs_, unless the model's own
+  const char* const* output_name_list_ = nullptr;  // output_names_ or the model's output names
+  std::vector<Ort::Value> out_;                    // parallel to outputs_; null: ORT allocates
+  std::vector<size_t> passthrough_source_;         // parallel to outputs_: the position in inputs_
   bool has_out_ = false;
   bool has_passthrough_ = false;
 };

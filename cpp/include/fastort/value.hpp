@@ -11,6 +11,16 @@
 
 namespace fastort {
 
+// What a numeric tensor's caller needs to view it, read without allocating: the hot path of
+// every run that returns new arrays.
+struct TensorHeader {
+  static constexpr size_t kMaxRank = 8;
+  ElementType type = ElementType::kUndefined;
+  void* data = nullptr;  // null for strings and empty tensors
+  size_t rank = 0;
+  int64_t dims[kMaxRank] = {};
+};
+
 class OwnedValue {
  public:
   explicit OwnedValue(Ort::Value value);
@@ -26,6 +36,9 @@ class OwnedValue {
 
   // Tensors: the data pointer, element type and shape (strides empty: ORT is C order).
   TensorView tensor() const;
+  // The same for a tensor of rank <= TensorHeader::kMaxRank, into `header`; false (and
+  // `header` unspecified) for a higher rank. Allocates nothing of its own.
+  bool tensor_header(TensorHeader& header) const;
   // String tensors: the elements in C order.
   std::vector<std::string> strings() const;
 
