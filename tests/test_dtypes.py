@@ -75,3 +75,32 @@ def test_scalar_and_empty_tensors(save):
     empty = fastort.Session(save(identity_model(TensorProto.FLOAT), "e.onnx"))
     (y,) = empty.run(None, {"x": np.zeros((0, 5), np.float32)})
     assert y.shape == (0, 5)
+
+
+FLOAT8 = [
+    (TensorProto.FLOAT8E4M3FN, ml_dtypes.float8_e4m3fn),
+    (TensorProto.FLOAT8E4M3FNUZ, ml_dtypes.float8_e4m3fnuz),
+    (TensorProto.FLOAT8E5M2, ml_dtypes.float8_e5m2),
+    (TensorProto.FLOAT8E5M2FNUZ, ml_dtypes.float8_e5m2fnuz),
+]
+
+
+@pytest.mark.parametrize(("onnx_type", "dtype"), FLOAT8, ids=lambda v: str(v))
+def test_float8_round_trips(save, onnx_type, dtype):
+    # ml_dtypes gives some of these numpy's "void" kind and float8_e5m2 the float kind 'f'
+    # (with an itemsize no numpy float has): both are recognised as inputs.
+    from onnx import helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "float8",
+        [helper.make_tensor_value_info("x", onnx_type, [2, 3])],
+        [helper.make_tensor_value_info("y", onnx_type, [2, 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+    session = fastort.Session(save(model))
+    x = np.array([[0.5, 1, 2], [-1, 4, 0]], dtype=dtype)
+    (y,) = session.run(None, {"x": x})
+    assert y.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(y.view(np.uint8), x.view(np.uint8))

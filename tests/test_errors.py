@@ -334,6 +334,36 @@ def test_a_session_still_runs_after_every_kind_of_bad_call(session):
     np.testing.assert_array_equal(z, np.full((2, 3), 2.0, np.float32))
 
 
+def test_objects_that_only_claim_a_fastort_class_are_refused(add_path):
+    # isinstance() believes a __class__ attribute; the native code must look at the real
+    # type, or it reads a plain Python object as one of its own.
+    from unittest import mock
+
+    from fastort import _core
+
+    class Impostor:
+        def __init__(self, claimed: type) -> None:
+            self.claimed = claimed
+
+        @property  # type: ignore[misc]
+        def __class__(self):
+            return self.claimed
+
+    session = fastort.Session(add_path)
+    x = np.ones((2, 3), np.float32)
+    options = mock.Mock(spec=fastort.RunOptions)
+    assert isinstance(options, fastort.RunOptions)
+    for attempt in (
+        lambda: session.run(None, {"x": x, "y": x}, options),
+        lambda: fastort.Session.__call__(Impostor(fastort.Session), x=x, y=x),
+        lambda: _core.SessionHandle._model.fget(Impostor(fastort.Session)),
+        lambda: _core.RunOptionsBase.terminate.fget(Impostor(fastort.RunOptions)),
+    ):
+        with pytest.raises(TypeError):
+            attempt()
+    assert session.run(None, {"x": x, "y": x})[0].shape == (2, 3)  # still fine
+
+
 def test_objects_whose_init_never_ran_raise_instead_of_crashing():
     from fastort import _core
 

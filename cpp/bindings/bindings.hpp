@@ -90,10 +90,13 @@ T& initialized(pybind11::handle self, const char* class_name) {
   static pybind11::detail::type_info* info = nullptr;
   PyTypeObject* type = Py_TYPE(self.ptr());
   if (type != known_type) {
-    if (!pybind11::isinstance<T>(self)) {
+    // The object's real type, not isinstance(): an object may claim a class through its
+    // __class__ attribute (unittest.mock.Mock(spec=...) does) without the C++ value inside.
+    pybind11::detail::type_info* record = pybind11::detail::get_type_info(typeid(T));
+    if (record == nullptr || !PyType_IsSubtype(type, record->type)) {
       throw Error(ErrorKind::kTypeMismatch, std::string("expected a ") + class_name + " object");
     }
-    info = pybind11::detail::get_type_info(typeid(T));
+    info = record;
     Py_INCREF(type);
     PyTypeObject* previous = known_type;
     known_type = type;

@@ -70,14 +70,17 @@ ElementType element_type_of(const py::dtype& dtype, const Subject& subject) {
     case 'S':
     case 'O':
       return ElementType::kString;
-    default: {
-      // ml_dtypes' types are numpy "void"-kind dtypes recognised by name.
-      const std::string name = py::str(dtype.attr("name"));
-      for (auto type :
-           {ElementType::kBFloat16, ElementType::kFloat8E4M3FN, ElementType::kFloat8E4M3FNUZ,
-            ElementType::kFloat8E5M2, ElementType::kFloat8E5M2FNUZ}) {
-        if (name == element_type_name(type)) return type;
-      }
+    default:
+      break;
+  }
+  // ml_dtypes' types, recognised by name: most are numpy "void"-kind dtypes, but some
+  // versions give float8_e5m2 the kind 'f' with an itemsize numpy's own floats never have.
+  if (kind == 'V' || kind == 'f') {
+    const std::string name = py::str(dtype.attr("name"));
+    for (auto type :
+         {ElementType::kBFloat16, ElementType::kFloat8E4M3FN, ElementType::kFloat8E4M3FNUZ,
+          ElementType::kFloat8E5M2, ElementType::kFloat8E5M2FNUZ}) {
+      if (name == element_type_name(type)) return type;
     }
   }
   throw Error(

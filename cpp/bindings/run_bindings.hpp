@@ -24,6 +24,9 @@ struct BorrowedCall {
   std::vector<pybind11::object> out_objects;  // parallel to request.outputs; null: ORT allocates
   // A list: stable addresses, and no allocation when no input is a string tensor.
   std::list<std::vector<std::string>> strings;
+
+  // Empty again (its references dropped; the GIL must be held), keeping the vectors' memory.
+  void clear() noexcept;
 };
 
 // Views every array of an input_feed dict into call.request.inputs.

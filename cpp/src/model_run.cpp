@@ -136,7 +136,27 @@ std::vector<const TensorView*> Model::match_inputs(const std::vector<NamedInput>
   return by_index;
 }
 
+void PreparedRun::clear() noexcept {
+  inputs_.clear();
+  fed_names_.clear();
+  input_names_ = nullptr;
+  copies_.clear();
+  outputs_.clear();
+  output_names_.clear();
+  output_name_list_ = nullptr;
+  out_.clear();
+  passthrough_source_.clear();
+  has_out_ = false;
+  has_passthrough_ = false;
+}
+
 PreparedRun Model::prepare(const RunRequest& request) const {
+  PreparedRun prepared;
+  prepare_into(request, prepared);
+  return prepared;
+}
+
+void Model::prepare_into(const RunRequest& request, PreparedRun& prepared) const {
   const std::vector<const TensorView*> by_index = match_inputs(request.inputs);
   const size_t overrides = static_cast<size_t>(
       std::count_if(by_index.begin() + static_cast<std::ptrdiff_t>(inputs_.size()), by_index.end(),
@@ -144,8 +164,7 @@ PreparedRun Model::prepare(const RunRequest& request) const {
   if (request.out.size() != request.outputs.size() && !request.out.empty()) {
     throw Error(ErrorKind::kInvalidArgument, "out buffers do not match the requested outputs");
   }
-  PreparedRun prepared;
-  prepared.outputs_ = request.outputs;
+  prepared.outputs_.assign(request.outputs.begin(), request.outputs.end());
   // Every output in model order (the usual request) names them with the model's own list.
   bool model_order = request.outputs.size() == outputs_.size();
   for (size_t k = 0; model_order && k < request.outputs.size(); ++k) {
@@ -230,11 +249,27 @@ PreparedRun Model::prepare(const RunRequest& request) const {
       prepared.has_passthrough_ |= passthrough_[index] != kNoInput;
     }
   }
-  return prepared;
 }
 
 std::vector<OwnedValue> Model::run(const RunRequest& request) const {
-  PreparedRun prepared = prepare(request);
+  // One PreparedRun per thread, emptied after each run but keeping its vectors: a run
+  // allocates none of them again. A run on a thread already inside one (nothing in a run
+  // calls back, but nothing depends on that) gets one of its own.
+  thread_local PreparedRun scratch;
+  thread_local bool in_use = false;
+  PreparedRun own;
+  const bool reuse = !in_use;
+  PreparedRun& prepared = reuse ? scratch : own;
+  struct Release {
+    PreparedRun& prepared;
+    bool reused;
+    ~Release() {
+      prepared.clear();  // the caller's buffers are not referenced once run() returns
+      if (reused) in_use = false;
+    }
+  } release{prepared, reuse};
+  if (reuse) in_use = true;
+  prepare_into(request, prepared);
   std::vector<OwnedValue> results = run(prepared, request.control);
   // A result bound to a caller buffer views that buffer: the prepared value, used once.
   for (size_t k = 0; k < results.size(); ++k) {

@@ -80,6 +80,9 @@ class PreparedRun {
 
  private:
   friend class Model;
+  // Empty again (its ORT values released), keeping the vectors' memory for the next use.
+  void clear() noexcept;
+
   std::vector<Ort::Value> inputs_;            // fed order
   std::vector<const char*> fed_names_;        // parallel to inputs_ when not the model's own
   const char* const* input_names_ = nullptr;  // fed_names_ or the model's input names
@@ -128,6 +131,8 @@ class Model {
   // Validates like run(request) and wraps every buffer once (request.control is ignored).
   // The views' memory must outlive the PreparedRun; see PreparedRun.
   PreparedRun prepare(const RunRequest& request) const;
+  // prepare() into `prepared`, which must be empty.
+  void prepare_into(const RunRequest& request, PreparedRun& prepared) const;
   // Runs on whatever the prepared buffers hold now. Results are parallel to the prepared
   // outputs; one written into a caller buffer is an empty value (the caller has the buffer).
   // Safe to call from many threads at once, but runs with out buffers then write them all.
