@@ -2,6 +2,7 @@
 
 #include "bindings.hpp"
 #include "fastort/error.hpp"
+#include "fastort/reused_per_thread.hpp"
 #include "gil.hpp"
 #include "numpy_interop.hpp"
 #include "text.hpp"
@@ -139,23 +140,10 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
              py::handle run_options, py::handle out) {
   const std::shared_ptr<RunOptions> options = run_options_arg(run_options);
   const std::shared_ptr<Model>& model = self.model;
-  // One BorrowedCall per thread, emptied after each run but keeping its vectors' memory; a
-  // run started while one is under way on this thread (a signal handler's) gets its own.
-  // Emptied before it is left, so no Python reference outlives the call (or the thread).
-  thread_local BorrowedCall scratch;
-  thread_local bool in_use = false;
-  BorrowedCall own;
-  const bool reuse = !in_use;
-  BorrowedCall& call = reuse ? scratch : own;
-  struct Release {
-    BorrowedCall& call;
-    bool reused;
-    ~Release() {
-      call.clear();
-      if (reused) in_use = false;
-    }
-  } release{call, reuse};
-  if (reuse) in_use = true;
+  // The thread's BorrowedCall, emptied (with the GIL held) before the call returns, so no
+  // Python reference outlives the call or the thread; its vectors keep their memory.
+  ReusedPerThread<BorrowedCall> scratch;
+  BorrowedCall& call = scratch.get();
   // Room for every dict item at once: the hot path allocates this vector once.
   const auto items = [](py::handle dict) -> size_t {
     return PyDict_Check(dict.ptr()) ? 2 * static_cast<size_t>(PyDict_GET_SIZE(dict.ptr())) : 0;

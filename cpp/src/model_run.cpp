@@ -9,6 +9,7 @@
 #include "fastort/debug_counters.hpp"
 #include "fastort/error.hpp"
 #include "fastort/model.hpp"
+#include "fastort/reused_per_thread.hpp"
 #include "messages.hpp"
 #include "ort_error.hpp"
 
@@ -252,23 +253,10 @@ void Model::prepare_into(const RunRequest& request, PreparedRun& prepared) const
 }
 
 std::vector<OwnedValue> Model::run(const RunRequest& request) const {
-  // One PreparedRun per thread, emptied after each run but keeping its vectors: a run
-  // allocates none of them again. A run on a thread already inside one (nothing in a run
-  // calls back, but nothing depends on that) gets one of its own.
-  thread_local PreparedRun scratch;
-  thread_local bool in_use = false;
-  PreparedRun own;
-  const bool reuse = !in_use;
-  PreparedRun& prepared = reuse ? scratch : own;
-  struct Release {
-    PreparedRun& prepared;
-    bool reused;
-    ~Release() {
-      prepared.clear();  // the caller's buffers are not referenced once run() returns
-      if (reused) in_use = false;
-    }
-  } release{prepared, reuse};
-  if (reuse) in_use = true;
+  // The thread's PreparedRun, emptied after the run (the caller's buffers are not referenced
+  // once run() returns) but keeping its vectors: a run allocates none of them again.
+  ReusedPerThread<PreparedRun> scratch;
+  PreparedRun& prepared = scratch.get();
   prepare_into(request, prepared);
   std::vector<OwnedValue> results = run(prepared, request.control);
   // A result bound to a caller buffer views that buffer: the prepared value, used once.

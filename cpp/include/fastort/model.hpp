@@ -77,11 +77,11 @@ class PreparedRun {
   size_t copied_inputs() const noexcept { return copies_.size(); }
   // True when some output is written into a caller buffer.
   bool has_out() const noexcept { return has_out_; }
+  // Empty again (its ORT values released), keeping the vectors' memory for the next use.
+  void clear() noexcept;
 
  private:
   friend class Model;
-  // Empty again (its ORT values released), keeping the vectors' memory for the next use.
-  void clear() noexcept;
 
   std::vector<Ort::Value> inputs_;            // fed order
   std::vector<const char*> fed_names_;        // parallel to inputs_ when not the model's own
