@@ -16,10 +16,12 @@ def ort_datasets() -> Path:
     return Path(datasets_dir())
 
 
-def make_model(nodes, inputs, outputs, initializers=(), name="test", metadata=None):
+def make_model(
+    nodes, inputs, outputs, initializers=(), name="test", metadata=None, opset=OPSET, ir_version=8
+):
     graph = helper.make_graph(nodes, name, inputs, outputs, initializer=list(initializers))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = 8
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = ir_version
     model.producer_name = "fastort-tests"
     for key, value in (metadata or {}).items():
         entry = model.metadata_props.add()
@@ -46,11 +48,13 @@ def add_model(shape=("N", 3), dtype=TensorProto.FLOAT, metadata=None):
     )
 
 
-def identity_model(dtype: int, shape=("N", None)):
+def identity_model(dtype: int, shape=("N", None), opset=OPSET, ir_version=8):
     return make_model(
         [helper.make_node("Identity", ["x"], ["y"])],
         [helper.make_tensor_value_info("x", dtype, shape)],
         [helper.make_tensor_value_info("y", dtype, shape)],
+        opset=opset,
+        ir_version=ir_version,
     )
 
 

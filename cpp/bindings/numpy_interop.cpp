@@ -115,39 +115,51 @@ void release_output(PyObject* capsule) {
   delete static_cast<OutputOwner*>(PyCapsule_GetPointer(capsule, kOutputCapsuleName));
 }
 
-// A numeric tensor as an array viewing ORT's memory, made with numpy's C API directly:
-// pybind11's array constructor copies the shape and computes strides in vectors. Null when
-// `header` is not such a tensor (strings, empty tensors), for the general path below.
-PyObject* view_numeric(OwnedValue& value, const TensorHeader& header,
-                       const std::shared_ptr<const Model>& owner) {
+// An array of `rank` dims (C order) over `data`, kept alive by `capsule` (its base), made with
+// numpy's C API directly: pybind11's array constructor copies the shape and computes strides
+// in vectors, which costs more than the rest of a tiny model's output.
+py::array view_owned_by(ElementType type, size_t rank, const int64_t* dims, void* data,
+                        py::object capsule) {
   static_assert(sizeof(Py_intptr_t) == sizeof(int64_t), "numpy dimensions are not 64-bit");
-  if (header.type == ElementType::kString || header.data == nullptr) return nullptr;
-  py::dtype dtype = dtype_of(header.type);
-  auto holder = std::make_unique<OutputOwner>(OutputOwner{std::move(value), owner});
-  // A plain PyCapsule: pybind11's capsule with a destructor costs several times more.
-  auto capsule = py::reinterpret_steal<py::object>(
-      PyCapsule_New(holder.get(), kOutputCapsuleName, &release_output));
-  if (!capsule) throw py::error_already_set();
-  holder.release();  // the capsule owns it now
   const auto& api = py::detail::npy_api::get();
   // Null strides: numpy computes C-order ones. The descriptor reference is stolen.
-  auto array = py::reinterpret_steal<py::object>(api.PyArray_NewFromDescr_(
-      api.PyArray_Type_, dtype.release().ptr(), static_cast<int>(header.rank),
-      reinterpret_cast<const Py_intptr_t*>(header.dims), nullptr, header.data,
-      py::detail::npy_api::NPY_ARRAY_WRITEABLE_, nullptr));
+  auto array = py::reinterpret_steal<py::array>(
+      api.PyArray_NewFromDescr_(api.PyArray_Type_, dtype_of(type).release().ptr(),
+                                static_cast<int>(rank), reinterpret_cast<const Py_intptr_t*>(dims),
+                                nullptr, data, py::detail::npy_api::NPY_ARRAY_WRITEABLE_, nullptr));
   if (!array) throw py::error_already_set();
   if (api.PyArray_SetBaseObject_(array.ptr(), capsule.release().ptr()) != 0) {
     throw py::error_already_set();  // the reference was stolen, also on failure
   }
-  return array.release().ptr();
+  return array;
+}
+
+// A capsule owning what keeps an output's memory alive. A plain PyCapsule: pybind11's capsule
+// with a destructor costs several times more.
+template <typename Owner>
+py::object capsule_of(std::unique_ptr<Owner> owner, const char* name, void (*release)(PyObject*)) {
+  auto capsule = py::reinterpret_steal<py::object>(PyCapsule_New(owner.get(), name, release));
+  if (!capsule) throw py::error_already_set();
+  owner.release();  // the capsule owns it now
+  return capsule;
+}
+
+// A numeric, non-empty tensor as an array viewing ORT's memory (the output keeps the value
+// and its session alive).
+py::array view_output(OwnedValue value, ElementType type, size_t rank, const int64_t* dims,
+                      void* data, const std::shared_ptr<const Model>& owner) {
+  py::object capsule =
+      capsule_of(std::make_unique<OutputOwner>(OutputOwner{std::move(value), owner}),
+                 kOutputCapsuleName, &release_output);
+  return view_owned_by(type, rank, dims, data, std::move(capsule));
 }
 
 py::object tensor_to_python(OwnedValue value, const std::shared_ptr<const Model>& owner) {
+  // The usual output (numeric, rank <= 8, not empty): its shape read without allocating.
   TensorHeader header;
-  if (value.tensor_header(header)) {
-    if (PyObject* array = view_numeric(value, header, owner)) {
-      return py::reinterpret_steal<py::object>(array);
-    }
+  if (value.tensor_header(header) && header.type != ElementType::kString &&
+      header.data != nullptr) {
+    return view_output(std::move(value), header.type, header.rank, header.dims, header.data, owner);
   }
   const TensorView view = value.tensor();
   if (view.type == ElementType::kString) {
@@ -162,14 +174,9 @@ py::object tensor_to_python(OwnedValue value, const std::shared_ptr<const Model>
     }
     return std::move(result);
   }
-  py::dtype dtype = dtype_of(view.type);
-  if (view.data == nullptr) return py::array(dtype, view.shape);  // empty tensor
-  auto holder = std::make_unique<OutputOwner>(OutputOwner{std::move(value), owner});
-  // A plain PyCapsule: pybind11's capsule with a destructor costs several times more.
-  PyObject* capsule = PyCapsule_New(holder.get(), kOutputCapsuleName, &release_output);
-  if (capsule == nullptr) throw py::error_already_set();
-  holder.release();  // the capsule owns it now
-  return py::array(dtype, view.shape, {}, view.data, py::reinterpret_steal<py::object>(capsule));
+  if (view.data == nullptr) return py::array(dtype_of(view.type), view.shape);  // empty tensor
+  return view_output(std::move(value), view.type, view.shape.size(), view.shape.data(), view.data,
+                     owner);
 }
 
 constexpr const char* kSharedCapsuleName = "fastort.shared_output";
@@ -182,13 +189,10 @@ void release_shared(PyObject* capsule) {
 }  // namespace
 
 py::array shared_view(const TensorView& view, std::shared_ptr<const void> owner) {
-  const py::dtype dtype = dtype_of(view.type);
-  if (view.data == nullptr) return py::array(dtype, view.shape);  // empty tensor
-  auto holder = std::make_unique<std::shared_ptr<const void>>(std::move(owner));
-  PyObject* capsule = PyCapsule_New(holder.get(), kSharedCapsuleName, &release_shared);
-  if (capsule == nullptr) throw py::error_already_set();
-  holder.release();  // the capsule owns it now
-  return py::array(dtype, view.shape, {}, view.data, py::reinterpret_steal<py::object>(capsule));
+  if (view.data == nullptr) return py::array(dtype_of(view.type), view.shape);  // empty tensor
+  return view_owned_by(view.type, view.shape.size(), view.shape.data(), view.data,
+                       capsule_of(std::make_unique<std::shared_ptr<const void>>(std::move(owner)),
+                                  kSharedCapsuleName, &release_shared));
 }
 
 std::string Subject::text() const {
