@@ -74,6 +74,24 @@ def test_large_random_images_match_pillow(height, width, channels):
         )
 
 
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_every_filter_width_matches_pillow(channels, interpolation):
+    # Downscales from 1x to 40x: the horizontal kernels' specialisations by taps per output
+    # pixel (groups of 4 taps, 1-8 and more), the last pixels of a row, which they read
+    # with bounds checks, and row counts that are not a multiple of their 4-row blocks.
+    rng = np.random.default_rng(channels)
+    for factor in [1.0, 1.3, 1.9, 2.5, 3.3, 4.2, 5.5, 7.1, 9.0, 11.7, 14.0, 17.5, 23.0, 40.0]:
+        width = int(rng.integers(300, 1500))
+        height = int(rng.integers(1, 11))
+        new_w = max(1, round(width / factor))
+        image = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+        assert_same(
+            crop_of(image, (height, new_w), None, interpolation),
+            pil_reference(image, (height, new_w), None, interpolation),
+        )
+
+
 @st.composite
 def cases(draw):
     height = draw(st.integers(1, 700))

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -172,6 +173,106 @@ __attribute__((target("avx2"))) inline void horizontal_pixel_avx2(const uint8_t*
   }
 }
 
+// Output pixels [0, x_end) of four rows, when every group's 16-byte load of these pixels lies
+// inside the row: all `kGroups` groups are read (a pixel's groups past its taps have zero
+// weights) with no bounds checks. A template argument, so that the loop over groups unrolls.
+template <int kPixelBytes, int kGroups>
+__attribute__((target("avx2"))) void horizontal_interior_avx2(const uint8_t* const* rows,
+                                                              const AxisPlan& plan, int x_end,
+                                                              uint8_t* const* outs,
+                                                              __m256i gather) {
+  constexpr int kRows = 4;
+  // Pillow's rounding term, added once: in the low half's four lanes of the low sums.
+  const __m256i half = _mm256_setr_epi32(kHalf, kHalf, kHalf, kHalf, 0, 0, 0, 0);
+  // Local copies: the byte stores below could alias the plan and the pointer arrays, which
+  // would otherwise be read again for every pixel.
+  const uint8_t* const row[kRows] = {rows[0], rows[1], rows[2], rows[3]};
+  uint8_t* const out[kRows] = {outs[0], outs[1], outs[2], outs[3]};
+  const int* const first = plan.first.data();
+  const int16_t* weights = plan.group_of(0, 0);
+  for (int xx = 0; xx < x_end; ++xx, weights += kGroups * 32) {
+    const int64_t at = static_cast<int64_t>(first[xx]) * kPixelBytes;
+    __m256i hi[kRows], lo[kRows];
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) {
+      hi[r] = _mm256_setzero_si256();
+      lo[r] = half;
+    }
+#pragma GCC unroll 8
+    for (int g = 0; g < kGroups; ++g) {
+      const __m256i w_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights + g * 32));
+      const __m256i w_lo =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights + g * 32 + 16));
+      const int64_t offset = at + g * 4 * kPixelBytes;
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; ++r) {
+        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row[r] + offset));
+        const __m256i pixels = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(raw), gather);
+        hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(pixels, w_hi));
+        lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(pixels, w_lo));
+      }
+      // Keeps the eight sums in registers: without it GCC regroups the additions into trees
+      // whose partial products spill to the stack.
+      asm(""
+          : "+x"(hi[0]), "+x"(hi[1]), "+x"(hi[2]), "+x"(hi[3]), "+x"(lo[0]), "+x"(lo[1]),
+            "+x"(lo[2]), "+x"(lo[3]));
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) {
+      const __m256i wide = _mm256_add_epi32(_mm256_slli_epi32(hi[r], kLowBits), lo[r]);
+      const __m128i sum =
+          _mm_add_epi32(_mm256_castsi256_si128(wide), _mm256_extracti128_si256(wide, 1));
+      const __m128i shifted = _mm_srai_epi32(sum, kPrecisionBits);
+      const __m128i bytes = _mm_packus_epi16(_mm_packs_epi32(shifted, shifted), shifted);
+      const int32_t word = _mm_cvtsi128_si32(bytes);
+      std::memcpy(out[r] + xx * 4, &word, 4);
+    }
+  }
+}
+
+// How many leading output pixels of `plan` have every group's 16-byte load inside a row of
+// row_bytes bytes (all but the last few: the loads read past a pixel's taps).
+template <int kPixelBytes>
+int interior_pixels(const AxisPlan& plan, int64_t row_bytes) {
+  const int64_t span = static_cast<int64_t>(plan.groups - 1) * 4 * kPixelBytes + 16;
+  int xx = 0;
+  while (xx < plan.size() && static_cast<int64_t>(plan.first[xx]) * kPixelBytes + span <= row_bytes)
+    ++xx;
+  return xx;
+}
+
+// Four rows' pixels [0, x_end), which interior_pixels says may be read without checks.
+template <int kPixelBytes>
+__attribute__((target("avx2"))) void horizontal_interior(const uint8_t* const* rows,
+                                                         const AxisPlan& plan, int x_end,
+                                                         uint8_t* const* outs, __m256i gather) {
+  if (x_end == 0) return;
+  switch (plan.groups) {
+    case 1:
+      return horizontal_interior_avx2<kPixelBytes, 1>(rows, plan, x_end, outs, gather);
+    case 2:
+      return horizontal_interior_avx2<kPixelBytes, 2>(rows, plan, x_end, outs, gather);
+    case 3:
+      return horizontal_interior_avx2<kPixelBytes, 3>(rows, plan, x_end, outs, gather);
+    case 4:
+      return horizontal_interior_avx2<kPixelBytes, 4>(rows, plan, x_end, outs, gather);
+    case 5:
+      return horizontal_interior_avx2<kPixelBytes, 5>(rows, plan, x_end, outs, gather);
+    case 6:
+      return horizontal_interior_avx2<kPixelBytes, 6>(rows, plan, x_end, outs, gather);
+    case 7:
+      return horizontal_interior_avx2<kPixelBytes, 7>(rows, plan, x_end, outs, gather);
+    case 8:
+      return horizontal_interior_avx2<kPixelBytes, 8>(rows, plan, x_end, outs, gather);
+    default:
+      break;
+  }
+  for (int xx = 0; xx < x_end; ++xx) {
+    horizontal_pixel_avx2<kPixelBytes, 4>(rows, std::numeric_limits<int64_t>::max(), plan, xx, outs,
+                                          gather);
+  }
+}
+
 template <int kPixelBytes>
 __attribute__((target("avx2"))) void horizontal_avx2(const Rows& src, int row_begin, int row_end,
                                                      const AxisPlan& plan, uint8_t* dst,
@@ -179,6 +280,7 @@ __attribute__((target("avx2"))) void horizontal_avx2(const Rows& src, int row_be
   constexpr int kBlock = 4;
   const int64_t row_bytes = static_cast<int64_t>(src.width) * kPixelBytes;
   const __m256i gather = group_shuffle<kPixelBytes>();
+  const int interior = interior_pixels<kPixelBytes>(plan, row_bytes);
   int r = row_begin;
   for (; r + kBlock <= row_end; r += kBlock) {
     const uint8_t* rows[kBlock];
@@ -187,7 +289,8 @@ __attribute__((target("avx2"))) void horizontal_avx2(const Rows& src, int row_be
       rows[i] = src.row(r + i);
       outs[i] = dst + (r + i - row_begin) * dst_stride;
     }
-    for (int xx = 0; xx < plan.size(); ++xx) {
+    horizontal_interior<kPixelBytes>(rows, plan, interior, outs, gather);
+    for (int xx = interior; xx < plan.size(); ++xx) {
       horizontal_pixel_avx2<kPixelBytes, kBlock>(rows, row_bytes, plan, xx, outs, gather);
     }
   }
