@@ -14,6 +14,9 @@ default is "auto") unless `--threads` says otherwise.
                Python (what `@serve.batch`-style batching costs)
   tiny model   Sigmoid float32[N, 5] (x: float32[1, 5]): 8 threads through the Batcher, one
                thread calling `run`, 8 threads calling `run`, 8 threads through PythonBatcher
+  workers      MLP, 8 threads each submitting 8 rows: Batcher(workers=2) against
+               Batcher(workers=1) (batches side by side on a session of one thread), and the
+               same threads calling `run`
   latency      one request at a time from one thread, MLP, Batcher(max_delay_ms=10) against
                `run`: median and p99
   asyncio      1000 concurrent `await batcher.run_async(...)` in one loop, MLP: the longest
@@ -268,6 +271,40 @@ def throughput_tiny(session: fastort.Session, repetitions: int, seconds: float) 
     }
 
 
+WORKER_CLIENTS, WORKER_ROWS = 8, 8
+
+
+def throughput_workers(
+    session: fastort.Session, repetitions: int, seconds: float
+) -> dict[str, Any]:
+    """Rows/s of 8 clients x 8 rows through Batchers of one and of two workers, and calling
+    `run`: what running batches side by side gives when the batches keep the cores busy."""
+    rows = np.random.default_rng(4).standard_normal((WORKER_ROWS, 256)).astype(np.float32)
+    feed = {"x": rows}
+    options = {"max_batch_size": MAX_BATCH_SIZE, "max_delay_ms": MAX_DELAY_MS}
+    with (
+        fastort.Batcher(session, workers=1, **options) as one,
+        fastort.Batcher(session, workers=2, **options) as two,
+    ):
+        part = interleaved_throughput(
+            {
+                "Batcher, 1 worker": (lambda: one.submit(feed).result(), WORKER_CLIENTS),
+                "Batcher, 2 workers": (lambda: two.submit(feed).result(), WORKER_CLIENTS),
+                "run": (lambda: session.run(None, feed), WORKER_CLIENTS),
+            },
+            repetitions,
+            seconds,
+        )
+    for method in part.values():  # requests/s -> rows/s
+        method["rows_per_s"] = {k: v * WORKER_ROWS for k, v in method["rows_per_s"].items()}
+        method["samples"] = [v * WORKER_ROWS for v in method["samples"]]
+    return {
+        "methods": part,
+        "2 workers / 1 worker": ratio(part, "Batcher, 2 workers", "Batcher, 1 worker"),
+        "2 workers / run": ratio(part, "Batcher, 2 workers", "run"),
+    }
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
@@ -424,6 +461,8 @@ def run(quick: bool, repetitions: int = 5, threads: int = 1) -> dict[str, Any]:
     results["mlp"] = throughput_mlp(mlp, repetitions, seconds)
     print("serving: tiny model throughput ...", flush=True)
     results["tiny"] = throughput_tiny(tiny, repetitions, seconds)
+    print("serving: batches side by side (workers) ...", flush=True)
+    results["workers"] = throughput_workers(mlp, repetitions, seconds)
     print("serving: one request at a time ...", flush=True)
     results["one_at_a_time"] = one_at_a_time(mlp, repetitions, 50 if quick else 300)
     print("serving: asyncio loop stall ...", flush=True)
@@ -455,6 +494,11 @@ def report(results: dict[str, Any]) -> str:
         f"one request at a time: Batcher {batcher['median_ms']:.3f} ms (p99 "
         f"{batcher['p99_ms']:.3f}), run {run_['median_ms']:.3f} ms (p99 {run_['p99_ms']:.3f})"
     )
+    if "workers" in results:
+        lines.append(f"MLP, {WORKER_CLIENTS} threads x {WORKER_ROWS} rows per request")
+        for name, method in results["workers"]["methods"].items():
+            lines.append(f"  {name:18s} {_range(method['rows_per_s'], digits=0)} rows/s")
+        lines.append(f"  2 workers / 1 worker {_range(results['workers']['2 workers / 1 worker'])}")
     stall = results["asyncio"]["longest_stall_ms"]
     lines.append(f"1000 concurrent run_async: longest loop stall {_range(stall, ' ms', 1)}")
     load = results["under_load"]
@@ -530,6 +574,16 @@ def readme_rows(results: dict[str, Any]) -> list[str]:
             spread(tiny["Batcher.run / run, 1 thread"]),
         ),
     ]
+    if "workers" in results:  # absent from the JSON of older suites
+        workers = results["workers"]
+        lines.append(
+            row(
+                f"`Batcher(workers=2)`, {WORKER_CLIENTS} threads x {WORKER_ROWS} rows, {mlp_name}",
+                rate(workers, "Batcher, 2 workers"),
+                f"`workers=1` {rate(workers, 'Batcher, 1 worker')}; `run` {rate(workers, 'run')}",
+                spread(workers["2 workers / 1 worker"]),
+            )
+        )
     batcher, run_ = single["Batcher"], single["run"]
     lines.append(
         row(

@@ -63,7 +63,8 @@ def slow_session(save) -> fastort.Session:
 
 
 def start_long_run(batcher: fastort.Batcher) -> fastort.BatchFuture:
-    """Submits a large request and returns once the worker runs it: later ones queue."""
+    """Submits a large request and returns once the worker runs it: with one worker, later
+    ones queue."""
     long_run = batcher.submit({"x": np.ones((4000, 256), np.float32)})
     deadline = time.monotonic() + 30
     while not long_run.running() and not long_run.done():
@@ -88,14 +89,16 @@ def test_submit_returns_what_run_returns(add_session, xy):
     assert future.result() is outputs  # the same arrays every time
 
 
-def test_every_request_gets_its_own_rows_under_32_threads(save):
+@pytest.mark.parametrize("workers", [1, 3])
+def test_every_request_gets_its_own_rows_under_32_threads(save, workers):
     session = fastort.Session(save(mlp_model()), threads=1)
     rng = np.random.default_rng(1)
     requests = [
         rng.standard_normal((int(rng.integers(1, 6)), 64)).astype(np.float32) for _ in range(640)
     ]
     expected = [session.run(None, {"x": rows})[0] for rows in requests]
-    with fastort.Batcher(session, max_batch_size=16, max_delay_ms=1) as batcher:
+    with fastort.Batcher(session, max_batch_size=16, max_delay_ms=1, workers=workers) as batcher:
+        assert batcher.workers == workers
 
         def client(thread: int) -> int:
             for index in range(thread, len(requests), 32):
@@ -232,6 +235,9 @@ def test_bad_requests_raise_the_errors_of_run_at_submit(add_session, xy):
         {"max_delay_ms": -1.0},
         {"max_delay_ms": float("nan")},
         {"max_queue": 0},
+        {"workers": 0},
+        {"workers": 65},
+        {"workers": -1},
     ],
 )
 def test_absurd_options_are_refused(add_session, options):
@@ -240,7 +246,15 @@ def test_absurd_options_are_refused(add_session, options):
 
 
 @pytest.mark.parametrize(
-    "options", [{"max_batch_size": 2.5}, {"max_queue": "9"}, {"max_delay_ms": True}]
+    "options",
+    [
+        {"max_batch_size": 2.5},
+        {"max_queue": "9"},
+        {"max_delay_ms": True},
+        {"workers": 2.0},
+        {"workers": "auto"},
+        {"workers": True},
+    ],
 )
 def test_options_of_the_wrong_type_are_refused(add_session, options):
     with pytest.raises(fastort.InvalidTypeError):
@@ -363,9 +377,10 @@ def test_done_callbacks_run_once_each_even_if_one_fails(add_session, xy, monkeyp
     assert all(f is future for _, f in seen)
 
 
-def test_close_from_a_done_callback_returns_and_the_queue_still_drains(slow_session):
+@pytest.mark.parametrize("workers", [1, 3])
+def test_close_from_a_done_callback_returns_and_the_queue_still_drains(slow_session, workers):
     rows = np.ones((1, 256), np.float32)
-    batcher = fastort.Batcher(slow_session, max_batch_size=1)
+    batcher = fastort.Batcher(slow_session, max_batch_size=1, workers=workers)
     on_worker = threading.Event()
     long_run = start_long_run(batcher)
     queued = [batcher.submit({"x": rows}) for _ in range(5)]
@@ -379,9 +394,10 @@ def test_close_from_a_done_callback_returns_and_the_queue_still_drains(slow_sess
     batcher.close()
 
 
-def test_the_last_reference_dropped_in_a_done_callback(slow_session):
+@pytest.mark.parametrize("workers", [1, 3])
+def test_the_last_reference_dropped_in_a_done_callback(slow_session, workers):
     rows = np.ones((1, 256), np.float32)
-    holder = [fastort.Batcher(slow_session, max_batch_size=1)]
+    holder = [fastort.Batcher(slow_session, max_batch_size=1, workers=workers)]
     long_run = start_long_run(holder[0])
     queued = [holder[0].submit({"x": rows * i}) for i in range(5)]
     released = threading.Event()
@@ -390,6 +406,28 @@ def test_the_last_reference_dropped_in_a_done_callback(slow_session):
     for i, future in enumerate(queued):  # the worker drains the queue on its own
         expected = slow_session.run(None, {"x": rows * i})[0]
         np.testing.assert_allclose(future.result(timeout=60)[0], expected, rtol=1e-5)
+
+
+def test_several_workers_run_batches_side_by_side(slow_session):
+    big = {"x": np.ones((4000, 256), np.float32)}
+    with fastort.Batcher(slow_session, workers=2) as batcher:
+        first = start_long_run(batcher)
+        second = batcher.submit(big)  # too big to join the first: a batch of its own
+        deadline = time.monotonic() + 60
+        while not second.running() and not second.done():
+            assert time.monotonic() < deadline
+            time.sleep(0.0005)
+        # The second worker took it while the first still ran (a run of 4000 rows through
+        # twelve 256-wide layers lasts far longer than a worker's wake-up).
+        assert not first.done() or second.done()
+        assert first.running() or first.done()
+        np.testing.assert_array_equal(first.result(60)[0], second.result(60)[0])
+    assert batcher.stats()["batches"] == 2
+
+
+def test_one_worker_is_the_default(add_session):
+    with fastort.Batcher(add_session) as batcher:
+        assert batcher.workers == 1
 
 
 def test_batch_futures_work_with_concurrent_futures_wait(add_session, xy):

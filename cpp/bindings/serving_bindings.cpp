@@ -127,11 +127,11 @@ py::dict stats_of(const Batcher& batcher) {
   return result;
 }
 
-// Destroyed without the GIL: destruction closes the batcher and joins its worker, which may
+// Destroyed without the GIL: destruction closes the batcher and joins its workers, which may
 // be waiting for the GIL to run a future's callbacks.
 std::shared_ptr<Batcher> make_batcher(std::shared_ptr<Model> model, int64_t max_batch_size,
-                                      double max_delay_ms, int64_t max_queue) {
-  auto* batcher = new Batcher(std::move(model), {max_batch_size, max_delay_ms, max_queue});
+                                      double max_delay_ms, int64_t max_queue, int workers) {
+  auto* batcher = new Batcher(std::move(model), {max_batch_size, max_delay_ms, max_queue, workers});
   return std::shared_ptr<Batcher>(batcher, [](Batcher* owned) {
     if (PyGILState_Check()) {
       without_gil([owned] { delete owned; });
@@ -221,7 +221,7 @@ void register_serving(py::module_& m) {
 
   py::class_<Batcher, std::shared_ptr<Batcher>>(m, "BatcherBase", "See fastort.Batcher.")
       .def(py::init(&make_batcher), py::arg("model"), py::kw_only(), py::arg("max_batch_size") = 32,
-           py::arg("max_delay_ms") = 2.0, py::arg("max_queue") = 1024)
+           py::arg("max_delay_ms") = 2.0, py::arg("max_queue") = 1024, py::arg("workers") = 1)
       .def("submit", &submit, py::arg("feed"), py::kw_only(), py::arg("timeout") = py::none(),
            "Queues one request: `feed` maps every input name to its rows (first axis: rows).\n"
            "Returns a BatchFuture whose result() is the list run(None, feed) would return.\n"
@@ -242,7 +242,9 @@ void register_serving(py::module_& m) {
       .def_property_readonly(
           "max_delay_ms", [](py::handle self) { return batcher_of(self).options().max_delay_ms; })
       .def_property_readonly("max_queue",
-                             [](py::handle self) { return batcher_of(self).options().max_queue; });
+                             [](py::handle self) { return batcher_of(self).options().max_queue; })
+      .def_property_readonly("workers",
+                             [](py::handle self) { return batcher_of(self).options().workers; });
 
   py::class_<CompletionQueue, std::shared_ptr<CompletionQueue>>(
       m, "CompletionQueue", "Futures' completions for an event loop to read (add_reader(fd)).")

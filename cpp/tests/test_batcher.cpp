@@ -48,9 +48,9 @@ float first_output(const BatchRequest& request, size_t index) {
 
 }  // namespace
 
-TEST_CASE(requests_get_their_own_rows_from_many_threads) {
+void check_rows_from_many_threads(int workers) {
   load();
-  Batcher batcher(doubler(), BatcherOptions{8, 1.0, 4096});
+  Batcher batcher(doubler(), BatcherOptions{8, 1.0, 4096, workers});
   std::atomic<int> wrong{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
@@ -80,6 +80,10 @@ TEST_CASE(requests_get_their_own_rows_from_many_threads) {
   CHECK(stats.requests == 8 * 200);
   CHECK(stats.batches >= 1 && stats.batches <= stats.requests);
 }
+
+TEST_CASE(requests_get_their_own_rows_from_many_threads) { check_rows_from_many_threads(1); }
+
+TEST_CASE(several_workers_give_every_request_its_own_rows) { check_rows_from_many_threads(3); }
 
 TEST_CASE(run_on_an_idle_batcher_runs_on_the_callers_thread) {
   load();
@@ -169,6 +173,8 @@ TEST_CASE(bad_requests_and_models_are_refused_at_once) {
   CHECK_THROWS_KIND(Batcher(fixed, BatcherOptions{}), ErrorKind::kInvalidArgument);
   CHECK_THROWS_KIND(Batcher(doubler(), BatcherOptions{0, 1.0, 8}), ErrorKind::kInvalidArgument);
   CHECK_THROWS_KIND(Batcher(doubler(), BatcherOptions{8, -1.0, 8}), ErrorKind::kInvalidArgument);
+  CHECK_THROWS_KIND(Batcher(doubler(), BatcherOptions{8, 1.0, 8, 0}), ErrorKind::kInvalidArgument);
+  CHECK_THROWS_KIND(Batcher(doubler(), BatcherOptions{8, 1.0, 8, 65}), ErrorKind::kInvalidArgument);
 }
 
 TEST_CASE(initializers_fed_per_request_are_refused) {
@@ -203,9 +209,9 @@ TEST_CASE(different_trailing_shapes_run_in_separate_batches) {
   CHECK(c->state() == BatchRequest::State::kDone);
 }
 
-TEST_CASE(close_drains_and_refuses_and_cancel_drops) {
+void check_close_drains_and_refuses_and_cancel_drops(int workers) {
   load();
-  auto batcher = std::make_unique<Batcher>(doubler(), BatcherOptions{4, 100.0, 2});
+  auto batcher = std::make_unique<Batcher>(doubler(), BatcherOptions{4, 100.0, 2, workers});
   std::vector<float> x(2, 1.0f);
   std::vector<std::shared_ptr<BatchRequest>> requests;
   int refused = 0;
@@ -224,7 +230,13 @@ TEST_CASE(close_drains_and_refuses_and_cancel_drops) {
   if (cancelled) CHECK(requests.back()->state() == BatchRequest::State::kCancelled);
   CHECK_THROWS_KIND(batcher->submit({{"x", view_of(x, {1, 2})}}), ErrorKind::kRuntime);
   CHECK(batcher->stats().rejected == static_cast<uint64_t>(refused));
-  batcher.reset();  // joins the worker
+  batcher.reset();  // joins the workers
 }
+
+TEST_CASE(close_drains_and_refuses_and_cancel_drops) {
+  check_close_drains_and_refuses_and_cancel_drops(1);
+}
+
+TEST_CASE(close_drains_several_workers) { check_close_drains_and_refuses_and_cancel_drops(4); }
 
 TEST_MAIN()

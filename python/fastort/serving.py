@@ -2,7 +2,7 @@
 
 Requests of a few rows each, from many threads or coroutines, are checked like `run` checks its
 inputs (errors are raised by `submit`, not later), copied into the batch being gathered, and run
-together by one native worker thread; each request gets zero-copy views of its rows of the
+together by a native worker thread; each request gets zero-copy views of its rows of the
 batch's outputs. The GIL is held only to check and copy a request and to build its arrays.
 """
 
@@ -27,6 +27,19 @@ __all__ = ["BatchFuture", "Batcher"]
 
 BatchFuture = _core.BatchFuture
 
+_MAX_WORKERS = 64
+
+
+def _worker_count(workers: Any) -> int:
+    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral):
+        raise _core.InvalidTypeError(f"workers must be an int, got {workers!r}")
+    count = int(workers)
+    if not 1 <= count <= _MAX_WORKERS:
+        raise _core.InvalidArgumentError(
+            f"workers must be between 1 and {_MAX_WORKERS}, got {count}"
+        )
+    return count
+
 
 class Batcher(_core.BatcherBase):
     """Gathers concurrent requests into batches and runs each batch once.
@@ -38,6 +51,11 @@ class Batcher(_core.BatcherBase):
             rows. A request that finds the batcher free runs at once: one request at a time
             costs what `run` costs.
         max_queue: requests waiting at most; beyond it `submit` raises `QueueFullError`.
+        workers: native threads running batches at the same time on the session (1 to 64).
+            One suits a session whose intra-op threads use every core (the default
+            `threads="auto"`). A session of `threads=1` runs a batch on one core: with
+            `workers=n` up to n batches run side by side, which pays when the batches, not the
+            clients' Python threads, keep the cores busy (see the README's serving figures).
 
     `submit(feed)` returns a `BatchFuture`; `run(feed)` is `submit(feed).result()` in one
     call, and when the batcher is idle it runs the request at once on the calling thread,
@@ -56,6 +74,7 @@ class Batcher(_core.BatcherBase):
         max_batch_size: int = 32,
         max_delay_ms: float = 2.0,
         max_queue: int = 1024,
+        workers: int = 1,
     ) -> None:
         from .session import Session
 
@@ -73,6 +92,7 @@ class Batcher(_core.BatcherBase):
             max_batch_size=int(max_batch_size),
             max_delay_ms=float(max_delay_ms),
             max_queue=int(max_queue),
+            workers=_worker_count(workers),
         )
 
     async def run_async(

@@ -1,8 +1,9 @@
 // Dynamic batching: requests of a few rows each, from many threads, run together as one batch.
 //
 // submit() checks a request like Model::run checks its inputs, copies its rows into the batch
-// being gathered (the one copy) and returns at once. One worker thread per batcher runs the
-// batches and gives each request views of its rows of the batch's outputs. Nothing here
+// being gathered (the one copy) and returns at once. The batcher's worker threads (one, or a
+// few that run batches side by side on a session of few intra-op threads) run the batches and
+// give each request views of its rows of the batch's outputs. Nothing here
 // knows Python: the bindings wait for requests with the GIL released, or are told of their
 // completion through a hook.
 #pragma once
@@ -29,6 +30,9 @@ struct BatcherOptions {
   int64_t max_batch_size = 32;  // rows in one batch (a larger request runs alone)
   double max_delay_ms = 2.0;    // under load, how long the oldest request waits for more
   int64_t max_queue = 1024;     // requests waiting; beyond it submit() fails (kQueueFull)
+  // Threads running batches: more than one runs batches at the same time on the one session,
+  // which pays when its runs use fewer intra-op threads than there are CPUs.
+  int workers = 1;
 
   // Throws Error(kInvalidArgument) naming the bad field.
   void validate() const;
@@ -105,8 +109,8 @@ class Batcher {
   // Throws Error(kInvalidArgument) for options out of range, or a model some of whose inputs
   // or outputs are not numeric tensors with a dynamic first axis.
   Batcher(std::shared_ptr<const Model> model, BatcherOptions options);
-  // Closes (drains what is queued) and joins the worker; on the worker itself (from a
-  // completion hook) it lets the worker drain and end on its own.
+  // Closes (drains what is queued) and joins the workers; on a worker itself (from a
+  // completion hook) it lets the workers drain and end on their own.
   ~Batcher();
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
@@ -125,7 +129,7 @@ class Batcher {
   std::shared_ptr<BatchRequest> run(const std::vector<NamedInput>& inputs,
                                     double timeout_seconds = 0);
   // Refuses new requests and returns when every queued one (and every run()) is done. Called
-  // from a completion hook (on the worker) it returns at once; the worker drains the queue.
+  // from a completion hook (on a worker) it returns at once; the workers drain the queue.
   void close();
   BatcherStats stats() const;
   const Model& model() const noexcept { return *model_; }
@@ -133,7 +137,7 @@ class Batcher {
 
  private:
   struct Shared;
-  // The worker thread's loop.
+  // A worker thread's loop.
   static void work(const std::shared_ptr<Shared>& shared, const std::shared_ptr<const Model>& model,
                    const BatcherOptions& options);
   // The request's inputs in model order, checked like Model::run checks them.

@@ -37,6 +37,7 @@ struct Batch {
   std::vector<Entry> requests;
   int pending_copies = 0;  // submitters copying rows in
   bool sealed = false;     // no more requests go in
+  bool claimed = false;    // a worker waits for it to fill, or runs it
   bool began_under_load;
   std::chrono::steady_clock::time_point began = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_arrival = began;

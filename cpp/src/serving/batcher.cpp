@@ -1,4 +1,4 @@
-// Batcher: submit() gathers requests into batches; one worker thread runs them.
+// Batcher: submit() gathers requests into batches; worker threads run them.
 #include "fastort/batcher.hpp"
 
 #include <algorithm>
@@ -18,6 +18,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr size_t kKeptTimings = 4096;
+constexpr int kMaxWorkers = 64;
 
 // The dims after the first of every input: requests with different ones go to separate
 // batches (variable sequence lengths, say) instead of failing.
@@ -54,15 +55,23 @@ void BatcherOptions::validate() const {
     throw Error(ErrorKind::kInvalidArgument,
                 "max_queue must be at least 1, got " + std::to_string(max_queue));
   }
+  if (workers < 1 || workers > kMaxWorkers) {
+    throw Error(ErrorKind::kInvalidArgument, "workers must be between 1 and " +
+                                                 std::to_string(kMaxWorkers) + ", got " +
+                                                 std::to_string(workers));
+  }
 }
 
 struct Batcher::Shared {
   std::mutex mutex;
-  std::condition_variable work;    // the worker: a batch to run, or closing
-  std::condition_variable copied;  // the worker: the copies into a sealed batch are done
-  std::condition_variable idle;    // close(): the worker has finished everything
-  std::deque<std::unique_ptr<detail::Batch>> batches;  // oldest first; open or sealed
-  int64_t queued = 0;                                  // requests not started yet
+  // Several workers may wait on each: every notification wakes them all, and each checks
+  // what it waits for.
+  std::condition_variable work;    // the workers: a batch to run, or closing
+  std::condition_variable copied;  // the workers: the copies into a sealed batch are done
+  std::condition_variable idle;    // close(): the workers have finished everything
+  // Oldest first; open or sealed, claimed by a worker or not.
+  std::deque<std::unique_ptr<detail::Batch>> batches;
+  int64_t queued = 0;  // requests not started yet
   // Clients that wait for their results send nothing more until they have them. The most
   // requests waiting at once in each of the last batch cycles tells how many such clients
   // there are: once that many are queued, nobody else is coming and a batch runs at once.
@@ -75,17 +84,23 @@ struct Batcher::Shared {
   // run costs no more than such a hand-over, or when there is a single client anyway.
   double mean_run_ms = 0;
   bool closing = false;
-  int running = 0;  // runs in progress: the worker's, and run()'s on callers' threads
+  int running = 0;  // runs in progress: the workers', and run()'s on callers' threads
   // Of those, the ones inside ONNX Runtime: a request that comes while results are only being
   // handed out (its client just got its own) does not arrive under load.
   std::atomic<int> in_ort{0};
-  bool finished = false;  // the worker has returned
+  size_t finished = 0;  // workers that have returned
   // Arrivals: the time of the last submit and the mean gap between submits (decaying), which
-  // tells the worker whether waiting for more rows is worth it.
+  // tells a worker whether waiting for more rows is worth it.
   Clock::time_point last_submit = Clock::now();
   double mean_gap_seconds = 0;
-  std::unique_ptr<std::thread> worker;
+  std::vector<std::thread> workers;
   uint64_t generation = fork_generation();
+
+  bool on_worker() const {
+    const std::thread::id self = std::this_thread::get_id();
+    return std::any_of(workers.begin(), workers.end(),
+                       [&](const std::thread& worker) { return worker.get_id() == self; });
+  }
 
   // Statistics.
   uint64_t requests = 0, runs = 0, rejected = 0, cancelled = 0, timed_out = 0;
@@ -98,29 +113,45 @@ Batcher::Batcher(std::shared_ptr<const Model> model, BatcherOptions options)
   options_.validate();
   for (const ValueInfo& info : model_->inputs()) check_batched("input", info);
   for (const ValueInfo& info : model_->outputs()) check_batched("output", info);
-  // The worker holds what it uses: it may outlive this object (see the destructor).
-  shared_->worker = std::make_unique<std::thread>(
-      [shared = shared_, model = model_, options = options_] { work(shared, model, options); });
+  // The workers hold what they use: they may outlive this object (see the destructor).
+  // Started with the lock held, so that none looks at `workers` before it is complete.
+  std::unique_lock<std::mutex> lock(shared_->mutex);
+  shared_->workers.reserve(static_cast<size_t>(options_.workers));
+  try {
+    for (int i = 0; i < options_.workers; ++i) {
+      shared_->workers.emplace_back(
+          [shared = shared_, model = model_, options = options_] { work(shared, model, options); });
+    }
+  } catch (...) {  // no thread left to start: those started end before this throws
+    shared_->closing = true;
+    shared_->work.notify_all();
+    lock.unlock();
+    for (std::thread& worker : shared_->workers) worker.join();
+    throw;
+  }
 }
 
 Batcher::~Batcher() {
-  // In a fork()ed child the worker and whoever held the lock belong to the parent.
+  // In a fork()ed child the workers and whoever held the lock belong to the parent.
   if (shared_->generation != fork_generation()) {
     static_cast<void>(new std::shared_ptr<Shared>(std::move(shared_)));  // never destroyed
     return;
   }
-  if (std::this_thread::get_id() == shared_->worker->get_id()) {
-    // The last reference went in a done-callback, on the worker itself: it cannot wait for
-    // itself, so it drains the queue and ends on its own once the callback returns.
+  if (shared_->on_worker()) {
+    // The last reference went in a done-callback, on a worker: it cannot wait for itself, so
+    // the workers drain the queue and end on their own once the callback returns.
     {
       std::lock_guard<std::mutex> lock(shared_->mutex);
       shared_->closing = true;
+      shared_->work.notify_all();
     }
-    shared_->worker->detach();
+    for (std::thread& worker : shared_->workers) worker.detach();
     return;
   }
   close();
-  if (shared_->worker->joinable()) shared_->worker->join();
+  for (std::thread& worker : shared_->workers) {
+    if (worker.joinable()) worker.join();
+  }
 }
 
 std::vector<const TensorView*> Batcher::check_request(const std::vector<NamedInput>& inputs) const {
@@ -177,8 +208,8 @@ std::shared_ptr<BatchRequest> Batcher::run(const std::vector<NamedInput>& inputs
   lock.lock();
   --s.running;
   record(s, outcome);
-  // Requests that came meanwhile were queued under load: the worker may run them now.
-  if (!s.batches.empty()) s.work.notify_one();
+  // Requests that came meanwhile were queued under load: the workers may run them now.
+  if (!s.batches.empty()) s.work.notify_all();
   if (s.closing) s.idle.notify_all();
   return request;
 }
@@ -240,16 +271,16 @@ std::shared_ptr<BatchRequest> Batcher::queue(const std::vector<const TensorView*
   const bool everyone_in = s.queued == s.clients;  // a lingering worker may stop waiting
   lock.unlock();
 
-  // Copied without the lock: rows may be large, and other submitters and the worker go on.
+  // Copied without the lock: rows may be large, and other submitters and the workers go on.
   batch->copy_rows(views, first_row, rows);
 
   lock.lock();
   const bool copies_done = --batch->pending_copies == 0;
   const bool wake_for_copies = copies_done && batch->sealed;
   lock.unlock();
-  // The worker sleeps only when there is nothing to run or it lets a batch fill up.
-  if (new_batch || full || everyone_in) s.work.notify_one();
-  if (wake_for_copies) s.copied.notify_one();
+  // A worker sleeps only when there is nothing to run or it lets a batch fill up.
+  if (new_batch || full || everyone_in) s.work.notify_all();
+  if (wake_for_copies) s.copied.notify_all();
   return request;
 }
 
@@ -257,10 +288,10 @@ void Batcher::close() {
   Shared& s = *shared_;
   std::unique_lock<std::mutex> lock(s.mutex);
   s.closing = true;
-  s.work.notify_one();
-  // From a done-callback, on the worker itself: it drains the queue once the callback returns.
-  if (std::this_thread::get_id() == s.worker->get_id()) return;
-  s.idle.wait(lock, [&] { return s.finished && s.running == 0; });
+  s.work.notify_all();
+  // From a done-callback, on a worker: the workers drain the queue once the callback returns.
+  if (s.on_worker()) return;
+  s.idle.wait(lock, [&] { return s.finished == s.workers.size() && s.running == 0; });
 }
 
 void Batcher::work(const std::shared_ptr<Shared>& shared, const std::shared_ptr<const Model>& model,
@@ -269,13 +300,21 @@ void Batcher::work(const std::shared_ptr<Shared>& shared, const std::shared_ptr<
   const auto max_delay = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double, std::milli>(options.max_delay_ms));
   std::unique_lock<std::mutex> lock(s.mutex);
+  // The oldest batch no other worker has claimed, or null.
+  const auto unclaimed = [&]() -> detail::Batch* {
+    for (const auto& batch : s.batches) {
+      if (!batch->claimed) return batch.get();
+    }
+    return nullptr;
+  };
   for (;;) {
-    s.work.wait(lock, [&] { return !s.batches.empty() || s.closing; });
-    if (s.batches.empty()) break;  // closing, and everything queued has run
-    detail::Batch* batch = s.batches.front().get();
-    // A batch begun while the worker was free runs at once: one request at a time costs what
-    // a run costs. Under load (begun while a batch ran) it fills up, until full, until its
-    // oldest request has waited max_delay, or until requests stop coming: no new one within
+    s.work.wait(lock, [&] { return unclaimed() != nullptr || s.closing; });
+    detail::Batch* batch = unclaimed();
+    if (batch == nullptr) break;  // closing, and every queued batch is another worker's
+    batch->claimed = true;
+    // A batch begun while nothing ran in ONNX Runtime runs at once: one request at a time
+    // costs what a run costs. Under load (begun while a batch ran) it fills up, until full, until
+    // its oldest request has waited max_delay, or until requests stop coming: no new one within
     // twice the recent mean gap between requests (clients waiting for their results send
     // nothing more, so waiting longer would only add latency), or until as many requests
     // wait as there were clients waiting at once in recent cycles.
@@ -290,8 +329,10 @@ void Batcher::work(const std::shared_ptr<Shared>& shared, const std::shared_ptr<
     }
     batch->sealed = true;
     s.copied.wait(lock, [&] { return batch->pending_copies == 0; });
-    std::unique_ptr<detail::Batch> taken = std::move(s.batches.front());
-    s.batches.pop_front();
+    const auto position = std::find_if(s.batches.begin(), s.batches.end(),
+                                       [&](const auto& queued) { return queued.get() == batch; });
+    std::unique_ptr<detail::Batch> taken = std::move(*position);
+    s.batches.erase(position);
     s.queued -= static_cast<int64_t>(taken->requests.size());
     s.recent_peaks[s.next_peak++ % s.recent_peaks.size()] = s.cycle_peak;
     s.clients = *std::max_element(s.recent_peaks.begin(), s.recent_peaks.end());
@@ -303,7 +344,7 @@ void Batcher::work(const std::shared_ptr<Shared>& shared, const std::shared_ptr<
     --s.running;
     record(s, outcome);
   }
-  s.finished = true;
+  ++s.finished;
   s.idle.notify_all();
 }
 
