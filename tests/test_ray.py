@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import fastort
+from fastort.classify import stored_transform
 from models import classifier_model
 
 ray = pytest.importorskip("ray")
@@ -156,13 +157,36 @@ def test_classify_never_takes_the_cpus_the_reads_need(cluster, model, photos):
     assert len(pipeline.take_all()) == len(list(photos.iterdir()))
     with pytest.raises(fastort.InvalidArgumentError, match="leave none for reading"):
         fastort.ray.classify(ds, model, num_cpus=2)
-    for bad in ({"concurrency": 0}, {"num_cpus": 0}, {"batch_size": 0}):
+    for bad in (
+        {"concurrency": 0},
+        {"num_cpus": 0},
+        {"batch_size": 0},
+        {"threads": 0},
+        {"threads": 1.5},
+        {"threads": True},
+    ):
         with pytest.raises(fastort.InvalidArgumentError):
             fastort.ray.classify(ds, model, **bad)
     # Half a CPU each: two actors beside the reads.
     assert len(fastort.ray.classify(ds, model, num_cpus=0.5).take_all()) == len(
         list(photos.iterdir())
     )
+
+
+@pytest.mark.parametrize(
+    ("cpus", "actors", "num_cpus", "threads"),
+    [(2, 1, 1, 2), (2, 2, 0.5, 1), (8, 7, 1, 1), (8, 2, 1, 1), (4, 1, 2, 3), (3, 1, 1.5, 2)],
+)
+def test_classify_actors_share_the_cpu_left_for_reading(cpus, actors, num_cpus, threads):
+    assert fastort.ray.actor_threads(cpus, actors, num_cpus) == threads
+
+
+def test_a_classifier_decodes_on_as_many_threads_as_its_session(model):
+    classifier = fastort.ray.Classifier(model, threads=2)
+    assert classifier._session.threads == 2
+    assert classifier._transform is not None and classifier._transform.threads == 2
+    stored = stored_transform(classifier._session)
+    assert classifier._transform == stored.replace(threads=2)
 
 
 def free_port() -> int:
