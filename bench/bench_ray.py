@@ -342,7 +342,7 @@ def readme_rows(results: dict[str, Any]) -> list[str]:
         f"{offline_result['ratio_max']:.2f}) |",
         f"| Ray Data, {offline_result['images']} JPEGs -> top-5, `fastort.ray.classify`, "
         f"2 actors of 0.5 CPU | {two_actors:.0f} images/s | "
-        f"1 actor of 1 CPU {one_actor:.0f} images/s | {two_actors / one_actor:.2f}x |",
+        f"1 actor of 1 CPU (2 threads) {one_actor:.0f} images/s | {two_actors / one_actor:.2f}x |",
         f"| Ray Serve, {CLIENTS} clients POSTing JPEGs 1920x1080, 1 replica | "
         f"{ours['requests_per_s']:.0f} req/s, p50 {ours['p50_ms']:.0f} ms, "
         f"p99 {ours['p99_ms']:.0f} ms | onnxruntime template {template['requests_per_s']:.0f} "
