@@ -1,8 +1,10 @@
 #include "resample_kernels.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -92,7 +94,25 @@ __attribute__((target("avx2"))) inline __m256i group_shuffle() {
   return _mm256_load_si256(reinterpret_cast<const __m256i*>(mask));
 }
 
-// Output pixel xx of kRows consecutive rows. The weights are loaded once for all rows.
+// One group of four taps (its 32 split weights) over the 16 bytes at rows[r] + at, added to
+// the sums of the high and the low parts of each of kRows rows. The weights are loaded once
+// for all rows.
+template <int kRows>
+__attribute__((target("avx2"))) inline void add_group(const uint8_t* const* rows, int64_t at,
+                                                      const int16_t* weights, __m256i gather,
+                                                      __m256i* sum_hi, __m256i* sum_lo) {
+  const __m256i weights_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights));
+  const __m256i weights_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights + 16));
+#pragma GCC unroll 4
+  for (int r = 0; r < kRows; ++r) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[r] + at));
+    const __m256i pixels = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(raw), gather);
+    sum_hi[r] = _mm256_add_epi32(sum_hi[r], _mm256_madd_epi16(pixels, weights_hi));
+    sum_lo[r] = _mm256_add_epi32(sum_lo[r], _mm256_madd_epi16(pixels, weights_lo));
+  }
+}
+
+// Output pixel xx of kRows consecutive rows.
 template <int kPixelBytes, int kRows>
 __attribute__((target("avx2"))) inline void horizontal_pixel_avx2(const uint8_t* const* rows,
                                                                   int64_t row_bytes,
@@ -115,16 +135,7 @@ __attribute__((target("avx2"))) inline void horizontal_pixel_avx2(const uint8_t*
 #pragma GCC unroll 4
     for (int r = 0; r < kRows; ++r) sum_hi[r] = sum_lo[r] = _mm256_setzero_si256();
     for (; group < groups && at + 16 <= row_bytes; ++group, at += 4 * kPixelBytes) {
-      const int16_t* weights = plan.group_of(xx, group);
-      const __m256i weights_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights));
-      const __m256i weights_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights + 16));
-#pragma GCC unroll 4
-      for (int r = 0; r < kRows; ++r) {
-        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[r] + at));
-        const __m256i pixels = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(raw), gather);
-        sum_hi[r] = _mm256_add_epi32(sum_hi[r], _mm256_madd_epi16(pixels, weights_hi));
-        sum_lo[r] = _mm256_add_epi32(sum_lo[r], _mm256_madd_epi16(pixels, weights_lo));
-      }
+      add_group<kRows>(rows, at, plan.group_of(xx, group), gather, sum_hi, sum_lo);
     }
 #pragma GCC unroll 4
     for (int r = 0; r < kRows; ++r) {
@@ -200,17 +211,7 @@ __attribute__((target("avx2"))) void horizontal_interior_avx2(const uint8_t* con
     }
 #pragma GCC unroll 8
     for (int g = 0; g < kGroups; ++g) {
-      const __m256i w_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights + g * 32));
-      const __m256i w_lo =
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights + g * 32 + 16));
-      const int64_t offset = at + g * 4 * kPixelBytes;
-#pragma GCC unroll 4
-      for (int r = 0; r < kRows; ++r) {
-        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row[r] + offset));
-        const __m256i pixels = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(raw), gather);
-        hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(pixels, w_hi));
-        lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(pixels, w_lo));
-      }
+      add_group<kRows>(row, at + g * 4 * kPixelBytes, weights + g * 32, gather, hi, lo);
       // Keeps the eight sums in registers: without it GCC regroups the additions into trees
       // whose partial products spill to the stack.
       asm(""
@@ -241,31 +242,23 @@ int interior_pixels(const AxisPlan& plan, int64_t row_bytes) {
   return xx;
 }
 
+// The interior kernels of 1 to kUnrolledGroups groups, indexed by groups - 1.
+constexpr int kUnrolledGroups = 8;
+template <int kPixelBytes, size_t... kIndex>
+constexpr auto interior_kernels(std::index_sequence<kIndex...>) {
+  return std::array{&horizontal_interior_avx2<kPixelBytes, static_cast<int>(kIndex) + 1>...};
+}
+
 // Four rows' pixels [0, x_end), which interior_pixels says may be read without checks.
 template <int kPixelBytes>
 __attribute__((target("avx2"))) void horizontal_interior(const uint8_t* const* rows,
                                                          const AxisPlan& plan, int x_end,
                                                          uint8_t* const* outs, __m256i gather) {
   if (x_end == 0) return;
-  switch (plan.groups) {
-    case 1:
-      return horizontal_interior_avx2<kPixelBytes, 1>(rows, plan, x_end, outs, gather);
-    case 2:
-      return horizontal_interior_avx2<kPixelBytes, 2>(rows, plan, x_end, outs, gather);
-    case 3:
-      return horizontal_interior_avx2<kPixelBytes, 3>(rows, plan, x_end, outs, gather);
-    case 4:
-      return horizontal_interior_avx2<kPixelBytes, 4>(rows, plan, x_end, outs, gather);
-    case 5:
-      return horizontal_interior_avx2<kPixelBytes, 5>(rows, plan, x_end, outs, gather);
-    case 6:
-      return horizontal_interior_avx2<kPixelBytes, 6>(rows, plan, x_end, outs, gather);
-    case 7:
-      return horizontal_interior_avx2<kPixelBytes, 7>(rows, plan, x_end, outs, gather);
-    case 8:
-      return horizontal_interior_avx2<kPixelBytes, 8>(rows, plan, x_end, outs, gather);
-    default:
-      break;
+  static constexpr auto kKernels =
+      interior_kernels<kPixelBytes>(std::make_index_sequence<kUnrolledGroups>());
+  if (plan.groups >= 1 && plan.groups <= kUnrolledGroups) {
+    return kKernels[plan.groups - 1](rows, plan, x_end, outs, gather);
   }
   for (int xx = 0; xx < x_end; ++xx) {
     horizontal_pixel_avx2<kPixelBytes, 4>(rows, std::numeric_limits<int64_t>::max(), plan, xx, outs,
