@@ -126,6 +126,47 @@ def test_what_a_child_inherits(add_path, save):
     assert out == "ok ok\nparent 12.0\n"
 
 
+def test_a_child_that_exits_normally_ends_with_its_status(add_path):
+    # ONNX Runtime's own exit handlers wait for the parent's pool threads in a forked child:
+    # a child that returned from its script or called sys.exit() hung there (or crashed when
+    # a batcher existed). fastort's child ends after its own finalisation instead.
+    out = _run(
+        """
+        path = sys.argv[1]
+        ones = np.ones((2, 3), np.float32)
+        session = fastort.Session(path, threads=2)
+        session.run(None, {"x": ones, "y": ones})
+        parents = fastort.Batcher(session, workers=4)
+        assert parents.run({"x": ones, "y": ones})[0].sum() == 12
+
+        def child(code, batcher):
+            pid = os.fork()
+            if pid == 0:
+                session.run(None, {"x": ones, "y": ones})
+                if batcher:
+                    with fastort.Batcher(session, workers=3) as own:
+                        assert own.run({"x": ones, "y": ones})[0].sum() == 12
+                print("child", code, flush=True)
+                sys.exit(code)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    return os.waitstatus_to_exitcode(status)
+                time.sleep(0.002)
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            return "hung"
+
+        print(child(0, False), child(3, False), child(0, True), child(5, True))
+        parents.close()
+        """,
+        add_path,
+    )
+    assert out.splitlines()[-1] == "0 3 0 5", out
+    assert out.count("child") == 4, out
+
+
 def test_a_signal_in_the_child_does_not_stop_the_parents_run(save):
     from models import endless_model
 

@@ -287,6 +287,10 @@ def test_a_failing_request_fails_alone(save):
                 assert isinstance(future.exception(), fastort.FastortError)
             else:
                 np.testing.assert_array_equal(future.result(timeout=30)[0], table[rows])
+    # The runs alone after the failed batch count as runs, in the histogram too.
+    stats = batcher.stats()
+    assert stats["batches"] > 1
+    assert sum(stats["batch_rows"].values()) == stats["batches"]
 
 
 def test_queue_full(slow_session):

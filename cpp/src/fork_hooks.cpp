@@ -51,7 +51,13 @@ void before_fork() {
 }
 
 void after_fork(bool child) {
-  if (child) g_generation.fetch_add(1);
+  if (child) {
+    g_generation.fetch_add(1);
+    // ONNX Runtime's static destructors, run by exit(), wait for the parent's pool threads,
+    // which the child does not have: a child that returns from main or calls sys.exit()
+    // would hang (or abort) in them. It ends after the handlers registered from here on.
+    platform::skip_earlier_exit_handlers();
+  }
   thread_pool_after_fork(child);
   ort_log_after_fork(child);
   watchdog_after_fork(child);

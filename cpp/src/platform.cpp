@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "fastort/error.hpp"
@@ -47,6 +49,18 @@ void at_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)()) {
   (void)prepare, (void)in_parent, (void)in_child;
 #else
   pthread_atfork(prepare, in_parent, in_child);
+#endif
+}
+
+void skip_earlier_exit_handlers() {
+#if defined(__GLIBC__)
+  // on_exit (not atexit): its handlers receive exit()'s status.
+  on_exit(
+      [](int status, void*) {
+        std::fflush(nullptr);
+        _exit(status);
+      },
+      nullptr);
 #endif
 }
 

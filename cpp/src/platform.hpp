@@ -18,6 +18,13 @@ void* library_symbol(const std::string& path, const char* symbol);
 // (pthread_atfork); nothing where processes do not fork (Windows).
 void at_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)());
 
+// From now on, this process ends at exit() right after the exit handlers registered later
+// than this call, keeping exit()'s status and flushing C stdio, without running the handlers
+// and static destructors registered before it (those of ONNX Runtime among them). For a
+// forked child, whose copies of the parent's threads do not exist: ONNX Runtime's
+// destructors wait for them forever. Nothing where exit() gives handlers no status (non-glibc).
+void skip_earlier_exit_handlers();
+
 // Identifies one version of a file: a rewrite changes its size or modification time, an
 // atomic replace (write, then rename over it) its identity. "missing" when it cannot be read.
 std::string file_stamp(const std::string& path);

@@ -105,9 +105,10 @@ class Batcher(_core.BatcherBase):
         return await wait_async(self.submit(feed, timeout=timeout))
 
     def stats(self) -> dict[str, Any]:
-        """Requests, batches, rejected, cancelled and timed-out counts, the batch-size
-        histogram ({rows: batches}), and percentiles (p50, p90, p99, max) in milliseconds of
-        the queue delay (submit to run) and of the runs, over the most recent 4096 of each."""
+        """Requests, batches (runs of the model), rejected, cancelled and timed-out counts, the
+        batch-size histogram ({rows: runs}, adding up to batches), and percentiles (p50, p90,
+        p99, max) in milliseconds of the queue delay (submit to run) and of the runs, over the
+        most recent 4096 of each."""
         raw = self._stats()
         return {
             "requests": raw["requests"],
@@ -134,7 +135,7 @@ class Batcher(_core.BatcherBase):
     def __repr__(self) -> str:
         return (
             f"<fastort.Batcher max_batch_size={self.max_batch_size} "
-            f"max_delay_ms={self.max_delay_ms} max_queue={self.max_queue}>"
+            f"max_delay_ms={self.max_delay_ms} max_queue={self.max_queue} workers={self.workers}>"
         )
 
 

@@ -96,7 +96,7 @@ struct BatcherStats {
   uint64_t rejected = 0;  // refused because the queue was full
   uint64_t cancelled = 0;
   uint64_t timed_out = 0;  // not started before their timeout
-  // Batches by their number of rows: rows -> count.
+  // Runs by their number of rows: rows -> count (its counts add up to `batches`).
   std::vector<std::pair<int64_t, uint64_t>> batch_rows;
   // Milliseconds from submit to the start of the request's batch, and of each batch's run;
   // the most recent ones (at most 4096 of each).

@@ -196,10 +196,10 @@ BatchOutcome run_batch(const std::shared_ptr<const Model>& model_ptr, Batch& bat
     rows += entry.request->rows();
   }
   if (live.empty()) return outcome;
-  outcome.rows = rows;
   const auto run = [&](int64_t first_row, int64_t count) {
     const Clock::time_point start = Clock::now();
     ++outcome.runs;
+    outcome.run_rows.push_back(count);
     const InOrt counted(in_ort);
     std::vector<OwnedValue> results = model.run(request_for(model, batch, first_row, count));
     outcome.run_ms.push_back(ms_between(start, Clock::now()));
@@ -233,13 +233,13 @@ BatchOutcome run_alone(const std::shared_ptr<const Model>& model_ptr,
   BatchOutcome outcome;
   request->start();
   outcome.queue_delay_ms.push_back(0);
-  outcome.rows = request->rows();
   RunRequest run;
   for (size_t i = 0; i < inputs.size(); ++i)
     run.inputs.push_back({model.inputs()[i].name, *inputs[i]});
   for (size_t k = 0; k < model.outputs().size(); ++k) run.outputs.push_back(k);
   const Clock::time_point start = Clock::now();
   ++outcome.runs;
+  outcome.run_rows.push_back(request->rows());
   try {
     std::vector<OwnedValue> results = [&] {
       const InOrt counted(in_ort);

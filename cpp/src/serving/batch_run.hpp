@@ -46,7 +46,7 @@ struct Batch {
 struct BatchOutcome {
   uint64_t runs = 0;  // ORT runs: 1, or one per request after a failed batch
   uint64_t cancelled = 0, timed_out = 0;
-  int64_t rows = 0;  // rows run together
+  std::vector<int64_t> run_rows;  // the rows of each of those runs
   std::vector<double> queue_delay_ms, run_ms;
 };
 

@@ -352,7 +352,7 @@ void Batcher::record(Shared& s, const detail::BatchOutcome& outcome) {
   s.runs += outcome.runs;
   s.cancelled += outcome.cancelled;
   s.timed_out += outcome.timed_out;
-  if (outcome.rows > 0) ++s.batch_rows[outcome.rows];
+  for (int64_t rows : outcome.run_rows) ++s.batch_rows[rows];
   for (double delay : outcome.queue_delay_ms) keep(s.queue_delay_ms, delay);
   for (double ms : outcome.run_ms) {
     keep(s.run_ms, ms);

@@ -3,6 +3,7 @@ one call."""
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Sequence
 from typing import Any, Literal, Union
@@ -94,7 +95,7 @@ class Classifier:
         )
         if transform is None:  # the stored one, decoding on as many threads as the session
             stored = stored_transform(self._session)
-            if stored is not None and self._session.threads > 0:
+            if stored is not None:  # 0 threads: ONNX Runtime's default, and the transform's
                 transform = stored.replace(threads=self._session.threads)
         self._transform = transform
 
@@ -200,9 +201,11 @@ def classify(
     if isinstance(num_cpus, bool) or not isinstance(num_cpus, (int, float)) or not num_cpus > 0:
         raise InvalidArgumentError(f"num_cpus must be a positive number, got {num_cpus!r}")
     if threads is not None and (
-        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+        isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1
     ):
         raise InvalidArgumentError(f"threads must be a positive int or None, got {threads!r}")
+    if threads is not None:
+        threads = int(threads)
     total = float(ray.cluster_resources().get("CPU", 0))  # type: ignore[no-untyped-call]
     fitting = int((total - 1) // num_cpus)  # actors that leave one CPU for reads
     if fitting < 1:
