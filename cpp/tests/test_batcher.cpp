@@ -151,7 +151,8 @@ TEST_CASE(cancelled_and_expired_requests_do_not_run) {
   batch.rows = 3;
   CHECK(requests[0]->cancel());
   const detail::BatchOutcome outcome = detail::run_batch(gather, batch);
-  CHECK(outcome.cancelled == 1 && outcome.timed_out == 1 && outcome.rows == 1);
+  CHECK(outcome.cancelled == 1 && outcome.timed_out == 1 &&
+        outcome.run_rows == std::vector<int64_t>{1});
   CHECK(requests[0]->state() == BatchRequest::State::kCancelled);
   CHECK(requests[1]->error() && requests[1]->error()->kind() == ErrorKind::kTimedOut);
   // The third request's row moved down to row 0 and gave its own value.
