@@ -238,6 +238,9 @@ def test_bad_requests_raise_the_errors_of_run_at_submit(add_session, xy):
         {"workers": 0},
         {"workers": 65},
         {"workers": -1},
+        {"workers": 10**20},
+        {"max_queue": 10**20},
+        {"max_batch_size": -(10**30)},
     ],
 )
 def test_absurd_options_are_refused(add_session, options):

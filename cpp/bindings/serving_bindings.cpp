@@ -130,7 +130,7 @@ py::dict stats_of(const Batcher& batcher) {
 // Destroyed without the GIL: destruction closes the batcher and joins its workers, which may
 // be waiting for the GIL to run a future's callbacks.
 std::shared_ptr<Batcher> make_batcher(std::shared_ptr<Model> model, int64_t max_batch_size,
-                                      double max_delay_ms, int64_t max_queue, int workers) {
+                                      double max_delay_ms, int64_t max_queue, int64_t workers) {
   auto* batcher = new Batcher(std::move(model), {max_batch_size, max_delay_ms, max_queue, workers});
   return std::shared_ptr<Batcher>(batcher, [](Batcher* owned) {
     if (PyGILState_Check()) {

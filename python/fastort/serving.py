@@ -27,18 +27,16 @@ __all__ = ["BatchFuture", "Batcher"]
 
 BatchFuture = _core.BatchFuture
 
-_MAX_WORKERS = 64
 
-
-def _worker_count(workers: Any) -> int:
-    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral):
-        raise _core.InvalidTypeError(f"workers must be an int, got {workers!r}")
-    count = int(workers)
-    if not 1 <= count <= _MAX_WORKERS:
-        raise _core.InvalidArgumentError(
-            f"workers must be between 1 and {_MAX_WORKERS}, got {count}"
-        )
-    return count
+def _int_option(name: str, value: Any) -> int:
+    """An int option of the core's: its type is checked here, its range by the core, which
+    needs it to fit in 64 bits to say so."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise _core.InvalidTypeError(f"{name} must be an int, got {value!r}")
+    number = int(value)
+    if not -(2**63) <= number < 2**63:
+        raise _core.InvalidArgumentError(f"{name} is out of range, got {number}")
+    return number
 
 
 class Batcher(_core.BatcherBase):
@@ -82,17 +80,14 @@ class Batcher(_core.BatcherBase):
             raise _core.InvalidTypeError(
                 f"session must be a fastort.Session, got {type(session).__name__}"
             )
-        for name, value in (("max_batch_size", max_batch_size), ("max_queue", max_queue)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise _core.InvalidTypeError(f"{name} must be an int, got {value!r}")
         if isinstance(max_delay_ms, bool) or not isinstance(max_delay_ms, numbers.Real):
             raise _core.InvalidTypeError(f"max_delay_ms must be a number, got {max_delay_ms!r}")
         super().__init__(
             session._model,
-            max_batch_size=int(max_batch_size),
+            max_batch_size=_int_option("max_batch_size", max_batch_size),
             max_delay_ms=float(max_delay_ms),
-            max_queue=int(max_queue),
-            workers=_worker_count(workers),
+            max_queue=_int_option("max_queue", max_queue),
+            workers=_int_option("workers", workers),
         )
 
     async def run_async(

@@ -32,7 +32,7 @@ struct BatcherOptions {
   int64_t max_queue = 1024;     // requests waiting; beyond it submit() fails (kQueueFull)
   // Threads running batches: more than one runs batches at the same time on the one session,
   // which pays when its runs use fewer intra-op threads than there are CPUs.
-  int workers = 1;
+  int64_t workers = 1;
 
   // Throws Error(kInvalidArgument) naming the bad field.
   void validate() const;

@@ -18,7 +18,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr size_t kKeptTimings = 4096;
-constexpr int kMaxWorkers = 64;
+constexpr int64_t kMaxWorkers = 64;
 
 // The dims after the first of every input: requests with different ones go to separate
 // batches (variable sequence lengths, say) instead of failing.
@@ -118,7 +118,7 @@ Batcher::Batcher(std::shared_ptr<const Model> model, BatcherOptions options)
   std::unique_lock<std::mutex> lock(shared_->mutex);
   shared_->workers.reserve(static_cast<size_t>(options_.workers));
   try {
-    for (int i = 0; i < options_.workers; ++i) {
+    for (int64_t i = 0; i < options_.workers; ++i) {
       shared_->workers.emplace_back(
           [shared = shared_, model = model_, options = options_] { work(shared, model, options); });
     }

@@ -200,12 +200,6 @@ def classify(
         raise InvalidArgumentError(f"concurrency must be a positive int, got {concurrency!r}")
     if isinstance(num_cpus, bool) or not isinstance(num_cpus, (int, float)) or not num_cpus > 0:
         raise InvalidArgumentError(f"num_cpus must be a positive number, got {num_cpus!r}")
-    if threads is not None and (
-        isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1
-    ):
-        raise InvalidArgumentError(f"threads must be a positive int or None, got {threads!r}")
-    if threads is not None:
-        threads = int(threads)
     total = float(ray.cluster_resources().get("CPU", 0))  # type: ignore[no-untyped-call]
     fitting = int((total - 1) // num_cpus)  # actors that leave one CPU for reads
     if fitting < 1:
@@ -226,9 +220,11 @@ def classify(
         concurrency = fitting
     if threads is None:
         threads = actor_threads(total, concurrency, num_cpus)
+    elif isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
+        raise InvalidArgumentError(f"threads must be a positive int or None, got {threads!r}")
     return ds.map_batches(
         Classifier,
-        fn_constructor_kwargs={"model": model, "top_k": top_k, "threads": threads},
+        fn_constructor_kwargs={"model": model, "top_k": top_k, "threads": int(threads)},
         batch_size=batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=concurrency),
