@@ -1,7 +1,8 @@
 """The `fastort` command: inspect, view, classify, serve and bench models.
 
 Exit codes: 0 success, 1 an error (one line on stderr, never a traceback), 2 bad usage,
-130 interrupted. `FASTORT_TRACEBACK=1` adds the traceback of an error, for bug reports.
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM, which `serve` takes as a request to stop).
+`FASTORT_TRACEBACK=1` adds the traceback of an error, for bug reports.
 Text that comes from a model or a path (names, labels, metadata, error messages) is printed
 with control characters escaped, so that a model cannot drive the terminal.
 """
@@ -33,6 +34,10 @@ TRANSFORM_PRESETS = ("imagenet",)
 
 class CliError(Exception):
     """An error shown as one line on stderr with exit code 1."""
+
+
+class _Terminated(Exception):
+    """Raised by `serve`'s SIGTERM handler: stop like Ctrl-C, with exit code 143."""
 
 
 class _ImageError(Exception):
@@ -107,7 +112,7 @@ def _classify(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """A Ray Serve application of the model on a local Ray, until Ctrl-C."""
+    """A Ray Serve application of the model on a local Ray, until Ctrl-C or SIGTERM."""
     try:
         import ray
         from ray import serve
@@ -129,25 +134,58 @@ def _serve(args: argparse.Namespace) -> int:
         serve.run(app, route_prefix="/")
         _print(
             f"serving {args.model} on http://{args.host}:{args.port}/ with {args.replicas} "
-            "replica(s): POST image bytes (Ctrl-C to stop)"
+            "replica(s): POST image bytes (Ctrl-C or SIGTERM to stop)"
         )
-        while True:
+        with _sigterm_raises():
             signal_wait()
     finally:
+        # A second signal during the shutdown takes its default action.
         with contextlib.suppress(Exception):
             serve.shutdown()  # type: ignore[no-untyped-call]
         ray.shutdown()
+    return 0
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM (a process manager stopping the service) raises `_Terminated` meanwhile, so that
+    the caller's cleanup runs: Ray's processes are stopped with the driver, not orphaned."""
+    import signal
+
+    def terminated(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def signal_wait() -> None:
-    """Sleeps until a signal arrives (Ctrl-C raises KeyboardInterrupt out of it)."""
-    import signal
-    import time
+    """Sleeps until a signal's Python handler has run (Ctrl-C raises KeyboardInterrupt out of it).
 
-    if hasattr(signal, "pause"):
-        signal.pause()
-    else:  # Windows
-        time.sleep(3600)
+    Not `signal.pause()`: the kernel hands a process-directed signal to any thread that does not
+    block it, and when one of Ray's or ONNX Runtime's threads takes it, a paused main thread never
+    wakes up to run the handler. The wakeup fd is written by whichever thread takes it.
+    """
+    import select
+    import signal
+    import socket
+
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    try:
+        while True:
+            # A signal on this thread interrupts select() and its handler raises out of it; one
+            # on another thread wakes it, and the handler runs before the next line here.
+            select.select([reader], [], [])
+            reader.recv(512)
+    finally:
+        signal.set_wakeup_fd(previous)
+        reader.close()
+        writer.close()
 
 
 def _load_transform(value: str) -> ImageTransform:
@@ -353,6 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error(args.command, "interrupted")
         return 130
+    except _Terminated:
+        _error(args.command, "terminated")
+        return 143
     except BrokenPipeError:
         # The reader left (`fastort inspect m.onnx | head`): stop quietly, and keep Python's
         # own flush at exit from failing on the closed pipe too.
