@@ -219,12 +219,14 @@ def test_out_receives_a_passed_through_input(save):
 @pytest.mark.parametrize("rank", [0, 1, 4, 8, 9, 12])
 def test_outputs_of_every_rank_view_ort_memory(save, rank):
     # Ranks up to 8 take the allocation-free path, higher ones the general one: both give
-    # arrays of the right shape and values that own no memory of their own.
+    # arrays of the right shape and values that own no memory of their own. (The first dim
+    # is dynamic: outputs of a fixed shape are bound, below.)
     shape = [2 if i % 2 == 0 else 3 for i in range(rank)]
+    declared = ["N", *shape[1:]] if rank else []
     model = make_model(
         [helper.make_node("Neg", ["x"], ["y"])],
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, declared)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, declared)],
     )
     session = fastort.Session(save(model))
     x = np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape)
@@ -236,6 +238,111 @@ def test_outputs_of_every_rank_view_ort_memory(save, rank):
     gc.collect()
     y += 1  # the memory outlives the session
     np.testing.assert_array_equal(y, 1 - x)
+
+
+def _fixed_model(shape, dtype=TensorProto.FLOAT):
+    """y = -x, of x's fixed shape, and d = -v, of a dynamic one."""
+    return make_model(
+        [helper.make_node("Neg", ["x"], ["y"]), helper.make_node("Neg", ["v"], ["d"])],
+        [
+            helper.make_tensor_value_info("x", dtype, shape),
+            helper.make_tensor_value_info("v", dtype, ["N", *shape[1:]]),
+        ],
+        [
+            helper.make_tensor_value_info("y", dtype, shape),
+            helper.make_tensor_value_info("d", dtype, ["N", *shape[1:]]),
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("dtype", "numpy_dtype"),
+    [
+        (TensorProto.FLOAT, np.float32),
+        (TensorProto.INT64, np.int64),
+        (TensorProto.FLOAT16, np.float16),
+    ],
+)
+def test_outputs_of_a_fixed_small_shape_are_written_into_arrays_of_their_own(
+    save, dtype, numpy_dtype
+):
+    # ONNX Runtime writes such an output straight into a numpy array made before the run: the
+    # array owns its memory, nothing is copied, and each run returns a new array.
+    session = fastort.Session(save(_fixed_model([3, 4], dtype)))
+    x = np.arange(12, dtype=numpy_dtype).reshape(3, 4)
+    before = outputs_copied()
+    values = live_values()
+    y1, d1 = session.run(None, {"x": x, "v": x})
+    y2, d2 = session.run(None, {"x": x + 1, "v": x + 1})
+    assert outputs_copied() == before
+    assert y1.flags.owndata and y1.base is None and y1.dtype == numpy_dtype
+    assert y1.flags.c_contiguous and y1.flags.writeable
+    assert not d1.flags.owndata  # of a dynamic shape: ORT's memory, as before
+    assert y2 is not y1 and not np.shares_memory(y1, y2)
+    np.testing.assert_array_equal(y1, -x)
+    np.testing.assert_array_equal(y2, -(x + 1))
+    np.testing.assert_array_equal(d2, -(x + 1))
+    # Only the requested outputs; with out= for some, ORT allocates the others, as before.
+    (y3,) = session.run(["y"], {"x": x, "v": x})
+    out = np.empty((3, 4), numpy_dtype)
+    y4, d4 = session.run(None, {"x": x, "v": x}, out={"d": out})
+    assert d4 is out and not y4.flags.owndata
+    np.testing.assert_array_equal(y3, -x)
+    np.testing.assert_array_equal(y4, -x)
+    np.testing.assert_array_equal(out, -x)
+    del session, y1, d1, y2, d2, y3, y4, d4
+    gc.collect()
+    assert live_values() == values
+
+
+def test_outputs_over_64_kib_view_ort_memory(save):
+    x = np.ones((129, 128), np.float32)
+    (big,) = fastort.Session(save(_fixed_model([129, 128]))).run(["y"], {"x": x, "v": x})
+    assert big.nbytes > 64 * 1024 and not big.flags.owndata
+    x = np.ones((128, 128), np.float32)
+    (small,) = fastort.Session(save(_fixed_model([128, 128]))).run(["y"], {"x": x, "v": x})
+    assert small.nbytes == 64 * 1024 and small.flags.owndata
+
+
+@pytest.mark.parametrize("order", [[[2, 3], [3, 2]], [[3, 2], [2, 3]]])
+def test_a_model_that_declares_an_output_shape_it_does_not_produce(save, order):
+    # ORT tolerates an output whose shape differs from the declared one, unless the output is
+    # bound: fastort then runs it unbound, and stops binding for that session.
+    model = make_model(
+        [helper.make_node("Reshape", ["x", "s"], ["y"])],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [6]),
+            helper.make_tensor_value_info("s", TensorProto.INT64, [2]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+    )
+    session = fastort.Session(save(model))
+    x = np.arange(6, dtype=np.float32)
+    for _ in range(2):
+        for shape in order:
+            (y,) = session.run(None, {"x": x, "s": np.array(shape)})
+            np.testing.assert_array_equal(y, x.reshape(shape))
+    # An error of the caller's stays the error, whatever the binding.
+    with pytest.raises(fastort.InvalidArgumentError, match="input 'x'"):
+        fastort.Session(save(model)).run(None, {"x": x[:5], "s": np.array([2, 3])})
+
+
+def test_a_fixed_output_that_is_a_passed_through_input(save):
+    model = make_model(
+        [helper.make_node("Relu", ["x"], ["r"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5])],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [5]),
+            helper.make_tensor_value_info("r", TensorProto.FLOAT, [5]),
+        ],
+    )
+    session = fastort.Session(save(model))
+    x = np.arange(5, dtype=np.float32) - 2
+    passed, relu = session.run(None, {"x": x})
+    assert not np.shares_memory(passed, x)
+    x[:] = 100
+    np.testing.assert_array_equal(passed, np.arange(5, dtype=np.float32) - 2)
+    np.testing.assert_array_equal(relu, np.maximum(passed, 0))
 
 
 def test_empty_outputs_have_their_shape(add_path):

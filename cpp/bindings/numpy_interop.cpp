@@ -195,6 +195,16 @@ py::array shared_view(const TensorView& view, std::shared_ptr<const void> owner)
                                   kSharedCapsuleName, &release_shared));
 }
 
+py::array empty_array(ElementType type, size_t rank, const int64_t* dims) {
+  const auto& api = py::detail::npy_api::get();
+  // The descriptor reference is stolen; null data: numpy allocates.
+  auto array = py::reinterpret_steal<py::array>(api.PyArray_NewFromDescr_(
+      api.PyArray_Type_, dtype_of(type).release().ptr(), static_cast<int>(rank),
+      reinterpret_cast<const Py_intptr_t*>(dims), nullptr, nullptr, 0, nullptr));
+  if (!array) throw py::error_already_set();
+  return array;
+}
+
 std::string Subject::text() const {
   if (std::string_view(role) == "out") return "out['" + std::string(name) + "']";
   return std::string(role) + " '" + std::string(name) + "'";

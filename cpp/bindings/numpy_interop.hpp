@@ -42,6 +42,10 @@ TensorView view_of(const pybind11::array& array, const Subject& subject,
 // (the array's base is a capsule holding it).
 pybind11::array shared_view(const TensorView& view, std::shared_ptr<const void> owner);
 
+// A new C-order array of `rank` dims that owns its memory (uninitialised), made with numpy's C
+// API directly.
+pybind11::array empty_array(ElementType type, size_t rank, const int64_t* dims);
+
 // The numpy dtype for an element type (bfloat16 and float8 through ml_dtypes when installed,
 // else as same-sized unsigned integers; strings as object).
 pybind11::dtype dtype_of(ElementType type);

@@ -134,7 +134,70 @@ namespace {
 struct SessionHandle {
   std::shared_ptr<Model> model;
   bool strict = false;
+  // Cleared (with the GIL held) when a run with bound outputs failed and the same run without
+  // them did not: the model's declared output shapes are not what it produces.
+  mutable bool bind_fixed_outputs = true;
 };
+
+// Outputs of a fixed declared shape up to this size are made by numpy before the run and bound
+// to it, so ONNX Runtime writes into them: no output allocated by ORT, no shape to ask for
+// after the run, no capsule to make and release. Larger outputs are left to ORT's arena, which
+// reuses its memory; for them the per-call cost is noise.
+constexpr size_t kBoundOutputBytes = 64 * 1024;
+
+bool has_native_dtype(ElementType type) {
+  switch (type) {
+    case ElementType::kBool:
+    case ElementType::kInt8:
+    case ElementType::kUInt8:
+    case ElementType::kInt16:
+    case ElementType::kUInt16:
+    case ElementType::kInt32:
+    case ElementType::kUInt32:
+    case ElementType::kInt64:
+    case ElementType::kUInt64:
+    case ElementType::kFloat16:
+    case ElementType::kFloat32:
+    case ElementType::kFloat64:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Binds a new array to each requested output of a fixed, small, numeric shape; false when
+// none qualifies (call.request.out stays empty).
+bool bind_fixed_outputs(BorrowedCall& call, const Model& model) {
+  const std::vector<size_t>& requested = call.request.outputs;
+  bool any = false;
+  for (size_t k = 0; k < requested.size(); ++k) {
+    const ValueInfo& info = model.outputs()[requested[k]];
+    // Rank 0 is left out: ORT reports an output of unknown rank as one.
+    if (info.kind != ValueKind::kTensor || !has_native_dtype(info.element_type) ||
+        info.shape.empty()) {
+      continue;
+    }
+    size_t bytes = element_size(info.element_type);
+    for (int64_t dim : info.shape) {
+      bytes = dim < 0 ? 0 : bytes * static_cast<size_t>(dim);
+      if (bytes == 0 || bytes > kBoundOutputBytes) break;
+    }
+    if (bytes == 0 || bytes > kBoundOutputBytes) continue;
+    if (!any) {
+      call.request.out.resize(requested.size());
+      call.out_objects.resize(requested.size());
+      any = true;
+    }
+    py::array array = empty_array(info.element_type, info.shape.size(), info.shape.data());
+    TensorView view;
+    view.data = array.mutable_data();
+    view.type = info.element_type;
+    view.shape = info.shape;
+    call.request.out[k] = std::move(view);
+    call.out_objects[k] = std::move(array);
+  }
+  return any;
+}
 
 py::list run(const SessionHandle& self, py::handle output_names, py::handle input_feed,
              py::handle run_options, py::handle out) {
@@ -152,8 +215,23 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
   borrow_inputs(call, input_feed);
   borrow_outputs(call, *model, output_names, out);
   call.request.allow_copy = !self.strict;
+  const bool bound = out.is_none() && self.bind_fixed_outputs && bind_fixed_outputs(call, *model);
   // Every pointer ORT needs is gathered; the arrays stay referenced by `call`.
-  std::vector<OwnedValue> results = run_stoppable(*model, call.request, options);
+  std::vector<OwnedValue> results;
+  try {
+    results = run_stoppable(*model, call.request, options);
+  } catch (const Error& error) {
+    // A model may declare an output shape it does not produce, which ORT tolerates unless the
+    // output is bound: then the same run, unbound, decides (its error, if any, is the one).
+    if (!bound ||
+        (error.kind() != ErrorKind::kRuntime && error.kind() != ErrorKind::kInvalidArgument)) {
+      throw;
+    }
+    call.request.out.clear();
+    call.out_objects.clear();
+    results = run_stoppable(*model, call.request, options);
+    self.bind_fixed_outputs = false;
+  }
   return results_to_python(call, std::move(results), model);
 }
 
