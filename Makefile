@@ -41,8 +41,10 @@ test-cpp: build
 	PATH="$(BIN):$$PATH" cmake --build $(CORE_BUILD)
 	$(ORT_ENV) PATH="$(BIN):$$PATH" ctest --test-dir $(CORE_BUILD) --output-on-failure
 
+# -X faulthandler: a crash after the last test (at interpreter exit, when pytest's own fault
+# handler is off again) still prints each thread's Python stack.
 test-python: build
-	$(PY) -m pytest
+	$(PY) -X faulthandler -m pytest
 
 test: test-cpp test-python
 
@@ -128,7 +130,7 @@ test-wheel: wheel
 	  assert not {'torch', 'PIL', 'onnx', 'onnxruntime'} & set(sys.modules); print('import fastort OK:', fastort.__version__)"
 	$(WHEEL_VENV)/bin/python -m pip install --quiet "torch==2.13.0" \
 	  "$$(ls dist/repaired/*.whl)[test]"
-	cd tests && ../$(WHEEL_VENV)/bin/python -m pytest -q -p no:cacheprovider --rootdir=.. -c ../pyproject.toml .
+	cd tests && ../$(WHEEL_VENV)/bin/python -X faulthandler -m pytest -q -p no:cacheprovider --rootdir=.. -c ../pyproject.toml .
 
 clean:
 	rm -rf build $(VENV)

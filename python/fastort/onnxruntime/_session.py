@@ -186,8 +186,9 @@ class InferenceSession:
         input_feed: Mapping[str, Any],
         run_options: RunOptions | None = None,
     ) -> list[Any]:
-        """Outputs in the order of `output_names` (None or []: all), numpy arrays that view
-        ONNX Runtime's memory (no copy), lists for sequences, dicts for maps."""
+        """Outputs in the order of `output_names` (None or []: all): numpy arrays, never
+        copies (ONNX Runtime writes a small output of a fixed shape into an array of its own,
+        others are views of its memory), lists for sequences, dicts for maps."""
         try:
             if run_options is None:
                 results: list[Any] = self._run(output_names, input_feed)
