@@ -321,3 +321,64 @@ def test_a_session_of_another_model_is_unaffected(add_path, xy):
     second = fastort.Session(add_model(shape=(4, 3)).SerializeToString())
     a, b = first.prepare({"x": x, "y": y}), second.prepare({"x": x, "y": y})
     np.testing.assert_array_equal(a.run()[0], b.run()[0])
+
+
+def _fixed_model():
+    """y = -x and the input x passed through, both of the fixed shape [3, 4]."""
+    return make_model(
+        [helper.make_node("Neg", ["x"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 4]),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4]),
+        ],
+    )
+
+
+def test_fixed_shape_outputs_are_written_into_new_arrays_at_each_run(save):
+    # As Session.run: ORT writes a small output of a fixed shape into an array made for the
+    # run, which owns its memory; a passed-through input still comes back in memory of its own.
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    call = fastort.Session(save(_fixed_model())).prepare({"x": x})
+    values = live_values()
+    y1, passed = call.run()
+    x[...] = 5
+    y2, passed2 = call.run()
+    assert y1.flags.owndata and y1.base is None and y2 is not y1
+    np.testing.assert_array_equal(y1, -np.arange(12, dtype=np.float32).reshape(3, 4))
+    np.testing.assert_array_equal(y2, np.full((3, 4), -5, np.float32))
+    assert not np.shares_memory(passed, x)
+    np.testing.assert_array_equal(passed, np.arange(12, dtype=np.float32).reshape(3, 4))
+    np.testing.assert_array_equal(passed2, x)
+    del call, y1, y2, passed, passed2
+    gc.collect()
+    assert live_values() == values
+
+
+def test_concurrent_runs_of_fixed_shape_outputs(save):
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    call = fastort.Session(save(_fixed_model())).prepare({"x": x}, output_names=["y"])
+
+    def work(_: int) -> bool:
+        results = [call.run()[0] for _ in range(300)]
+        return all(np.array_equal(y, -x) for y in results) and len({id(y) for y in results}) == 300
+
+    assert all(parallelize(work, 4))
+
+
+def test_a_prepared_model_that_declares_an_output_shape_it_does_not_produce(save):
+    model = make_model(
+        [helper.make_node("Reshape", ["x", "s"], ["y"])],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [6]),
+            helper.make_tensor_value_info("s", TensorProto.INT64, [2]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+    )
+    x = np.arange(6, dtype=np.float32)
+    s = np.array([2, 3])
+    call = fastort.Session(save(model)).prepare({"x": x, "s": s})
+    for shape in ([2, 3], [3, 2], [2, 3], [3, 2]):
+        s[...] = shape
+        (y,) = call.run()
+        np.testing.assert_array_equal(y, x.reshape(shape))

@@ -5,6 +5,7 @@
 // caller was promised a call over the arrays it gave.
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -68,6 +69,9 @@ struct BoundRun {
   bool has_strings = false;       // string inputs are copied when viewed: view each call
   bool ready = false;             // the views are complete (a failed view is made again)
   std::atomic<bool> busy{false};  // a call in progress (on another thread) uses `call`
+  // A prepared call without out arrays binds new arrays to its small fixed-shape outputs, as
+  // Session.run does, until a run shows the model's declared shapes wrong.
+  std::atomic<bool> bind_fixed_outputs{true};
 };
 
 std::unique_ptr<BorrowedCall> borrow(const BoundRun& bound) {
@@ -201,11 +205,43 @@ struct Release {
   ~Release() { busy.store(false); }
 };
 
+// A prepared call without out arrays, its fixed-shape outputs bound to new arrays. Empty when
+// no output qualifies, or when the run failed (`failed`): then the same run without them
+// decides.
+std::optional<py::list> run_with_fixed_outputs(BoundRun& bound,
+                                               const std::shared_ptr<RunOptions>& options,
+                                               bool& failed) {
+  const Model& model = *bound.model;
+  const std::vector<size_t>& outputs = bound.call->request.outputs;
+  std::vector<std::optional<TensorView>> views;
+  std::vector<py::object> arrays;
+  if (!fixed_output_arrays(model, outputs, views, arrays)) return std::nullopt;
+  const auto run = [&](RunControl* control) { return model.run(bound.prepared, control, views); };
+  std::vector<OwnedValue> results;
+  try {
+    results = run_stoppable(StoppableRun(run), options);
+  } catch (const Error& error) {
+    // As in Session.run: the model may not produce the shape it declares.
+    if (error.kind() != ErrorKind::kRuntime && error.kind() != ErrorKind::kInvalidArgument) throw;
+    failed = true;
+    return std::nullopt;
+  }
+  return results_to_python(outputs, std::move(results), arrays, bound.model);
+}
+
 py::list run_prepared(BoundRun& bound, const std::shared_ptr<RunOptions>& options) {
   const Model& model = *bound.model;
   const PreparedRun& prepared = bound.prepared;
+  bool failed = false;
+  if (bound.on_change == OnChange::kRaise && !prepared.has_out() &&
+      bound.bind_fixed_outputs.load()) {
+    if (std::optional<py::list> results = run_with_fixed_outputs(bound, options, failed)) {
+      return std::move(*results);
+    }
+  }
   const auto run = [&](RunControl* control) { return model.run(prepared, control); };
   std::vector<OwnedValue> results = run_stoppable(StoppableRun(run), options);
+  if (failed) bound.bind_fixed_outputs.store(false);  // it ran without them
   return results_to_python(*bound.call, std::move(results), bound.model);
 }
 

@@ -129,16 +129,6 @@ py::list results_to_python(const BorrowedCall& call, std::vector<OwnedValue> res
 
 namespace {
 
-// What a Python fastort.Session holds: the (possibly shared, cached) loaded Model and the
-// per-object choices. Python's Session subclasses it so that run() is one C++ call.
-struct SessionHandle {
-  std::shared_ptr<Model> model;
-  bool strict = false;
-  // Cleared (with the GIL held) when a run with bound outputs failed and the same run without
-  // them did not: the model's declared output shapes are not what it produces.
-  mutable bool bind_fixed_outputs = true;
-};
-
 // Outputs of a fixed declared shape up to this size are made by numpy before the run and bound
 // to it, so ONNX Runtime writes into them: no output allocated by ORT, no shape to ask for
 // after the run, no capsule to make and release. Larger outputs are left to ORT's arena, which
@@ -165,13 +155,14 @@ bool has_native_dtype(ElementType type) {
   }
 }
 
-// Binds a new array to each requested output of a fixed, small, numeric shape; false when
-// none qualifies (call.request.out stays empty).
-bool bind_fixed_outputs(BorrowedCall& call, const Model& model) {
-  const std::vector<size_t>& requested = call.request.outputs;
+}  // namespace
+
+bool fixed_output_arrays(const Model& model, const std::vector<size_t>& outputs,
+                         std::vector<std::optional<TensorView>>& views,
+                         std::vector<py::object>& arrays) {
   bool any = false;
-  for (size_t k = 0; k < requested.size(); ++k) {
-    const ValueInfo& info = model.outputs()[requested[k]];
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    const ValueInfo& info = model.outputs()[outputs[k]];
     // Rank 0 is left out: ORT reports an output of unknown rank as one.
     if (info.kind != ValueKind::kTensor || !has_native_dtype(info.element_type) ||
         info.shape.empty()) {
@@ -184,8 +175,8 @@ bool bind_fixed_outputs(BorrowedCall& call, const Model& model) {
     }
     if (bytes == 0 || bytes > kBoundOutputBytes) continue;
     if (!any) {
-      call.request.out.resize(requested.size());
-      call.out_objects.resize(requested.size());
+      views.resize(outputs.size());
+      arrays.resize(outputs.size());
       any = true;
     }
     py::array array = empty_array(info.element_type, info.shape.size(), info.shape.data());
@@ -193,11 +184,37 @@ bool bind_fixed_outputs(BorrowedCall& call, const Model& model) {
     view.data = array.mutable_data();
     view.type = info.element_type;
     view.shape = info.shape;
-    call.request.out[k] = std::move(view);
-    call.out_objects[k] = std::move(array);
+    views[k] = std::move(view);
+    arrays[k] = std::move(array);
   }
   return any;
 }
+
+py::list results_to_python(const std::vector<size_t>& outputs, std::vector<OwnedValue> results,
+                           const std::vector<py::object>& arrays,
+                           const std::shared_ptr<Model>& model) {
+  py::list converted(results.size());
+  for (size_t k = 0; k < results.size(); ++k) {
+    if (!results[k].is_set() && !arrays.empty() && arrays[k]) {
+      converted[k] = arrays[k];
+    } else {
+      converted[k] = to_python(std::move(results[k]), model->outputs()[outputs[k]], model);
+    }
+  }
+  return converted;
+}
+
+namespace {
+
+// What a Python fastort.Session holds: the (possibly shared, cached) loaded Model and the
+// per-object choices. Python's Session subclasses it so that run() is one C++ call.
+struct SessionHandle {
+  std::shared_ptr<Model> model;
+  bool strict = false;
+  // Cleared (with the GIL held) when a run with bound outputs failed and the same run without
+  // them did not: the model's declared output shapes are not what it produces.
+  mutable bool bind_fixed_outputs = true;
+};
 
 py::list run(const SessionHandle& self, py::handle output_names, py::handle input_feed,
              py::handle run_options, py::handle out) {
@@ -215,7 +232,9 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
   borrow_inputs(call, input_feed);
   borrow_outputs(call, *model, output_names, out);
   call.request.allow_copy = !self.strict;
-  const bool bound = out.is_none() && self.bind_fixed_outputs && bind_fixed_outputs(call, *model);
+  const bool bound =
+      out.is_none() && self.bind_fixed_outputs &&
+      fixed_output_arrays(*model, call.request.outputs, call.request.out, call.out_objects);
   // Every pointer ORT needs is gathered; the arrays stay referenced by `call`.
   std::vector<OwnedValue> results;
   try {

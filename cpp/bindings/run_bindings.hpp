@@ -6,6 +6,7 @@
 
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,20 @@ void borrow_outputs(BorrowedCall& call, const Model& model, pybind11::handle out
 
 // A run's results as a list: the caller's out arrays themselves, other outputs converted.
 pybind11::list results_to_python(const BorrowedCall& call, std::vector<OwnedValue> results,
+                                 const std::shared_ptr<Model>& model);
+
+// New arrays, for ORT to write into, for the outputs (indices) that the model declares as
+// numeric tensors of a fixed shape up to 64 KiB: `views` and `arrays` parallel to `outputs`,
+// empty where one does not qualify. False (both untouched) when none does.
+bool fixed_output_arrays(const Model& model, const std::vector<size_t>& outputs,
+                         std::vector<std::optional<TensorView>>& views,
+                         std::vector<pybind11::object>& arrays);
+
+// Results parallel to `outputs`: the array of `arrays` (parallel, or empty) for a result ORT
+// wrote there, others converted.
+pybind11::list results_to_python(const std::vector<size_t>& outputs,
+                                 std::vector<OwnedValue> results,
+                                 const std::vector<pybind11::object>& arrays,
                                  const std::shared_ptr<Model>& model);
 
 // The RunOptions behind a run_options argument (None: null); InvalidTypeError otherwise.

@@ -267,6 +267,39 @@ std::vector<OwnedValue> Model::run(const RunRequest& request) const {
 }
 
 std::vector<OwnedValue> Model::run(const PreparedRun& prepared, RunControl* control) const {
+  return run_with(prepared, control, nullptr);
+}
+
+std::vector<OwnedValue> Model::run(const PreparedRun& prepared, RunControl* control,
+                                   const std::vector<std::optional<TensorView>>& fresh) const {
+  const size_t count = prepared.outputs_.size();
+  if (fresh.size() != count) {
+    throw Error(ErrorKind::kInvalidArgument, "fresh buffers do not match the prepared outputs");
+  }
+  std::vector<Ort::Value> values;
+  values.reserve(count);
+  for (size_t k = 0; k < count; ++k) {
+    if (!fresh[k]) {
+      values.emplace_back(nullptr);
+      continue;
+    }
+    if (prepared.out_[k]) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "output '" + outputs_[prepared.outputs_[k]].name + "' already has a buffer");
+    }
+    const TensorView& view = *fresh[k];
+    validate_out(outputs_[prepared.outputs_[k]], view);
+    values.push_back(detail::call_ort(ErrorKind::kRuntime, "cannot create tensors", [&] {
+      return Ort::Value::CreateTensor(cpu_memory_, view.data, byte_size(view), view.shape.data(),
+                                      view.shape.size(),
+                                      static_cast<ONNXTensorElementDataType>(view.type));
+    }));
+  }
+  return run_with(prepared, control, values.data());
+}
+
+std::vector<OwnedValue> Model::run_with(const PreparedRun& prepared, RunControl* control,
+                                        const Ort::Value* fresh) const {
   const size_t count = prepared.outputs_.size();
   // ORT writes the values it allocates here: on the stack for the usual few outputs.
   constexpr size_t kInline = 8;
@@ -276,26 +309,29 @@ std::vector<OwnedValue> Model::run(const PreparedRun& prepared, RunControl* cont
   const auto passed_through = [&](size_t k) {
     return prepared.has_passthrough_ && prepared.passthrough_source_[k] != kNoInput;
   };
+  // The buffer bound to output k: the prepared run's own, else a fresh one, else none.
+  const auto buffer = [&](size_t k) -> OrtValue* {
+    if (prepared.out_[k]) return static_cast<OrtValue*>(prepared.out_[k]);
+    return fresh != nullptr ? static_cast<OrtValue*>(fresh[k]) : nullptr;
+  };
   for (size_t k = 0; k < count; ++k) {
     // ORT ignores a buffer bound to a passed-through input: it is filled after the run.
-    if (prepared.out_[k] && !passed_through(k)) {
-      outputs[k] = static_cast<OrtValue*>(prepared.out_[k]);
-    }
+    if (!passed_through(k)) outputs[k] = buffer(k);
   }
   ort_run(prepared, control, outputs);
   std::vector<OwnedValue> owned;
   owned.reserve(count);
   if (!prepared.has_passthrough_) {
-    // Only the values ORT made are ours; a bound buffer stays the prepared value's.
+    // Only the values ORT made are ours; a bound buffer stays its owner's.
     for (size_t k = 0; k < count; ++k) {
-      owned.emplace_back(Ort::Value(prepared.out_[k] ? nullptr : outputs[k]));
+      owned.emplace_back(Ort::Value(buffer(k) != nullptr ? nullptr : outputs[k]));
     }
     return owned;
   }
   std::vector<Ort::Value> results;
   results.reserve(count);
   for (size_t k = 0; k < count; ++k) {
-    const bool bound = prepared.out_[k] && !passed_through(k);
+    const bool bound = buffer(k) != nullptr && !passed_through(k);
     results.emplace_back(bound ? nullptr : outputs[k]);
   }
   detail::call_ort(ErrorKind::kRuntime, "copying passed-through inputs",

@@ -137,6 +137,13 @@ class Model {
   // outputs; one written into a caller buffer is an empty value (the caller has the buffer).
   // Safe to call from many threads at once, but runs with out buffers then write them all.
   std::vector<OwnedValue> run(const PreparedRun& prepared, RunControl* control) const;
+  // The same with, for this run alone, `fresh[k]` (where set) as the buffer of output k, which
+  // the prepared run must not already write into a buffer: C-contiguous memory of the output's
+  // declared type and shape. ORT writes into it and the result is empty, except for an output
+  // that passes an input through, which ORT returns as a value of its own. Throws like
+  // run(request) for a buffer that does not fit the output, kRuntime for one ORT rejects.
+  std::vector<OwnedValue> run(const PreparedRun& prepared, RunControl* control,
+                              const std::vector<std::optional<TensorView>>& fresh) const;
 
   // Ends profiling (SessionOptions::enable_profiling) and returns the JSON trace's file name;
   // "" when the session is not profiling or has ended it already. Later runs are not traced.
@@ -167,6 +174,10 @@ class Model {
   // ORT's Run over the prepared values; `outputs` parallel to prepared.outputs_, null where
   // ORT allocates (it then stores the values it made there).
   void ort_run(const PreparedRun& prepared, RunControl* control, OrtValue** outputs) const;
+  // run(prepared, control), with `fresh` (parallel to the prepared outputs, or null) bound
+  // where the prepared run has no buffer of its own.
+  std::vector<OwnedValue> run_with(const PreparedRun& prepared, RunControl* control,
+                                   const Ort::Value* fresh) const;
   // After Run: passed-through inputs are copied, into their out buffers or memory of their own.
   void keep_outputs_apart(const PreparedRun& prepared, std::vector<Ort::Value>& results) const;
 

@@ -30,6 +30,8 @@ class OwnedValue {
   OwnedValue(const OwnedValue&) = delete;
   OwnedValue& operator=(const OwnedValue&) = delete;
 
+  // False for no value at all: a result ORT wrote into a bound buffer.
+  bool is_set() const noexcept { return static_cast<const OrtValue*>(value_) != nullptr; }
   ValueKind kind() const;
   // False for an empty optional.
   bool has_value() const;
