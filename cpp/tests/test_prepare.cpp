@@ -1,6 +1,7 @@
 // Model::prepare and Model::run(prepared): checked once, run many times on whatever the
 // caller's buffers hold, outputs named in any order, passed-through inputs kept apart.
 #include <atomic>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -99,6 +100,32 @@ TEST_CASE(a_passed_through_input_comes_back_in_memory_of_its_own) {
   CHECK(values_of(results[0]) == x);
   x[0] = 100;  // the result does not change with the input
   CHECK(values_of(results[0])[0] == 7.0f);
+}
+
+TEST_CASE(fresh_buffers_are_written_for_one_run) {
+  load();
+  const auto session = three_outputs();
+  std::vector<float> x = {1, 2, 3};
+  const PreparedRun prepared = session->prepare(request_for(x, {0, 1, 2}));
+  for (int round = 0; round < 2; ++round) {
+    std::vector<float> y(3, 0.0f), passed(3, 0.0f);
+    const std::vector<std::optional<TensorView>> fresh = {float_view(y, {1, 3}), std::nullopt,
+                                                          float_view(passed, {1, 3})};
+    const auto results = session->run(prepared, nullptr, fresh);
+    CHECK(!results[0].is_set());  // written into y
+    CHECK(y == scaled(x, 2.0f));
+    CHECK(values_of(results[1]) == scaled(x, -1.0f));  // unbound: ORT's own value
+    // A passed-through input is ORT's value of its own, whatever the buffer.
+    CHECK(results[2].is_set() && values_of(results[2]) == x);
+    x[0] += 1.0f;
+  }
+  // The plain run of the same prepared run still allocates every output.
+  const auto plain = session->run(prepared, nullptr);
+  CHECK(plain[0].is_set() && values_of(plain[0]) == scaled(x, 2.0f));
+  std::vector<float> wrong(4, 0.0f);
+  CHECK_THROWS_KIND(session->run(prepared, nullptr, {float_view(wrong, {1, 4}), {}, {}}),
+                    ErrorKind::kInvalidArgument);
+  CHECK_THROWS_KIND(session->run(prepared, nullptr, {std::nullopt}), ErrorKind::kInvalidArgument);
 }
 
 TEST_CASE(out_buffers_are_written_at_each_prepared_run) {
