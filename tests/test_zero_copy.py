@@ -349,3 +349,122 @@ def test_empty_outputs_have_their_shape(add_path):
     x = np.zeros((0, 3), np.float32)
     z, w = fastort.Session(add_path).run(None, {"x": x, "y": x})
     assert z.shape == (0, 3) and w.shape == (0, 3)
+
+
+def _unchecked_model(nodes, inputs, outputs, initializers=()):
+    """A model onnx's checker would refuse but ONNX Runtime loads (no check here)."""
+    graph = helper.make_graph(nodes, "test", inputs, outputs, initializer=list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_an_output_the_model_lists_twice_is_right_in_both_places(save):
+    # ORT fills one value for both entries: neither is bound, each gets the values.
+    model = _unchecked_model(
+        [helper.make_node("Neg", ["x"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])] * 2,
+    )
+    session = fastort.Session(save(model))
+    x = np.arange(4, dtype=np.float32)
+    first, second = session.run(None, {"x": x})
+    np.testing.assert_array_equal(first, -x)
+    np.testing.assert_array_equal(second, -x)
+    first, second = session.prepare({"x": x}).run()
+    np.testing.assert_array_equal(first, -x)
+    np.testing.assert_array_equal(second, -x)
+    with pytest.raises(fastort.InvalidArgumentError, match="listed twice"):
+        session.run(None, {"x": x}, out={"y": np.empty(4, np.float32)})
+
+
+def test_an_output_that_is_an_overridable_initializer_follows_what_is_fed(save):
+    c = helper.make_tensor("c", TensorProto.FLOAT, [6], list(range(6)))
+    model = _unchecked_model(
+        [helper.make_node("Neg", ["x"], ["y"])],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [2]),
+            helper.make_tensor_value_info("c", TensorProto.FLOAT, [6]),
+        ],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [2]),
+            helper.make_tensor_value_info("c", TensorProto.FLOAT, [6]),
+        ],
+        [c],
+    )
+    session = fastort.Session(save(model))
+    x = np.ones(2, np.float32)
+    fed = np.full(6, 42, np.float32)
+    for feed in ({"x": x}, {"x": x, "c": fed}, {"x": x}):
+        _, value = session.run(None, feed)
+        np.testing.assert_array_equal(value, feed.get("c", np.arange(6, dtype=np.float32)))
+    (value,) = session.prepare({"x": x, "c": fed}, output_names=["c"]).run()
+    np.testing.assert_array_equal(value, fed)
+    with pytest.raises(fastort.InvalidArgumentError, match="initializer a run may replace"):
+        session.run(None, {"x": x, "c": fed}, out={"c": np.empty(6, np.float32)})
+
+
+def test_declared_dims_whose_product_overflows_run_unbound(save):
+    model = make_model(
+        [helper.make_node("Reshape", ["x", "s"], ["y"])],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [6]),
+            helper.make_tensor_value_info("s", TensorProto.INT64, [1]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2**62 + 1])],
+    )
+    x = np.arange(6, dtype=np.float32)
+    (y,) = fastort.Session(save(model)).run(None, {"x": x, "s": np.array([6])})
+    np.testing.assert_array_equal(y, x)
+
+
+def test_a_run_that_succeeds_unbound_logs_no_error(save, caplog):
+    # The failed bound attempt's ORT error record is dropped; ORT's own warning stays.
+    model = make_model(
+        [helper.make_node("Reshape", ["x", "s"], ["y"])],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [6]),
+            helper.make_tensor_value_info("s", TensorProto.INT64, [2]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+    )
+    session = fastort.Session(save(model))
+    with caplog.at_level("DEBUG", logger="fastort.onnxruntime"):
+        (y,) = session.run(None, {"x": np.arange(6, dtype=np.float32), "s": np.array([3, 2])})
+    assert y.shape == (3, 2)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+
+
+def test_threads_failing_their_first_bound_runs_at_once_do_not_deadlock(save):
+    # The first ORT log record forwarded imports `logging`; threads used to deadlock on the
+    # guard of the function-local static holding the logger.
+    model = make_model(
+        [helper.make_node("Reshape", ["x", "s"], ["y"])],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [6]),
+            helper.make_tensor_value_info("s", TensorProto.INT64, ["k"]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+    )
+    process = run_python(
+        """
+        import sys, threading, numpy as np, fastort
+        assert "logging" not in sys.modules
+        x = np.arange(6, dtype=np.float32)
+
+        def work():
+            for _ in range(50):
+                (y,) = fastort.Session(sys.argv[1]).run(None, {"x": x, "s": np.array([6])})
+                assert y.shape == (6,)
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print("done")
+        """,
+        save(model),
+        timeout=120,
+    )
+    assert process.returncode == 0 and process.stdout == "done\n", describe(process)

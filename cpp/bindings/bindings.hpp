@@ -5,6 +5,8 @@
 
 #if defined(__GLIBCXX__)
 #include <cxxabi.h>
+
+#include <cstdint>
 #endif
 
 #include <string>
@@ -36,6 +38,24 @@ void require_runtime();
 // "fastort.onnxruntime"), after a load or a run. Raises only what a signal handler raised
 // while logging ran Python code.
 void forward_ort_log();
+
+// While one is held, forward_ort_log() on this thread forwards nothing: the records of an
+// attempt wait, so that discard() can drop them when the attempt failed and is run again
+// another way. The caller forwards after release() (or the end of the hold).
+class HeldOrtLog {
+ public:
+  HeldOrtLog() noexcept;
+  ~HeldOrtLog() { release(); }
+  HeldOrtLog(const HeldOrtLog&) = delete;
+  HeldOrtLog& operator=(const HeldOrtLog&) = delete;
+  // Drops the records this thread logged since the hold began.
+  void discard() noexcept;
+  void release() noexcept;
+
+ private:
+  uint64_t mark_;
+  bool held_ = true;
+};
 
 // f(), then ORT's log records of it forwarded, also when f throws (an exception of a signal
 // handler raised while forwarding then replaces f's).

@@ -218,11 +218,8 @@ std::optional<py::list> run_with_fixed_outputs(BoundRun& bound,
   if (!fixed_output_arrays(model, outputs, views, arrays)) return std::nullopt;
   const auto run = [&](RunControl* control) { return model.run(bound.prepared, control, views); };
   std::vector<OwnedValue> results;
-  try {
-    results = run_stoppable(StoppableRun(run), options);
-  } catch (const Error& error) {
-    // As in Session.run: the model may not produce the shape it declares.
-    if (error.kind() != ErrorKind::kRuntime && error.kind() != ErrorKind::kInvalidArgument) throw;
+  // As in Session.run: the model may not produce the shape it declares.
+  if (!attempt_with_fixed_outputs([&] { results = run_stoppable(StoppableRun(run), options); })) {
     failed = true;
     return std::nullopt;
   }

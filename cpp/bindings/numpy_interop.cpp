@@ -1,5 +1,7 @@
 #include "numpy_interop.hpp"
 
+#include <pybind11/gil_safe_call_once.h>
+
 #include <array>
 
 #include "fastort/error.hpp"
@@ -23,18 +25,21 @@ struct OutputOwner {
   std::shared_ptr<const Model> session;
 };
 
-// ml_dtypes' type of the given name, or None. Looked up once; leaked so that no Python
-// object is destroyed after the interpreter at exit.
+// ml_dtypes' type of the given name, or None. The module is looked up once, GIL-safely (see
+// ort_logger in runtime_bindings.cpp), and leaked: no Python object is destroyed at exit.
 py::object ml_dtype(const char* name) {
-  static py::object* module = [] {
-    try {
-      return new py::object(py::module_::import("ml_dtypes"));
-    } catch (const py::error_already_set&) {
-      return new py::object(py::none());
-    }
-  }();
-  if (module->is_none() || !py::hasattr(*module, name)) return py::none();
-  return module->attr(name);
+  PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> storage;
+  const py::object& module = storage
+                                 .call_once_and_store_result([]() -> py::object {
+                                   try {
+                                     return py::module_::import("ml_dtypes");
+                                   } catch (const py::error_already_set&) {
+                                     return py::none();
+                                   }
+                                 })
+                                 .get_stored();
+  if (module.is_none() || !py::hasattr(module, name)) return py::none();
+  return module.attr(name);
 }
 
 }  // namespace

@@ -165,15 +165,19 @@ bool fixed_output_arrays(const Model& model, const std::vector<size_t>& outputs,
     const ValueInfo& info = model.outputs()[outputs[k]];
     // Rank 0 is left out: ORT reports an output of unknown rank as one.
     if (info.kind != ValueKind::kTensor || !has_native_dtype(info.element_type) ||
-        info.shape.empty()) {
+        info.shape.empty() || !model.output_takes_buffer(outputs[k])) {
       continue;
     }
     size_t bytes = element_size(info.element_type);
     for (int64_t dim : info.shape) {
-      bytes = dim < 0 ? 0 : bytes * static_cast<size_t>(dim);
-      if (bytes == 0 || bytes > kBoundOutputBytes) break;
+      // Divided, not multiplied: a declared dim of 2**62 must not wrap around.
+      if (dim <= 0 || static_cast<size_t>(dim) > kBoundOutputBytes / bytes) {
+        bytes = 0;
+        break;
+      }
+      bytes *= static_cast<size_t>(dim);
     }
-    if (bytes == 0 || bytes > kBoundOutputBytes) continue;
+    if (bytes == 0) continue;
     if (!any) {
       views.resize(outputs.size());
       arrays.resize(outputs.size());
@@ -236,21 +240,17 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
       out.is_none() && self.bind_fixed_outputs &&
       fixed_output_arrays(*model, call.request.outputs, call.request.out, call.out_objects);
   // Every pointer ORT needs is gathered; the arrays stay referenced by `call`.
+  if (!bound) return results_to_python(call, run_stoppable(*model, call.request, options), model);
   std::vector<OwnedValue> results;
-  try {
-    results = run_stoppable(*model, call.request, options);
-  } catch (const Error& error) {
-    // A model may declare an output shape it does not produce, which ORT tolerates unless the
-    // output is bound: then the same run, unbound, decides (its error, if any, is the one).
-    if (!bound ||
-        (error.kind() != ErrorKind::kRuntime && error.kind() != ErrorKind::kInvalidArgument)) {
-      throw;
-    }
-    call.request.out.clear();
-    call.out_objects.clear();
-    results = run_stoppable(*model, call.request, options);
-    self.bind_fixed_outputs = false;
+  if (attempt_with_fixed_outputs([&] { results = run_stoppable(*model, call.request, options); })) {
+    return results_to_python(call, std::move(results), model);
   }
+  // The model does not produce the shape it declares, which ORT tolerates unless the output
+  // is bound: the same run, unbound, decides (its error, if any, is the one raised).
+  call.request.out.clear();
+  call.out_objects.clear();
+  results = run_stoppable(*model, call.request, options);
+  self.bind_fixed_outputs = false;
   return results_to_python(call, std::move(results), model);
 }
 

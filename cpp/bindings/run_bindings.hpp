@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "bindings.hpp"
+#include "fastort/error.hpp"
 #include "fastort/model.hpp"
 #include "fastort/run_control.hpp"
 
@@ -48,6 +50,33 @@ pybind11::list results_to_python(const BorrowedCall& call, std::vector<OwnedValu
 bool fixed_output_arrays(const Model& model, const std::vector<size_t>& outputs,
                          std::vector<std::optional<TensorView>>& views,
                          std::vector<pybind11::object>& arrays);
+
+// Runs `attempt`, a run with fixed outputs bound; false when it failed in a way the same run
+// without them may not (kRuntime, kInvalidArgument), its ORT log records then dropped. Other
+// exceptions propagate.
+template <typename F>
+bool attempt_with_fixed_outputs(const F& attempt) {
+  HeldOrtLog held;
+  try {
+    attempt();
+  } catch (const Error& error) {
+    if (error.kind() != ErrorKind::kRuntime && error.kind() != ErrorKind::kInvalidArgument) {
+      held.release();
+      forward_ort_log();
+      throw;
+    }
+    // ORT logged the failure as an error; the run that decides logs its own.
+    held.discard();
+    return false;
+  } catch (...) {
+    held.release();
+    forward_ort_log();
+    throw;
+  }
+  held.release();
+  forward_ort_log();
+  return true;
+}
 
 // Results parallel to `outputs`: the array of `arrays` (parallel, or empty) for a result ORT
 // wrote there, others converted.

@@ -1,4 +1,5 @@
 // RunOptions, and runs that Ctrl-C, signal handlers, timeouts and the terminate flag can stop.
+#include <pybind11/gil_safe_call_once.h>
 #include <pybind11/stl.h>
 
 #include <chrono>
@@ -83,13 +84,17 @@ bool signals_reach_watchdog() {
   const int ours = interrupt_fd();
   if (ours < 0) return false;
   try {
-    static py::object* set_wakeup_fd =
-        new py::object(py::module_::import("signal").attr("set_wakeup_fd"));
-    const int previous = (*set_wakeup_fd)(ours, py::arg("warn_on_full_buffer") = false).cast<int>();
+    PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> storage;
+    const py::object& set_wakeup_fd =
+        storage
+            .call_once_and_store_result(
+                [] { return py::object(py::module_::import("signal").attr("set_wakeup_fd")); })
+            .get_stored();
+    const int previous = set_wakeup_fd(ours, py::arg("warn_on_full_buffer") = false).cast<int>();
     if (previous == -1 || previous == ours) {
       installed = true;
     } else {
-      (*set_wakeup_fd)(previous);  // someone else's: theirs again
+      set_wakeup_fd(previous);  // someone else's: theirs again
     }
   } catch (py::error_already_set&) {
     // Not the main interpreter, or the fd was refused: runs are not interruptible.

@@ -1,4 +1,5 @@
 // Runtime loading, versions and debug counters.
+#include <pybind11/gil_safe_call_once.h>
 #include <pybind11/stl.h>
 
 #include "bindings.hpp"
@@ -23,14 +24,18 @@ int python_level(int severity) {
 }
 
 py::object& ort_logger() {
-  // Leaked, like every Python object in a static: nothing runs after the interpreter is gone.
-  static py::object* logger = [] {
-    py::module_ logging = py::module_::import("logging");
-    // A library's logger stays silent until the application configures logging.
-    logging.attr("getLogger")("fastort").attr("addHandler")(logging.attr("NullHandler")());
-    return new py::object(logging.attr("getLogger")("fastort.onnxruntime"));
-  }();
-  return *logger;
+  // Made once, and leaked (nothing runs after the interpreter is gone). Not a function-local
+  // static: its guard would be held across `import logging`, which waits for the GIL that
+  // another thread, waiting for the guard, holds.
+  PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> logger;
+  return logger
+      .call_once_and_store_result([] {
+        py::module_ logging = py::module_::import("logging");
+        // A library's logger stays silent until the application configures logging.
+        logging.attr("getLogger")("fastort").attr("addHandler")(logging.attr("NullHandler")());
+        return py::object(logging.attr("getLogger")("fastort.onnxruntime"));
+      })
+      .get_stored();
 }
 
 }  // namespace
@@ -40,8 +45,21 @@ void require_runtime() {
   py::module_::import("fastort._runtime").attr("load")();
 }
 
+namespace {
+thread_local int g_log_holds = 0;  // HeldOrtLogs alive on this thread
+}  // namespace
+
+HeldOrtLog::HeldOrtLog() noexcept : mark_(ort_log_mark()) { ++g_log_holds; }
+
+void HeldOrtLog::discard() noexcept { discard_ort_log(mark_); }
+
+void HeldOrtLog::release() noexcept {
+  if (held_) --g_log_holds;
+  held_ = false;
+}
+
 void forward_ort_log() {
-  if (!ort_log_pending()) return;
+  if (g_log_holds > 0 || !ort_log_pending()) return;
   size_t dropped = 0;
   const std::vector<OrtLogRecord> records = take_ort_log(dropped);
   py::object& logger = ort_logger();

@@ -1,5 +1,6 @@
 // The batcher, its futures, and their hand-off to threads (a result() that waits without the
 // GIL) and to asyncio (a completion queue the event loop watches).
+#include <pybind11/gil_safe_call_once.h>
 #include <pybind11/stl.h>
 
 #include <atomic>
@@ -29,8 +30,12 @@ struct FutureHandle {
 FutureHandle& future_of(py::handle self) { return initialized<FutureHandle>(self, "BatchFuture"); }
 
 py::object futures_module() {
-  static py::object* module = new py::object(py::module_::import("concurrent.futures"));
-  return *module;
+  // GIL-safe and leaked, as ort_logger in runtime_bindings.cpp.
+  PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> module;
+  return module
+      .call_once_and_store_result(
+          [] { return py::object(py::module_::import("concurrent.futures")); })
+      .get_stored();
 }
 
 // Waits without the GIL; raises concurrent.futures.TimeoutError when `timeout` passes first.

@@ -203,6 +203,13 @@ Model::Model(Ort::Session session, SessionOptions options, std::vector<ExternalF
     passthrough_.push_back(source);
     has_passthrough_ = has_passthrough_ || source != kNoInput;
   }
+  for (size_t k = 0; k < outputs_.size(); ++k) {
+    bool takes = passthrough_[k] == kNoInput;
+    for (const ValueInfo& initializer : overridable_) takes &= initializer.name != outputs_[k].name;
+    for (size_t j = 0; j < outputs_.size(); ++j)
+      takes &= j == k || outputs_[j].name != outputs_[k].name;
+    takes_buffer_.push_back(takes);
+  }
 }
 
 std::shared_ptr<Model> Model::load_file(const std::string& path, const SessionOptions& options) {

@@ -183,7 +183,16 @@ void Model::prepare_into(const RunRequest& request, PreparedRun& prepared) const
                     "output '" + outputs_[index].name + "' requested twice");
       }
     }
-    if (!request.out.empty() && request.out[k]) validate_out(outputs_[index], *request.out[k]);
+    if (!request.out.empty() && request.out[k]) {
+      validate_out(outputs_[index], *request.out[k]);
+      // A passed-through input is copied into its buffer after the run; these are not.
+      if (!takes_buffer_[index] && passthrough_[index] == kNoInput) {
+        throw Error(ErrorKind::kInvalidArgument,
+                    "out['" + outputs_[index].name + "']: output '" + outputs_[index].name +
+                        "' is an initializer a run may replace, or listed twice by the model; "
+                        "ONNX Runtime does not write it into a buffer: leave it out of out");
+      }
+    }
     if (!model_order) prepared.output_names_.push_back(output_names_[index]);
   }
   prepared.output_name_list_ = model_order ? output_names_.data() : prepared.output_names_.data();
@@ -287,8 +296,13 @@ std::vector<OwnedValue> Model::run(const PreparedRun& prepared, RunControl* cont
       throw Error(ErrorKind::kInvalidArgument,
                   "output '" + outputs_[prepared.outputs_[k]].name + "' already has a buffer");
     }
+    const size_t index = prepared.outputs_[k];
+    if (!takes_buffer_[index] && passthrough_[index] == kNoInput) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "output '" + outputs_[index].name + "' is not written into a buffer");
+    }
     const TensorView& view = *fresh[k];
-    validate_out(outputs_[prepared.outputs_[k]], view);
+    validate_out(outputs_[index], view);
     values.push_back(detail::call_ort(ErrorKind::kRuntime, "cannot create tensors", [&] {
       return Ort::Value::CreateTensor(cpu_memory_, view.data, byte_size(view), view.shape.data(),
                                       view.shape.size(),

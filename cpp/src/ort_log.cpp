@@ -1,5 +1,6 @@
 #include "fastort/ort_log.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <mutex>
@@ -16,6 +17,7 @@ struct Log {
   std::mutex mutex;
   std::deque<OrtLogRecord> records;
   size_t dropped = 0;
+  uint64_t logged = 0;
   std::atomic<bool> pending{false};
 };
 
@@ -40,15 +42,34 @@ std::vector<OrtLogRecord> take_ort_log(size_t& dropped) {
   return taken;
 }
 
+uint64_t ort_log_mark() noexcept {
+  Log& l = log();
+  std::lock_guard<std::mutex> lock(l.mutex);
+  return l.logged;
+}
+
+void discard_ort_log(uint64_t mark) noexcept {
+  Log& l = log();
+  std::lock_guard<std::mutex> lock(l.mutex);
+  const std::thread::id self = std::this_thread::get_id();
+  l.records.erase(std::remove_if(l.records.begin(), l.records.end(),
+                                 [&](const OrtLogRecord& record) {
+                                   return record.thread == self && record.number >= mark;
+                                 }),
+                  l.records.end());
+  l.pending.store(!l.records.empty() || l.dropped > 0, std::memory_order_relaxed);
+}
+
 namespace detail {
 
 void collect_ort_log(void*, int severity, const char* category, const char*, const char* location,
                      const char* message) noexcept {
   try {
     OrtLogRecord record{severity, category ? category : "", location ? location : "",
-                        message ? message : ""};
+                        message ? message : "", std::this_thread::get_id()};
     Log& l = log();
     std::lock_guard<std::mutex> lock(l.mutex);
+    record.number = l.logged++;
     if (l.records.size() >= kMaxWaiting) {
       l.records.pop_front();
       ++l.dropped;

@@ -118,6 +118,11 @@ class Model {
 
   // Throws Error(kInvalidArgument) listing the valid names.
   size_t output_index(std::string_view name) const;
+  // Whether ORT writes output `index` into a buffer bound to it: not for an output that passes
+  // an input or an overridable initializer through, or that the model lists more than once.
+  bool output_takes_buffer(size_t index) const noexcept {
+    return index < takes_buffer_.size() && takes_buffer_[index];
+  }
 
   // The inputs in model order, then the overridable initializers (null where not fed), each
   // checked like run() checks them (every input exactly once, the right element type and
@@ -196,6 +201,7 @@ class Model {
   // graph input), or kNoInput.
   std::vector<size_t> passthrough_;
   bool has_passthrough_ = false;
+  std::vector<bool> takes_buffer_;  // per output: see output_takes_buffer
   ModelMetadata metadata_;
   Ort::MemoryInfo cpu_memory_;
   uint64_t generation_;  // fork_generation() when loaded
