@@ -58,6 +58,19 @@ def identity_model(dtype: int, shape=("N", None), opset=OPSET, ir_version=8):
     )
 
 
+def reshape_model(declared, shape_dims=(2,)):
+    """y = Reshape(x, s) for x float[6]: y is declared `declared`, whatever shape `s` (int64 of
+    `shape_dims`) gives it at run time, which ONNX Runtime tolerates."""
+    return make_model(
+        [helper.make_node("Reshape", ["x", "s"], ["y"])],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [6]),
+            helper.make_tensor_value_info("s", TensorProto.INT64, list(shape_dims)),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, declared)],
+    )
+
+
 def matmul_model(size: int):
     """b = a @ a for a size x size float matrix: one long-running node."""
     return make_model(

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 
 import fastort
 from hammer import parallelize
-from models import add_model, make_model
+from models import add_model, make_model, reshape_model
 
 
 def live_values() -> int:
@@ -367,14 +367,7 @@ def test_concurrent_runs_of_fixed_shape_outputs(save):
 
 
 def test_a_prepared_model_that_declares_an_output_shape_it_does_not_produce(save):
-    model = make_model(
-        [helper.make_node("Reshape", ["x", "s"], ["y"])],
-        [
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, [6]),
-            helper.make_tensor_value_info("s", TensorProto.INT64, [2]),
-        ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
-    )
+    model = reshape_model([2, 3])
     x = np.arange(6, dtype=np.float32)
     s = np.array([2, 3])
     call = fastort.Session(save(model)).prepare({"x": x, "s": s})

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 import fastort
 from fastort import _core
 from isolated import describe, run_python
-from models import make_model
+from models import make_model, reshape_model
 
 
 def copied() -> int:
@@ -308,14 +308,7 @@ def test_outputs_over_64_kib_view_ort_memory(save):
 def test_a_model_that_declares_an_output_shape_it_does_not_produce(save, order):
     # ORT tolerates an output whose shape differs from the declared one, unless the output is
     # bound: fastort then runs it unbound, and stops binding for that session.
-    model = make_model(
-        [helper.make_node("Reshape", ["x", "s"], ["y"])],
-        [
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, [6]),
-            helper.make_tensor_value_info("s", TensorProto.INT64, [2]),
-        ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
-    )
+    model = reshape_model([2, 3])
     session = fastort.Session(save(model))
     x = np.arange(6, dtype=np.float32)
     for _ in range(2):
@@ -405,14 +398,7 @@ def test_an_output_that_is_an_overridable_initializer_follows_what_is_fed(save):
 
 
 def test_declared_dims_whose_product_overflows_run_unbound(save):
-    model = make_model(
-        [helper.make_node("Reshape", ["x", "s"], ["y"])],
-        [
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, [6]),
-            helper.make_tensor_value_info("s", TensorProto.INT64, [1]),
-        ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2**62 + 1])],
-    )
+    model = reshape_model([2**62 + 1], [1])
     x = np.arange(6, dtype=np.float32)
     (y,) = fastort.Session(save(model)).run(None, {"x": x, "s": np.array([6])})
     np.testing.assert_array_equal(y, x)
@@ -420,14 +406,7 @@ def test_declared_dims_whose_product_overflows_run_unbound(save):
 
 def test_a_run_that_succeeds_unbound_logs_no_error(save, caplog):
     # The failed bound attempt's ORT error record is dropped; ORT's own warning stays.
-    model = make_model(
-        [helper.make_node("Reshape", ["x", "s"], ["y"])],
-        [
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, [6]),
-            helper.make_tensor_value_info("s", TensorProto.INT64, [2]),
-        ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
-    )
+    model = reshape_model([2, 3])
     session = fastort.Session(save(model))
     with caplog.at_level("DEBUG", logger="fastort.onnxruntime"):
         (y,) = session.run(None, {"x": np.arange(6, dtype=np.float32), "s": np.array([3, 2])})
@@ -438,14 +417,7 @@ def test_a_run_that_succeeds_unbound_logs_no_error(save, caplog):
 def test_threads_failing_their_first_bound_runs_at_once_do_not_deadlock(save):
     # The first ORT log record forwarded imports `logging`; threads used to deadlock on the
     # guard of the function-local static holding the logger.
-    model = make_model(
-        [helper.make_node("Reshape", ["x", "s"], ["y"])],
-        [
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, [6]),
-            helper.make_tensor_value_info("s", TensorProto.INT64, ["k"]),
-        ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
-    )
+    model = reshape_model([2, 3], ["k"])
     process = run_python(
         """
         import sys, threading, numpy as np, fastort
