@@ -18,7 +18,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
 from ._core import FastortError
@@ -143,7 +143,6 @@ def _serve(args: argparse.Namespace) -> int:
         with contextlib.suppress(Exception):
             serve.shutdown()  # type: ignore[no-untyped-call]
         ray.shutdown()
-    return 0
 
 
 @contextlib.contextmanager
@@ -162,7 +161,7 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def signal_wait() -> None:
+def signal_wait() -> NoReturn:
     """Sleeps until a signal's Python handler has run (Ctrl-C raises KeyboardInterrupt out of it).
 
     Not `signal.pause()`: the kernel hands a process-directed signal to any thread that does not
