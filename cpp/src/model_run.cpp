@@ -86,6 +86,16 @@ void Model::validate_input(const ValueInfo& info, const TensorView& view) const 
   }
 }
 
+void Model::check_buffer_reaches(size_t index) const {
+  // A passed-through input is copied into its buffer after the run; these are not.
+  if (!takes_buffer_[index] && passthrough_[index] == kNoInput) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "out['" + outputs_[index].name + "']: output '" + outputs_[index].name +
+                    "' is an initializer a run may replace, or listed twice by the model; "
+                    "ONNX Runtime does not write it into a buffer: leave it out of out");
+  }
+}
+
 void Model::validate_out(const ValueInfo& info, const TensorView& view) const {
   if (info.kind != ValueKind::kTensor || info.element_type == ElementType::kString ||
       element_size(info.element_type) == 0) {
@@ -185,13 +195,7 @@ void Model::prepare_into(const RunRequest& request, PreparedRun& prepared) const
     }
     if (!request.out.empty() && request.out[k]) {
       validate_out(outputs_[index], *request.out[k]);
-      // A passed-through input is copied into its buffer after the run; these are not.
-      if (!takes_buffer_[index] && passthrough_[index] == kNoInput) {
-        throw Error(ErrorKind::kInvalidArgument,
-                    "out['" + outputs_[index].name + "']: output '" + outputs_[index].name +
-                        "' is an initializer a run may replace, or listed twice by the model; "
-                        "ONNX Runtime does not write it into a buffer: leave it out of out");
-      }
+      check_buffer_reaches(index);
     }
     if (!model_order) prepared.output_names_.push_back(output_names_[index]);
   }
@@ -297,10 +301,7 @@ std::vector<OwnedValue> Model::run(const PreparedRun& prepared, RunControl* cont
                   "output '" + outputs_[prepared.outputs_[k]].name + "' already has a buffer");
     }
     const size_t index = prepared.outputs_[k];
-    if (!takes_buffer_[index] && passthrough_[index] == kNoInput) {
-      throw Error(ErrorKind::kInvalidArgument,
-                  "output '" + outputs_[index].name + "' is not written into a buffer");
-    }
+    check_buffer_reaches(index);
     const TensorView& view = *fresh[k];
     validate_out(outputs_[index], view);
     values.push_back(detail::call_ort(ErrorKind::kRuntime, "cannot create tensors", [&] {

@@ -172,6 +172,9 @@ class Model {
   }
   void validate_input(const ValueInfo& info, const TensorView& view) const;
   void validate_out(const ValueInfo& info, const TensorView& view) const;
+  // Throws kInvalidArgument for an output whose bound buffer ORT would leave unwritten (an
+  // overridable initializer passed through, an output listed twice).
+  void check_buffer_reaches(size_t index) const;
   // Out buffers may not overlap inputs or each other; one for a passed-through input must
   // have that input's shape. `inputs` is indexed like feed_index(); null where not fed.
   void check_out_memory(const RunRequest& request,
