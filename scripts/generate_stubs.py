@@ -81,7 +81,10 @@ def generate() -> str:
         )
         generated = Path(folder) / "fastort" / "_core.pyi"
         lines = generated.read_text().splitlines()
-        kept = [line for line in lines if not line.startswith("from fastort import ")]
+        # The module's __getattr__ and __dir__ only register parts on first use: type checkers
+        # must not read __getattr__ as "any name exists".
+        dropped = ("from fastort import ", "def __getattr__(", "def __dir__(")
+        kept = [line for line in lines if not line.startswith(dropped)]
         first_class = next(i for i, line in enumerate(kept) if line.startswith(("class ", "def ")))
         kept[first_class:first_class] = EXCEPTIONS.splitlines()
         kept = [_typed(line) for line in kept]

@@ -196,3 +196,60 @@ def test_lazy_names_import_on_first_use_and_are_listed():
         "assert cache_info().maxsize >= 0"
     )
     assert result.returncode == 0, describe(result)
+
+
+def test_the_cores_lazy_parts_register_on_first_use_with_exactly_the_names_listed():
+    # Images, the batcher and onnxruntime's enums are registered when first used, not at
+    # import: each part's names (listed by dir) appear together, and no others.
+    result = run_python(
+        "import fastort, fastort._core as core\n"
+        "at_import = set(vars(core))\n"
+        "lazy = set(dir(core)) - at_import\n"
+        "assert {'ImageTransformSpec', 'BatcherBase', 'GraphOptimizationLevel'} <= lazy, lazy\n"
+        "for name in sorted(lazy):\n"
+        "    assert getattr(core, name) is getattr(core, name)\n"
+        "assert set(vars(core)) - at_import == lazy, set(vars(core)) - at_import ^ lazy\n"
+        "assert set(dir(core)) == set(vars(core))\n"
+        "assert not hasattr(core, 'no_such_name')\n"
+        "try:\n"
+        "    core.no_such_name\n"
+        "except AttributeError as error:\n"
+        "    assert 'no_such_name' in str(error)\n"
+    )
+    assert result.returncode == 0, describe(result)
+
+
+def test_the_cores_lazy_parts_register_once_under_concurrent_first_use():
+    result = run_python(
+        "import threading, fastort._core as core\n"
+        "names = ['ImageTransformSpec', 'DecodedImage', 'BatcherBase', 'CompletionQueue',\n"
+        "         'GraphOptimizationLevel', 'ExecutionMode'] * 4\n"
+        "barrier = threading.Barrier(len(names))\n"
+        "found = {}\n"
+        "def first_use(i, name):\n"
+        "    barrier.wait()\n"
+        "    found[i] = getattr(core, name)\n"
+        "threads = [threading.Thread(target=first_use, args=item) for item in enumerate(names)]\n"
+        "for thread in threads: thread.start()\n"
+        "for thread in threads: thread.join()\n"
+        "assert len(found) == len(names)\n"
+        "for i, name in enumerate(names):\n"
+        "    assert found[i] is getattr(core, name)\n"
+    )
+    assert result.returncode == 0, describe(result)
+
+
+def test_a_value_of_a_lazy_part_unpickles_in_a_process_that_never_used_the_part():
+    import pickle
+
+    spec = fastort.ImageTransform(resize=64, crop=48)._spec
+    data = pickle.dumps(spec)
+    result = run_python(
+        "import pickle, sys, fastort._core as core\n"
+        "assert 'ImageTransformSpec' not in vars(core)\n"
+        f"spec = pickle.loads({data!r})\n"
+        "assert type(spec).__name__ == 'ImageTransformSpec'\n"
+        "print(spec.resize, spec.crop)"
+    )
+    assert result.returncode == 0, describe(result)
+    assert result.stdout.strip() == f"{spec.resize} {spec.crop}"

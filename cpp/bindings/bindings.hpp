@@ -28,6 +28,11 @@ void register_serving(pybind11::module_& m);
 void register_image(pybind11::module_& m);
 void register_decode(pybind11::module_& m);
 void register_tensor_types(pybind11::module_& m);
+// GraphOptimizationLevel and ExecutionMode (fastort.onnxruntime's).
+void register_onnxruntime_enums(pybind11::module_& m);
+// The module's __getattr__ and __dir__, which register the parts above that are not needed at
+// import (images, serving, onnxruntime's enums) when one of their names is first used.
+void register_lazy_parts(pybind11::module_& m);
 
 // Loads ONNX Runtime unless it is loaded, through fastort._runtime.load() (which decides where
 // the library is): `import fastort` does not load it, so every binding that reaches ORT without

@@ -565,18 +565,6 @@ void register_image(py::module_& m) {
         "Transforms `images` (uint8 arrays) into one batch: `out`, or a new array.");
   m.attr("MAX_IMAGE_SIDE") = kMaxImageSide;
   m.attr("MAX_INPUT_SIDE") = kMaxInputSide;
-  m.def("hardware_threads", &hardware_threads);
-  // Any Python int reaches the core's check: those beyond int64 saturate, still out of range.
-  m.def(
-      "check_threads",
-      [](const std::string& option, const py::int_& value) {
-        int overflow = 0;
-        const long long number = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
-        check_threads(option.c_str(), overflow > 0   ? INT64_MAX
-                                      : overflow < 0 ? INT64_MIN
-                                                     : static_cast<int64_t>(number));
-      },
-      py::arg("option"), py::arg("value"));
 }
 
 }  // namespace fastort::bindings

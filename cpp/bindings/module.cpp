@@ -12,8 +12,7 @@ PYBIND11_MODULE(_core, m) {
   fastort::bindings::register_run_options(m);
   fastort::bindings::register_session_handle(m);
   fastort::bindings::register_bound_run(m);
-  fastort::bindings::register_image(m);
-  fastort::bindings::register_decode(m);
-  fastort::bindings::register_serving(m);
   fastort::bindings::register_tensor_types(m);
+  // Images, the batcher and onnxruntime's enums: on first use (see lazy_parts.cpp).
+  fastort::bindings::register_lazy_parts(m);
 }

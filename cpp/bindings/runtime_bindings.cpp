@@ -2,6 +2,10 @@
 #include <pybind11/gil_safe_call_once.h>
 #include <pybind11/stl.h>
 
+#include <climits>
+#include <cstdint>
+#include <string>
+
 #include "bindings.hpp"
 #include "fastort/cpu_budget.hpp"
 #include "fastort/debug_counters.hpp"
@@ -10,6 +14,7 @@
 #include "fastort/ort_log.hpp"
 #include "fastort/runtime.hpp"
 #include "fastort/session_options.hpp"
+#include "fastort/thread_pool.hpp"
 #include "text.hpp"
 
 namespace py = pybind11;
@@ -142,6 +147,18 @@ void register_runtime(py::module_& m) {
       },
       "The CPUs this process may use, and the thread counts 'auto' gives.");
   m.attr("MAX_THREADS") = SessionOptions::kMaxThreads;
+  m.def("hardware_threads", &hardware_threads);
+  // Any Python int reaches the core's check: those beyond int64 saturate, still out of range.
+  m.def(
+      "check_threads",
+      [](const std::string& option, const py::int_& value) {
+        int overflow = 0;
+        const long long number = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+        check_threads(option.c_str(), overflow > 0   ? INT64_MAX
+                                      : overflow < 0 ? INT64_MIN
+                                                     : static_cast<int64_t>(number));
+      },
+      py::arg("option"), py::arg("value"));
 }
 
 }  // namespace fastort::bindings

@@ -3,6 +3,7 @@
 #include <pybind11/typing.h>
 
 #include <list>
+#include <optional>
 
 #include "bindings.hpp"
 #include "fastort/error.hpp"
@@ -59,7 +60,9 @@ SessionOptions make_options(int threads, int inter_op_threads, const std::string
   return options;
 }
 
-void register_enums(py::module_& m) {
+}  // namespace
+
+void register_onnxruntime_enums(py::module_& m) {
   py::enum_<GraphOptimization>(m, "GraphOptimizationLevel",
                                "ONNX Runtime's graph optimisation levels (onnxruntime's names).")
       .value("ORT_DISABLE_ALL", GraphOptimization::kDisable)
@@ -77,15 +80,17 @@ void register_enums(py::module_& m) {
       .value("ORT_PARALLEL", Execution::kParallel);
 }
 
+namespace {
+
 SessionSettings make_settings(
-    Execution execution_mode, int log_severity_level, int log_verbosity_level,
+    bool parallel_execution, int log_severity_level, int log_verbosity_level,
     const std::string& log_id, bool enable_profiling, const py::bytes& profile_file_prefix,
     bool enable_mem_pattern, bool enable_cpu_mem_arena, bool deterministic_compute,
     const std::vector<py::bytes>& custom_ops_libraries, const Initializers& initializers,
     const Dimensions& free_dimensions_by_name, const Dimensions& free_dimensions_by_denotation) {
   require_runtime();  // initializers become ORT values; custom-op libraries are probed
   SessionSettings settings;
-  settings.execution_mode = execution_mode;
+  settings.execution_mode = parallel_execution ? Execution::kParallel : Execution::kSequential;
   settings.log_severity_level = log_severity_level;
   settings.log_verbosity_level = log_verbosity_level;
   settings.log_id = log_id;
@@ -108,10 +113,9 @@ void register_session_settings(py::module_& m) {
   py::class_<SessionSettings>(m, "SessionSettings",
                               "Validated settings of a session beyond fastort.Session's options\n"
                               "(those of onnxruntime's SessionOptions).")
-      .def(py::init(&make_settings), py::kw_only(),
-           py::arg("execution_mode") = Execution::kSequential, py::arg("log_severity_level") = -1,
-           py::arg("log_verbosity_level") = 0, py::arg("log_id") = "",
-           py::arg("enable_profiling") = false,
+      .def(py::init(&make_settings), py::kw_only(), py::arg("parallel_execution") = false,
+           py::arg("log_severity_level") = -1, py::arg("log_verbosity_level") = 0,
+           py::arg("log_id") = "", py::arg("enable_profiling") = false,
            py::arg("profile_file_prefix") = py::bytes("onnxruntime_profile_"),
            py::arg("enable_mem_pattern") = true, py::arg("enable_cpu_mem_arena") = true,
            py::arg("deterministic_compute") = false,
@@ -122,7 +126,6 @@ void register_session_settings(py::module_& m) {
 }
 
 void register_session_options(py::module_& m) {
-  register_enums(m);
   register_session_settings(m);
   py::class_<SessionOptions>(m, "SessionOptions", "Validated options of a session.")
       .def(py::init([](int threads, int inter_op_threads, const std::string& optimization,
@@ -241,39 +244,46 @@ void register_model_metadata(py::module_& m) {
       });
 }
 
+// fastort.Session's `cache` as it is: None (files through the cache, bytes privately), True
+// (through the cache, bytes by their SHA-256) or False (a session of its own).
+using Cache = std::optional<bool>;
+
+CachePolicy policy(Cache cache) {
+  if (!cache) return CachePolicy::kDefault;
+  return *cache ? CachePolicy::kShared : CachePolicy::kPrivate;
+}
+
 }  // namespace
 
 void register_session(py::module_& m) {
   register_session_options(m);
-  py::enum_<CachePolicy>(m, "CachePolicy", "Whether a model is loaded through the session cache.")
-      .value("DEFAULT", CachePolicy::kDefault, "files through the cache, bytes privately")
-      .value("SHARED", CachePolicy::kShared, "through the cache (bytes by their SHA-256)")
-      .value("PRIVATE", CachePolicy::kPrivate, "a session of its own");
   register_value_info(m);
   register_model_metadata(m);
   py::class_<Model, std::shared_ptr<Model>>(m, "Model")
       .def_static(
           "load_file",
-          [](const py::bytes& path_bytes, const SessionOptions& options, CachePolicy cache) {
+          [](const py::bytes& path_bytes, const SessionOptions& options, Cache cache) {
             require_runtime();
             const std::string path = path_bytes;
-            return forwarding_ort_log(
-                [&] { return without_gil([&] { return open_model_file(path, options, cache); }); });
+            return forwarding_ort_log([&] {
+              return without_gil([&] { return open_model_file(path, options, policy(cache)); });
+            });
           },
           py::arg("path"), py::arg("options"), py::arg("cache"))
       .def_static(
           "load_bytes",
-          [](const py::bytes& model, const SessionOptions& options, CachePolicy cache) {
+          [](const py::bytes& model, const SessionOptions& options, Cache cache) {
             require_runtime();
             const std::string_view bytes = model;  // kept alive by the caller's reference
             // Bytes are found in the cache by their SHA-256; Python's is the fastest at hand.
-            const std::string digest = caches_bytes(cache) ? py::module_::import("hashlib")
-                                                                 .attr("sha256")(model)
-                                                                 .attr("hexdigest")()
-                                                                 .cast<std::string>()
-                                                           : std::string();
+            const std::string digest = caches_bytes(policy(cache)) ? py::module_::import("hashlib")
+                                                                         .attr("sha256")(model)
+                                                                         .attr("hexdigest")()
+                                                                         .cast<std::string>()
+                                                                   : std::string();
             return forwarding_ort_log([&] {
-              return without_gil([&] { return open_model_bytes(bytes, digest, options, cache); });
+              return without_gil(
+                  [&] { return open_model_bytes(bytes, digest, options, policy(cache)); });
             });
           },
           py::arg("model"), py::arg("options"), py::arg("cache"))

@@ -31,11 +31,6 @@ ModelSource = Union[str, "os.PathLike[str]", "os.PathLike[bytes]", bytes, bytear
 ProviderArg = Union[str, tuple[str, Mapping[str, Any]]]
 
 _OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
-_CACHE_POLICIES = {
-    None: _core.CachePolicy.DEFAULT,
-    True: _core.CachePolicy.SHARED,
-    False: _core.CachePolicy.PRIVATE,
-}
 
 
 # A model input or output, and the model's metadata: values made by the core.
@@ -113,7 +108,7 @@ def _file_name(name: str, path: str | os.PathLike[str] | None) -> bytes:
     return os.fsencode(path)
 
 
-def _load_bytes(data: bytes, options: _core.SessionOptions, cache: _core.CachePolicy) -> Any:
+def _load_bytes(data: bytes, options: _core.SessionOptions, cache: bool | None) -> Any:
     try:
         return _core.Model.load_bytes(data, options, cache)
     except _core.InvalidModelError as error:
@@ -187,13 +182,12 @@ class Session(_core.SessionHandle):
             session_config=_config(session_config),
             external_data_dir=_file_name("external_data_dir", external_data_dir),
         )
-        policy = _CACHE_POLICIES.get(cache) if isinstance(cache, (bool, type(None))) else None
-        if policy is None:
+        if cache is not None and not isinstance(cache, bool):
             raise _core.InvalidTypeError(f"cache must be None, True or False, got {cache!r}")
         if isinstance(model, (bytes, bytearray, memoryview)):
-            loaded = _load_bytes(bytes(model), options, policy)
+            loaded = _load_bytes(bytes(model), options, cache)
         elif isinstance(model, (str, os.PathLike)):
-            loaded = _core.Model.load_file(os.fsencode(model), options, policy)
+            loaded = _core.Model.load_file(os.fsencode(model), options, cache)
         else:
             raise _core.InvalidTypeError(
                 f"model must be a path or the model's bytes, got {type(model).__name__}"

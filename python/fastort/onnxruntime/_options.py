@@ -219,7 +219,7 @@ class SessionOptions:
             optimized_model_path=_path("optimized_model_filepath", self.optimized_model_filepath),
             session_config=list(self._config.items()),
             settings=_core.SessionSettings(
-                execution_mode=self.execution_mode,
+                parallel_execution=self.execution_mode == ExecutionMode.ORT_PARALLEL,
                 log_severity_level=self.log_severity_level,
                 log_verbosity_level=self.log_verbosity_level,
                 log_id=self.logid,

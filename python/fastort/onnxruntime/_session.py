@@ -33,7 +33,7 @@ __all__ = ["InferenceSession"]
 ProviderArg = Union[str, tuple[str, Mapping[Any, Any]]]
 # Through fastort's session cache, as fastort.Session: path models are shared (sessions that
 # profile or take initializers never are), bytes are not.
-_DEFAULT = _core.CachePolicy.DEFAULT
+_DEFAULT = None
 Callback = Callable[[list[Any], Any, str], object]
 
 
