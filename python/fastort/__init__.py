@@ -5,8 +5,8 @@
 
 # Only re-exports: the namespace holds the public names (no typing helpers). `import fastort`
 # stays cheap: ONNX Runtime's library is loaded by the first Session (or ort_version() ...; see
-# _runtime), and export's types (so torch and onnx), the cache functions, ImageTransform and
-# Batcher are imported on first use (module_getattr).
+# _runtime), and export's types (so torch and onnx), the cache functions, ImageTransform,
+# Batcher and RunOptions are imported on first use (module_getattr).
 from typing import TYPE_CHECKING
 
 from . import _lazy
@@ -22,8 +22,6 @@ from ._core import (
 )
 from ._lazy import export
 from ._runtime import available_providers, ort_version
-from ._version import __version__
-from .run_options import RunOptions
 from .session import ModelMetadata, PreparedCall, Session, ValueInfo
 
 if TYPE_CHECKING:  # what type checkers see of the names module_getattr imports
@@ -32,8 +30,12 @@ if TYPE_CHECKING:  # what type checkers see of the names module_getattr imports
     from ._decode import read_image
     from .export_model import ExportError, ExportReport, ExportVerificationError
     from .image import IMAGENET_MEAN, IMAGENET_STD, ImageTransform
+    from .run_options import RunOptions
     from .serving import Batcher, BatchFuture
 del TYPE_CHECKING
+
+# Read by the build (pyproject.toml) from this line.
+__version__ = "0.1.0"
 
 __getattr__ = _lazy.module_getattr
 __dir__ = _lazy.module_dir

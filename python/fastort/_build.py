@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _core
-from ._version import __version__
+from . import __version__, _core
 
 __all__ = ["build_info"]
 

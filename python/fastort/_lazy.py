@@ -1,6 +1,7 @@
 """What `import fastort` offers without importing it: `export` and export's types (so that
 torch and onnx are never imported by `import fastort`), and the names rarely needed at import
-(the session cache's functions, ImageTransform, Batcher), imported when first used."""
+(the session cache's functions, ImageTransform, Batcher, RunOptions), imported when first
+used."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ _LAZY_NAMES = {
     "ImageTransform": "image",
     "read_image": "_decode",
     "build_info": "_build",
+    "RunOptions": "run_options",
     "Batcher": "serving",
     "BatchFuture": "serving",
 }

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ModelMetadata", "ModelSource", "PreparedCall", "ProviderArg", "Session", "ValueInfo"]
 
-ModelSource = Union[str, "os.PathLike[str]", "os.PathLike[bytes]", bytes, bytearray, memoryview]
+ModelSource = Union[str, os.PathLike[str], os.PathLike[bytes], bytes, bytearray, memoryview]
 ProviderArg = Union[str, tuple[str, Mapping[str, Any]]]
 
 _OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")

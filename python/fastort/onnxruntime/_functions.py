@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numbers
 
+from .. import __version__ as _fastort_version
 from .. import _core
 from .._runtime import available_providers, ort_version
-from .._version import __version__ as _fastort_version
 from ._errors import onnxruntime_errors
 from ._unsupported import unsupported
 
