@@ -8,7 +8,10 @@
             in 1 actor of 1 CPU, with onnxruntime's default threads), the other CPU reading;
             interleaved rounds, wall time of the whole pipeline; fastort's results checked
             against Session.classify on every image; and fastort with 2 actors of half a
-            CPU (scaling). At 1920x1080, and again at 640x480 (no scaling part)
+            CPU (scaling). At 1920x1080, and again at 640x480 (no scaling part). Each round
+            also runs both pipelines over 8 images: what a pipeline costs whatever its size
+            (actors started, model loaded, the plan), so that the time per image beyond it
+            is reported too
   serve     16 concurrent HTTP clients POSTing JPEGs: `fastort.ray.deployment` against a plain
             Serve deployment calling onnxruntime in its handler (Ray's ONNX template: Pillow
             preprocessing and a synchronous `session.run` inside the async handler), one
@@ -39,6 +42,7 @@ from PIL import Image
 from skimage import data
 
 IMAGES, QUICK_IMAGES = 240, 32
+FEW_IMAGES = 8  # the run that measures what a pipeline costs whatever its number of images
 SMALL = (640, 480)
 CLIENTS = 16
 
@@ -88,12 +92,17 @@ class OnnxruntimeClassifier:
         return {"index": top, "probability": np.take_along_axis(probabilities, top, axis=1)}
 
 
-def offline(model: str, folder: Path, rounds: int, scaling: bool = True) -> dict[str, Any]:
+def offline(
+    model: str, folder: Path, few: Path, rounds: int, scaling: bool = True
+) -> dict[str, Any]:
+    """Both pipelines over `folder`, and over `few` (a handful of the same photos): what a
+    pipeline costs whatever the number of images (starting its actors, loading the model,
+    planning), which the per-image figures leave out."""
     import ray
 
     import fastort.ray
 
-    def canonical() -> int:
+    def canonical(folder: Path = folder) -> int:
         ds = ray.data.read_images(str(folder), mode="RGB")
         ds = ds.map(canonical_preprocess).map_batches(
             OnnxruntimeClassifier,
@@ -115,9 +124,20 @@ def offline(model: str, folder: Path, rounds: int, scaling: bool = True) -> dict
     # Untimed first runs: the first Dataset of a process starts Ray Data's workers.
     ours()
     canonical()
-    times: dict[str, list[float]] = {"fastort": [], "canonical": []}
+
+    def ours_few() -> int:
+        ds = ray.data.read_binary_files(str(few), include_paths=True)
+        return len(fastort.ray.classify(ds, model, batch_size=64).take_all())
+
+    times: dict[str, list[float]] = {"fastort": [], "canonical": [], "fastort few": []}
+    times["canonical few"] = []
     for round_index in range(rounds):
-        order = [("fastort", ours), ("canonical", canonical)]
+        order = [
+            ("fastort", ours),
+            ("canonical", canonical),
+            ("fastort few", ours_few),
+            ("canonical few", lambda: canonical(few)),
+        ]
         for name, run in order if round_index % 2 == 0 else order[::-1]:
             start = time.perf_counter()
             run()
@@ -142,8 +162,21 @@ def offline(model: str, folder: Path, rounds: int, scaling: bool = True) -> dict
         assert list(row["index"]) == [i for i, _, _ in top], row["path"]
     count = len(results)
     ratios = np.asarray(times["canonical"]) / np.asarray(times["fastort"])
+    fixed = {name: statistics.median(times[f"{name} few"]) for name in ("fastort", "canonical")}
+    few_count = len(list(few.iterdir()))
+    # Per image beyond the fixed part: (whole run - run of a few) / (images - a few).
+    per_image = {
+        name: (statistics.median(times[name]) - fixed[name]) / (count - few_count)
+        for name in ("fastort", "canonical")
+    }
     result = {
         "images": count,
+        "few_images": few_count,
+        "fastort_fixed_s": fixed["fastort"],
+        "canonical_fixed_s": fixed["canonical"],
+        "fastort_per_image_ms": per_image["fastort"] * 1e3,
+        "canonical_per_image_ms": per_image["canonical"] * 1e3,
+        "per_image_ratio": per_image["canonical"] / per_image["fastort"],
         "fastort_images_per_s": count / statistics.median(times["fastort"]),
         "canonical_images_per_s": count / statistics.median(times["canonical"]),
         "ratio": statistics.median(times["canonical"]) / statistics.median(times["fastort"]),
@@ -311,20 +344,43 @@ def run(model: Path, quick: bool) -> dict[str, Any]:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            count, rounds = (QUICK_IMAGES, 1) if quick else (IMAGES, 3)
+        count, rounds = (QUICK_IMAGES, 1) if quick else (IMAGES, 3)
+        with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryDirectory() as few:
             write_photos(Path(folder), count)
+            write_photos(Path(few), FEW_IMAGES)
             results = {
-                "offline": offline(str(model), Path(folder), rounds),
+                "offline": offline(str(model), Path(folder), Path(few), rounds),
                 "serve": serve_bench(str(model), Path(folder), 2.0 if quick else 10.0),
             }
         if not quick:
-            with tempfile.TemporaryDirectory() as folder:
+            with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryDirectory() as few:
                 write_photos(Path(folder), count, SMALL)
-                results["offline_small"] = offline(str(model), Path(folder), rounds, False)
+                write_photos(Path(few), FEW_IMAGES, SMALL)
+                results["offline_small"] = offline(
+                    str(model), Path(folder), Path(few), rounds, False
+                )
         return results
     finally:
         ray.shutdown()
+
+
+def _offline_rows(result: dict[str, Any], size: str) -> list[str]:
+    rows = [
+        f"| Ray Data, {result['images']} JPEGs {size} -> top-5, 2 CPUs: "
+        "`fastort.ray.classify`, 1 actor | "
+        f"{result['fastort_images_per_s']:.0f} images/s | canonical pipeline, 1 actor "
+        f"{result['canonical_images_per_s']:.0f} images/s | "
+        f"{result['ratio']:.2f}x ({result['ratio_min']:.2f}-{result['ratio_max']:.2f}) |"
+    ]
+    if "per_image_ratio" in result:  # absent from the JSON of older suites
+        rows.append(
+            f"| Ray Data, JPEGs {size} -> top-5, per image beyond each pipeline's fixed cost "
+            f"(a run of {result['few_images']} images: fastort {result['fastort_fixed_s']:.1f} s,"
+            f" canonical {result['canonical_fixed_s']:.1f} s) | "
+            f"{result['fastort_per_image_ms']:.1f} ms | canonical pipeline "
+            f"{result['canonical_per_image_ms']:.1f} ms | {result['per_image_ratio']:.2f}x |"
+        )
+    return rows
 
 
 def readme_rows(results: dict[str, Any]) -> list[str]:
@@ -333,13 +389,11 @@ def readme_rows(results: dict[str, Any]) -> list[str]:
     one_actor = offline_result["fastort_images_per_s"]
     two_actors = offline_result["fastort_2_actors_images_per_s"]
     ours, template = serving["fastort"], serving["template"]
-    rows = [
-        f"| Ray Data, {offline_result['images']} JPEGs 1920x1080 -> top-5, 2 CPUs: "
-        "`fastort.ray.classify`, 1 actor | "
-        f"{offline_result['fastort_images_per_s']:.0f} images/s | canonical pipeline, 1 actor "
-        f"{offline_result['canonical_images_per_s']:.0f} images/s | "
-        f"{offline_result['ratio']:.2f}x ({offline_result['ratio_min']:.2f}-"
-        f"{offline_result['ratio_max']:.2f}) |",
+    rows = _offline_rows(offline_result, "1920x1080")
+    small = results.get("offline_small")  # absent from the JSON of older suites
+    if small is not None:
+        rows += _offline_rows(small, f"{SMALL[0]}x{SMALL[1]}")
+    rows += [
         f"| Ray Data, {offline_result['images']} JPEGs -> top-5, `fastort.ray.classify`, "
         f"2 actors of 0.5 CPU | {two_actors:.0f} images/s | "
         f"1 actor of 1 CPU (2 threads) {one_actor:.0f} images/s | {two_actors / one_actor:.2f}x |",
@@ -349,16 +403,6 @@ def readme_rows(results: dict[str, Any]) -> list[str]:
         f"req/s, p50 {template['p50_ms']:.0f} ms, p99 {template['p99_ms']:.0f} ms | "
         f"{serving['ratio']:.2f}x |",
     ]
-    small = results.get("offline_small")  # absent from the JSON of older suites
-    if small is not None:
-        rows.insert(
-            1,
-            f"| Ray Data, {small['images']} JPEGs {SMALL[0]}x{SMALL[1]} -> top-5, 2 CPUs: "
-            "`fastort.ray.classify`, 1 actor | "
-            f"{small['fastort_images_per_s']:.0f} images/s | canonical pipeline, 1 actor "
-            f"{small['canonical_images_per_s']:.0f} images/s | "
-            f"{small['ratio']:.2f}x ({small['ratio_min']:.2f}-{small['ratio_max']:.2f}) |",
-        )
     if "serve_batch" in serving:  # absent from the JSON of older suites
         batch = serving["serve_batch"]
         rows.append(
