@@ -57,6 +57,8 @@ SIGNATURES = {
 
 
 def _typed(line: str) -> str:
+    if line.startswith("__all__: list ="):  # the module's own list (of names)
+        return line.replace("list", "list[str]", 1)
     stripped = line.strip()
     if stripped in SIGNATURES:
         return line[: len(line) - len(line.lstrip())] + SIGNATURES[stripped]

@@ -521,3 +521,48 @@ def test_ort_log_goes_to_python_logging_not_to_stderr(save, caplog):
     assert record.levelname == "ERROR"
     assert "cannot be reshaped" in record.getMessage()
     assert ".cc:" in record.ort_location  # ORT's source file and line
+
+
+def test_pickling_any_core_object_at_any_protocol_raises_or_round_trips_never_aborts():
+    # Protocols 0 and 1 copy an object through its class's base, which for a pybind11 class
+    # threw a C++ exception out of a C callback: the process aborted. Now each value either
+    # pickles (the enums, the image transform's spec) or raises TypeError, at every protocol.
+    code = """
+        import copy, pickle
+        import numpy as np
+        import fastort, fastort.onnxruntime as ort
+        from fastort import _core
+        from models import add_model, ort_datasets
+        session = fastort.Session(str(ort_datasets() / "sigmoid.onnx"))
+        x = np.zeros((3, 4, 5), np.float32)
+        batched = fastort.Session(add_model().SerializeToString())
+        rows = np.zeros((2, 3), np.float32)
+        refused = {
+            "Session": session, "ValueInfo": session.inputs[0],
+            "ModelMetadata": session.get_modelmeta(), "RunOptions": fastort.RunOptions(),
+            "PreparedCall": session.prepare({"x": x}), "SessionOptions": _core.SessionOptions(),
+            "SessionSettings": _core.SessionSettings(), "CompletionQueue": _core.CompletionQueue(),
+            "BatchFuture": fastort.Batcher(batched).submit({"x": rows, "y": rows}),
+        }
+        kept = [
+            ort.GraphOptimizationLevel.ORT_ENABLE_BASIC, ort.ExecutionMode.ORT_PARALLEL,
+            _core.ImageTransformSpec(resize=100, crop=50),
+        ]
+        for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+            for name, value in refused.items():
+                try:
+                    pickle.dumps(value, protocol)
+                except TypeError as error:
+                    assert f"cannot pickle '{name}' object" in str(error), (protocol, error)
+                else:
+                    raise AssertionError(f"{name} pickled at protocol {protocol}")
+            for value in kept:
+                copied = pickle.loads(pickle.dumps(value, protocol))
+                assert type(copied) is type(value) and copied == value, (protocol, value)
+        for value in kept:
+            assert copy.copy(value) == value and copy.deepcopy(value) == value
+        print("ok")
+    """
+    result = run_python(code)
+    assert result.returncode == 0, describe(result)
+    assert result.stdout.strip() == "ok"

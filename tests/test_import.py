@@ -253,3 +253,29 @@ def test_a_value_of_a_lazy_part_unpickles_in_a_process_that_never_used_the_part(
     )
     assert result.returncode == 0, describe(result)
     assert result.stdout.strip() == f"{spec.resize} {spec.crop}"
+
+
+def test_the_cores_lazy_names_come_with_a_star_import_and_odd_names_are_simply_missing():
+    result = run_python(
+        "import fastort._core as core\n"
+        "names = {}\n"
+        "exec('from fastort._core import *', names)\n"
+        "assert {'ImageTransformSpec', 'BatcherBase', 'ExecutionMode', 'Model'} <= set(names)\n"
+        "assert not any(name.startswith('_') for name in core.__all__)\n"
+        "for odd in ('\\udc80', '', 'x' * 100000, 'ImageTransformSpec\\0'):\n"
+        "    assert not hasattr(core, odd)\n"
+        "    assert getattr(core, odd, None) is None\n"
+    )
+    assert result.returncode == 0, describe(result)
+
+
+def test_a_name_set_on_the_core_before_its_part_is_used_keeps_the_users_value():
+    # As when every part was registered at import: the user's assignment wins.
+    result = run_python(
+        "import fastort._core as core\n"
+        "core.MAX_IMAGE_SIDE = 64\n"
+        "assert core.jpeg_library()['version']\n"
+        "assert core.MAX_IMAGE_SIDE == 64\n"
+        "assert isinstance(core.MAX_INPUT_SIDE, int)\n"
+    )
+    assert result.returncode == 0, describe(result)

@@ -30,6 +30,9 @@ void register_decode(pybind11::module_& m);
 void register_tensor_types(pybind11::module_& m);
 // GraphOptimizationLevel and ExecutionMode (fastort.onnxruntime's).
 void register_onnxruntime_enums(pybind11::module_& m);
+// Gives each bound class in `scope` that lacks a __reduce__ a __reduce_ex__ (pickle's protocols
+// 0 and 1 would otherwise abort the process; see pickling.cpp).
+void make_pickling_safe(pybind11::handle scope);
 // The module's __getattr__ and __dir__, which register the parts above that are not needed at
 // import (images, serving, onnxruntime's enums) when one of their names is first used.
 void register_lazy_parts(pybind11::module_& m);

@@ -13,6 +13,7 @@ PYBIND11_MODULE(_core, m) {
   fastort::bindings::register_session_handle(m);
   fastort::bindings::register_bound_run(m);
   fastort::bindings::register_tensor_types(m);
+  fastort::bindings::make_pickling_safe(m);
   // Images, the batcher and onnxruntime's enums: on first use (see lazy_parts.cpp).
   fastort::bindings::register_lazy_parts(m);
 }

@@ -5,6 +5,9 @@ used."""
 
 from __future__ import annotations
 
+import _thread
+import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -44,15 +47,28 @@ def export(*args: Any, **kwargs: Any) -> ExportReport:
 export.__module__ = "fastort"
 
 
+# Held while a lazy name's module is imported, and by os.fork() while it forks: a child forked
+# in the middle of such an import would find the module's import lock held by a thread it does
+# not have, and hang on its first use of the name. (_thread's lock: `threading` is not
+# imported by `import fastort`. Reentrant: a module imported here may use a lazy name.)
+_IMPORTING = _thread.RLock()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_IMPORTING.acquire,
+        after_in_parent=_IMPORTING.release,
+        after_in_child=_IMPORTING.release,
+    )
+
+
 def module_getattr(name: str) -> Any:
     """fastort's module __getattr__: the lazy names, imported on first use."""
     submodule = _LAZY_NAMES.get(name)
     if submodule is None:
         raise AttributeError(f"module 'fastort' has no attribute {name!r}")
-    import importlib
-    import sys
-
-    value = getattr(importlib.import_module(f"fastort.{submodule}"), name)
+    module = f"fastort.{submodule}"
+    with _IMPORTING:  # and no other import before it (importlib's own would not be covered)
+        __import__(module)
+        value = getattr(sys.modules[module], name)
     # The next lookup finds it in the namespace and does not come here again.
     setattr(sys.modules["fastort"], name, value)
     return value
@@ -60,6 +76,4 @@ def module_getattr(name: str) -> Any:
 
 def module_dir() -> list[str]:
     """fastort's module __dir__: what is imported, and the lazy names."""
-    import sys
-
     return sorted(set(vars(sys.modules["fastort"])) | set(_LAZY_NAMES))

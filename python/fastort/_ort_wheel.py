@@ -47,10 +47,16 @@ def _find_spec(name: str) -> Any:
     under that name, or of the one the import system would import, without importing it.
     (importlib.util itself would add about half a millisecond to `import fastort`.)"""
     if name in sys.modules:  # None there means "not importable", as importlib has it
-        return getattr(sys.modules[name], "__spec__", None)
-    for finder in sys.meta_path:
+        module = sys.modules[name]
+        if module is None:
+            return None
+        spec = getattr(module, "__spec__", None)
+        if spec is None:
+            raise ValueError(f"{name}.__spec__ is None")
+        return spec
+    for finder in sys.meta_path or ():
         find_spec = getattr(finder, "find_spec", None)
-        spec = find_spec(name, None) if find_spec is not None else None
+        spec = find_spec(name, None, None) if find_spec is not None else None
         if spec is not None:
             return spec
     return None
