@@ -3,6 +3,9 @@
 // process aborts. So every bound class gets a __reduce_ex__ of its own, unless it has a
 // __reduce__: values that carry __getstate__/__setstate__ (the enums) pickle and copy through
 // them at every protocol; the others refuse with TypeError, as at protocols 2 and above.
+// (The base itself is left alone: it is shared with every module built with the same
+// pybind11, and a constructor of our own there would change how their classes' __new__
+// behaves. Calling it directly, e.g. type(session).__mro__[-2](), still aborts.)
 #include <string>
 
 #include "bindings.hpp"
