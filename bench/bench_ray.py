@@ -113,29 +113,31 @@ def offline(
         )
         return len(ds.take_all())
 
+    def classified(source: Path = folder, num_cpus: float = 1) -> list[dict[str, Any]]:
+        ds = ray.data.read_binary_files(str(source), include_paths=True)
+        return fastort.ray.classify(ds, model, batch_size=64, num_cpus=num_cpus).take_all()
+
     results: list[dict[str, Any]] = []
 
     def ours() -> int:
-        ds = ray.data.read_binary_files(str(folder), include_paths=True)
-        rows = fastort.ray.classify(ds, model, batch_size=64).take_all()
-        results[:] = rows
-        return len(rows)
+        results[:] = classified()
+        return len(results)
 
     # Untimed first runs: the first Dataset of a process starts Ray Data's workers.
     ours()
     canonical()
 
-    def ours_few() -> int:
-        ds = ray.data.read_binary_files(str(few), include_paths=True)
-        return len(fastort.ray.classify(ds, model, batch_size=64).take_all())
-
-    times: dict[str, list[float]] = {"fastort": [], "canonical": [], "fastort few": []}
-    times["canonical few"] = []
+    times: dict[str, list[float]] = {
+        "fastort": [],
+        "canonical": [],
+        "fastort few": [],
+        "canonical few": [],
+    }
     for round_index in range(rounds):
         order = [
             ("fastort", ours),
             ("canonical", canonical),
-            ("fastort few", ours_few),
+            ("fastort few", lambda: len(classified(few))),
             ("canonical few", lambda: canonical(few)),
         ]
         for name, run in order if round_index % 2 == 0 else order[::-1]:
@@ -146,8 +148,7 @@ def offline(
     # Scaling: two actors of half a CPU (one ONNX Runtime thread each) against the default's
     # one actor of 1 CPU; timed like the rest, after a first run.
     def two_actors() -> int:
-        ds = ray.data.read_binary_files(str(folder), include_paths=True)
-        return len(fastort.ray.classify(ds, model, batch_size=64, num_cpus=0.5).take_all())
+        return len(classified(num_cpus=0.5))
 
     if scaling:
         two_actors()

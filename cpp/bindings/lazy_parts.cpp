@@ -115,6 +115,16 @@ const LazyPart* part_defining(py::handle name, size_t* index) {
   return nullptr;
 }
 
+// Appends every part's names that `names` lacks.
+void append_lazy_names(py::list& names) {
+  for (const LazyPart& part : kParts) {
+    for (const char* const* name = part.names; *name != nullptr; ++name) {
+      if (!names.contains(*name)) names.append(*name);
+    }
+  }
+  names.attr("sort")();
+}
+
 }  // namespace
 
 void register_lazy_parts(py::module_& m) {
@@ -143,20 +153,12 @@ void register_lazy_parts(py::module_& m) {
     const std::string name = item.first.cast<std::string>();
     if (name.empty() || name[0] != '_') all.append(item.first);
   }
-  for (const LazyPart& part : kParts) {
-    for (const char* const* name = part.names; *name != nullptr; ++name) all.append(*name);
-  }
-  all.attr("sort")();
+  append_lazy_names(all);
   // `from fastort._core import *` imports the lazy names too (and registers their parts).
   m.attr("__all__") = all;
   m.def("__dir__", [module] {
     py::list names = py::list(module.attr("__dict__"));
-    for (const LazyPart& part : kParts) {
-      for (const char* const* name = part.names; *name != nullptr; ++name) {
-        if (!names.contains(*name)) names.append(*name);
-      }
-    }
-    names.attr("sort")();
+    append_lazy_names(names);
     return names;
   });
 }
