@@ -279,3 +279,34 @@ def test_a_name_set_on_the_core_before_its_part_is_used_keeps_the_users_value():
         "assert isinstance(core.MAX_INPUT_SIDE, int)\n"
     )
     assert result.returncode == 0, describe(result)
+
+
+def test_import_in_a_subinterpreter_is_an_import_error_not_a_hang():
+    # mod_wsgi runs applications in subinterpreters by default; pybind11's initialisation
+    # used to deadlock there.
+    result = run_python(
+        """
+        import sys
+        try:
+            import _xxsubinterpreters as interpreters
+        except ImportError:
+            sys.exit(77)
+        interpreter = interpreters.create()
+        try:
+            interpreters.run_string(interpreter, "import fastort")
+        except Exception as error:
+            print(error)
+        else:
+            print("imported")
+        import fastort  # the main interpreter is unaffected
+        print(fastort.__version__ is not None)
+        """,
+        timeout=60,
+    )
+    if result.returncode == 77:
+        pytest.skip("this Python has no _xxsubinterpreters")
+    assert result.returncode == 0, describe(result)
+    lines = result.stdout.splitlines()
+    assert "ImportError" in lines[0] and "subinterpreter" in lines[0], describe(result)
+    assert "WSGIApplicationGroup" in lines[0], describe(result)
+    assert lines[-1] == "True", describe(result)

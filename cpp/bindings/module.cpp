@@ -2,6 +2,8 @@
 #include "bindings.hpp"
 #include "fastort/runtime.hpp"
 
+// pybind11's initialisation function under another name: PyInit__core (below) runs first.
+#define PyInit__core fastort_pybind11_init_core
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastort native core (private; use the fastort package)";
   // At import, not at the runtime's first load: a fork during that load must find the hooks.
@@ -16,4 +18,22 @@ PYBIND11_MODULE(_core, m) {
   fastort::bindings::make_pickling_safe(m);
   // Images, the batcher and onnxruntime's enums: on first use (see lazy_parts.cpp).
   fastort::bindings::register_lazy_parts(m);
+}
+#undef PyInit__core
+
+// Before Python 3.12 an extension cannot declare that it does not work in a subinterpreter,
+// and there pybind11's initialisation deadlocks (PyGILState_Ensure switches to the main
+// interpreter's thread state while this thread holds the GIL: the import hangs for good).
+// mod_wsgi runs each application in a subinterpreter by default. fastort's state is one per
+// process (ONNX Runtime's environment, the session cache, the fork hooks), so it is refused
+// in every subinterpreter, on every Python, with an error that says what to do.
+extern "C" PYBIND11_EXPORT PyObject* PyInit__core() {
+  if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+    PyErr_SetString(PyExc_ImportError,
+                    "fastort cannot be imported in a subinterpreter (ONNX Runtime and its "
+                    "session cache are per process): import it in the main interpreter (for "
+                    "mod_wsgi: WSGIApplicationGroup %{GLOBAL})");
+    return nullptr;
+  }
+  return fastort_pybind11_init_core();
 }
