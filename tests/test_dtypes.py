@@ -5,7 +5,7 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
-from onnx import TensorProto
+from onnx import TensorProto, helper
 
 import fastort
 from models import identity_model
@@ -75,6 +75,34 @@ def test_scalar_and_empty_tensors(save):
     empty = fastort.Session(save(identity_model(TensorProto.FLOAT), "e.onnx"))
     (y,) = empty.run(None, {"x": np.zeros((0, 5), np.float32)})
     assert y.shape == (0, 5)
+
+
+@pytest.mark.parametrize("declared", [None, []], ids=["unknown rank", "scalar"])
+def test_inputs_of_unknown_rank_or_declared_scalar_take_any_shape_like_onnxruntime(save, declared):
+    # ONNX Runtime reports both as rank 0 and checks neither; onnxruntime feeds them anything.
+    import onnxruntime
+
+    # Built without onnx's checker, which wants a shape on graph inputs: ONNX allows none.
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "identity",
+        [value("x", TensorProto.FLOAT, declared)],
+        [value("y", TensorProto.FLOAT, declared)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = save(model)
+    session = fastort.Session(path)
+    reference = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for shape in [(), (1,), (5,), (2, 3)]:
+        x = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+        (expected,) = reference.run(None, {"x": x})
+        (y,) = session.run(None, {"x": x})
+        np.testing.assert_array_equal(y, expected)
+        assert y.shape == expected.shape == shape
+        (prepared,) = session.prepare({"x": x}).run()
+        np.testing.assert_array_equal(prepared, expected)
 
 
 FLOAT8 = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import collections.abc
 import os
 from pathlib import Path
 
@@ -71,9 +73,41 @@ def test_non_array_values(session, value):
         session.run(None, feed(x=value))
 
 
-def test_input_feed_must_be_a_dict(session):
+def test_input_feed_must_be_a_mapping(session):
     with pytest.raises(TypeError, match="input_feed must be a dict"):
         session.run(None, [("x", np.ones((2, 3), np.float32))])
+    with pytest.raises(TypeError, match="input_feed must be a dict"):
+        session.run(None, np.ones((2, 3), np.float32))
+    # Other mappings are read like dicts; one whose items fail raises its own error.
+    z, _ = session.run(None, collections.UserDict(feed()))
+    np.testing.assert_array_equal(z, session.run(None, feed())[0])
+
+    class Broken(collections.abc.Mapping):
+        def __getitem__(self, name):
+            raise KeyError(name)
+
+        def __iter__(self):
+            return iter(["x", "y"])
+
+        def __len__(self):
+            return 2
+
+    with pytest.raises(KeyError):
+        session.run(None, Broken())
+
+
+def test_output_names_may_be_any_iterable_of_names(session):
+    (w,) = session.run((name for name in ["w"]), feed())
+    assert w.shape == (2, 3)
+
+    def failing():
+        yield "w"
+        raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):  # the generator's own error, not a TypeError
+        session.run(failing(), feed())
+    with pytest.raises(TypeError, match="output_names must be a list of names or None, got int"):
+        session.run(3, feed())
 
 
 def test_unsupported_dtypes_and_byte_order(session):

@@ -4,10 +4,12 @@ classes)."""
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import threading
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +79,23 @@ def run_add(ort, output_names):
 @pytest.mark.parametrize("output_names", [None, [], ["w"], ["w", "z"]])
 def test_run(ort, output_names):
     like_onnxruntime(ort, run_add, output_names)
+
+
+def run_with_other_mappings_and_iterables(ort):
+    # transformers' BatchEncoding is a UserDict: `session.run(None, tokenizer(...))`.
+    x, y = XY
+    session = cpu_session(ort, add_model())
+    return [
+        session.run(None, collections.UserDict({"x": x, "y": y})),
+        session.run(None, types.MappingProxyType({"x": x, "y": y})),
+        session.run((name for name in ["w", "z"]), {"x": x, "y": y}),
+        session.run({"z": 0}.keys(), {"x": x, "y": y}),
+        session.run(["z", "w", "z"], {"x": x, "y": y}),
+    ]
+
+
+def test_run_takes_any_mapping_and_iterable_of_names_and_repeated_names(ort):
+    like_onnxruntime(ort, run_with_other_mappings_and_iterables)
 
 
 def run_datasets(ort):
@@ -205,6 +224,23 @@ def io_binding_raw_memory_and_ortvalues(ort):
     session.run_with_iobinding(binding)
     result.append(binding.copy_outputs_to_cpu())
     return result
+
+
+def io_binding_cleared_outputs(ort):
+    x, y = XY
+    session = cpu_session(ort, add_model())
+    binding = session.io_binding()
+    binding.bind_cpu_input("x", x)
+    binding.bind_cpu_input("y", y)
+    binding.bind_output("z")
+    session.run_with_iobinding(binding)
+    ran = binding.copy_outputs_to_cpu()
+    binding.clear_binding_outputs()
+    return [ran, binding.copy_outputs_to_cpu(), len(binding.get_outputs())]
+
+
+def test_io_binding_cleared_outputs_take_the_last_runs_outputs_with_them(ort):
+    like_onnxruntime(ort, io_binding_cleared_outputs)
 
 
 def test_io_binding_with_raw_pointers_and_ortvalues(ort):

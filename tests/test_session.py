@@ -158,6 +158,15 @@ def test_options_are_accepted(add_path, xy, level, tmp_path):
     assert optimized.stat().st_size > 0
 
 
+def test_every_session_writes_its_optimized_model(add_path, tmp_path):
+    # Writing it is part of loading: such sessions are not shared through the cache.
+    optimized = tmp_path / "optimized.onnx"
+    fastort.Session(add_path, optimized_model_path=optimized)
+    optimized.unlink()
+    fastort.Session(add_path, optimized_model_path=optimized)
+    assert optimized.stat().st_size > 0
+
+
 def test_repr_names_inputs_and_outputs(add_path):
     session = fastort.Session(add_path, threads=1)
     assert repr(session) == "<fastort.Session inputs=[x, y] outputs=[z, w] threads=1>"

@@ -50,8 +50,17 @@ void BorrowedCall::clear() noexcept {
 
 void borrow_inputs(BorrowedCall& call, py::handle input_feed) {
   if (!PyDict_Check(input_feed.ptr())) {
-    throw Error(ErrorKind::kTypeMismatch,
-                "input_feed must be a dict of input name -> array, got " + type_name(input_feed));
+    // Another mapping (UserDict, MappingProxyType, transformers' BatchEncoding) is read into a
+    // dict of its own, as onnxruntime reads any mapping's items.
+    if (!PyMapping_Check(input_feed.ptr()) || !py::hasattr(input_feed, "keys")) {
+      throw Error(ErrorKind::kTypeMismatch,
+                  "input_feed must be a dict (or another mapping) of input name -> array, got " +
+                      type_name(input_feed));
+    }
+    py::dict copied;
+    if (PyDict_Merge(copied.ptr(), input_feed.ptr(), 1) != 0) throw py::error_already_set();
+    input_feed = copied;
+    call.references.push_back(std::move(copied));
   }
   const size_t first = call.references.size();
   snapshot_items(input_feed, call.references);
@@ -70,12 +79,25 @@ void borrow_inputs(BorrowedCall& call, py::handle input_feed) {
 
 void borrow_outputs(BorrowedCall& call, const Model& session, py::handle output_names,
                     py::handle out) {
-  if (output_names.is_none() || py::len(output_names) == 0) {
-    for (size_t i = 0; i < session.outputs().size(); ++i) call.request.outputs.push_back(i);
-  } else {
+  if (!output_names.is_none() && !PyList_Check(output_names.ptr()) &&
+      !PyTuple_Check(output_names.ptr())) {
     if (PyUnicode_Check(output_names.ptr())) {
       throw Error(ErrorKind::kTypeMismatch, "output_names must be a list of names, not a str");
     }
+    // Any other iterable of names (a generator, dict keys), listed once.
+    PyObject* listed = PySequence_List(output_names.ptr());
+    if (listed == nullptr) {
+      if (!PyErr_ExceptionMatches(PyExc_TypeError)) throw py::error_already_set();
+      PyErr_Clear();  // not iterable
+      throw Error(ErrorKind::kTypeMismatch,
+                  "output_names must be a list of names or None, got " + type_name(output_names));
+    }
+    call.references.push_back(py::reinterpret_steal<py::object>(listed));
+    output_names = listed;
+  }
+  if (output_names.is_none() || PySequence_Fast_GET_SIZE(output_names.ptr()) == 0) {
+    for (size_t i = 0; i < session.outputs().size(); ++i) call.request.outputs.push_back(i);
+  } else {
     for (py::handle name : output_names) {
       py::object keep;
       call.request.outputs.push_back(session.output_index(name_view(name, "output", keep)));

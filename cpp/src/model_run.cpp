@@ -23,6 +23,9 @@ std::string mismatch(const char* role, const ValueInfo& info, const TensorView& 
 }
 
 bool shape_matches(const ValueInfo& info, const std::vector<int64_t>& shape) {
+  // ONNX Runtime reports a value of unknown rank as one of rank 0, like a scalar, and checks
+  // neither: the run decides (onnxruntime feeds such inputs any shape).
+  if (info.shape.empty()) return true;
   if (info.shape.size() != shape.size()) return false;
   for (size_t i = 0; i < shape.size(); ++i) {
     if (info.shape[i] >= 0 && info.shape[i] != shape[i]) return false;

@@ -69,19 +69,26 @@ std::string file_stamp(const std::string& path) {
   struct _stat64 info{};
   if (::_stat64(path.c_str(), &info) != 0) return "missing";
   const long long seconds = info.st_mtime, nanoseconds = 0;
+  const std::string changed;
 #else
   struct stat info{};
   if (::stat(path.c_str(), &info) != 0) return "missing";
 #if defined(__APPLE__)
   const auto& mtime = info.st_mtimespec;
+  const auto& ctime = info.st_ctimespec;
 #else
   const auto& mtime = info.st_mtim;
+  const auto& ctime = info.st_ctim;
 #endif
   const long long seconds = mtime.tv_sec, nanoseconds = mtime.tv_nsec;
+  // The status change time too: a file rewritten in place whose mtime was then put back (cp -p,
+  // rsync -a, tar x, touch -r) keeps its inode, size and mtime, but no program can set ctime.
+  const std::string changed =
+      ":" + std::to_string(ctime.tv_sec) + "." + std::to_string(ctime.tv_nsec);
 #endif
   return std::to_string(info.st_dev) + ":" + std::to_string(info.st_ino) + ":" +
          std::to_string(info.st_size) + ":" + std::to_string(seconds) + "." +
-         std::to_string(nanoseconds);
+         std::to_string(nanoseconds) + changed;
 }
 
 int64_t physical_memory_bytes() {

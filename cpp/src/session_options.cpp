@@ -205,7 +205,8 @@ void SessionSettings::append_key(std::string& key) const {
 }
 
 bool SessionOptions::shareable() const noexcept {
-  return !settings.enable_profiling && settings.initializers.empty();
+  return !settings.enable_profiling && settings.initializers.empty() &&
+         optimized_model_path.empty();
 }
 
 }  // namespace fastort

@@ -33,7 +33,7 @@ struct CacheInfo {
 class ModelCache;
 
 // The session for a model file under `policy`; options that are not shareable() (profiling,
-// initializers) always load a session of their own.
+// initializers, an optimised model to write) always load a session of their own.
 std::shared_ptr<Model> open_model_file(const std::string& path, const SessionOptions& options,
                                        CachePolicy policy);
 // The session for a model's bytes under `policy`; through the cache they are found by

@@ -112,7 +112,8 @@ struct SessionOptions {
   void validate() const;
 
   // Whether sessions with these options may be shared through the cache: not when profiling
-  // (a session's trace and its end are its own) nor with initializers given in the options.
+  // (a session's trace and its end are its own), with initializers given in the options, or
+  // when the optimised model is to be written (each load writes it; a cache hit would not).
   bool shareable() const noexcept;
 
   // A string equal for two option sets exactly when they build the same session.

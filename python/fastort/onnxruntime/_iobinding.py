@@ -192,7 +192,9 @@ class IOBinding:
         self._call = None
 
     def clear_binding_outputs(self) -> None:
+        """Unbinds every output; the last run's outputs go with them, as in onnxruntime."""
         self._outputs = {}
+        self._results = []
         self._derive()
 
     get_outputs_as_ortvaluevector = unsupported_function("IOBinding.get_outputs_as_ortvaluevector")

@@ -37,6 +37,16 @@ _DEFAULT = None
 Callback = Callable[[list[Any], Any, str], object]
 
 
+def _repeats(names: object) -> bool:
+    """Whether a list of output names names one of them more than once."""
+    if not isinstance(names, (list, tuple)):
+        return False
+    try:
+        return len(set(names)) < len(names)
+    except TypeError:  # unhashable items: the run's own error stands
+        return False
+
+
 def _normalized_providers(
     providers: Sequence[ProviderArg] | None,
     provider_options: Sequence[Mapping[Any, Any]] | None,
@@ -196,10 +206,24 @@ class InferenceSession:
             results = self._run(output_names, input_feed, fastort_run_options(run_options))
             return results
         except _core.FastortError as error:
+            if isinstance(error, ValueError) and output_names and _repeats(output_names):
+                return self._run_repeated(output_names, input_feed, run_options)
             converted = self._as_arrays(input_feed) if isinstance(error, TypeError) else None
             if converted is None:
                 raise translated(error) from None
         return self.run(output_names, converted, run_options)
+
+    def _run_repeated(
+        self,
+        output_names: Sequence[str],
+        input_feed: Mapping[str, Any],
+        run_options: RunOptions | None,
+    ) -> list[Any]:
+        """onnxruntime returns an output named twice twice; fastort's run refuses the repeat,
+        so each is run once and returned as often as it was named."""
+        unique = list(dict.fromkeys(output_names))
+        values = dict(zip(unique, self.run(unique, input_feed, run_options)))
+        return [values[name] for name in output_names]
 
     def _as_arrays(self, input_feed: object) -> dict[str, Any] | None:
         """The feed with values that are not arrays (lists, numbers) converted to their input's
