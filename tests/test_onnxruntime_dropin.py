@@ -12,13 +12,13 @@ import weakref
 
 import numpy as np
 import pytest
-from onnx import TensorProto
+from onnx import TensorProto, helper
 
 import fastort
 import fastort.onnxruntime as ort
 from hammer import parallelize
 from isolated import describe, run_python
-from models import add_model, endless_model, identity_model, ort_datasets
+from models import add_model, endless_model, identity_model, make_model, ort_datasets
 
 X = np.arange(6, dtype=np.float32).reshape(2, 3)
 
@@ -314,6 +314,37 @@ def test_unsupported_session_methods_and_devices_raise(session):
     with pytest.raises(ort.NotImplemented, match="cuda"):
         session.io_binding().bind_output("z", "cuda")
     assert not isinstance(X, ort.SparseTensor)
+
+
+def test_models_with_inputs_other_than_tensors_raise_not_implemented_when_run():
+    # A sequence input (its length out) and an optional one: onnxruntime runs both.
+    sequence = helper.make_tensor_sequence_value_info("s", TensorProto.FLOAT, None)
+    optional = helper.make_value_info(
+        "o",
+        helper.make_optional_type_proto(helper.make_tensor_type_proto(TensorProto.FLOAT, ["n"])),
+    )
+    model = make_model(
+        [
+            helper.make_node("SequenceLength", ["s"], ["length"]),
+            helper.make_node("OptionalHasElement", ["o"], ["present"]),
+        ],
+        [sequence, optional],
+        [
+            helper.make_tensor_value_info("length", TensorProto.INT64, []),
+            helper.make_tensor_value_info("present", TensorProto.BOOL, []),
+        ],
+        opset=18,
+    )
+    session = ort.InferenceSession(model.SerializeToString())
+    assert [arg.type for arg in session.get_inputs()] == [
+        "seq(tensor(float))",
+        "optional(tensor(float))",
+    ]
+    for feed in ({"s": [X, X], "o": X}, {"s": [X]}, {}):
+        with pytest.raises(ort.NotImplemented, match="inputs other than tensors") as caught:
+            session.run(None, feed)
+        assert "'s': seq(tensor(float))" in str(caught.value)
+        assert "'o': optional(tensor(float))" in str(caught.value)
 
 
 # ---- sessions, options and callbacks -----------------------------------------------------------

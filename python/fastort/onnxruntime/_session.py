@@ -183,6 +183,10 @@ class InferenceSession:
         self._outputs = list(model.outputs)
         self._overridable = list(model.overridable_initializers)
         self._feedable = {info.name: info for info in self._inputs + self._overridable}
+        # Sequences, maps and optionals: fastort runs on tensor inputs only.
+        self._untensored = [
+            f"'{info.name}': {info.type}" for info in self._inputs if not info.is_tensor
+        ]
         self._output_types = {info.name: info.type for info in self._outputs}
         given = dict(normalized)
         self._providers = list(model.providers)
@@ -206,6 +210,8 @@ class InferenceSession:
             results = self._run(output_names, input_feed, fastort_run_options(run_options))
             return results
         except _core.FastortError as error:
+            if self._untensored:
+                unsupported(f"run with inputs other than tensors ({', '.join(self._untensored)})")
             if isinstance(error, ValueError) and output_names and _repeats(output_names):
                 return self._run_repeated(output_names, input_feed, run_options)
             converted = self._as_arrays(input_feed) if isinstance(error, TypeError) else None
