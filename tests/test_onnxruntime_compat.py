@@ -19,7 +19,7 @@ from onnx import TensorProto, helper
 
 import fastort.onnxruntime
 from hammer import parallelize
-from models import add_model, endless_model, make_model, ort_datasets
+from models import add_model, endless_model, identity_model, make_model, ort_datasets
 
 MODULES = {"onnxruntime": onnxruntime, "fastort.onnxruntime": fastort.onnxruntime}
 
@@ -118,6 +118,12 @@ def run_python_values(ort):
 
 def test_run_converts_lists_to_the_inputs_type(ort):
     like_onnxruntime(ort, run_python_values)
+
+
+def test_lists_out_of_the_inputs_range_raise_runtime_errors(ort):
+    session = cpu_session(ort, identity_model(TensorProto.UINT8, shape=[2]))
+    with pytest.raises(RuntimeError):  # numpy's OverflowError is none
+        session.run(None, {"x": [1, -1]})
 
 
 def metadata_and_signature(ort):

@@ -68,6 +68,12 @@ def test_onnxruntimes_public_names_all_exist():
     for name in ("Fail", "InvalidArgument", "NoSuchFile", "InvalidProtobuf", "EPFail"):
         assert issubclass(getattr(ort.capi.onnxruntime_pybind11_state, name), Exception)
         assert hasattr(errors, name)
+    # Code that imports the session classes from where onnxruntime defines them.
+    theirs = onnxruntime.capi.onnxruntime_inference_collection
+    ours = ort.capi.onnxruntime_inference_collection
+    for name in ("InferenceSession", "IOBinding", "OrtValue", "SparseTensor", "OrtDevice"):
+        assert getattr(ours, name) is getattr(ort, name)
+        assert hasattr(theirs, name)
 
 
 # ---- when data is copied, and lifetimes --------------------------------------------------------
@@ -314,6 +320,14 @@ def test_unsupported_session_methods_and_devices_raise(session):
     with pytest.raises(ort.NotImplemented, match="cuda"):
         session.io_binding().bind_output("z", "cuda")
     assert not isinstance(X, ort.SparseTensor)
+
+
+def test_sessions_run_options_and_bindings_cannot_be_pickled(session):
+    # A TypeError at every protocol (onnxruntime's process aborts at protocols 0 and 1).
+    for value in (session, ort.RunOptions(), session.io_binding()):
+        for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+            with pytest.raises(TypeError, match=f"cannot pickle '{type(value).__name__}'"):
+                pickle.dumps(value, protocol=protocol)
 
 
 def test_models_with_inputs_other_than_tensors_raise_not_implemented_when_run():

@@ -180,3 +180,6 @@ __all__ = [
     "set_seed",
     "unregister_execution_provider_library",
 ]
+
+# Last: it imports the classes above from this package.
+from .capi import onnxruntime_inference_collection as _inference_collection  # noqa: E402, F401

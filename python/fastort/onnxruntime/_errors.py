@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import NoReturn
 
 from .. import _core
 
@@ -32,6 +33,7 @@ __all__ = [
     "NotImplemented",
     "RuntimeException",
     "onnxruntime_errors",
+    "refuse_pickling",
     "translated",
 ]
 
@@ -186,3 +188,9 @@ def onnxruntime_errors() -> Iterator[None]:
         yield
     except (_core.FastortError, FileNotFoundError, IsADirectoryError) as error:
         raise translated(error) from None
+
+
+def refuse_pickling(obj: object) -> NoReturn:
+    """What pickling an object bound to a loaded session raises, as in onnxruntime (whose
+    objects are pybind11's): a TypeError at every protocol."""
+    raise TypeError(f"cannot pickle {type(obj).__name__!r} object")

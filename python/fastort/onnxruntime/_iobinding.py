@@ -8,12 +8,12 @@ memory from each run. `copy_outputs_to_cpu()` copies, as in onnxruntime.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, SupportsIndex
 
 import numpy as np
 
 from .. import _core
-from ._errors import InvalidArgument
+from ._errors import InvalidArgument, refuse_pickling
 from ._unsupported import unsupported_function
 from ._values import OrtValue, _cpu_only, _dtype
 
@@ -62,6 +62,9 @@ class IOBinding:
         "_results",
         "_session",
     )
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        refuse_pickling(self)
 
     def __init__(self, session: InferenceSession) -> None:
         self._session = session

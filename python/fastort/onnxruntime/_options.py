@@ -13,11 +13,11 @@ import numbers
 import os
 import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, SupportsIndex, TypeVar, overload
 
 from .. import _core
 from ..run_options import RunOptions as _FastortRunOptions
-from ._errors import InvalidArgument, onnxruntime_errors
+from ._errors import InvalidArgument, onnxruntime_errors, refuse_pickling
 from ._unsupported import unsupported, unsupported_function
 
 if TYPE_CHECKING:
@@ -244,6 +244,9 @@ class RunOptions:
     """
 
     __slots__ = ("_earlier", "_options", "_verbosity")
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        refuse_pickling(self)
 
     def __init__(self) -> None:
         self._options = _FastortRunOptions()

@@ -14,14 +14,14 @@ import sys
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, Callable, Union
+from typing import Any, Callable, NoReturn, SupportsIndex, Union
 
 import numpy as np
 
 from .. import _core
 from .._runtime import available_providers
 from ..session import _load_bytes
-from ._errors import InvalidArgument, onnxruntime_errors, translated
+from ._errors import InvalidArgument, onnxruntime_errors, refuse_pickling, translated
 from ._functions import get_all_providers
 from ._iobinding import IOBinding
 from ._options import RunOptions, SessionOptions, fastort_run_options
@@ -124,6 +124,9 @@ def _async_executor() -> concurrent.futures.ThreadPoolExecutor:
 class InferenceSession:
     """onnxruntime's InferenceSession on fastort's core. See `fastort.onnxruntime` for what
     differs from onnxruntime; everything not supported raises `NotImplemented`."""
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        refuse_pickling(self)
 
     def __init__(
         self,
@@ -249,7 +252,7 @@ class InferenceSession:
                 continue
             try:
                 converted[name] = np.asarray(value, dtype=info.dtype)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # the run's own error stands
                 return None
             changed = True
         return converted if changed else None

@@ -1,0 +1,22 @@
+"""Where onnxruntime defines its session classes, for code that imports them from there
+(`from onnxruntime.capi.onnxruntime_inference_collection import OrtValue`)."""
+
+from .. import (
+    AdapterFormat,
+    InferenceSession,
+    IOBinding,
+    ModelCompiler,
+    OrtDevice,
+    OrtValue,
+    SparseTensor,
+)
+
+__all__ = [
+    "AdapterFormat",
+    "IOBinding",
+    "InferenceSession",
+    "ModelCompiler",
+    "OrtDevice",
+    "OrtValue",
+    "SparseTensor",
+]
