@@ -425,6 +425,26 @@ def test_session_options(ort, tmp_path):
     like_onnxruntime(ort, session_options, tmp_path)
 
 
+def enums_and_ints(ort):
+    options = ort.SessionOptions()
+    level, mode = ort.GraphOptimizationLevel, ort.ExecutionMode
+    return [
+        options.graph_optimization_level == 99,
+        options.execution_mode == 0,
+        level.ORT_ENABLE_BASIC == 1,
+        level.ORT_ENABLE_BASIC != 2,
+        mode.ORT_PARALLEL == 1,
+        mode.ORT_SEQUENTIAL == level.ORT_DISABLE_ALL,
+        mode.ORT_PARALLEL == "1",
+        {level.ORT_ENABLE_ALL: "all"}.get(99),
+        [int(value) for value in level.__members__.values() if int(value) != 3],
+    ]
+
+
+def test_enums_compare_equal_to_their_ints(ort):
+    like_onnxruntime(ort, enums_and_ints)
+
+
 def test_session_option_types_are_checked_when_set(ort):
     options = ort.SessionOptions()
     with pytest.raises(TypeError):

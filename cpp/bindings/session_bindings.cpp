@@ -62,22 +62,45 @@ SessionOptions make_options(int threads, int inter_op_threads, const std::string
 
 }  // namespace
 
+namespace {
+
+// onnxruntime's two enums are C enums, which pybind11 makes equal to their ints
+// (`options.graph_optimization_level == 99`, `ExecutionMode.ORT_SEQUENTIAL == 0`); a scoped
+// enum cannot be, so these unscoped ones, with the values of fastort's, are what is bound.
+enum OrtGraphOptimizationLevel : int {
+  kOrtDisableAll = static_cast<int>(GraphOptimization::kDisable),
+  kOrtEnableBasic = static_cast<int>(GraphOptimization::kBasic),
+  kOrtEnableExtended = static_cast<int>(GraphOptimization::kExtended),
+  kOrtEnableAll = static_cast<int>(GraphOptimization::kAll),
+};
+enum OrtExecutionMode : int {
+  kOrtSequential = static_cast<int>(Execution::kSequential),
+  kOrtParallel = static_cast<int>(Execution::kParallel),
+};
+
+}  // namespace
+
 void register_onnxruntime_enums(py::module_& m) {
-  py::enum_<GraphOptimization>(m, "GraphOptimizationLevel",
-                               "ONNX Runtime's graph optimisation levels (onnxruntime's names).")
-      .value("ORT_DISABLE_ALL", GraphOptimization::kDisable)
-      .value("ORT_ENABLE_BASIC", GraphOptimization::kBasic)
-      .value("ORT_ENABLE_EXTENDED", GraphOptimization::kExtended)
-      .value("ORT_ENABLE_ALL", GraphOptimization::kAll);
+  py::enum_<OrtGraphOptimizationLevel>(
+      m, "GraphOptimizationLevel",
+      "ONNX Runtime's graph optimisation levels (onnxruntime's names).")
+      .value("ORT_DISABLE_ALL", kOrtDisableAll)
+      .value("ORT_ENABLE_BASIC", kOrtEnableBasic)
+      .value("ORT_ENABLE_EXTENDED", kOrtEnableExtended)
+      .value("ORT_ENABLE_ALL", kOrtEnableAll);
   // The level's name as SessionOptions' `optimization` takes it: a string, since pybind11
   // converts those faster than a choice of types (Session(path) builds options every time).
-  m.def("graph_optimization_name", &graph_optimization_name, py::arg("level"),
-        "'disable' | 'basic' | 'extended' | 'all' for a GraphOptimizationLevel.");
-  py::enum_<Execution>(m, "ExecutionMode",
-                       "Nodes one after another, or independent branches at once on the "
-                       "inter-op threads.")
-      .value("ORT_SEQUENTIAL", Execution::kSequential)
-      .value("ORT_PARALLEL", Execution::kParallel);
+  m.def(
+      "graph_optimization_name",
+      [](OrtGraphOptimizationLevel level) {
+        return graph_optimization_name(static_cast<GraphOptimization>(level));
+      },
+      py::arg("level"), "'disable' | 'basic' | 'extended' | 'all' for a GraphOptimizationLevel.");
+  py::enum_<OrtExecutionMode>(m, "ExecutionMode",
+                              "Nodes one after another, or independent branches at once on the "
+                              "inter-op threads.")
+      .value("ORT_SEQUENTIAL", kOrtSequential)
+      .value("ORT_PARALLEL", kOrtParallel);
 }
 
 namespace {
