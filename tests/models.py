@@ -17,8 +17,18 @@ def ort_datasets() -> Path:
 
 
 def make_model(
-    nodes, inputs, outputs, initializers=(), name="test", metadata=None, opset=OPSET, ir_version=8
+    nodes,
+    inputs,
+    outputs,
+    initializers=(),
+    name="test",
+    metadata=None,
+    opset=OPSET,
+    ir_version=8,
+    check=True,
 ):
+    """A model of these nodes; `check=False` skips onnx's checker, which wants a shape on every
+    graph input where ONNX allows none (unknown rank)."""
     graph = helper.make_graph(nodes, name, inputs, outputs, initializer=list(initializers))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = ir_version
@@ -26,7 +36,8 @@ def make_model(
     for key, value in (metadata or {}).items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
-    onnx.checker.check_model(model)
+    if check:
+        onnx.checker.check_model(model)
     return model
 
 
@@ -48,13 +59,16 @@ def add_model(shape=("N", 3), dtype=TensorProto.FLOAT, metadata=None):
     )
 
 
-def identity_model(dtype: int, shape=("N", None), opset=OPSET, ir_version=8):
+def identity_model(
+    dtype: int, shape=("N", None), opset=OPSET, ir_version=8, input_name="x", check=True
+):
     return make_model(
-        [helper.make_node("Identity", ["x"], ["y"])],
-        [helper.make_tensor_value_info("x", dtype, shape)],
+        [helper.make_node("Identity", [input_name], ["y"])],
+        [helper.make_tensor_value_info(input_name, dtype, shape)],
         [helper.make_tensor_value_info("y", dtype, shape)],
         opset=opset,
         ir_version=ir_version,
+        check=check,
     )
 
 

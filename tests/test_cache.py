@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto
 
 import fastort
-from models import add_model, identity_model, make_model
+from models import add_model, identity_model
 
 
 @pytest.fixture(autouse=True)
@@ -68,20 +68,13 @@ def test_atomic_replace_is_reloaded(save, tmp_path):
     assert [i.name for i in fastort.Session(path).inputs] == ["x"]
 
 
-def _identity_named(name: str):
-    return make_model(
-        [helper.make_node("Identity", [name], ["y"])],
-        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
-    )
-
-
 def test_a_file_rewritten_in_place_with_its_mtime_put_back_is_reloaded(save, tmp_path):
     # What cp -p, rsync -a and tar x do to a file that exists: same inode, size and mtime.
-    path = save(_identity_named("a"), "model.onnx")
+    path = save(identity_model(TensorProto.FLOAT, [1], input_name="a"), "model.onnx")
     old = Path(path).stat()
     assert [i.name for i in fastort.Session(path).inputs] == ["a"]
-    other = Path(save(_identity_named("b"), "other.onnx")).read_bytes()
+    other_path = save(identity_model(TensorProto.FLOAT, [1], input_name="b"), "other.onnx")
+    other = Path(other_path).read_bytes()
     assert len(other) == old.st_size
     time.sleep(0.01)
     with open(path, "r+b") as file:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto
 
 import fastort
 from models import identity_model
@@ -82,17 +82,8 @@ def test_inputs_of_unknown_rank_or_declared_scalar_take_any_shape_like_onnxrunti
     # ONNX Runtime reports both as rank 0 and checks neither; onnxruntime feeds them anything.
     import onnxruntime
 
-    # Built without onnx's checker, which wants a shape on graph inputs: ONNX allows none.
-    value = helper.make_tensor_value_info
-    graph = helper.make_graph(
-        [helper.make_node("Identity", ["x"], ["y"])],
-        "identity",
-        [value("x", TensorProto.FLOAT, declared)],
-        [value("y", TensorProto.FLOAT, declared)],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    path = save(model)
+    # Without onnx's checker, which wants a shape on graph inputs: ONNX allows none.
+    path = save(identity_model(TensorProto.FLOAT, shape=declared, opset=17, check=False))
     session = fastort.Session(path)
     reference = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     for shape in [(), (1,), (5,), (2, 3)]:
