@@ -12,13 +12,13 @@ import weakref
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto
 
 import fastort
 import fastort.onnxruntime as ort
 from hammer import parallelize
 from isolated import describe, run_python
-from models import add_model, endless_model, identity_model, make_model, ort_datasets
+from models import add_model, endless_model, identity_model, ort_datasets
 
 X = np.arange(6, dtype=np.float32).reshape(2, 3)
 
@@ -328,37 +328,6 @@ def test_sessions_run_options_and_bindings_cannot_be_pickled(session):
         for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
             with pytest.raises(TypeError, match=f"cannot pickle '{type(value).__name__}'"):
                 pickle.dumps(value, protocol=protocol)
-
-
-def test_models_with_inputs_other_than_tensors_raise_not_implemented_when_run():
-    # A sequence input (its length out) and an optional one: onnxruntime runs both.
-    sequence = helper.make_tensor_sequence_value_info("s", TensorProto.FLOAT, None)
-    optional = helper.make_value_info(
-        "o",
-        helper.make_optional_type_proto(helper.make_tensor_type_proto(TensorProto.FLOAT, ["n"])),
-    )
-    model = make_model(
-        [
-            helper.make_node("SequenceLength", ["s"], ["length"]),
-            helper.make_node("OptionalHasElement", ["o"], ["present"]),
-        ],
-        [sequence, optional],
-        [
-            helper.make_tensor_value_info("length", TensorProto.INT64, []),
-            helper.make_tensor_value_info("present", TensorProto.BOOL, []),
-        ],
-        opset=18,
-    )
-    session = ort.InferenceSession(model.SerializeToString())
-    assert [arg.type for arg in session.get_inputs()] == [
-        "seq(tensor(float))",
-        "optional(tensor(float))",
-    ]
-    for feed in ({"s": [X, X], "o": X}, {"s": [X]}, {}):
-        with pytest.raises(ort.NotImplemented, match="inputs other than tensors") as caught:
-            session.run(None, feed)
-        assert "'s': seq(tensor(float))" in str(caught.value)
-        assert "'o': optional(tensor(float))" in str(caught.value)
 
 
 # ---- sessions, options and callbacks -----------------------------------------------------------

@@ -76,7 +76,7 @@ struct BoundRun {
 
 std::unique_ptr<BorrowedCall> borrow(const BoundRun& bound) {
   auto call = std::make_unique<BorrowedCall>();
-  borrow_inputs(*call, bound.input_feed);
+  borrow_inputs(*call, bound.input_feed, *bound.model);
   borrow_outputs(*call, *bound.model, bound.output_names, bound.out);
   call->request.allow_copy = !bound.strict;
   return call;

@@ -32,8 +32,9 @@ struct BorrowedCall {
   void clear() noexcept;
 };
 
-// Views every array of an input_feed dict into call.request.inputs.
-void borrow_inputs(BorrowedCall& call, pybind11::handle input_feed);
+// Views every array of an input_feed dict into call.request.inputs; for inputs `model` declares
+// as sequences, maps or optionals, also lists of arrays, dicts and None.
+void borrow_inputs(BorrowedCall& call, pybind11::handle input_feed, const Model& model);
 
 // The requested outputs (None or empty: all, in model order) into call.request.outputs, and
 // the arrays of an `out` dict (or None) into call.request.out and call.out_objects.

@@ -168,7 +168,7 @@ py::object submit(py::handle self, py::handle feed, py::handle timeout) {
   Batcher& batcher = batcher_of(self);
   const double seconds = timeout_seconds(timeout);
   BorrowedCall call;
-  borrow_inputs(call, feed);
+  borrow_inputs(call, feed, batcher.model());
   // The rows are copied during submit: the arrays need not outlive it.
   auto request = batcher.submit(call.request.inputs, seconds);
   return py::cast(FutureHandle{std::move(request), py::object(), py::list()});
@@ -180,7 +180,7 @@ py::list run(py::handle self, py::handle feed, py::handle timeout) {
   Batcher& batcher = batcher_of(self);
   const double seconds = timeout_seconds(timeout);
   BorrowedCall call;
-  borrow_inputs(call, feed);
+  borrow_inputs(call, feed, batcher.model());
   const std::shared_ptr<BatchRequest> request = without_gil([&] {
     std::shared_ptr<BatchRequest> started = batcher.run(call.request.inputs, seconds);
     started->wait(-1);

@@ -196,11 +196,14 @@ Shape shape_of(const ValueInfo& info) {
 }
 
 DType numpy_dtype_of(const ValueInfo& info) {
-  // Sequences, maps and types numpy lacks (4-bit integers) have none.
-  const bool has_dtype =
-      info.kind == ValueKind::kTensor &&
-      (info.element_type == ElementType::kString || element_size(info.element_type) > 0);
-  return has_dtype ? DType(dtype_of(info.element_type)) : DType(py::none());
+  // A tensor's, or an optional tensor's; sequences, maps and types numpy lacks (4-bit
+  // integers) have none.
+  const bool optional_tensor =
+      info.kind == ValueKind::kOptional && info.contained == ValueKind::kTensor;
+  const ElementType type = optional_tensor ? info.item_type : info.element_type;
+  const bool has_dtype = (info.kind == ValueKind::kTensor || optional_tensor) &&
+                         (type == ElementType::kString || element_size(type) > 0);
+  return has_dtype ? DType(dtype_of(type)) : DType(py::none());
 }
 
 const ValueInfo& info_of(py::handle self) { return initialized<ValueInfo>(self, "ValueInfo"); }
@@ -209,8 +212,8 @@ void register_value_info(py::module_& m) {
   py::class_<ValueInfo>(m, "ValueInfo",
                         "A model input or output, like onnxruntime's NodeArg: `name`, `shape` "
                         "(an int per fixed dim,\nthe symbolic name or None per dynamic dim), "
-                        "`type` (ONNX's spelling) and `dtype`\n(numpy's, None for sequences "
-                        "and maps).")
+                        "`type` (ONNX's spelling) and `dtype`\n(numpy's; an optional tensor's "
+                        "element dtype; None for sequences and maps).")
       .def_property_readonly("name", [](py::handle self) { return model_text(info_of(self).name); })
       .def_property_readonly("shape", [](py::handle self) { return shape_of(info_of(self)); })
       .def_property_readonly("type", [](py::handle self) { return info_of(self).type_string; })

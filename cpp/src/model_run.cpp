@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 
+#include "empty_sequence.hpp"
 #include "fastort/debug_counters.hpp"
 #include "fastort/error.hpp"
 #include "fastort/model.hpp"
@@ -56,6 +57,25 @@ Ort::Value copy_value(const Ort::Value& value) {
   return copy;
 }
 
+// A tensor in ORT's memory holding `view`'s elements (strings included).
+Ort::Value owned_copy(const TensorView& view) {
+  Ort::AllocatorWithDefaultOptions allocator;
+  Ort::Value value = Ort::Value::CreateTensor(allocator, view.shape.data(), view.shape.size(),
+                                              static_cast<ONNXTensorElementDataType>(view.type));
+  if (view.type == ElementType::kString) {
+    // By length, not as C strings: an element may contain NUL bytes.
+    for (size_t k = 0; k < view.strings->size(); ++k) {
+      const std::string& item = (*view.strings)[k];
+      char* buffer = value.GetResizedStringTensorElementBuffer(k, item.size());
+      if (!item.empty()) std::memcpy(buffer, item.data(), item.size());
+    }
+    return value;
+  }
+  if (view.element_count() > 0) view.copy_to(value.GetTensorMutableRawData());
+  detail::count_input_copy(byte_size(view));
+  return value;
+}
+
 ErrorKind stop_error_kind(RunControl::Stop stop) {
   switch (stop) {
     case RunControl::Stop::kTimedOut:
@@ -69,16 +89,11 @@ ErrorKind stop_error_kind(RunControl::Stop stop) {
 
 }  // namespace
 
-void Model::validate_input(const ValueInfo& info, const TensorView& view) const {
-  if (info.kind != ValueKind::kTensor) {
-    throw Error(ErrorKind::kInvalidArgument, "input '" + info.name + "' is " + info.type_string +
-                                                 "; fastort accepts tensor inputs only");
-  }
-  if (view.type != info.element_type) {
+void Model::validate_tensor(const ValueInfo& info, const TensorView& view,
+                            ElementType expected) const {
+  // `expected`: the input's own element type, or a sequence's, map's or optional's item type.
+  if (view.type != expected) {
     throw Error(ErrorKind::kTypeMismatch, mismatch("input", info, view));
-  }
-  if (!shape_matches(info, view.shape)) {
-    throw Error(ErrorKind::kInvalidArgument, mismatch("input", info, view));
   }
   if (view.type == ElementType::kString && view.strings == nullptr) {
     throw Error(ErrorKind::kTypeMismatch, "input '" + info.name + "': expected strings");
@@ -86,6 +101,71 @@ void Model::validate_input(const ValueInfo& info, const TensorView& view) const 
   if (view.type != ElementType::kString && element_size(view.type) == 0) {
     throw Error(ErrorKind::kTypeMismatch, "input '" + info.name + "': element type " +
                                               element_type_name(view.type) + " is not supported");
+  }
+}
+
+void Model::validate_input(const ValueInfo& info, const NamedInput& input) const {
+  const auto expected = [&](const char* what) {
+    return Error(ErrorKind::kTypeMismatch,
+                 "input '" + info.name + "' is " + info.type_string + ": expected " + what);
+  };
+  // Sequences and optionals of tensors and maps of tensors are what ORT's C API can build.
+  const auto feedable = [&](bool can) {
+    if (!can) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "input '" + info.name + "' is " + info.type_string +
+                      "; fastort feeds tensors, sequences of tensors, maps of tensors and "
+                      "optionals of those, not this type");
+    }
+  };
+  switch (info.kind) {
+    case ValueKind::kTensor:
+      if (input.kind != ValueKind::kTensor) {
+        throw Error(ErrorKind::kTypeMismatch,
+                    "input '" + info.name + "': expected " + info.describe() + ", got " +
+                        (input.kind == ValueKind::kOptional ? std::string("None")
+                                                            : std::string("a sequence or map")));
+      }
+      validate_tensor(info, input.tensor, info.element_type);
+      if (!shape_matches(info, input.tensor.shape)) {
+        throw Error(ErrorKind::kInvalidArgument, mismatch("input", info, input.tensor));
+      }
+      return;
+    case ValueKind::kSequence:
+      feedable(info.contained == ValueKind::kTensor && info.item_type != ElementType::kUndefined);
+      if (input.kind != ValueKind::kSequence) throw expected("a list of arrays");
+      for (const TensorView& element : input.parts) validate_tensor(info, element, info.item_type);
+      return;
+    case ValueKind::kMap:
+      // The maps ORT can make: int64 or string keys to string, int64, float or double.
+      feedable(info.contained == ValueKind::kTensor &&
+               (info.key_type == ElementType::kInt64 || info.key_type == ElementType::kString) &&
+               (info.item_type == ElementType::kString || info.item_type == ElementType::kInt64 ||
+                info.item_type == ElementType::kFloat32 ||
+                info.item_type == ElementType::kFloat64));
+      if (input.kind != ValueKind::kMap || input.parts.size() != 2) throw expected("a dict");
+      validate_tensor(info, input.parts[0], info.key_type);
+      validate_tensor(info, input.parts[1], info.item_type);
+      if (input.parts[0].shape.size() != 1 || input.parts[0].shape != input.parts[1].shape) {
+        throw Error(ErrorKind::kInvalidArgument, "input '" + info.name +
+                                                     "': a map's keys and values must be two 1-D "
+                                                     "arrays of one length");
+      }
+      return;
+    case ValueKind::kOptional:
+      feedable((info.contained == ValueKind::kTensor || info.contained == ValueKind::kSequence) &&
+               info.item_type != ElementType::kUndefined);
+      if (input.kind == ValueKind::kOptional) return;  // None
+      if (info.contained == ValueKind::kTensor) {
+        if (input.kind != ValueKind::kTensor) throw expected("an array or None");
+        validate_tensor(info, input.tensor, info.item_type);
+        return;
+      }
+      if (input.kind != ValueKind::kSequence) throw expected("a list of arrays or None");
+      for (const TensorView& element : input.parts) validate_tensor(info, element, info.item_type);
+      return;
+    default:
+      feedable(false);
   }
 }
 
@@ -129,23 +209,25 @@ size_t Model::feed_index(std::string_view name) const {
                                                "'; model inputs: " + detail::quoted_names(inputs_));
 }
 
-std::vector<const TensorView*> Model::match_inputs(const std::vector<NamedInput>& inputs) const {
+std::vector<const NamedInput*> Model::match_inputs(const std::vector<NamedInput>& inputs) const {
   // Model inputs, then overridable initializers (fed only when given). ORT crashes if the
   // count is wrong, so everything is checked here.
-  std::vector<const TensorView*> by_index(inputs_.size() + overridable_.size(), nullptr);
+  std::vector<const NamedInput*> by_index(inputs_.size() + overridable_.size(), nullptr);
   for (const NamedInput& input : inputs) {
     const size_t index = feed_index(input.name);
     if (by_index[index] != nullptr) {
       throw Error(ErrorKind::kInvalidArgument, "input '" + fed(index).name + "' given twice");
     }
-    by_index[index] = &input.tensor;
+    by_index[index] = &input;
   }
   for (size_t i = 0; i < by_index.size(); ++i) {
-    if (by_index[i] == nullptr && i < inputs_.size()) {
+    if (by_index[i] != nullptr) {
+      validate_input(fed(i), *by_index[i]);
+    } else if (i < inputs_.size() && inputs_[i].kind != ValueKind::kOptional) {
+      // An optional input left out is one without a value, as ONNX Runtime takes it.
       throw Error(ErrorKind::kInvalidArgument,
                   "missing input '" + inputs_[i].name + "' (" + inputs_[i].describe() + ")");
     }
-    if (by_index[i] != nullptr) validate_input(fed(i), *by_index[i]);
   }
   return by_index;
 }
@@ -164,6 +246,46 @@ void PreparedRun::clear() noexcept {
   has_passthrough_ = false;
 }
 
+Ort::Value Model::tensor_value(const TensorView& view, const ValueInfo& fed, bool allow_copy,
+                               PreparedRun& prepared) const {
+  if (view.type == ElementType::kString) return owned_copy(view);
+  void* data = view.data;
+  const size_t bytes = byte_size(view);
+  if (!view.is_c_contiguous() || !is_aligned(view)) {
+    if (!allow_copy) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "input '" + fed.name +
+                      "' is not a C-contiguous, aligned array and strict mode forbids a "
+                      "copy; pass numpy.ascontiguousarray(value)");
+    }
+    prepared.copies_.emplace_back(new std::byte[bytes == 0 ? 1 : bytes]);
+    view.copy_to(prepared.copies_.back().get());
+    detail::count_input_copy(bytes);
+    data = prepared.copies_.back().get();
+  }
+  return Ort::Value::CreateTensor(cpu_memory_, data, bytes, view.shape.data(), view.shape.size(),
+                                  static_cast<ONNXTensorElementDataType>(view.type));
+}
+
+Ort::Value Model::input_value(const NamedInput& input, const ValueInfo& fed, bool allow_copy,
+                              PreparedRun& prepared) const {
+  if (fed.kind == ValueKind::kTensor) return tensor_value(input.tensor, fed, allow_copy, prepared);
+  // Sequences and optionals are made of copies in ORT's memory: ORT's sequence operators (and
+  // an optional passed through) return outputs that share their elements' memory, which the
+  // caller's arrays could not guarantee beyond the run. Maps copy their pairs anyway.
+  if (input.kind == ValueKind::kTensor) return owned_copy(input.tensor);
+  if (input.kind == ValueKind::kMap) {
+    return Ort::Value::CreateMap(tensor_value(input.parts[0], fed, allow_copy, prepared),
+                                 tensor_value(input.parts[1], fed, allow_copy, prepared));
+  }
+  // ORT's C API builds no empty sequence; a one-node model makes one of the element type.
+  if (input.parts.empty()) return detail::empty_sequence(fed.item_type);
+  std::vector<Ort::Value> elements;
+  elements.reserve(input.parts.size());
+  for (const TensorView& part : input.parts) elements.push_back(owned_copy(part));
+  return Ort::Value::CreateSequence(elements);
+}
+
 PreparedRun Model::prepare(const RunRequest& request) const {
   PreparedRun prepared;
   prepare_into(request, prepared);
@@ -171,10 +293,16 @@ PreparedRun Model::prepare(const RunRequest& request) const {
 }
 
 void Model::prepare_into(const RunRequest& request, PreparedRun& prepared) const {
-  const std::vector<const TensorView*> by_index = match_inputs(request.inputs);
-  const size_t overrides = static_cast<size_t>(
-      std::count_if(by_index.begin() + static_cast<std::ptrdiff_t>(inputs_.size()), by_index.end(),
-                    [](const TensorView* view) { return view != nullptr; }));
+  const std::vector<const NamedInput*> by_index = match_inputs(request.inputs);
+  const auto is_fed = [&](size_t i) {
+    return by_index[i] != nullptr && by_index[i]->kind != ValueKind::kOptional;
+  };
+  size_t fed_count = 0;
+  for (size_t i = 0; i < by_index.size(); ++i) fed_count += is_fed(i) ? 1 : 0;
+  // The model's own name list serves when exactly its inputs are fed, the usual run; names are
+  // listed when initializers are fed too or an optional input is left without a value.
+  bool model_inputs_only = fed_count == inputs_.size();
+  for (size_t i = 0; model_inputs_only && i < inputs_.size(); ++i) model_inputs_only = is_fed(i);
   if (request.out.size() != request.outputs.size() && !request.out.empty()) {
     throw Error(ErrorKind::kInvalidArgument, "out buffers do not match the requested outputs");
   }
@@ -205,44 +333,14 @@ void Model::prepare_into(const RunRequest& request, PreparedRun& prepared) const
   prepared.output_name_list_ = model_order ? output_names_.data() : prepared.output_names_.data();
   if (!request.out.empty()) check_out_memory(request, by_index);
 
-  prepared.inputs_.reserve(inputs_.size() + overrides);
-  if (overrides > 0) prepared.fed_names_.reserve(inputs_.size() + overrides);
+  prepared.inputs_.reserve(fed_count);
+  if (!model_inputs_only) prepared.fed_names_.reserve(fed_count);
   prepared.out_.reserve(request.outputs.size());
   detail::call_ort(ErrorKind::kRuntime, "cannot create tensors", [&] {
     for (size_t i = 0; i < by_index.size(); ++i) {
-      if (by_index[i] == nullptr) continue;
-      if (overrides > 0) prepared.fed_names_.push_back(input_names_[i]);
-      const TensorView& view = *by_index[i];
-      if (view.type == ElementType::kString) {
-        Ort::AllocatorWithDefaultOptions allocator;
-        Ort::Value value = Ort::Value::CreateTensor(allocator, view.shape.data(), view.shape.size(),
-                                                    ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING);
-        // By length, not as C strings: an element may contain NUL bytes.
-        for (size_t k = 0; k < view.strings->size(); ++k) {
-          const std::string& item = (*view.strings)[k];
-          char* buffer = value.GetResizedStringTensorElementBuffer(k, item.size());
-          if (!item.empty()) std::memcpy(buffer, item.data(), item.size());
-        }
-        prepared.inputs_.push_back(std::move(value));
-        continue;
-      }
-      void* data = view.data;
-      const size_t bytes = byte_size(view);
-      if (!view.is_c_contiguous() || !is_aligned(view)) {
-        if (!request.allow_copy) {
-          throw Error(ErrorKind::kInvalidArgument,
-                      "input '" + fed(i).name +
-                          "' is not a C-contiguous, aligned array and strict mode forbids a "
-                          "copy; pass numpy.ascontiguousarray(value)");
-        }
-        prepared.copies_.emplace_back(new std::byte[bytes == 0 ? 1 : bytes]);
-        view.copy_to(prepared.copies_.back().get());
-        detail::count_input_copy(bytes);
-        data = prepared.copies_.back().get();
-      }
-      prepared.inputs_.push_back(
-          Ort::Value::CreateTensor(cpu_memory_, data, bytes, view.shape.data(), view.shape.size(),
-                                   static_cast<ONNXTensorElementDataType>(view.type)));
+      if (!is_fed(i)) continue;
+      if (!model_inputs_only) prepared.fed_names_.push_back(input_names_[i]);
+      prepared.inputs_.push_back(input_value(*by_index[i], fed(i), request.allow_copy, prepared));
     }
     for (size_t k = 0; k < request.outputs.size(); ++k) {
       if (request.out.empty() || !request.out[k]) {
@@ -256,14 +354,20 @@ void Model::prepare_into(const RunRequest& request, PreparedRun& prepared) const
       prepared.has_out_ = true;
     }
   });
-  prepared.input_names_ = overrides > 0 ? prepared.fed_names_.data() : input_names_.data();
+  prepared.input_names_ = model_inputs_only ? input_names_.data() : prepared.fed_names_.data();
   if (has_passthrough_) {
-    // Every model input is fed, in model order, ahead of any initializer: a model input's
-    // index is its position in inputs_.
+    // Model inputs are fed in model order, ahead of any initializer: a model input's position
+    // among the fed values is its index less the optional inputs left out before it.
+    const auto position = [&](size_t input) {
+      if (input == kNoInput || !is_fed(input)) return kNoInput;
+      size_t left_out = 0;
+      for (size_t i = 0; i < input; ++i) left_out += is_fed(i) ? 0 : 1;
+      return input - left_out;
+    };
     prepared.passthrough_source_.reserve(request.outputs.size());
     for (size_t index : request.outputs) {
-      prepared.passthrough_source_.push_back(passthrough_[index]);
-      prepared.has_passthrough_ |= passthrough_[index] != kNoInput;
+      prepared.passthrough_source_.push_back(position(passthrough_[index]));
+      prepared.has_passthrough_ |= prepared.passthrough_source_.back() != kNoInput;
     }
   }
 }
@@ -378,7 +482,14 @@ void Model::ort_run(const PreparedRun& prepared, RunControl* control, OrtValue**
 }
 
 void Model::check_out_memory(const RunRequest& request,
-                             const std::vector<const TensorView*>& inputs) const {
+                             const std::vector<const NamedInput*>& inputs) const {
+  const auto overlaps = [](const ByteRange& memory, const NamedInput& input) {
+    if (memory.overlaps(input.tensor.byte_range())) return true;
+    for (const TensorView& part : input.parts) {
+      if (memory.overlaps(part.byte_range())) return true;
+    }
+    return false;
+  };
   for (size_t k = 0; k < request.out.size(); ++k) {
     if (!request.out[k]) continue;
     const TensorView& out = *request.out[k];
@@ -386,7 +497,7 @@ void Model::check_out_memory(const RunRequest& request,
     const ByteRange memory = out.byte_range();
     // ORT reads inputs while it writes outputs; in place, results would be wrong.
     for (size_t i = 0; i < inputs.size(); ++i) {
-      if (inputs[i] != nullptr && memory.overlaps(inputs[i]->byte_range())) {
+      if (inputs[i] != nullptr && overlaps(memory, *inputs[i])) {
         throw Error(ErrorKind::kInvalidArgument,
                     "out['" + output.name + "'] shares memory with input '" + fed(i).name +
                         "'; pass an array that does not overlap the inputs");
@@ -401,11 +512,12 @@ void Model::check_out_memory(const RunRequest& request,
     }
     // An output that is a graph input comes back with the input's shape, whatever the out.
     const size_t source = passthrough_[request.outputs[k]];
-    if (source != kNoInput && out.shape != inputs[source]->shape) {
+    if (source != kNoInput && inputs[source] != nullptr &&
+        inputs[source]->kind == ValueKind::kTensor && out.shape != inputs[source]->tensor.shape) {
       throw Error(ErrorKind::kInvalidArgument,
                   "out['" + output.name + "']: output '" + output.name + "' is input '" +
                       inputs_[source].name + "' passed through, so expected " +
-                      describe_tensor(out.type, inputs[source]->shape) + ", got " +
+                      describe_tensor(out.type, inputs[source]->tensor.shape) + ", got " +
                       describe_tensor(out.type, out.shape));
     }
   }
@@ -421,7 +533,7 @@ void Model::keep_outputs_apart(const PreparedRun& prepared,
     const size_t source = prepared.passthrough_source_[k];
     if (source == kNoInput) continue;
     const ValueInfo& output = outputs_[prepared.outputs_[k]];
-    // Strings are ORT's own copies, shared by reference counting: nothing to do.
+    // Strings, sequences and optionals are ORT's own copies, shared by reference counting.
     if (output.kind != ValueKind::kTensor || element_size(output.element_type) == 0) continue;
     if (!prepared.out_[k]) {
       results[k] = copy_value(results[k]);

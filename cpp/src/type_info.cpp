@@ -74,6 +74,45 @@ ValueKind kind_of(ONNXType type) {
   }
 }
 
+// The element type of the tensors inside a sequence, map or optional, as far as one level of
+// nesting in each (deeper nestings are not fed, so they need none).
+void read_contents(const Ort::ConstTypeInfo& type, ValueInfo& info) {
+  const auto tensor_type = [](const Ort::ConstTypeInfo& inner) {
+    return inner.GetONNXType() == ONNX_TYPE_TENSOR
+               ? static_cast<ElementType>(inner.GetTensorTypeAndShapeInfo().GetElementType())
+               : ElementType::kUndefined;
+  };
+  switch (type.GetONNXType()) {
+    case ONNX_TYPE_SEQUENCE: {
+      Ort::TypeInfo element = type.GetSequenceTypeInfo().GetSequenceElementType();
+      info.contained = kind_of(element.GetONNXType());
+      info.item_type = tensor_type(element.GetConst());
+      return;
+    }
+    case ONNX_TYPE_MAP: {
+      auto map = type.GetMapTypeInfo();
+      Ort::TypeInfo value = map.GetMapValueType();
+      info.contained = kind_of(value.GetONNXType());
+      info.key_type = static_cast<ElementType>(map.GetMapKeyType());
+      info.item_type = tensor_type(value.GetConst());
+      return;
+    }
+    case ONNX_TYPE_OPTIONAL: {
+      Ort::TypeInfo element = type.GetOptionalTypeInfo().GetOptionalElementType();
+      info.contained = kind_of(element.GetONNXType());
+      if (info.contained == ValueKind::kSequence) {
+        Ort::TypeInfo item = element.GetConst().GetSequenceTypeInfo().GetSequenceElementType();
+        info.item_type = tensor_type(item.GetConst());
+      } else {
+        info.item_type = tensor_type(element.GetConst());
+      }
+      return;
+    }
+    default:
+      return;
+  }
+}
+
 }  // namespace
 
 ValueInfo read_value_info(std::string name, const Ort::TypeInfo& type) {
@@ -84,6 +123,7 @@ ValueInfo read_value_info(std::string name, const Ort::TypeInfo& type) {
     read_tensor(type.GetTensorTypeAndShapeInfo(), info);
   }
   info.type_string = type_string(type.GetConst());
+  read_contents(type.GetConst(), info);
   return info;
 }
 

@@ -132,7 +132,7 @@ class ValueInfo:
     """
     A model input or output, like onnxruntime's NodeArg: `name`, `shape` (an int per fixed dim,
     the symbolic name or None per dynamic dim), `type` (ONNX's spelling) and `dtype`
-    (numpy's, None for sequences and maps).
+    (numpy's; an optional tensor's element dtype; None for sequences and maps).
     """
     def __eq__(self, other: typing.Any) -> bool: ...
     def __hash__(self) -> int: ...
@@ -249,7 +249,8 @@ class SessionHandle:
         """
         Run the model; returns outputs in the order of `output_names` (None or []: all outputs).
 
-        `input_feed` maps every input name to an array. Inputs are checked before ONNX Runtime runs:
+        `input_feed` maps every input name to an array (for sequence inputs a list of arrays, for
+        maps a dict, for optionals None or an array). Inputs are checked before ONNX Runtime runs:
         a wrong name, dtype, rank or fixed dimension raises ValueError/TypeError naming the input.
         `out={name: array}` writes those outputs into your arrays (exact dtype and shape,
         C-contiguous, writable) and returns the same array objects, so a steady loop allocates no

@@ -42,7 +42,12 @@ struct ExternalFile {
 
 struct NamedInput {
   std::string_view name;
-  TensorView tensor;
+  TensorView tensor;  // a tensor input (also an optional's tensor)
+  // kSequence: `parts` are the elements (tensors of one type; none for an empty sequence).
+  // kMap: `parts` are the keys and the values, two 1-D tensors of equal length.
+  // kOptional: None, an optional input without a value (as if not fed).
+  ValueKind kind = ValueKind::kTensor;
+  std::vector<TensorView> parts;
 };
 
 struct RunRequest {
@@ -125,9 +130,9 @@ class Model {
   }
 
   // The inputs in model order, then the overridable initializers (null where not fed), each
-  // checked like run() checks them (every input exactly once, the right element type and
-  // shape). Throws kInvalidArgument or kTypeMismatch naming it.
-  std::vector<const TensorView*> match_inputs(const std::vector<NamedInput>& inputs) const;
+  // checked like run() checks them (every input exactly once, optionals aside; the right
+  // element type and shape). Throws kInvalidArgument or kTypeMismatch naming it.
+  std::vector<const NamedInput*> match_inputs(const std::vector<NamedInput>& inputs) const;
 
   // Validates every input and out buffer, then runs. Results are parallel to
   // request.outputs; a result bound to a caller buffer views that buffer.
@@ -170,7 +175,16 @@ class Model {
   const ValueInfo& fed(size_t index) const noexcept {
     return index < inputs_.size() ? inputs_[index] : overridable_[index - inputs_.size()];
   }
-  void validate_input(const ValueInfo& info, const TensorView& view) const;
+  void validate_input(const ValueInfo& info, const NamedInput& input) const;
+  void validate_tensor(const ValueInfo& info, const TensorView& view, ElementType expected) const;
+  // An ORT value over the caller's memory (or a copy of it, kept in `prepared`, for a strided
+  // or misaligned tensor; strings are copied into ORT's memory).
+  Ort::Value tensor_value(const TensorView& view, const ValueInfo& fed, bool allow_copy,
+                          PreparedRun& prepared) const;
+  // The value fed for `input`: a tensor as tensor_value(); a sequence or optional built from
+  // copies of its tensors; a map from its keys and values.
+  Ort::Value input_value(const NamedInput& input, const ValueInfo& fed, bool allow_copy,
+                         PreparedRun& prepared) const;
   void validate_out(const ValueInfo& info, const TensorView& view) const;
   // Throws kInvalidArgument for an output whose bound buffer ORT would leave unwritten (an
   // overridable initializer passed through, an output listed twice).
@@ -178,7 +192,7 @@ class Model {
   // Out buffers may not overlap inputs or each other; one for a passed-through input must
   // have that input's shape. `inputs` is indexed like feed_index(); null where not fed.
   void check_out_memory(const RunRequest& request,
-                        const std::vector<const TensorView*>& inputs) const;
+                        const std::vector<const NamedInput*>& inputs) const;
   // ORT's Run over the prepared values; `outputs` parallel to prepared.outputs_, null where
   // ORT allocates (it then stores the values it made there).
   void ort_run(const PreparedRun& prepared, RunControl* control, OrtValue** outputs) const;

@@ -21,6 +21,13 @@ struct ValueInfo {
   std::vector<std::string> dim_names;
   // ONNX's spelling of the whole type: "tensor(float)", "seq(map(int64,tensor(float)))".
   std::string type_string;
+  // What a fed sequence, map or optional is made of (kUnknown/kUndefined for tensors):
+  // `contained` is the kind a sequence's elements or an optional's value have, `item_type`
+  // the element type of the tensors inside (T in seq(tensor(T)), map(K,tensor(T)),
+  // optional(tensor(T)), optional(seq(tensor(T)))) and `key_type` a map's K.
+  ValueKind contained = ValueKind::kUnknown;
+  ElementType item_type = ElementType::kUndefined;
+  ElementType key_type = ElementType::kUndefined;
 
   // "float32[N,3,224,224]" for tensors, type_string otherwise.
   std::string describe() const;

@@ -159,17 +159,19 @@ std::vector<const TensorView*> Batcher::check_request(const std::vector<NamedInp
     throw Error(ErrorKind::kRuntime,
                 "this Batcher was made before fork(); make a new one in this process");
   }
-  std::vector<const TensorView*> views = model_->match_inputs(inputs);
+  const std::vector<const NamedInput*> fed = model_->match_inputs(inputs);
   // A batch is one run over the model's inputs; an initializer fed per request cannot be.
-  for (size_t i = model_->inputs().size(); i < views.size(); ++i) {
-    if (views[i] != nullptr) {
+  for (size_t i = model_->inputs().size(); i < fed.size(); ++i) {
+    if (fed[i] != nullptr) {
       throw Error(ErrorKind::kInvalidArgument,
                   "the Batcher takes the model's inputs only; initializer '" +
                       model_->overridable_initializers()[i - model_->inputs().size()].name +
                       "' cannot be fed per request");
     }
   }
-  views.resize(model_->inputs().size());
+  // The Batcher takes models with batched tensor inputs only (checked when it was made).
+  std::vector<const TensorView*> views(model_->inputs().size(), nullptr);
+  for (size_t i = 0; i < views.size(); ++i) views[i] = &fed[i]->tensor;
   return views;
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import re
 import sys
 import threading
 import warnings
@@ -34,6 +35,12 @@ ProviderArg = Union[str, tuple[str, Mapping[Any, Any]]]
 # Through fastort's session cache, as fastort.Session: path models are shared (sessions that
 # profile or take initializers never are), bytes are not.
 _DEFAULT = None
+
+# The input types a run builds values of: tensors, sequences and optionals of tensors, and
+# the maps ONNX Runtime can make (int64 or string keys to string, int64, float or double).
+_FEEDABLE = re.compile(
+    r"(optional\()?(seq\()?tensor\(|map\((int64|string),tensor\((string|int64|float|double)\)\)$"
+)
 Callback = Callable[[list[Any], Any, str], object]
 
 
@@ -186,9 +193,9 @@ class InferenceSession:
         self._outputs = list(model.outputs)
         self._overridable = list(model.overridable_initializers)
         self._feedable = {info.name: info for info in self._inputs + self._overridable}
-        # Sequences, maps and optionals: fastort runs on tensor inputs only.
-        self._untensored = [
-            f"'{info.name}': {info.type}" for info in self._inputs if not info.is_tensor
+        # Types the run cannot build a value of (sequences of maps, sparse tensors, ...).
+        self._unfeedable = [
+            f"'{info.name}': {info.type}" for info in self._inputs if not _FEEDABLE.match(info.type)
         ]
         self._output_types = {info.name: info.type for info in self._outputs}
         given = dict(normalized)
@@ -213,8 +220,8 @@ class InferenceSession:
             results = self._run(output_names, input_feed, fastort_run_options(run_options))
             return results
         except _core.FastortError as error:
-            if self._untensored:
-                unsupported(f"run with inputs other than tensors ({', '.join(self._untensored)})")
+            if self._unfeedable:
+                unsupported(f"run with inputs of type {', '.join(self._unfeedable)}")
             if isinstance(error, ValueError) and output_names and _repeats(output_names):
                 return self._run_repeated(output_names, input_feed, run_options)
             converted = self._as_arrays(input_feed) if isinstance(error, TypeError) else None
