@@ -35,7 +35,9 @@ def test_options_are_part_of_the_key(add_path):
     default = fastort.Session(add_path)
     assert fastort.Session(add_path, threads=1)._model is not default._model
     assert fastort.Session(add_path, optimization="basic")._model is not default._model
-    assert fastort.cache_info().currsize == 3
+    layout = fastort.Session(add_path, optimization="layout")
+    assert layout._model is not default._model
+    assert fastort.cache_info().currsize == 4
 
 
 def test_cache_false_loads_a_private_session(add_path):

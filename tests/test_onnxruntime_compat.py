@@ -437,12 +437,25 @@ def enums_and_ints(ort):
         mode.ORT_SEQUENTIAL == level.ORT_DISABLE_ALL,
         mode.ORT_PARALLEL == "1",
         {level.ORT_ENABLE_ALL: "all"}.get(99),
-        [int(value) for value in level.__members__.values() if int(value) != 3],
+        [int(value) for value in level.__members__.values()],
     ]
 
 
 def test_enums_compare_equal_to_their_ints(ort):
     like_onnxruntime(ort, enums_and_ints)
+
+
+def layout_optimization(ort):
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_LAYOUT
+    session = cpu_session(ort, add_model(), options)
+    x, y = XY
+    level = session.get_session_options().graph_optimization_level
+    return [level.name, int(level), session.run(None, {"x": x, "y": y})]
+
+
+def test_layout_optimization_level(ort):
+    like_onnxruntime(ort, layout_optimization)
 
 
 def test_session_option_types_are_checked_when_set(ort):

@@ -71,6 +71,7 @@ enum OrtGraphOptimizationLevel : int {
   kOrtDisableAll = static_cast<int>(GraphOptimization::kDisable),
   kOrtEnableBasic = static_cast<int>(GraphOptimization::kBasic),
   kOrtEnableExtended = static_cast<int>(GraphOptimization::kExtended),
+  kOrtEnableLayout = static_cast<int>(GraphOptimization::kLayout),
   kOrtEnableAll = static_cast<int>(GraphOptimization::kAll),
 };
 enum OrtExecutionMode : int {
@@ -87,6 +88,7 @@ void register_onnxruntime_enums(py::module_& m) {
       .value("ORT_DISABLE_ALL", kOrtDisableAll)
       .value("ORT_ENABLE_BASIC", kOrtEnableBasic)
       .value("ORT_ENABLE_EXTENDED", kOrtEnableExtended)
+      .value("ORT_ENABLE_LAYOUT", kOrtEnableLayout)
       .value("ORT_ENABLE_ALL", kOrtEnableAll);
   // The level's name as SessionOptions' `optimization` takes it: a string, since pybind11
   // converts those faster than a choice of types (Session(path) builds options every time).
@@ -95,7 +97,8 @@ void register_onnxruntime_enums(py::module_& m) {
       [](OrtGraphOptimizationLevel level) {
         return graph_optimization_name(static_cast<GraphOptimization>(level));
       },
-      py::arg("level"), "'disable' | 'basic' | 'extended' | 'all' for a GraphOptimizationLevel.");
+      py::arg("level"),
+      "'disable' | 'basic' | 'extended' | 'layout' | 'all' for a GraphOptimizationLevel.");
   py::enum_<OrtExecutionMode>(m, "ExecutionMode",
                               "Nodes one after another, or independent branches at once on the "
                               "inter-op threads.")

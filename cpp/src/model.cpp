@@ -1,5 +1,6 @@
 #include "fastort/model.hpp"
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -27,6 +28,18 @@ GraphOptimizationLevel to_ort(GraphOptimization level) {
       return ORT_ENABLE_BASIC;
     case GraphOptimization::kExtended:
       return ORT_ENABLE_EXTENDED;
+    case GraphOptimization::kLayout: {
+      // ORT_ENABLE_LAYOUT, which the headers fastort is built against predate.
+      int major = 0, minor = 0;
+      std::sscanf(runtime_version().c_str(), "%d.%d", &major, &minor);
+      if (major < 1 || (major == 1 && minor < 23)) {
+        throw Error(ErrorKind::kInvalidArgument,
+                    "optimization 'layout' (ORT_ENABLE_LAYOUT) needs ONNX Runtime 1.23 or newer; "
+                    "the loaded runtime is " +
+                        runtime_version());
+      }
+      return static_cast<GraphOptimizationLevel>(3);
+    }
     case GraphOptimization::kAll:
       break;
   }

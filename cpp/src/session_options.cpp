@@ -14,9 +14,8 @@ namespace fastort {
 namespace {
 
 constexpr std::pair<const char*, GraphOptimization> kLevels[] = {
-    {"disable", GraphOptimization::kDisable},
-    {"basic", GraphOptimization::kBasic},
-    {"extended", GraphOptimization::kExtended},
+    {"disable", GraphOptimization::kDisable},   {"basic", GraphOptimization::kBasic},
+    {"extended", GraphOptimization::kExtended}, {"layout", GraphOptimization::kLayout},
     {"all", GraphOptimization::kAll},
 };
 
@@ -100,7 +99,7 @@ GraphOptimization parse_graph_optimization(std::string_view name) {
     if (name == level_name) return level;
   }
   throw Error(ErrorKind::kInvalidArgument,
-              "optimization must be one of 'disable', 'basic', 'extended', 'all', got '" +
+              "optimization must be one of 'disable', 'basic', 'extended', 'layout', 'all', got '" +
                   std::string(name) + "'");
 }
 

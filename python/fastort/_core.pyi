@@ -439,6 +439,8 @@ class GraphOptimizationLevel:
 
       ORT_ENABLE_EXTENDED
 
+      ORT_ENABLE_LAYOUT
+
       ORT_ENABLE_ALL
     """
 
@@ -446,6 +448,7 @@ class GraphOptimizationLevel:
     ORT_ENABLE_ALL: typing.ClassVar[GraphOptimizationLevel]
     ORT_ENABLE_BASIC: typing.ClassVar[GraphOptimizationLevel]
     ORT_ENABLE_EXTENDED: typing.ClassVar[GraphOptimizationLevel]
+    ORT_ENABLE_LAYOUT: typing.ClassVar[GraphOptimizationLevel]
     __members__: typing.ClassVar[dict[str, GraphOptimizationLevel]]
     @typing.overload
     def __eq__(self, other: GraphOptimizationLevel) -> bool: ...
@@ -578,7 +581,7 @@ def element_type_of(dtype: numpy.dtype[typing.Any]) -> int:
 
 def graph_optimization_name(level: GraphOptimizationLevel) -> str:
     """
-    'disable' | 'basic' | 'extended' | 'all' for a GraphOptimizationLevel.
+    'disable' | 'basic' | 'extended' | 'layout' | 'all' for a GraphOptimizationLevel.
     """
 
 def hardware_threads() -> int: ...

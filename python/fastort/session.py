@@ -30,7 +30,7 @@ __all__ = ["ModelMetadata", "ModelSource", "PreparedCall", "ProviderArg", "Sessi
 ModelSource = Union[str, os.PathLike[str], os.PathLike[bytes], bytes, bytearray, memoryview]
 ProviderArg = Union[str, tuple[str, Mapping[str, Any]]]
 
-_OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
+_OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "layout", "all")
 
 
 # A model input or output, and the model's metadata: values made by the core.
@@ -140,7 +140,8 @@ class Session(_core.SessionHandle):
             allow (ONNX Runtime's own default counts every core of the machine and
             oversubscribes a container or a pinned worker); None: ONNX Runtime's default.
         inter_op_threads: inter-op threads (None: ONNX Runtime's default).
-        optimization: graph optimisation level, "disable" | "basic" | "extended" | "all".
+        optimization: graph optimisation level, "disable" | "basic" | "extended" | "layout"
+            (ONNX Runtime >= 1.23) | "all".
         providers: execution providers in priority order, names or (name, options) pairs;
             None means CPU only.
         optimized_model_path: where ONNX Runtime writes the optimised model.

@@ -16,13 +16,14 @@
 namespace fastort {
 
 // The values are ORT's (GraphOptimizationLevel), as onnxruntime's Python enum shows them.
-enum class GraphOptimization { kDisable = 0, kBasic = 1, kExtended = 2, kAll = 99 };
+// kLayout (ORT_ENABLE_LAYOUT) needs ONNX Runtime 1.23 or newer.
+enum class GraphOptimization { kDisable = 0, kBasic = 1, kExtended = 2, kLayout = 3, kAll = 99 };
 
 // ORT's ExecutionMode: nodes one after another, or independent branches at once on the
 // inter-op thread pool.
 enum class Execution { kSequential = 0, kParallel = 1 };
 
-// "disable" | "basic" | "extended" | "all"; throws Error(kInvalidArgument) otherwise.
+// "disable" | "basic" | "extended" | "layout" | "all"; throws Error(kInvalidArgument) otherwise.
 GraphOptimization parse_graph_optimization(std::string_view name);
 const char* graph_optimization_name(GraphOptimization level) noexcept;
 
