@@ -98,6 +98,23 @@ def test_missing_onnxruntime_package_is_a_runtime_load_error(monkeypatch):
     assert "install the 'onnxruntime' package" in result.stdout
 
 
+def test_fastort_onnxruntime_aliased_as_onnxruntime_still_finds_the_runtime(monkeypatch):
+    # The drop-in swap done in code, before anything loaded ONNX Runtime: fastort must still
+    # find the real package's library and sample models, not look inside itself.
+    monkeypatch.delenv("FASTORT_ORT_LIBRARY", raising=False)
+    code = """
+        import sys
+        import fastort.onnxruntime
+        sys.modules['onnxruntime'] = fastort.onnxruntime
+        import onnxruntime as ort
+        session = ort.InferenceSession(ort.datasets.get_example('sigmoid.onnx'))
+        print(session.get_inputs()[0].name, ort.get_version_string())
+    """
+    result = run_python(code)
+    assert result.returncode == 0, describe(result)
+    assert result.stdout.split()[0] == "x"
+
+
 @pytest.mark.parametrize(
     ("platform", "names", "expected"),
     [

@@ -53,7 +53,11 @@ def _find_spec(name: str) -> Any:
         spec = getattr(module, "__spec__", None)
         if spec is None:
             raise ValueError(f"{name}.__spec__ is None")
-        return spec
+        # Another module put there under this name (`sys.modules["onnxruntime"] =
+        # fastort.onnxruntime`, the drop-in swap) is not the package: the finders say where
+        # that is.
+        if spec.name == name:
+            return spec
     for finder in sys.meta_path or ():
         find_spec = getattr(finder, "find_spec", None)
         spec = find_spec(name, None, None) if find_spec is not None else None
