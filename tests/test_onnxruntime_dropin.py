@@ -299,7 +299,7 @@ def test_a_fastort_run_options_with_a_timeout_is_accepted(session):
         (lambda: ort.set_seed(1), "set_seed()"),
         (lambda: ort.get_ep_devices(), "get_ep_devices()"),
         (lambda: ort.SparseTensor.sparse_coo_from_numpy, "SparseTensor.sparse_coo_from_numpy"),
-        (lambda: ort.OrtDevice.make("cpu", 0), "OrtDevice.make"),
+        (lambda: ort.create_and_register_allocator_v2("CUDA", None, {}, None), "allocator_v2"),
         (lambda: ort.ModelCompiler(None, b""), "ModelCompiler()"),
         (lambda: ort.OrtValue.ortvalue_from_numpy(X, "cuda", 0), "on device 'cuda'"),
         (lambda: ort.SessionOptions().add_provider("X", {}), "SessionOptions.add_provider()"),

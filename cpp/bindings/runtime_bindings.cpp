@@ -118,6 +118,15 @@ void register_runtime(py::module_& m) {
         set_ort_telemetry(enabled);
       },
       py::arg("enabled"), "ONNX Runtime's telemetry events (only its Windows builds send any).");
+  m.def(
+      "register_cpu_allocator",
+      [](bool arena, const std::vector<std::pair<std::string, size_t>>& settings) {
+        require_runtime();
+        register_cpu_allocator(arena, settings);
+      },
+      py::arg("arena"), py::arg("settings"),
+      "A CPU allocator in ONNX Runtime's environment, shared by sessions whose config has\n"
+      "session.use_env_allocators=1: an arena (settings: OrtArenaCfg keys and values) or not.");
   m.def("available_providers", [] {
     require_runtime();
     return Ort::GetAvailableProviders();

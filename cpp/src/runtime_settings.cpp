@@ -1,4 +1,6 @@
 // Process-wide settings of the loaded runtime that onnxruntime's module functions expose.
+#include <memory>
+
 #include "fastort/error.hpp"
 #include "fastort/runtime.hpp"
 #include "ort_error.hpp"
@@ -30,6 +32,32 @@ void set_ort_telemetry(bool enabled) {
     } else {
       env.DisableTelemetryEvents();
     }
+  });
+}
+
+void register_cpu_allocator(bool arena,
+                            const std::vector<std::pair<std::string, size_t>>& arena_settings) {
+  Ort::Env& env = ort_env();
+  std::vector<const char*> keys;
+  std::vector<size_t> values;
+  for (const auto& [key, value] : arena_settings) {
+    keys.push_back(key.c_str());
+    values.push_back(value);
+  }
+  OrtArenaCfg* config = nullptr;
+  if (arena && !keys.empty()) {
+    detail::call_ort(ErrorKind::kInvalidArgument, "invalid arena configuration", [&] {
+      Ort::ThrowOnError(
+          Ort::GetApi().CreateArenaCfgV2(keys.data(), values.data(), keys.size(), &config));
+    });
+  }
+  // Released on return: ORT copies what it needs.
+  const std::unique_ptr<OrtArenaCfg, void (*)(OrtArenaCfg*)> owned(
+      config, [](OrtArenaCfg* released) { Ort::GetApi().ReleaseArenaCfg(released); });
+  detail::call_ort(ErrorKind::kRuntime, "cannot register the allocator", [&] {
+    const Ort::MemoryInfo memory = Ort::MemoryInfo::CreateCpu(
+        arena ? OrtArenaAllocator : OrtDeviceAllocator, OrtMemTypeDefault);
+    env.CreateAndRegisterAllocator(memory, config);
   });
 }
 

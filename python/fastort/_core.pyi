@@ -54,6 +54,7 @@ __all__: list[str] = [
     "numpy_dtype",
     "onnx_type_name",
     "ort_version",
+    "register_cpu_allocator",
     "runtime_library_path",
     "runtime_loaded",
     "set_cache_size",
@@ -608,6 +609,15 @@ def onnx_type_name(element_type: typing.SupportsInt | typing.SupportsIndex) -> s
 def ort_version() -> str:
     """
     Version of the ONNX Runtime library (loaded by this call if need be).
+    """
+
+def register_cpu_allocator(
+    arena: bool,
+    settings: collections.abc.Sequence[tuple[str, typing.SupportsInt | typing.SupportsIndex]],
+) -> None:
+    """
+    A CPU allocator in ONNX Runtime's environment, shared by sessions whose config has
+    session.use_env_allocators=1: an arena (settings: OrtArenaCfg keys and values) or not.
     """
 
 def runtime_library_path() -> str: ...

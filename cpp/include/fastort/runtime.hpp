@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "fastort/ort.hpp"
 
@@ -38,6 +40,12 @@ std::string runtime_build_info();
 void set_ort_log_severity(int severity);
 // ORT's telemetry events (only its Windows builds send any).
 void set_ort_telemetry(bool enabled);
+// Registers a CPU allocator with ORT's environment, shared by the sessions whose config has
+// "session.use_env_allocators" = "1": an arena (`arena_settings`: OrtArenaCfg keys such as
+// "max_mem" and their values; ORT's defaults for the keys left out) or, when `arena` is
+// false, a plain allocator. Throws Error(kInvalidArgument) for a key ORT does not know.
+void register_cpu_allocator(bool arena,
+                            const std::vector<std::pair<std::string, size_t>>& arena_settings);
 
 // Registers the core's fork handlers (once; load_runtime() does too). A program that may fork
 // while another thread makes the first session calls it before it starts threads: a fork in

@@ -13,6 +13,17 @@ raises `NotImplemented`, a NotImplementedError naming the call.
 from .. import _core
 from .._runtime import ort_version as _ort_version
 from . import capi, datasets
+from ._devices import (
+    OrtAllocatorType,
+    OrtArenaCfg,
+    OrtDevice,
+    OrtDeviceMemoryType,
+    OrtDeviceVendorId,
+    OrtMemoryInfo,
+    OrtMemoryInfoDeviceType,
+    OrtMemType,
+    create_and_register_allocator,
+)
 from ._errors import (
     EngineError,
     EPFail,
@@ -66,12 +77,7 @@ ModelPackageComponentContext = _unsupported_class("ModelPackageComponentContext"
 ModelPackageContext = _unsupported_class("ModelPackageContext")
 ModelPackageOptions = _unsupported_class("ModelPackageOptions")
 ModelPackageWriteMode = _unsupported_class("ModelPackageWriteMode")
-OrtAllocatorType = _unsupported_class("OrtAllocatorType")
-OrtArenaCfg = _unsupported_class("OrtArenaCfg")
 OrtCompileApiFlags = _unsupported_class("OrtCompileApiFlags")
-OrtDevice = _unsupported_class("OrtDevice")
-OrtDeviceMemoryType = _unsupported_class("OrtDeviceMemoryType")
-OrtDeviceVendorId = _unsupported_class("OrtDeviceVendorId")
 OrtEpAssignedNode = _unsupported_class("OrtEpAssignedNode")
 OrtEpAssignedSubgraph = _unsupported_class("OrtEpAssignedSubgraph")
 OrtEpContextData = _unsupported_class("OrtEpContextData")
@@ -81,15 +87,11 @@ OrtExecutionProviderDevicePolicy = _unsupported_class("OrtExecutionProviderDevic
 OrtExternalInitializerInfo = _unsupported_class("OrtExternalInitializerInfo")
 OrtHardwareDevice = _unsupported_class("OrtHardwareDevice")
 OrtHardwareDeviceType = _unsupported_class("OrtHardwareDeviceType")
-OrtMemType = _unsupported_class("OrtMemType")
-OrtMemoryInfo = _unsupported_class("OrtMemoryInfo")
-OrtMemoryInfoDeviceType = _unsupported_class("OrtMemoryInfoDeviceType")
 OrtSparseFormat = _unsupported_class("OrtSparseFormat")
 OrtSyncStream = _unsupported_class("OrtSyncStream")
 SessionIOBinding = _unsupported_class("SessionIOBinding")
 SparseTensor = _unsupported_class("SparseTensor")
 
-create_and_register_allocator = _unsupported_function("create_and_register_allocator")
 create_and_register_allocator_v2 = _unsupported_function("create_and_register_allocator_v2")
 get_ep_devices = _unsupported_function("get_ep_devices")
 register_execution_provider_library = _unsupported_function("register_execution_provider_library")

@@ -22,14 +22,15 @@ import numpy as np
 from .. import _core
 from .._runtime import available_providers
 from ..session import _load_bytes
+from ._devices import OrtMemoryInfo, cpu_memory_info
 from ._errors import InvalidArgument, onnxruntime_errors, refuse_pickling, translated
 from ._functions import get_all_providers
 from ._iobinding import IOBinding
 from ._options import RunOptions, SessionOptions, fastort_run_options
 from ._unsupported import unsupported, unsupported_function
-from ._values import OrtValue
+from ._values import OrtValue, OrtValueVector
 
-__all__ = ["InferenceSession"]
+__all__ = ["InferenceSession", "check_and_normalize_provider_args"]
 
 ProviderArg = Union[str, tuple[str, Mapping[Any, Any]]]
 # Through fastort's session cache, as fastort.Session: path models are shared (sessions that
@@ -54,21 +55,13 @@ def _repeats(names: object) -> bool:
         return False
 
 
-def _normalized_providers(
-    providers: Sequence[ProviderArg] | None,
-    provider_options: Sequence[Mapping[Any, Any]] | None,
-    fallback: bool,
-) -> list[tuple[str, dict[str, str]]]:
-    """onnxruntime's rules: names or (name, options) pairs, or names with a parallel list of
-    options; a provider this runtime lacks is left out with a warning, as is a repeated one.
-    A name that is no provider at all is also an error unless `fallback` (onnxruntime's
-    set_providers, and sessions made with enable_fallback=0, fail; other sessions fall back to
-    the CPU)."""
-    if providers is None:
-        return []
+def _provider_pairs(
+    providers: Sequence[ProviderArg], provider_options: Sequence[Mapping[Any, Any]] | None
+) -> list[tuple[Any, Any]]:
+    """onnxruntime's forms: names or (name, options) pairs, or names with a parallel list of
+    options, as (name, options) pairs."""
     if not isinstance(providers, Sequence) or isinstance(providers, str):
         raise InvalidArgument("'providers' should be a sequence.")
-    pairs: list[tuple[Any, Any]] = []
     if provider_options is not None:
         if not isinstance(provider_options, Sequence) or len(providers) != len(provider_options):
             raise InvalidArgument(
@@ -80,31 +73,50 @@ def _normalized_providers(
             )
         if not all(isinstance(options, dict) for options in provider_options):
             raise InvalidArgument("'provider_options' values must be dicts.")
-        pairs = list(zip(providers, provider_options))
-    else:
-        for provider in providers:
-            if isinstance(provider, str):
-                pairs.append((provider, {}))
-            elif (
-                isinstance(provider, tuple)
-                and len(provider) == 2
-                and isinstance(provider[0], str)
-                and isinstance(provider[1], dict)
-            ):
-                pairs.append(provider)
-            else:
-                raise InvalidArgument(
-                    "'providers' values must be either strings or (string, dict) tuples."
-                )
+        return list(zip(providers, provider_options))
+    pairs: list[tuple[Any, Any]] = []
+    for provider in providers:
+        if isinstance(provider, str):
+            pairs.append((provider, {}))
+        elif (
+            isinstance(provider, tuple)
+            and len(provider) == 2
+            and isinstance(provider[0], str)
+            and isinstance(provider[1], dict)
+        ):
+            pairs.append(provider)
+        else:
+            raise InvalidArgument(
+                "'providers' values must be either strings or (string, dict) tuples."
+            )
+    return pairs
+
+
+def _unavailable(name: str, available: Sequence[str]) -> None:
+    warnings.warn(
+        f"Specified provider '{name}' is not in available provider names."
+        f"Available providers: '{', '.join(available)}'",
+        stacklevel=4,
+    )
+
+
+def _normalized_providers(
+    providers: Sequence[ProviderArg] | None,
+    provider_options: Sequence[Mapping[Any, Any]] | None,
+    fallback: bool,
+) -> list[tuple[str, dict[str, str]]]:
+    """onnxruntime's rules (see _provider_pairs); a provider this runtime lacks is left out
+    with a warning, as is a repeated one. A name that is no provider at all is also an error
+    unless `fallback` (onnxruntime's set_providers, and sessions made with enable_fallback=0,
+    fail; other sessions fall back to the CPU)."""
+    if providers is None:
+        return []
+    pairs = _provider_pairs(providers, provider_options)
     available = available_providers()
     result: dict[str, dict[str, str]] = {}
     for name, options in pairs:
         if name not in available:
-            warnings.warn(
-                f"Specified provider '{name}' is not in available provider names."
-                f"Available providers: '{', '.join(available)}'",
-                stacklevel=4,
-            )
+            _unavailable(name, available)
             if not fallback and name not in get_all_providers():
                 raise InvalidArgument(f"Unknown Provider Type: {name}")
         elif name in result:
@@ -112,6 +124,30 @@ def _normalized_providers(
         else:
             result[name] = {str(key): str(value) for key, value in options.items()}
     return list(result.items())
+
+
+def check_and_normalize_provider_args(
+    providers: Sequence[ProviderArg] | None,
+    provider_options: Sequence[Mapping[Any, Any]] | None,
+    available_provider_names: Sequence[str],
+) -> tuple[list[str], list[dict[str, str]]]:
+    """onnxruntime's helper of the same name: the providers as a list of names and a parallel
+    list of options (keys and values as str). A name not in `available_provider_names` is
+    kept with a warning; a repeated one is dropped with a warning. ValueError for arguments of
+    the wrong form."""
+    if providers is None:
+        return [], []
+    names: list[str] = []
+    options_list: list[dict[str, str]] = []
+    for name, options in _provider_pairs(providers, provider_options):
+        if name not in available_provider_names:
+            _unavailable(name, available_provider_names)
+        if name in names:
+            warnings.warn(f"Duplicate provider '{name}' encountered, ignoring.", stacklevel=2)
+            continue
+        names.append(name)
+        options_list.append({str(key): str(value) for key, value in options.items()})
+    return names, options_list
 
 
 _executor: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None
@@ -402,19 +438,78 @@ class InferenceSession:
             shape, element_type, device_type, device_id, vendor_id
         )
 
-    get_input_memory_infos = unsupported_function("InferenceSession.get_input_memory_infos")
-    get_output_memory_infos = unsupported_function("InferenceSession.get_output_memory_infos")
-    get_input_epdevices = unsupported_function("InferenceSession.get_input_epdevices")
+    def get_input_memory_infos(self) -> list[OrtMemoryInfo]:
+        """Where each input is expected: CPU memory, for every input."""
+        return [cpu_memory_info() for _ in self._inputs]
+
+    def get_output_memory_infos(self) -> list[OrtMemoryInfo]:
+        """Where each output is made: CPU memory, for every output."""
+        return [cpu_memory_info() for _ in self._outputs]
+
+    def get_input_epdevices(self) -> list[None]:
+        """The plug-in execution-provider device of each input: None (fastort registers no
+        plug-in providers; onnxruntime too reports None where there is none)."""
+        return [None for _ in self._inputs]
+
     get_provider_graph_assignment_info = unsupported_function(
         "InferenceSession.get_provider_graph_assignment_info"
     )
     set_ep_dynamic_options = unsupported_function("InferenceSession.set_ep_dynamic_options")
     get_tuning_results = unsupported_function("InferenceSession.get_tuning_results")
     set_tuning_results = unsupported_function("InferenceSession.set_tuning_results")
-    run_with_ortvaluevector = unsupported_function("InferenceSession.run_with_ortvaluevector")
+
+    def run_with_ortvaluevector(
+        self,
+        run_options: RunOptions | None,
+        feed_names: Sequence[str],
+        feeds: Sequence[OrtValue],
+        fetch_names: Sequence[str],
+        fetches: OrtValueVector,
+        fetch_devices: object = None,
+    ) -> None:
+        """`run` on parallel lists of names and OrtValues; the outputs replace `fetches`'s
+        items (devices are always the CPU)."""
+        results = self.run_with_ort_values(
+            fetch_names, dict(zip(feed_names, feeds, strict=True)), run_options
+        )
+        fetches[:] = results
+
+    @property
+    def _sess(self) -> _NativeSession:
+        """onnxruntime's native session, for code that calls it directly."""
+        return _NativeSession(self)
+
     release_captured_graph = unsupported_function("InferenceSession.release_captured_graph")
 
     def __repr__(self) -> str:
         inputs = ", ".join(info.name for info in self._inputs)
         outputs = ", ".join(info.name for info in self._outputs)
         return f"<fastort.onnxruntime.InferenceSession inputs=[{inputs}] outputs=[{outputs}]>"
+
+
+class _NativeSession:
+    """The methods of onnxruntime's native session (`InferenceSession._sess`) that code calls
+    directly, over the public session: its argument orders, OrtValueVector results."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: InferenceSession) -> None:
+        self._session = session
+
+    def run(
+        self,
+        output_names: Sequence[str] | None,
+        input_feed: Mapping[str, Any],
+        run_options: RunOptions | None = None,
+    ) -> list[Any]:
+        return self._session.run(output_names, input_feed, run_options)
+
+    def run_with_ort_values(
+        self,
+        input_dict_ort_values: Mapping[str, OrtValue],
+        output_names: Sequence[str] | None,
+        run_options: RunOptions | None = None,
+    ) -> OrtValueVector:
+        return OrtValueVector(
+            self._session.run_with_ort_values(output_names, input_dict_ort_values, run_options)
+        )

@@ -17,7 +17,7 @@ from .. import _core
 from ._errors import Fail, InvalidArgument, onnxruntime_errors
 from ._unsupported import unsupported, unsupported_function
 
-__all__ = ["OrtValue", "copy_tensors"]
+__all__ = ["OrtValue", "OrtValueVector", "copy_tensors"]
 
 
 def _cpu_only(what: str, device_type: str, memory_info: object = None) -> None:
@@ -92,9 +92,16 @@ class OrtValue:
         return cls(np.zeros(tuple(shape), _dtype(element_type)))
 
     @classmethod
-    def from_dlpack(cls, data: Any, /) -> OrtValue:
-        """A CPU tensor with __dlpack__ (torch, JAX, numpy), shared without a copy."""
-        return cls(np.from_dlpack(data))
+    def from_dlpack(cls, data: Any, is_bool_tensor: bool = False, /) -> OrtValue:
+        """A CPU tensor with __dlpack__ (torch, JAX, numpy), or a DLPack capsule (what
+        `__dlpack__()` returns), shared without a copy. `is_bool_tensor`: the capsule holds
+        bools as uint8 (DLPack before version 1 has no bool type)."""
+        if type(data).__name__ == "PyCapsule":
+            data = _Capsule(data)
+        array = np.from_dlpack(data)
+        if is_bool_tensor and array.dtype == np.uint8:
+            array = array.view(np.bool_)
+        return cls(array)
 
     def _tensor(self, what: str) -> np.ndarray[Any, Any]:
         if not isinstance(self._value, np.ndarray):
@@ -174,6 +181,19 @@ class OrtValue:
         device: tuple[int, int] = self.numpy().__dlpack_device__()
         return device
 
+    def to_dlpack(self) -> Any:
+        """A DLPack capsule of the tensor (onnxruntime's name for `__dlpack__()`)."""
+        return self.__dlpack__()
+
+    # onnxruntime's OrtValue wraps a native value of the same methods; code that reaches for
+    # it (`value._ortvalue`, `value._get_c_value()`) gets this object.
+    @property
+    def _ortvalue(self) -> OrtValue:
+        return self
+
+    def _get_c_value(self) -> OrtValue:
+        return self
+
     ort_value_from_sparse_tensor = unsupported_function("OrtValue.ort_value_from_sparse_tensor")
     as_sparse_tensor = unsupported_function("OrtValue.as_sparse_tensor")
 
@@ -189,3 +209,34 @@ def copy_tensors(src: Sequence[OrtValue], dst: Sequence[OrtValue], stream: Any =
         raise InvalidArgument("copy_tensors needs as many destinations as sources")
     for source, destination in zip(src, dst):
         destination.update_inplace(source)
+
+
+class _Capsule:
+    """A DLPack capsule as the object with `__dlpack__` that numpy.from_dlpack takes (CPU
+    only: numpy refuses any other device when it reads the capsule)."""
+
+    __slots__ = ("_capsule",)
+
+    def __init__(self, capsule: object) -> None:
+        self._capsule = capsule
+
+    def __dlpack__(self, **_: Any) -> object:
+        return self._capsule
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (1, 0)  # kDLCPU
+
+
+class OrtValueVector(list):  # type: ignore[type-arg]
+    """onnxruntime's list of OrtValues, as `InferenceSession._sess.run_with_ort_values`
+    returns it: a list with onnxruntime's method names."""
+
+    def push_back(self, value: OrtValue) -> None:
+        self.append(value)
+
+    def reserve(self, count: int) -> None:
+        """Nothing to do: a Python list grows as needed."""
+
+    def element_type_at(self, index: int) -> int:
+        value: OrtValue = self[index]
+        return value.element_type()

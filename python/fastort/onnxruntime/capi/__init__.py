@@ -3,6 +3,6 @@
 `capi.onnxruntime_inference_collection` (imported by `fastort.onnxruntime` once its own names
 exist) the session classes."""
 
-from . import onnxruntime_pybind11_state
+from . import _pybind_state, onnxruntime_pybind11_state
 
-__all__ = ["onnxruntime_pybind11_state"]
+__all__ = ["_pybind_state", "onnxruntime_pybind11_state"]

@@ -10,6 +10,7 @@ from .. import (
     OrtValue,
     SparseTensor,
 )
+from .._session import check_and_normalize_provider_args
 
 __all__ = [
     "AdapterFormat",
@@ -19,4 +20,5 @@ __all__ = [
     "OrtDevice",
     "OrtValue",
     "SparseTensor",
+    "check_and_normalize_provider_args",
 ]

@@ -1,5 +1,6 @@
 """The names code imports from `onnxruntime.capi.onnxruntime_pybind11_state` (exception
-classes above all), from `fastort.onnxruntime`."""
+classes above all), from `fastort.onnxruntime`. onnxruntime's native `OrtValue` is here the
+same class as the public one, and `OrtValueVector` a list of them."""
 
 from .._errors import (
     EngineError,
@@ -19,6 +20,7 @@ from .._errors import (
 )
 from .._functions import get_all_providers, get_available_providers, get_device
 from .._options import ExecutionMode, GraphOptimizationLevel, RunOptions, SessionOptions
+from .._values import OrtValue, OrtValueVector
 
 __all__ = [
     "EPFail",
@@ -36,6 +38,8 @@ __all__ = [
     "NoSuchFile",
     "NotFound",
     "NotImplemented",
+    "OrtValue",
+    "OrtValueVector",
     "RunOptions",
     "RuntimeException",
     "SessionOptions",

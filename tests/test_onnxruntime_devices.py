@@ -1,0 +1,242 @@
+"""fastort.onnxruntime's devices, memory descriptions, shared allocator, OrtValueVector and the
+native-session names code reaches for, against onnxruntime itself (each scenario runs with
+both modules and must return the same)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime
+import pytest
+
+import fastort.onnxruntime
+from models import ort_datasets
+from test_onnxruntime_compat import MODULES, like_onnxruntime
+
+X = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=np.float32)
+
+
+@pytest.fixture(params=list(MODULES))
+def ort(request):
+    return MODULES[request.param]
+
+
+def mul_session(ort, options=None):
+    return ort.InferenceSession(
+        str(ort_datasets() / "mul_1.onnx"), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def describe_memory(info):
+    return [
+        info.name,
+        info.device_id,
+        int(info.mem_type),
+        info.mem_type.name,
+        int(info.allocator_type),
+        info.allocator_type.name,
+        int(info.device_mem_type),
+        info.device_vendor_id,
+    ]
+
+
+def devices(ort):
+    cpu, cuda, npu = (ort.OrtDevice.make(name, 1) for name in ("cpu", "cuda", "npu"))
+    described = [
+        [d.device_id(), d.device_type(), d.device_vendor_id(), d.device_mem_type()]
+        for d in (cpu, cuda, npu)
+    ]
+    try:
+        ort.OrtDevice.make("fpga", 0)
+    except Exception as error:  # onnxruntime raises a bare Exception
+        described.append(str(error))
+    vendors = {name: int(value) for name, value in ort.OrtDeviceVendorId.__members__.items()}
+    return [described, vendors, cuda.device_vendor_id() == ort.OrtDeviceVendorId.NVIDIA]
+
+
+def test_devices(ort):
+    like_onnxruntime(ort, devices)
+
+
+def memory_infos(ort):
+    arena, default = ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, ort.OrtMemType.DEFAULT
+    described = [
+        describe_memory(ort.OrtMemoryInfo(name, arena, 0, default))
+        for name in ("Cpu", "Cuda", "CudaPinned")
+    ]
+    described.append(
+        describe_memory(
+            ort.OrtMemoryInfo.create_v2(
+                "Test",
+                ort.OrtMemoryInfoDeviceType.CPU,
+                0,
+                0,
+                ort.OrtDeviceMemoryType.DEFAULT,
+                128,
+                ort.OrtAllocatorType.ORT_DEVICE_ALLOCATOR,
+            )
+        )
+    )
+    with pytest.raises(RuntimeError, match="Specified device is not supported"):
+        ort.OrtMemoryInfo("Nowhere", arena, 0, default)
+    enums = [
+        {name: int(value) for name, value in enum.__members__.items()}
+        for enum in (
+            ort.OrtMemType,
+            ort.OrtAllocatorType,
+            ort.OrtDeviceMemoryType,
+            ort.OrtMemoryInfoDeviceType,
+        )
+    ]
+    return [described, enums, ort.OrtMemType.DEFAULT == 0, ort.OrtMemType.CPU_INPUT == -2]
+
+
+def test_memory_infos(ort):
+    like_onnxruntime(ort, memory_infos)
+
+
+def session_memory(ort):
+    session = mul_session(ort)
+    return [
+        [describe_memory(info) for info in session.get_input_memory_infos()],
+        [describe_memory(info) for info in session.get_output_memory_infos()],
+        len(session.get_input_epdevices()),
+    ]
+
+
+def test_session_memory_infos(ort):
+    like_onnxruntime(ort, session_memory)
+
+
+def arena_settings(ort):
+    keys = (
+        "max_mem",
+        "arena_extend_strategy",
+        "initial_chunk_size_bytes",
+        "max_dead_bytes_per_chunk",
+        "initial_growth_chunk_size_bytes",
+        "max_power_of_two_extend_bytes",
+    )
+    positional = ort.OrtArenaCfg(8, 0, 4, 2)
+    keyed = ort.OrtArenaCfg(
+        {"max_mem": 16, "arena_extend_strategy": 1, "max_dead_bytes_per_chunk": 4}
+    )
+    default = ort.OrtArenaCfg({})
+    default.max_mem = 5
+    with pytest.raises(RuntimeError, match="Invalid OrtArenaCfg option: bad"):
+        ort.OrtArenaCfg({"bad": 1})
+    with pytest.raises(TypeError):
+        ort.OrtArenaCfg(1, 2)
+    return [[getattr(cfg, key) for key in keys] for cfg in (positional, keyed, default)]
+
+
+def test_arena_settings(ort):
+    like_onnxruntime(ort, arena_settings)
+
+
+def shared_allocator(ort, arena):
+    info = ort.OrtMemoryInfo(
+        "Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT
+    )
+    ort.create_and_register_allocator(
+        info, ort.OrtArenaCfg({"max_mem": 1 << 26}) if arena else None
+    )
+    # Registering again is accepted, as onnxruntime accepts it.
+    ort.create_and_register_allocator(info, None)
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.use_env_allocators", "1")
+    results = [mul_session(ort, options).run(None, {"X": X}), mul_session(ort).run(None, {"X": X})]
+    cuda = ort.OrtMemoryInfo(
+        "Cuda", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT
+    )
+    with pytest.raises(RuntimeError, match="Only CPU devices are supported"):
+        ort.create_and_register_allocator(cuda, None)
+    return results
+
+
+@pytest.mark.parametrize("arena", [False, True])
+def test_a_shared_cpu_allocator_serves_sessions_that_ask_for_it(ort, arena):
+    like_onnxruntime(ort, shared_allocator, arena)
+
+
+def native_session_calls(ort):
+    from onnxruntime.capi.onnxruntime_pybind11_state import OrtValueVector as Theirs
+
+    state = ort.capi.onnxruntime_pybind11_state
+    session = mul_session(ort)
+    value = ort.OrtValue.ortvalue_from_numpy(X)
+    vector = session._sess.run_with_ort_values({"X": value._get_c_value()}, ["Y"], ort.RunOptions())
+    feeds, fetches = state.OrtValueVector(), state.OrtValueVector()
+    feeds.push_back(value._ortvalue)
+    cpu = ort.OrtDevice.make("cpu", 0)._get_c_device()
+    session.run_with_ortvaluevector(ort.RunOptions(), ["X"], feeds, ["Y"], fetches, [cpu])
+    return [
+        isinstance(vector, state.OrtValueVector),
+        isinstance(vector, Theirs) == (ort is onnxruntime),
+        len(vector),
+        vector[0].numpy(),
+        len(fetches),
+        fetches[0].numpy(),
+        session._sess.run(["Y"], {"X": X}, None),
+        hasattr(ort.capi._pybind_state.OrtValue, "from_dlpack"),
+        value._ortvalue.data_ptr() == value.data_ptr(),
+    ]
+
+
+def test_native_session_calls(ort):
+    like_onnxruntime(ort, native_session_calls)
+
+
+def dlpack_capsules(ort):
+    value = ort.OrtValue.ortvalue_from_numpy(X)
+    from_capsule = ort.OrtValue.from_dlpack(value.__dlpack__())
+    from_object = ort.OrtValue.from_dlpack(value)
+    return [from_capsule.numpy(), from_object.numpy(), value.__dlpack_device__()]
+
+
+def test_from_dlpack_takes_a_capsule(ort):
+    like_onnxruntime(ort, dlpack_capsules)
+
+
+def test_from_dlpack_shares_the_memory():
+    value = fastort.onnxruntime.OrtValue.ortvalue_from_numpy(X)
+    for source in (value.__dlpack__(), value.to_dlpack(), value):
+        shared = fastort.onnxruntime.OrtValue.from_dlpack(source)
+        assert np.shares_memory(shared.numpy(), X)
+    flags = np.array([1, 0, 1], dtype=np.uint8)
+    as_bools = fastort.onnxruntime.OrtValue.from_dlpack(flags.__dlpack__(), True)
+    assert as_bools.numpy().dtype == np.bool_ and as_bools.numpy().tolist() == [True, False, True]
+
+
+def provider_arguments(ort):
+    from onnxruntime.capi.onnxruntime_inference_collection import (
+        check_and_normalize_provider_args as theirs,
+    )
+
+    check = ort.capi.onnxruntime_inference_collection.check_and_normalize_provider_args
+    assert (check is theirs) == (ort is onnxruntime)
+    valid = ["a", "b", "c"]
+    results = [
+        check(None, None, valid),
+        check(["a"], None, valid),
+        check([("a", {1: 2}), "b"], None, valid),
+        check(["a", "b"], [{1: 2}, {}], valid),
+    ]
+    with pytest.warns(UserWarning, match="Duplicate provider 'a'"):
+        results.append(check(["a", "b", "a"], [{"x": 1}, {}, {"y": 2}], valid))
+    with pytest.warns(UserWarning, match="Specified provider 'd' is not in available"):
+        results.append(check(["d"], None, valid))
+    for providers, options in (
+        (3, None),
+        ([3], None),
+        (["a"], 3),
+        (["a"], ["not dict"]),
+        (["a", "b"], [{1: 2}]),
+        ([("a", {1: 2})], [{3: 4}]),
+    ):
+        with pytest.raises(ValueError):
+            check(providers, options, valid)
+    return results
+
+
+def test_check_and_normalize_provider_args(ort):
+    like_onnxruntime(ort, provider_arguments)
