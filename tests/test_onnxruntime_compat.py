@@ -557,6 +557,13 @@ def test_bad_inputs_raise_onnxruntimes_classes(ort, feed, error):
         session.run(None, feed)
 
 
+def test_a_missing_input_is_reported_in_onnxruntimes_words(ort):
+    session = cpu_session(ort, add_model())
+    with pytest.raises(ValueError) as caught:
+        session.run(None, {"x": XY[0]})
+    assert "Required inputs (['y']) are missing from input feed (['x'])." in str(caught.value)
+
+
 def test_bad_output_names_raise_invalid_argument(ort):
     x, y = XY
     with pytest.raises(errors_of(ort).InvalidArgument):

@@ -4,6 +4,8 @@ both modules and must return the same)."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import onnxruntime
 import pytest
@@ -240,3 +242,47 @@ def provider_arguments(ort):
 
 def test_check_and_normalize_provider_args(ort):
     like_onnxruntime(ort, provider_arguments)
+
+
+def logger_callback(ort):
+    messages = []
+
+    def record(severity, category, logid, code_location, message):
+        messages.append((severity, category, logid, code_location, message))
+
+    def raising(*_):
+        raise ValueError("from the callback")
+
+    try:
+        ort.set_default_logger_callback(record, severity=0)
+        session = mul_session(ort)
+        outputs = session.run(None, {"X": X})
+        received = len(messages) > 0
+        typed = all(
+            isinstance(severity, int) and all(isinstance(text, str) for text in texts)
+            for severity, *texts in messages
+        )
+        errors = []
+        for bad in ((record, 5), (record, -1), ("not a callable", 2)):
+            try:
+                ort.set_default_logger_callback(*bad)
+            except RuntimeError:
+                errors.append("RuntimeError")
+        ort.set_default_logger_callback(raising, severity=0)
+        mul_session(ort)  # a callback that raises does not stop the load
+        ort.set_default_logger_callback(None)
+        count = len(messages)
+        mul_session(ort)
+        unchanged = len(messages) == count
+    finally:
+        ort.set_default_logger_callback(None)
+        ort.set_default_logger_severity(2)
+    return [outputs, received, typed, errors, unchanged]
+
+
+def test_logger_callback(ort, monkeypatch):
+    # Both report the callback's exceptions to sys.unraisablehook.
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    like_onnxruntime(ort, logger_callback)
+    assert unraisable and all(isinstance(u.exc_value, ValueError) for u in unraisable)

@@ -13,6 +13,7 @@ from onnx import TensorProto, helper
 import fastort
 import fastort.onnxruntime as ort
 from hammer import parallelize
+from isolated import UNDER_ASAN, describe, run_python
 from models import make_model
 from test_onnxruntime_compat import same
 
@@ -318,3 +319,150 @@ def test_concurrent_runs_with_sequences_and_empty_sequences(sequence_model):
             np.testing.assert_array_equal(joined, np.concatenate([*elements, A]))
 
     parallelize(work, 4)
+
+
+def optional_tensor_model(shape=("N", 3)):
+    return model_bytes(
+        [helper.make_node("OptionalHasElement", ["o"], ["present"])],
+        [optional_info("o", helper.make_tensor_type_proto(TensorProto.FLOAT, list(shape)))],
+        [tensor_info("present", TensorProto.BOOL, [])],
+    )
+
+
+def test_an_optional_tensor_has_its_tensors_shape_and_checks_it():
+    model = optional_tensor_model()
+    ours = ort.InferenceSession(model).get_inputs()[0]
+    theirs = onnxruntime.InferenceSession(model).get_inputs()[0]
+    assert ours.shape == theirs.shape == ["N", 3]
+    session = fastort.Session(model)
+    assert session.inputs[0].dtype == np.float32
+    with pytest.raises(
+        ValueError, match=r"input 'o': expected float32\[N,3\] or None, got float32\[2\]"
+    ):
+        session.run(None, {"o": np.zeros(2, np.float32)})
+    with pytest.raises(
+        TypeError, match=r"expected optional\(tensor\(float\)\), got float64\[1,3\]"
+    ):
+        session.run(None, {"o": np.zeros((1, 3))})
+    assert session.run(None, {"o": np.zeros((4, 3), np.float32)})[0]
+    # warmup makes a value of the declared shape
+    session.warmup(batch_sizes=(1, 2))
+
+
+def test_none_for_an_optional_stays_none_when_another_input_is_converted():
+    model = model_bytes(
+        [
+            helper.make_node("OptionalHasElement", ["o"], ["present"]),
+            helper.make_node("Identity", ["x"], ["y"]),
+        ],
+        [
+            tensor_info("x", TensorProto.FLOAT, ["n"]),
+            optional_info("o", helper.make_tensor_type_proto(TensorProto.FLOAT, ["n"])),
+        ],
+        [tensor_info("present", TensorProto.BOOL, []), tensor_info("y", TensorProto.FLOAT, ["n"])],
+    )
+    # x as a list makes onnxruntime's conversion run, which must leave o's None alone.
+    ours = ort.InferenceSession(model).run(None, {"x": [1.0, 2.0], "o": None})
+    same(ours, onnxruntime.InferenceSession(model).run(None, {"x": [1.0, 2.0], "o": None}))
+    assert not ours[0]
+
+
+def test_prepared_calls_refuse_optional_inputs_whose_copy_would_go_stale():
+    session = fastort.Session(optional_tensor_model())
+    with pytest.raises(ValueError, match="a prepared run takes tensor inputs only"):
+        session.prepare({"o": np.zeros((1, 3), np.float32)})
+    compat = ort.InferenceSession(optional_tensor_model())
+    binding = compat.io_binding()
+    binding.bind_cpu_input("o", np.zeros((1, 3), np.float32))
+    binding.bind_output("present")
+    with pytest.raises(ort.InvalidArgument, match="tensor inputs only"):
+        compat.run_with_iobinding(binding)
+
+
+def test_prepare_takes_a_dict_feed_only():
+    import types
+
+    model = model_bytes(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        [tensor_info("x", TensorProto.FLOAT, ["n"])],
+        [tensor_info("y", TensorProto.FLOAT, ["n"])],
+    )
+    session = fastort.Session(model)
+    with pytest.raises(TypeError, match="prepare\\(\\) takes input_feed as a dict"):
+        session.prepare(types.MappingProxyType({"x": A}))
+    assert session.prepare({"x": A}).run()[0].tolist() == A.tolist()
+
+
+def test_string_map_keys_that_are_not_utf8_are_refused_not_merged():
+    model = model_bytes(
+        [
+            helper.make_node(
+                "DictVectorizer", ["m"], ["y"], domain="ai.onnx.ml", string_vocabulary=["?"]
+            )
+        ],
+        [map_info("m", TensorProto.STRING, TensorProto.FLOAT)],
+        [tensor_info("y", TensorProto.FLOAT, None)],
+        ml=True,
+    )
+    with pytest.raises(TypeError, match="map keys must be valid UTF-8 text"):
+        fastort.Session(model).run(None, {"m": {"\ud800": 1.0, "?": 3.0}})
+
+
+def test_an_empty_sequence_of_a_type_onnx_runtime_cannot_make_is_a_clear_error():
+    passed_through = sequence_info("s", TensorProto.FLOAT8E4M3FN)
+    session = fastort.Session(model_bytes([], [passed_through], [passed_through]))
+    for _ in range(2):
+        with pytest.raises(ValueError, match="an empty sequence of float8_e4m3fn cannot be made"):
+            session.run(None, {"s": []})
+
+
+@pytest.mark.skipif(
+    UNDER_ASAN,
+    reason="AddressSanitizer's allocator has no fork handlers: a child can find its lock held",
+)
+def test_forking_while_threads_make_empty_sequences():
+    # A child forked while another thread loads the model behind an empty sequence must not
+    # find that load's lock held.
+    code = """
+        import os, sys, time, threading, numpy as np, fastort
+        from onnx import TensorProto, helper
+        from test_structured_inputs import model_bytes, sequence_info, tensor_info
+        types = [TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.INT8, TensorProto.INT16,
+                 TensorProto.INT32, TensorProto.INT64, TensorProto.UINT8, TensorProto.UINT16,
+                 TensorProto.UINT32, TensorProto.UINT64, TensorProto.BOOL, TensorProto.STRING,
+                 TensorProto.FLOAT16]
+        sessions = [fastort.Session(model_bytes([helper.make_node("SequenceLength", ["s"], ["n"])],
+                    [sequence_info("s", t)], [tensor_info("n", TensorProto.INT64, [])]))
+                    for t in types]
+        go = threading.Event()
+        def first_use():
+            go.wait()
+            for session in sessions:
+                session.run(None, {"s": []})
+        worker = threading.Thread(target=first_use)
+        worker.start()
+        go.set()
+        outcomes = []
+        for _ in range(8):
+            pid = os.fork()
+            if pid == 0:
+                for session in sessions:
+                    session.run(None, {"s": []})
+                os._exit(0)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                time.sleep(0.002)
+            else:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                status = "hung"
+            outcomes.append(status)
+        worker.join()
+        print(outcomes)
+    """
+    result = run_python(code, timeout=300)
+    assert result.returncode == 0, describe(result)
+    assert result.stdout.strip() == str([0] * 8)

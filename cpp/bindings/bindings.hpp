@@ -43,8 +43,8 @@ void register_lazy_parts(pybind11::module_& m);
 void require_runtime();
 
 // Hands ONNX Runtime's waiting log records to Python's logging (logger
-// "fastort.onnxruntime"), after a load or a run. Raises only what a signal handler raised
-// while logging ran Python code.
+// "fastort.onnxruntime"), or to the callback set_log_callback set, after a load or a run.
+// Raises only what a signal handler raised while logging ran Python code.
 void forward_ort_log();
 
 // While one is held, forward_ort_log() on this thread forwards nothing: the records of an

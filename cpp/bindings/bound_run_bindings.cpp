@@ -321,6 +321,12 @@ void add_method(py::handle cls, PyMethodDef* method) {
 template <typename T>
 std::unique_ptr<T> make_bound(std::shared_ptr<Model> model, bool strict, OnChange on_change,
                               py::object output_names, py::object input_feed, py::object out) {
+  // The feed is read again at each call to see replaced arrays: it must be a dict itself.
+  if (!PyDict_Check(input_feed.ptr())) {
+    throw Error(ErrorKind::kTypeMismatch,
+                "prepare() takes input_feed as a dict of input name -> array, got " +
+                    type_name(input_feed));
+  }
   auto bound = std::make_unique<T>();
   bound->model = std::move(model);
   bound->strict = strict;

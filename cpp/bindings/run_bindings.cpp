@@ -63,7 +63,16 @@ bool is_integer(ElementType type) {
 py::array map_column(const py::list& items, ElementType type, const Subject& subject,
                      const char* what) {
   const bool strings = type == ElementType::kString;
+  // Keys are compared after encoding: "\ud800" would become the same key as "?".
+  const bool keys = std::string_view(what) == "keys";
   for (py::handle item : items) {
+    if (keys && strings && PyUnicode_Check(item.ptr()) &&
+        PyUnicode_AsUTF8AndSize(item.ptr(), nullptr) == nullptr) {
+      PyErr_Clear();
+      throw Error(ErrorKind::kTypeMismatch,
+                  subject.text() + ": map keys must be valid UTF-8 text, got " +
+                      std::string(py::repr(item)) + " (a lone surrogate)");
+    }
     const bool text = PyUnicode_Check(item.ptr()) != 0;
     const bool integer = PyIndex_Check(item.ptr()) != 0 && !PyBool_Check(item.ptr());
     const bool ok = strings ? text

@@ -43,6 +43,27 @@ py::object& ort_logger() {
       .get_stored();
 }
 
+// The callback of onnxruntime's set_default_logger_callback, or None: read and set with the
+// GIL held. Leaked: nothing runs after the interpreter is gone.
+py::object& log_callback() {
+  static auto* callback = new py::object(py::none());
+  return *callback;
+}
+
+// Hands `record` to the callback; false when the callback raised (reported to
+// sys.unraisablehook, and the record goes to logging instead).
+bool call_back(const py::object& callback, const OrtLogRecord& record) {
+  try {
+    callback(record.severity, message_text(record.category), message_text(record.logid),
+             message_text(record.location), message_text(record.message));
+    return true;
+  } catch (py::error_already_set& error) {
+    if (error.matches(PyExc_KeyboardInterrupt)) throw;
+    error.discard_as_unraisable("fastort.onnxruntime's logger callback");
+    return false;
+  }
+}
+
 }  // namespace
 
 void require_runtime() {
@@ -68,9 +89,12 @@ void forward_ort_log() {
   size_t dropped = 0;
   const std::vector<OrtLogRecord> records = take_ort_log(dropped);
   py::object& logger = ort_logger();
+  // A reference: the callback may replace itself.
+  const py::object callback = log_callback();
   // logging reports its own failures; what propagates from here is the exception of a
   // signal handler that ran meanwhile (KeyboardInterrupt), which must not be lost.
   for (const OrtLogRecord& record : records) {
+    if (!callback.is_none() && call_back(callback, record)) continue;
     py::dict extra;
     extra["ort_category"] = message_text(record.category);
     extra["ort_location"] = message_text(record.location);
@@ -118,6 +142,18 @@ void register_runtime(py::module_& m) {
         set_ort_telemetry(enabled);
       },
       py::arg("enabled"), "ONNX Runtime's telemetry events (only its Windows builds send any).");
+  m.def(
+      "set_log_callback",
+      [](py::object callback) {
+        if (!callback.is_none() && !PyCallable_Check(callback.ptr())) {
+          throw Error(ErrorKind::kTypeMismatch,
+                      "callback must be a callable or None, got " + type_name(callback));
+        }
+        log_callback() = std::move(callback);
+      },
+      py::arg("callback"),
+      "callback(severity, category, logid, code_location, message) receives ONNX Runtime's\n"
+      "log records instead of Python's logging, after each load or run; None: logging again.");
   m.def(
       "register_cpu_allocator",
       [](bool arena, const std::vector<std::pair<std::string, size_t>>& settings) {

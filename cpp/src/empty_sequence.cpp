@@ -5,7 +5,9 @@
 #include <mutex>
 #include <string>
 
+#include "fastort/error.hpp"
 #include "fastort/runtime.hpp"
+#include "fork_hooks.hpp"
 
 namespace fastort::detail {
 
@@ -79,6 +81,9 @@ Ort::Session load(ElementType item_type) {
 }  // namespace
 
 Ort::Value empty_sequence(ElementType item_type) {
+  // From first to last inside a state change, which fork() waits for: a child never finds
+  // the mutex held or a load half done.
+  const OrtStateChange changing;
   static std::mutex mutex;
   // Never destroyed: a session released at exit could outlive ORT's environment.
   static auto& sessions = *new std::map<ElementType, Ort::Session>();
@@ -86,7 +91,17 @@ Ort::Value empty_sequence(ElementType item_type) {
   {
     const std::lock_guard<std::mutex> lock(mutex);
     auto found = sessions.find(item_type);
-    if (found == sessions.end()) found = sessions.emplace(item_type, load(item_type)).first;
+    if (found == sessions.end()) {
+      try {
+        found = sessions.emplace(item_type, load(item_type)).first;
+      } catch (const Ort::Exception& error) {
+        throw Error(ErrorKind::kInvalidArgument,
+                    std::string("an empty sequence of ") + element_type_name(item_type) +
+                        " cannot be made (ONNX Runtime's SequenceEmpty does not take that "
+                        "type); give at least one element: " +
+                        error.what());
+      }
+    }
     session = found->second;
   }
   const char* output = "s";

@@ -159,6 +159,13 @@ void Model::validate_input(const ValueInfo& info, const NamedInput& input) const
       if (info.contained == ValueKind::kTensor) {
         if (input.kind != ValueKind::kTensor) throw expected("an array or None");
         validate_tensor(info, input.tensor, info.item_type);
+        if (!shape_matches(info, input.tensor.shape)) {
+          throw Error(ErrorKind::kInvalidArgument,
+                      "input '" + info.name + "': expected " +
+                          describe_tensor(info.item_type, info.shape, info.dim_names) +
+                          " or None, got " +
+                          describe_tensor(input.tensor.type, input.tensor.shape));
+        }
         return;
       }
       if (input.kind != ValueKind::kSequence) throw expected("a list of arrays or None");
@@ -287,6 +294,16 @@ Ort::Value Model::input_value(const NamedInput& input, const ValueInfo& fed, boo
 }
 
 PreparedRun Model::prepare(const RunRequest& request) const {
+  // A prepared run reads its arrays in place at every run; sequences and optionals are fed
+  // from copies made now, which would never see later changes.
+  for (const NamedInput& input : request.inputs) {
+    const ValueInfo& info = fed(feed_index(input.name));
+    if (info.kind != ValueKind::kTensor) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "input '" + info.name + "' is " + info.type_string +
+                      ", which a run copies: a prepared run takes tensor inputs only; use run()");
+    }
+  }
   PreparedRun prepared;
   prepare_into(request, prepared);
   return prepared;

@@ -62,11 +62,11 @@ void discard_ort_log(uint64_t mark) noexcept {
 
 namespace detail {
 
-void collect_ort_log(void*, int severity, const char* category, const char*, const char* location,
-                     const char* message) noexcept {
+void collect_ort_log(void*, int severity, const char* category, const char* logid,
+                     const char* location, const char* message) noexcept {
   try {
-    OrtLogRecord record{severity, category ? category : "", location ? location : "",
-                        message ? message : "", std::this_thread::get_id()};
+    OrtLogRecord record{severity,           category ? category : "", location ? location : "",
+                        logid ? logid : "", message ? message : "",   std::this_thread::get_id()};
     Log& l = log();
     std::lock_guard<std::mutex> lock(l.mutex);
     record.number = l.logged++;

@@ -103,8 +103,12 @@ void read_contents(const Ort::ConstTypeInfo& type, ValueInfo& info) {
       if (info.contained == ValueKind::kSequence) {
         Ort::TypeInfo item = element.GetConst().GetSequenceTypeInfo().GetSequenceElementType();
         info.item_type = tensor_type(item.GetConst());
-      } else {
+      } else if (info.contained == ValueKind::kTensor) {
+        // An optional tensor has the tensor's shape, as onnxruntime's NodeArg reports it.
         info.item_type = tensor_type(element.GetConst());
+        const ElementType none = info.element_type;
+        read_tensor(element.GetConst().GetTensorTypeAndShapeInfo(), info);
+        info.element_type = none;
       }
       return;
     }

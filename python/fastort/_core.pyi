@@ -58,6 +58,7 @@ __all__: list[str] = [
     "runtime_library_path",
     "runtime_loaded",
     "set_cache_size",
+    "set_log_callback",
     "set_log_severity",
     "set_telemetry",
     "transform_images",
@@ -623,6 +624,12 @@ def register_cpu_allocator(
 def runtime_library_path() -> str: ...
 def runtime_loaded() -> bool: ...
 def set_cache_size(maxsize: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+def set_log_callback(callback: typing.Any) -> None:
+    """
+    callback(severity, category, logid, code_location, message) receives ONNX Runtime's
+    log records instead of Python's logging, after each load or run; None: logging again.
+    """
+
 def set_log_severity(severity: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     The least severe ONNX Runtime log records kept, process-wide: 0 (verbose) to 4.

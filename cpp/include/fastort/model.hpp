@@ -139,6 +139,7 @@ class Model {
   std::vector<OwnedValue> run(const RunRequest& request) const;
 
   // Validates like run(request) and wraps every buffer once (request.control is ignored).
+  // Tensor inputs only: sequences and optionals are fed from copies (kInvalidArgument).
   // The views' memory must outlive the PreparedRun; see PreparedRun.
   PreparedRun prepare(const RunRequest& request) const;
   // prepare() into `prepared`, which must be empty.

@@ -15,6 +15,7 @@ struct OrtLogRecord {
   int severity = 0;  // OrtLoggingLevel: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal
   std::string category;
   std::string location;  // ORT's source file and line
+  std::string logid;     // the session's or run's log id
   std::string message;
   std::thread::id thread;  // the thread ORT logged it on
   uint64_t number = 0;     // records logged before it in this process

@@ -14,7 +14,8 @@ enum class ValueKind { kTensor, kSequence, kMap, kOptional, kSparseTensor, kUnkn
 struct ValueInfo {
   std::string name;
   ValueKind kind = ValueKind::kUnknown;
-  // For tensors (and sparse tensors): element type and shape, with -1 for dynamic dims.
+  // For tensors (and sparse tensors): element type and shape, with -1 for dynamic dims. An
+  // optional tensor has the tensor's shape (its element type is item_type).
   ElementType element_type = ElementType::kUndefined;
   std::vector<int64_t> shape;
   // Same length as shape: the symbolic name of each dynamic dim, "" where there is none.

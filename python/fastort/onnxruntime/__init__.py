@@ -51,6 +51,7 @@ from ._functions import (
     has_collective_ops,
     preload_dlls,
     print_debug_info,
+    set_default_logger_callback,
     set_default_logger_severity,
     set_default_logger_verbosity,
 )
@@ -95,7 +96,6 @@ SparseTensor = _unsupported_class("SparseTensor")
 create_and_register_allocator_v2 = _unsupported_function("create_and_register_allocator_v2")
 get_ep_devices = _unsupported_function("get_ep_devices")
 register_execution_provider_library = _unsupported_function("register_execution_provider_library")
-set_default_logger_callback = _unsupported_function("set_default_logger_callback")
 set_global_thread_pool_sizes = _unsupported_function("set_global_thread_pool_sizes")
 set_seed = _unsupported_function("set_seed")
 unregister_execution_provider_library = _unsupported_function(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 
 from .. import __version__ as _fastort_version
 from .. import _core
 from .._runtime import available_providers, ort_version
-from ._errors import onnxruntime_errors
+from ._errors import Fail, onnxruntime_errors
 from ._unsupported import unsupported
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "has_collective_ops",
     "preload_dlls",
     "print_debug_info",
+    "set_default_logger_callback",
     "set_default_logger_severity",
     "set_default_logger_verbosity",
 ]
@@ -82,6 +84,28 @@ def set_default_logger_severity(severity: int) -> None:
         raise _core.InvalidTypeError(f"severity must be an int, got {severity!r}")
     with onnxruntime_errors():
         _core.set_log_severity(int(severity))
+
+
+def set_default_logger_callback(callback: Callable[..., object] | None, severity: int = 2) -> None:
+    """`callback(severity, category, logid, code_location, message)` receives ONNX Runtime's
+    log records from now on, instead of Python's logging, and the default severity becomes
+    `severity` (0 verbose .. 4 fatal); None goes back to logging (the severity stays).
+
+    Records reach the callback on the thread that loaded or ran the model, once the load or
+    run is over (records of ORT's own threads too), not as ORT logs them; an exception the
+    callback raises goes to sys.unraisablehook and the record to logging."""
+    if isinstance(severity, bool) or not isinstance(severity, numbers.Integral):
+        raise _core.InvalidTypeError(f"severity must be an int, got {severity!r}")
+    if not 0 <= severity <= 4:
+        raise Fail(
+            f"Invalid logging severity {severity}. 0:Verbose, 1:Info, 2:Warning, 3:Error, 4:Fatal"
+        )
+    if callback is not None and not callable(callback):
+        raise Fail(f"callback must be a callable, got {type(callback).__name__}")
+    with onnxruntime_errors():
+        if callback is not None:
+            _core.set_log_severity(int(severity))
+        _core.set_log_callback(callback)
 
 
 def set_default_logger_verbosity(verbosity: int) -> None:

@@ -260,10 +260,27 @@ class InferenceSession:
                 unsupported(f"run with inputs of type {', '.join(self._unfeedable)}")
             if isinstance(error, ValueError) and output_names and _repeats(output_names):
                 return self._run_repeated(output_names, input_feed, run_options)
+            if isinstance(error, ValueError):
+                self._check_missing(input_feed)
             converted = self._as_arrays(input_feed) if isinstance(error, TypeError) else None
             if converted is None:
                 raise translated(error) from None
         return self.run(output_names, converted, run_options)
+
+    def _check_missing(self, input_feed: object) -> None:
+        """onnxruntime's error, in its words, for a feed that leaves out required inputs."""
+        if not isinstance(input_feed, Mapping):
+            return
+        fed = list(input_feed)
+        missing = [
+            info.name
+            for info in self._inputs
+            if info.name not in input_feed and not info.type.startswith("optional")
+        ]
+        if missing:
+            raise InvalidArgument(
+                f"Required inputs ({missing}) are missing from input feed ({fed})."
+            )
 
     def _run_repeated(
         self,
@@ -291,7 +308,8 @@ class InferenceSession:
                 or hasattr(value, "__array_interface__")
                 or hasattr(value, "__dlpack__")
             )
-            if info is None or info.dtype is None or array_like:
+            # None stays None: an optional input without a value.
+            if info is None or info.dtype is None or array_like or value is None:
                 continue
             try:
                 converted[name] = np.asarray(value, dtype=info.dtype)
