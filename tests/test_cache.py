@@ -121,3 +121,22 @@ def test_clear_cache_keeps_live_sessions_working(add_path):
     assert fastort.cache_info() == fastort.CacheInfo(0, 0, 32, 0)
     (z, _) = session.run(None, {"x": np.ones((1, 3), np.float32), "y": np.ones((1, 3), np.float32)})
     assert z.sum() == 6
+
+
+def test_loads_are_not_shared_while_onnx_runtimes_log_is_verbose(add_path):
+    import fastort.onnxruntime as ort
+
+    shared = fastort.Session(add_path)
+    assert fastort.Session(add_path)._model is shared._model
+    try:
+        ort.set_default_logger_severity(1)
+        logged = fastort.Session(add_path)
+        assert logged._model is not shared._model
+        assert fastort.Session(add_path)._model is not logged._model
+    finally:
+        ort.set_default_logger_severity(2)
+    assert fastort.Session(add_path)._model is shared._model
+    options = ort.SessionOptions()
+    options.log_severity_level = 0
+    verbose = ort.InferenceSession(add_path, options)
+    assert verbose._model is not ort.InferenceSession(add_path, options)._model

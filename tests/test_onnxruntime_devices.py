@@ -4,14 +4,17 @@ both modules and must return the same)."""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 
 import numpy as np
 import onnxruntime
 import pytest
+from onnx import TensorProto
 
 import fastort.onnxruntime
-from models import ort_datasets
+from models import add_model, identity_model, ort_datasets
 from test_onnxruntime_compat import MODULES, like_onnxruntime
 
 X = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=np.float32)
@@ -286,3 +289,54 @@ def test_logger_callback(ort, monkeypatch):
     monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
     like_onnxruntime(ort, logger_callback)
     assert unraisable and all(isinstance(u.exc_value, ValueError) for u in unraisable)
+
+
+def config_from_model(ort, path):
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    options = session.get_session_options()
+    trace = session.end_profiling()
+    reported = [
+        options.inter_op_num_threads,
+        options.intra_op_num_threads,
+        options.execution_mode.name,
+        options.graph_optimization_level.name,
+        options.enable_profiling,
+        bool(trace) and os.path.isfile(trace),
+    ]
+    if trace:
+        os.remove(trace)
+    return [reported, session.run(None, {"x": X, "y": X})]
+
+
+def test_the_models_own_config_when_onnxruntime_is_told_to_read_it(ort, tmp_path, monkeypatch):
+    model = add_model(shape=(3, 2))
+    entry = model.metadata_props.add()
+    entry.key = "ort_config"
+    entry.value = json.dumps(
+        {
+            "session_options": {
+                "inter_op_num_threads": 5,
+                "intra_op_num_threads": 2,
+                "graph_optimization_level": 1,
+                "enable_profiling": 1,
+            }
+        }
+    )
+    path = tmp_path / "configured.onnx"
+    path.write_bytes(model.SerializeToString())
+    monkeypatch.chdir(tmp_path)  # the trace is written here
+    monkeypatch.setenv("ORT_LOAD_CONFIG_FROM_MODEL", "1")
+    result = like_onnxruntime(ort, config_from_model, os.fspath(path))
+    assert result[0] == [5, 2, "ORT_SEQUENTIAL", "ORT_ENABLE_BASIC", True, True]
+
+
+def void_strings(ort):
+    model = identity_model(TensorProto.STRING, shape=[2, 2])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    words = np.array([b"must", b"have", b"same", b"size"], dtype=np.void).reshape((2, 2))
+    return session.run(None, {"x": words})
+
+
+def test_void_arrays_feed_string_inputs_as_their_bytes(ort):
+    (result,) = like_onnxruntime(ort, void_strings)
+    assert result.tolist() == [["must", "have"], ["same", "size"]]

@@ -88,6 +88,8 @@ ElementType element_type_of(const py::dtype& dtype, const Subject& subject) {
       if (name == element_type_name(type)) return type;
     }
   }
+  // Unstructured void (np.void): raw bytes per element, a string tensor as onnxruntime reads it.
+  if (kind == 'V' && dtype.attr("fields").is_none()) return ElementType::kString;
   throw Error(
       ErrorKind::kTypeMismatch,
       subject.text() + ": numpy dtype " + std::string(py::str(dtype)) + " has no ONNX equivalent");

@@ -29,8 +29,8 @@ struct Subject {
 // numpy scalars) as a zero-copy array; anything else raises InvalidTypeError.
 pybind11::array as_array(pybind11::handle value, const Subject& subject);
 
-// ONNX's element type for a numpy dtype (str, bytes and object: strings); InvalidTypeError
-// naming `subject` for dtypes ONNX lacks.
+// ONNX's element type for a numpy dtype (str, bytes, object and unstructured void: strings);
+// InvalidTypeError naming `subject` for dtypes ONNX lacks.
 ElementType element_type_of(const pybind11::dtype& dtype, const Subject& subject);
 
 // A view of `array`'s memory. String arrays (str, bytes or object) are converted into

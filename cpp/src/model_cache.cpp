@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "fastort/error.hpp"
+#include "fastort/runtime.hpp"
 #include "fork_hooks.hpp"
 #include "platform.hpp"
 
@@ -16,13 +17,21 @@ std::string canonical_path(const std::string& path) {
   return error ? path : canonical.string();
 }
 
+// While ONNX Runtime logs verbose or info records, for the process or for these options, a
+// load is not shared: its log is what the caller turned them on for, and a hit logs nothing.
+bool logs_its_load(const SessionOptions& options) {
+  constexpr int kWarning = 2;
+  const int session = options.settings.log_severity_level;
+  return ort_log_severity() < kWarning || (session >= 0 && session < kWarning);
+}
+
 }  // namespace
 
 bool caches_bytes(CachePolicy policy) noexcept { return policy == CachePolicy::kShared; }
 
 std::shared_ptr<Model> open_model_file(const std::string& path, const SessionOptions& options,
                                        CachePolicy policy) {
-  if (policy == CachePolicy::kPrivate || !options.shareable()) {
+  if (policy == CachePolicy::kPrivate || !options.shareable() || logs_its_load(options)) {
     return Model::load_file(path, options);
   }
   return ModelCache::global().load_file(path, options);
@@ -30,7 +39,9 @@ std::shared_ptr<Model> open_model_file(const std::string& path, const SessionOpt
 
 std::shared_ptr<Model> open_model_bytes(std::string_view model, std::string_view digest,
                                         const SessionOptions& options, CachePolicy policy) {
-  if (!caches_bytes(policy) || !options.shareable()) return Model::load_bytes(model, options);
+  if (!caches_bytes(policy) || !options.shareable() || logs_its_load(options)) {
+    return Model::load_bytes(model, options);
+  }
   if (digest.empty()) {
     throw Error(ErrorKind::kInvalidArgument, "model bytes shared through the cache need a digest");
   }

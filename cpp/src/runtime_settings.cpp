@@ -1,4 +1,5 @@
 // Process-wide settings of the loaded runtime that onnxruntime's module functions expose.
+#include <atomic>
 #include <memory>
 
 #include "fastort/error.hpp"
@@ -13,6 +14,12 @@ std::string runtime_build_info() {
                           [] { return Ort::GetBuildInfoString(); });
 }
 
+namespace {
+std::atomic<int> g_log_severity{ORT_LOGGING_LEVEL_WARNING};  // the environment is made with it
+}  // namespace
+
+int ort_log_severity() noexcept { return g_log_severity.load(std::memory_order_relaxed); }
+
 void set_ort_log_severity(int severity) {
   if (severity < 0 || severity > 4) {
     throw Error(ErrorKind::kInvalidArgument,
@@ -22,6 +29,7 @@ void set_ort_log_severity(int severity) {
   detail::call_ort(ErrorKind::kRuntime, "cannot set the log severity", [&] {
     env.UpdateEnvWithCustomLogLevel(static_cast<OrtLoggingLevel>(severity));
   });
+  g_log_severity.store(severity, std::memory_order_relaxed);
 }
 
 void set_ort_telemetry(bool enabled) {

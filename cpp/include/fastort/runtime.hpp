@@ -38,6 +38,8 @@ std::string runtime_build_info();
 // The least severe ORT log records kept from now on, process-wide: 0 (verbose) to 4 (fatal);
 // the default is 2 (warning). Throws Error(kInvalidArgument) outside that range.
 void set_ort_log_severity(int severity);
+// The severity set_ort_log_severity set last (2 before any call).
+int ort_log_severity() noexcept;
 // ORT's telemetry events (only its Windows builds send any).
 void set_ort_telemetry(bool enabled);
 // Registers a CPU allocator with ORT's environment, shared by the sessions whose config has

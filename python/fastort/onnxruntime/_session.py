@@ -9,6 +9,7 @@ a Python number) is converted to the input's type, as onnxruntime does.
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import re
 import sys
@@ -26,7 +27,13 @@ from ._devices import OrtMemoryInfo, cpu_memory_info
 from ._errors import InvalidArgument, onnxruntime_errors, refuse_pickling, translated
 from ._functions import get_all_providers
 from ._iobinding import IOBinding
-from ._options import RunOptions, SessionOptions, fastort_run_options
+from ._options import (
+    ExecutionMode,
+    GraphOptimizationLevel,
+    RunOptions,
+    SessionOptions,
+    fastort_run_options,
+)
 from ._unsupported import unsupported, unsupported_function
 from ._values import OrtValue, OrtValueVector
 
@@ -150,6 +157,38 @@ def check_and_normalize_provider_args(
     return names, options_list
 
 
+def _config_from_model() -> bool:
+    """onnxruntime's ORT_LOAD_CONFIG_FROM_MODEL=1: ONNX Runtime itself then applies the session
+    options of the model's "ort_config" metadata, which fastort must know (to report them, and
+    not to share a session whose options are the model's)."""
+    return os.environ.get("ORT_LOAD_CONFIG_FROM_MODEL") == "1"
+
+
+def _with_model_config(options: SessionOptions, model: _core.Model) -> SessionOptions:
+    """`options` with those ONNX Runtime took from the model (the five it reads)."""
+    text = model.metadata.custom_metadata_map.get("ort_config")
+    if text is None:
+        return options
+    try:
+        config = json.loads(text).get("session_options", {})
+    except (ValueError, AttributeError):
+        return options  # ONNX Runtime refuses such a model when it loads
+    updated = options._copy()
+    setters: dict[str, Callable[[Any], None]] = {
+        "intra_op_num_threads": lambda v: setattr(updated, "intra_op_num_threads", int(v)),
+        "inter_op_num_threads": lambda v: setattr(updated, "inter_op_num_threads", int(v)),
+        "execution_mode": lambda v: setattr(updated, "execution_mode", ExecutionMode(v)),
+        "graph_optimization_level": lambda v: setattr(
+            updated, "graph_optimization_level", GraphOptimizationLevel(v)
+        ),
+        "enable_profiling": lambda v: setattr(updated, "enable_profiling", bool(v)),
+    }
+    for key, value in config.items():
+        if key in setters and isinstance(value, int):
+            setters[key](value)
+    return updated
+
+
 _executor: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None
 _executor_lock = threading.Lock()
 
@@ -183,7 +222,9 @@ class InferenceSession:
         self._load: Callable[[_core.SessionOptions], _core.Model]
         if isinstance(path_or_bytes, (str, os.PathLike)):
             path = os.fsencode(path_or_bytes)
-            self._load = lambda options: _core.Model.load_file(path, options, _DEFAULT)
+            self._load = lambda options: _core.Model.load_file(
+                path, options, False if _config_from_model() else _DEFAULT
+            )
         elif isinstance(path_or_bytes, bytes):
             model = path_or_bytes
             self._load = lambda options: _load_bytes(model, options, _DEFAULT)
@@ -223,6 +264,8 @@ class InferenceSession:
             )
             model = self._load(options)
         self._model = model
+        if _config_from_model():
+            self._sess_options = _with_model_config(self._sess_options, model)
         self._handle = _core.SessionHandle(model, False)
         self._run = self._handle.run  # the native run, looked up once
         self._inputs = list(model.inputs)
