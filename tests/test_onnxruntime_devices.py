@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import onnxruntime
 import pytest
-from onnx import TensorProto
+from onnx import TensorProto, helper
 
 import fastort.onnxruntime
 from models import add_model, identity_model, ort_datasets
@@ -340,3 +340,82 @@ def void_strings(ort):
 def test_void_arrays_feed_string_inputs_as_their_bytes(ort):
     (result,) = like_onnxruntime(ort, void_strings)
     assert result.tolist() == [["must", "have"], ["same", "size"]]
+
+
+def test_graph_assignment_info_needs_its_config_entry_first(ort):
+    with pytest.raises(ort.capi.onnxruntime_pybind11_state.Fail) as caught:
+        mul_session(ort).get_provider_graph_assignment_info()
+    assert (
+        "Session configuration entry 'session.record_ep_graph_assignment_info' must be set to "
+        '"1" to retrieve EP graph assignment information.' in str(caught.value)
+    )
+    if ort is fastort.onnxruntime:
+        options = ort.SessionOptions()
+        options.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
+        with pytest.raises(ort.NotImplemented, match="get_provider_graph_assignment_info"):
+            mul_session(ort, options).get_provider_graph_assignment_info()
+
+
+def pad_with_external_pads(tmp_path):
+    """A Pad whose pads live in an external file that does not exist: the user supplies them."""
+    pads = TensorProto()
+    pads.name = "pads_elsewhere"
+    pads.data_type = TensorProto.INT64
+    pads.dims.extend([2])
+    pads.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "pads.bin"), ("offset", "0"), ("length", "16")):
+        entry = pads.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph(
+        [helper.make_node("Pad", ["x", "pads_elsewhere"], ["y"], mode="constant")],
+        "external_pads",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [pads],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    path = tmp_path / "external_pads.onnx"
+    path.write_bytes(model.SerializeToString())
+    return os.fspath(path)
+
+
+def external_initializers(ort, path):
+    x = np.array([1.0, 2.0], np.float32)
+    pads = np.array([1, 2], np.int64)
+    results = []
+    given = ort.SessionOptions()
+    given.add_external_initializers(["pads_elsewhere"], [ort.OrtValue.ortvalue_from_numpy(pads)])
+    results.append(
+        ort.InferenceSession(path, given, providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    )
+    in_memory = ort.SessionOptions()
+    # onnxruntime borrows the buffer (fastort copies it): it must outlive the session.
+    data = pads.tobytes()
+    in_memory.add_external_initializers_from_files_in_memory(["pads.bin"], [data], [len(data)])
+    results.append(
+        ort.InferenceSession(path, in_memory, providers=["CPUExecutionProvider"]).run(
+            None, {"x": x}
+        )
+    )
+    with pytest.raises(Exception):  # noqa: B017 - onnxruntime's class differs by version
+        ort.InferenceSession(path, providers=["CPUExecutionProvider"])  # no pads.bin on disk
+    return results
+
+
+def test_external_initializers_supplied_by_the_caller(ort, tmp_path):
+    results = like_onnxruntime(ort, external_initializers, pad_with_external_pads(tmp_path))
+    for (padded,) in results:
+        assert padded.tolist() == [0.0, 1.0, 2.0, 0.0, 0.0]
+
+
+def test_external_files_in_memory_are_copied(tmp_path):
+    ort = fastort.onnxruntime
+    options = ort.SessionOptions()
+    pads = np.array([2, 0], np.int64)
+    options.add_external_initializers_from_files_in_memory(["pads.bin"], [pads.tobytes()], [16])
+    session = ort.InferenceSession(pad_with_external_pads(tmp_path), options)
+    np.full(1000, -1, np.int64)  # reuse of a freed buffer would show here
+    assert session.run(None, {"x": np.ones(1, np.float32)})[0].tolist() == [0.0, 0.0, 1.0]
+    with pytest.raises(ValueError, match="not within its buffer of 16 bytes"):
+        options.add_external_initializers_from_files_in_memory(["pads.bin"], [pads.tobytes()], [17])

@@ -113,7 +113,9 @@ SessionSettings make_settings(
     const std::string& log_id, bool enable_profiling, const py::bytes& profile_file_prefix,
     bool enable_mem_pattern, bool enable_cpu_mem_arena, bool deterministic_compute,
     const std::vector<py::bytes>& custom_ops_libraries, const Initializers& initializers,
-    const Dimensions& free_dimensions_by_name, const Dimensions& free_dimensions_by_denotation) {
+    const Dimensions& free_dimensions_by_name, const Dimensions& free_dimensions_by_denotation,
+    const Initializers& external_initializers,
+    const std::vector<std::pair<py::bytes, py::bytes>>& external_files) {
   require_runtime();  // initializers become ORT values; custom-op libraries are probed
   SessionSettings settings;
   settings.execution_mode = parallel_execution ? Execution::kParallel : Execution::kSequential;
@@ -127,6 +129,10 @@ SessionSettings make_settings(
   settings.deterministic_compute = deterministic_compute;
   for (const auto& path : custom_ops_libraries) settings.custom_ops_libraries.emplace_back(path);
   settings.initializers = copy_initializers(initializers);
+  settings.external_initializers = copy_initializers(external_initializers);
+  for (const auto& [name, bytes] : external_files) {
+    settings.external_files.emplace_back(name, std::make_shared<const std::string>(bytes));
+  }
   settings.free_dimensions_by_name = dimension_overrides(free_dimensions_by_name);
   settings.free_dimensions_by_denotation = dimension_overrides(free_dimensions_by_denotation);
   settings.validate();
@@ -148,7 +154,9 @@ void register_session_settings(py::module_& m) {
            py::arg("custom_ops_libraries") = std::vector<py::bytes>{},
            py::arg("initializers") = Initializers{},
            py::arg("free_dimensions_by_name") = Dimensions{},
-           py::arg("free_dimensions_by_denotation") = Dimensions{});
+           py::arg("free_dimensions_by_denotation") = Dimensions{},
+           py::arg("external_initializers") = Initializers{},
+           py::arg("external_files") = std::vector<std::pair<py::bytes, py::bytes>>{});
 }
 
 void register_session_options(py::module_& m) {

@@ -1,6 +1,7 @@
 #include "fastort/session_options.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <system_error>
 
@@ -172,6 +173,20 @@ void SessionSettings::validate() const {
   check_log_levels(*this);
   check_path("profile_file_prefix", profile_file_prefix);
   check_initializers(initializers);
+  check_initializers(external_initializers);
+  for (size_t i = 0; i < external_files.size(); ++i) {
+    const std::string& name = external_files[i].first;
+    if (name.empty() || name.find('\0') != std::string::npos || !external_files[i].second) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "external initializer files need a non-empty name without NUL bytes and bytes");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (external_files[j].first == name) {
+        throw Error(ErrorKind::kInvalidArgument,
+                    "external initializer file '" + name + "' is given twice");
+      }
+    }
+  }
   check_overrides("free_dimensions_by_name", free_dimensions_by_name);
   check_overrides("free_dimensions_by_denotation", free_dimensions_by_denotation);
   for (const auto& library : custom_ops_libraries) check_custom_ops_library(library);
@@ -189,10 +204,17 @@ void SessionSettings::append_key(std::string& key) const {
   append_field(key, profile_file_prefix);
   key += "|libraries";
   for (const auto& library : custom_ops_libraries) append_field(key, library);
-  key += "|initializers";
-  for (const auto& [name, tensor] : initializers) {
+  for (const auto* named : {&initializers, &external_initializers}) {
+    key += "|initializers";
+    for (const auto& [name, tensor] : *named) {
+      append_field(key, name);
+      append_field(key, std::to_string(tensor ? tensor->id() : 0));
+    }
+  }
+  key += "|files";
+  for (const auto& [name, bytes] : external_files) {
     append_field(key, name);
-    append_field(key, std::to_string(tensor ? tensor->id() : 0));
+    append_field(key, std::to_string(reinterpret_cast<uintptr_t>(bytes.get())));
   }
   for (const auto* overrides : {&free_dimensions_by_name, &free_dimensions_by_denotation}) {
     key += "|dimensions";
@@ -205,6 +227,7 @@ void SessionSettings::append_key(std::string& key) const {
 
 bool SessionOptions::shareable() const noexcept {
   return !settings.enable_profiling && settings.initializers.empty() &&
+         settings.external_initializers.empty() && settings.external_files.empty() &&
          optimized_model_path.empty();
 }
 

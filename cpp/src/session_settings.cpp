@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <vector>
 
 #include "fastort/error.hpp"
 #include "ort_error.hpp"
@@ -58,6 +59,32 @@ void apply_session_settings(const SessionSettings& options, Ort::SessionOptions&
   // The values stay alive with the options, which the Model keeps as long as its session.
   for (const auto& [name, tensor] : options.initializers) {
     ort_options.AddInitializer(name.c_str(), tensor->value());
+  }
+  if (!options.external_initializers.empty()) {
+    std::vector<const char*> names;
+    std::vector<const OrtValue*> values;
+    for (const auto& [name, tensor] : options.external_initializers) {
+      names.push_back(name.c_str());
+      values.push_back(tensor->value());
+    }
+    Ort::ThrowOnError(
+        api.AddExternalInitializers(ort_options, names.data(), values.data(), names.size()));
+  }
+  if (!options.external_files.empty()) {
+    std::vector<std::filesystem::path> paths;
+    std::vector<const ORTCHAR_T*> names;
+    std::vector<char*> buffers;
+    std::vector<size_t> lengths;
+    paths.reserve(options.external_files.size());
+    for (const auto& [name, bytes] : options.external_files) {
+      paths.emplace_back(name);
+      names.push_back(paths.back().c_str());
+      // ORT reads the bytes and does not write them; its signature is not const.
+      buffers.push_back(const_cast<char*>(bytes->data()));
+      lengths.push_back(bytes->size());
+    }
+    Ort::ThrowOnError(api.AddExternalInitializersFromFilesInMemory(
+        ort_options, names.data(), buffers.data(), lengths.data(), names.size()));
   }
   for (const auto& [name, value] : options.free_dimensions_by_name) {
     Ort::ThrowOnError(api.AddFreeDimensionOverrideByName(ort_options, name.c_str(), value));

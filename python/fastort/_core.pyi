@@ -103,6 +103,10 @@ class SessionSettings:
         free_dimensions_by_denotation: collections.abc.Sequence[
             tuple[str, typing.SupportsInt | typing.SupportsIndex]
         ] = [],
+        external_initializers: collections.abc.Sequence[
+            tuple[str, numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]]
+        ] = [],
+        external_files: collections.abc.Sequence[tuple[bytes, bytes]] = [],
     ) -> None: ...
     def __reduce_ex__(self, protocol: typing.SupportsInt | typing.SupportsIndex) -> typing.Any: ...
 

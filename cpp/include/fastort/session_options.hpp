@@ -82,12 +82,18 @@ struct SessionSettings {
   bool deterministic_compute = false;
   std::vector<std::string> custom_ops_libraries;  // shared libraries of custom operators
   std::vector<NamedInitializer> initializers;
+  // Values of initializers the model keeps as external data, used instead of reading its data
+  // files (onnxruntime's add_external_initializers).
+  std::vector<NamedInitializer> external_initializers;
+  // External data files given as bytes, by the file name the model references (onnxruntime's
+  // add_external_initializers_from_files_in_memory); kept as long as the options.
+  std::vector<std::pair<std::string, std::shared_ptr<const std::string>>> external_files;
   std::vector<DimensionOverride> free_dimensions_by_name;
   std::vector<DimensionOverride> free_dimensions_by_denotation;
 
   // Throws Error(kInvalidArgument) for log levels out of range, paths with NUL bytes, unnamed
-  // or repeated initializers and dimension overrides, negative dimensions, and custom-op
-  // libraries ONNX Runtime cannot load (with ORT's error code).
+  // or repeated initializers, external files and dimension overrides, negative dimensions, and
+  // custom-op libraries ONNX Runtime cannot load (with ORT's error code).
   void validate() const;
   // Appends a string equal for two settings exactly when they build the same session.
   void append_key(std::string& key) const;

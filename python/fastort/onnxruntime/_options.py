@@ -77,12 +77,21 @@ class SessionOptions:
     """onnxruntime's SessionOptions. Values are checked by fastort's core when a session is
     made from them; a session keeps its own copy (`get_session_options()`).
 
-    `add_initializer` copies the tensor once when a session is made (onnxruntime borrows it),
-    so it cannot dangle or change under a session. `log_verbosity_level` only affects debug
-    builds of ONNX Runtime, as in onnxruntime.
+    `add_initializer` and `add_external_initializers` copy the tensor once when a session is
+    made, `add_external_initializers_from_files_in_memory` the bytes when called (onnxruntime
+    borrows both), so nothing can dangle or change under a session. `log_verbosity_level`
+    only affects debug builds of ONNX Runtime, as in onnxruntime.
     """
 
-    __slots__ = ("_config", "_dimensions", "_fields", "_initializers", "_libraries")
+    __slots__ = (
+        "_config",
+        "_dimensions",
+        "_external",
+        "_external_files",
+        "_fields",
+        "_initializers",
+        "_libraries",
+    )
 
     intra_op_num_threads = _Field(int, 0)
     inter_op_num_threads = _Field(int, 0)
@@ -102,6 +111,8 @@ class SessionOptions:
         self._fields: dict[str, Any] = {}
         self._config: dict[str, str] = {}
         self._initializers: dict[str, np.ndarray[Any, Any]] = {}
+        self._external: dict[str, np.ndarray[Any, Any]] = {}
+        self._external_files: dict[bytes, bytes] = {}
         self._libraries: list[str] = []
         self._dimensions: dict[str, dict[str, int]] = {"name": {}, "denotation": {}}
 
@@ -178,10 +189,50 @@ class SessionOptions:
         supported); InferenceSession's `providers` chooses them."""
         return False
 
-    add_external_initializers = unsupported_function("SessionOptions.add_external_initializers")
-    add_external_initializers_from_files_in_memory = unsupported_function(
-        "SessionOptions.add_external_initializers_from_files_in_memory"
-    )
+    def add_external_initializers(self, names: Sequence[str], values: Sequence[OrtValue]) -> None:
+        """Values for initializers the model keeps as external data, used instead of reading
+        its data files (copied when a session is made)."""
+        from ._values import OrtValue
+
+        names, values = list(names), list(values)
+        if len(names) != len(values) or not all(
+            isinstance(name, str) and isinstance(value, OrtValue)
+            for name, value in zip(names, values)
+        ):
+            raise _core.InvalidTypeError(
+                "add_external_initializers takes a list of names and a list of OrtValues of "
+                "the same length"
+            )
+        for name, value in zip(names, values):
+            self._external[name] = value.numpy()
+
+    def add_external_initializers_from_files_in_memory(
+        self,
+        file_names: Sequence[str | os.PathLike[str]],
+        buffers: Sequence[Any],
+        lengths: Sequence[int],
+    ) -> None:
+        """The bytes of external data files, by the file name the model references: the model
+        reads its external initializers from these instead of from disk (copied now)."""
+        file_names, buffers, lengths = list(file_names), list(buffers), list(lengths)
+        if not len(file_names) == len(buffers) == len(lengths):
+            raise _core.InvalidTypeError(
+                "add_external_initializers_from_files_in_memory takes three lists of the same "
+                "length: file names, buffers and their lengths"
+            )
+        for name, buffer, length in zip(file_names, buffers, lengths):
+            data = memoryview(buffer).cast("B")
+            if (
+                isinstance(length, bool)
+                or not isinstance(length, int)
+                or not 0 <= length <= len(data)
+            ):
+                raise InvalidArgument(
+                    f"length {length!r} of external initializer file {name!r} is not within its "
+                    f"buffer of {len(data)} bytes"
+                )
+            self._external_files[_path("file_names", name)] = bytes(data[:length])
+
     add_provider = unsupported_function("SessionOptions.add_provider")
     add_provider_for_devices = unsupported_function("SessionOptions.add_provider_for_devices")
     set_provider_selection_policy = unsupported_function(
@@ -203,6 +254,8 @@ class SessionOptions:
         copy._fields = dict(self._fields)
         copy._config = dict(self._config)
         copy._initializers = dict(self._initializers)
+        copy._external = dict(self._external)
+        copy._external_files = dict(self._external_files)
         copy._libraries = list(self._libraries)
         copy._dimensions = {kind: dict(dims) for kind, dims in self._dimensions.items()}
         return copy
@@ -232,6 +285,8 @@ class SessionOptions:
                 initializers=list(self._initializers.items()),
                 free_dimensions_by_name=list(self._dimensions["name"].items()),
                 free_dimensions_by_denotation=list(self._dimensions["denotation"].items()),
+                external_initializers=list(self._external.items()),
+                external_files=list(self._external_files.items()),
             ),
         )
 

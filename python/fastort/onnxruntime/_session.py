@@ -24,7 +24,7 @@ from .. import _core
 from .._runtime import available_providers
 from ..session import _load_bytes
 from ._devices import OrtMemoryInfo, cpu_memory_info
-from ._errors import InvalidArgument, onnxruntime_errors, refuse_pickling, translated
+from ._errors import Fail, InvalidArgument, onnxruntime_errors, refuse_pickling, translated
 from ._functions import get_all_providers
 from ._iobinding import IOBinding
 from ._options import (
@@ -512,9 +512,21 @@ class InferenceSession:
         plug-in providers; onnxruntime too reports None where there is none)."""
         return [None for _ in self._inputs]
 
-    get_provider_graph_assignment_info = unsupported_function(
-        "InferenceSession.get_provider_graph_assignment_info"
-    )
+    def get_provider_graph_assignment_info(self) -> list[Any]:
+        """Not supported; a session made without the config entry that asks for the record gets
+        onnxruntime's error for that first."""
+        entry = "session.record_ep_graph_assignment_info"
+        try:
+            enabled = self._sess_options.get_session_config_entry(entry) == "1"
+        except RuntimeError:  # no such entry
+            enabled = False
+        if not enabled:
+            raise Fail(
+                f"Session configuration entry '{entry}' must be set to \"1\" to retrieve EP "
+                "graph assignment information."
+            )
+        unsupported("InferenceSession.get_provider_graph_assignment_info()")
+
     set_ep_dynamic_options = unsupported_function("InferenceSession.set_ep_dynamic_options")
     get_tuning_results = unsupported_function("InferenceSession.get_tuning_results")
     set_tuning_results = unsupported_function("InferenceSession.set_tuning_results")
