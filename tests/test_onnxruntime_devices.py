@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 
 import numpy as np
 import onnxruntime
@@ -419,3 +420,40 @@ def test_external_files_in_memory_are_copied(tmp_path):
     assert session.run(None, {"x": np.ones(1, np.float32)})[0].tolist() == [0.0, 0.0, 1.0]
     with pytest.raises(ValueError, match="not within its buffer of 16 bytes"):
         options.add_external_initializers_from_files_in_memory(["pads.bin"], [pads.tobytes()], [17])
+
+
+def lenient_arguments(ort, capsys):
+    path = str(ort_datasets() / "mul_1.onnx")
+    cpu = ("CPUExecutionProvider", {"arena_extend_strategy": "kSameAsRequested", "use_arena": "0"})
+    session = ort.InferenceSession(path, providers=[cpu], some_future_argument=1)
+    results = [session.get_provider_options(), session.run(None, {"X": X})]
+    # A str or a list of lists for providers: onnxruntime falls back to the CPU (it prints
+    # why; fastort.onnxruntime warns).
+    for providers in ("CPUExecutionProvider", [["CPUExecutionProvider", {}]]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results.append(ort.InferenceSession(path, providers=providers).get_providers())
+    capsys.readouterr()
+    with pytest.raises(RuntimeError), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ort.InferenceSession(path, providers="CPUExecutionProvider", enable_fallback=0)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = True
+    options.enable_profiling = 0
+    options.enable_mem_pattern = np.bool_(False)
+    results.append(
+        [options.intra_op_num_threads, options.enable_profiling, options.enable_mem_pattern]
+    )
+    with pytest.raises(TypeError):
+        options.enable_profiling = "yes"
+    zeros = np.zeros((2, 3), np.float32)  # onnxruntime borrows it: it must outlive the value
+    value = ort.OrtValue.ortvalue_from_numpy(zeros)
+    value.update_inplace(np.arange(6, dtype=np.float32))  # same count, another shape
+    results.append(value.numpy().copy())  # onnxruntime's view dies with the value
+    with pytest.raises(ort.capi.onnxruntime_pybind11_state.InvalidArgument, match="No graph"):
+        ort.InferenceSession(b"")
+    return results
+
+
+def test_arguments_onnxruntime_accepts_are_accepted(ort, capsys):
+    like_onnxruntime(ort, lenient_arguments, capsys)

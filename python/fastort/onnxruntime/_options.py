@@ -15,14 +15,14 @@ import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, SupportsIndex, TypeVar, overload
 
+import numpy as np
+
 from .. import _core
 from ..run_options import RunOptions as _FastortRunOptions
 from ._errors import InvalidArgument, onnxruntime_errors, refuse_pickling
 from ._unsupported import unsupported, unsupported_function
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from ._values import OrtValue
 
 __all__ = ["ExecutionMode", "GraphOptimizationLevel", "RunOptions", "SessionOptions"]
@@ -34,7 +34,8 @@ T = TypeVar("T")
 
 
 class _Field(Generic[T]):
-    """A typed attribute, checked when set (a bool is not an int here, as in onnxruntime)."""
+    """A typed attribute, checked when set and converted as onnxruntime's native options
+    convert: an int field takes any integer (bools too), a bool field any number or None."""
 
     def __init__(self, kind: type[Any], default: T) -> None:
         self.kind = kind
@@ -56,15 +57,19 @@ class _Field(Generic[T]):
         return value
 
     def __set__(self, instance: object, value: T) -> None:
-        integer = self.kind is int
-        if (integer and (isinstance(value, bool) or not isinstance(value, numbers.Integral))) or (
-            not integer and not isinstance(value, self.kind)
-        ):
+        converted: Any
+        if self.kind is int and isinstance(value, numbers.Integral):
+            converted = int(value)
+        elif self.kind is bool and (value is None or isinstance(value, (numbers.Number, np.bool_))):
+            converted = bool(value)
+        elif isinstance(value, self.kind):
+            converted = value
+        else:
             raise _core.InvalidTypeError(
                 f"{self.name} must be {self.kind.__name__}, got {type(value).__name__}"
             )
         fields: dict[str, Any] = getattr(instance, "_fields")  # noqa: B009
-        fields[self.name] = int(value) if integer else value  # type: ignore[call-overload]
+        fields[self.name] = converted
 
 
 def _path(name: str, value: object) -> bytes:

@@ -62,6 +62,10 @@ def _repeats(names: object) -> bool:
         return False
 
 
+_CPU = "CPUExecutionProvider"
+_CPU_OPTIONS = {"use_arena"}
+
+
 def _provider_pairs(
     providers: Sequence[ProviderArg], provider_options: Sequence[Mapping[Any, Any]] | None
 ) -> list[tuple[Any, Any]]:
@@ -130,6 +134,9 @@ def _normalized_providers(
             warnings.warn(f"Duplicate provider '{name}' encountered, ignoring.", stacklevel=4)
         else:
             result[name] = {str(key): str(value) for key, value in options.items()}
+            if name == _CPU:
+                # ONNX Runtime's CPU provider ignores options it does not know.
+                result[name] = {k: v for k, v in result[name].items() if k in _CPU_OPTIONS}
     return list(result.items())
 
 
@@ -226,6 +233,8 @@ class InferenceSession:
                 path, options, False if _config_from_model() else _DEFAULT
             )
         elif isinstance(path_or_bytes, bytes):
+            if not path_or_bytes:
+                raise InvalidArgument("No graph was found in the protobuf.")
             model = path_or_bytes
             self._load = lambda options: _load_bytes(model, options, _DEFAULT)
         else:
@@ -243,9 +252,7 @@ class InferenceSession:
 
     @staticmethod
     def _check_kwargs(kwargs: Mapping[str, Any]) -> None:
-        unknown = set(kwargs) - {"enable_fallback", "read_config_from_model", "disabled_optimizers"}
-        if unknown:
-            raise _core.InvalidTypeError(f"unexpected keyword arguments: {sorted(unknown)}")
+        # Other keyword arguments are ignored, as onnxruntime ignores them.
         if int(kwargs.get("read_config_from_model", 0)) == 1:
             unsupported("InferenceSession(read_config_from_model=1)")
         if kwargs.get("disabled_optimizers"):
@@ -257,7 +264,19 @@ class InferenceSession:
         provider_options: Sequence[Mapping[Any, Any]] | None,
         fallback: bool,
     ) -> None:
-        normalized = _normalized_providers(providers, provider_options, fallback)
+        try:
+            normalized = _normalized_providers(providers, provider_options, fallback)
+        except InvalidArgument as error:
+            if not fallback:
+                raise
+            # onnxruntime's fallback: a session whose providers it cannot use is made on the
+            # CPU instead (onnxruntime prints this; here it is a warning).
+            warnings.warn(
+                f"EP Error {error} when using {providers}; falling back to "
+                "['CPUExecutionProvider'] and retrying.",
+                stacklevel=3,
+            )
+            normalized = []
         with onnxruntime_errors():
             options = self._sess_options._to_core(
                 [(name, list(o.items())) for name, o in normalized]
@@ -279,7 +298,10 @@ class InferenceSession:
         self._output_types = {info.name: info.type for info in self._outputs}
         given = dict(normalized)
         self._providers = list(model.providers)
-        self._provider_options = {name: dict(given.get(name, {})) for name in self._providers}
+        # onnxruntime reports no options for the CPU provider, whatever it was given.
+        self._provider_options = {
+            name: {} if name == _CPU else dict(given.get(name, {})) for name in self._providers
+        }
 
     # ---- runs ---------------------------------------------------------------------------
 

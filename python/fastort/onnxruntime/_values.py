@@ -156,17 +156,18 @@ class OrtValue:
         )
 
     def update_inplace(self, data: np.ndarray[Any, Any] | OrtValue) -> None:
-        """Copies `data` (same shape and type) into this tensor's memory."""
+        """Copies `data` (same type and number of elements, in C order, whatever its shape, as
+        onnxruntime copies) into this tensor's memory."""
         target = self._tensor("update_inplace()")
         source = data.numpy() if isinstance(data, OrtValue) else data
         if not isinstance(source, np.ndarray):
             raise _core.InvalidTypeError("data must be a numpy.ndarray or an OrtValue.")
-        if source.shape != target.shape or source.dtype != target.dtype:
+        if source.size != target.size or source.dtype != target.dtype:
             raise InvalidArgument(
-                f"update_inplace: expected {target.dtype}{list(target.shape)}, "
+                f"update_inplace: expected {target.size} elements of {target.dtype}, "
                 f"got {source.dtype}{list(source.shape)}"
             )
-        np.copyto(target, source)
+        np.copyto(target, source.reshape(target.shape))
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
         array = self.numpy()
