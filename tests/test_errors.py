@@ -533,6 +533,27 @@ def test_feed_changed_by_a_conversion_callback_is_not_read_after_free(add_path):
     assert process.stdout == "ok\n"
 
 
+def test_an_interrupt_while_a_value_is_converted_is_not_turned_into_a_type_error(add_path):
+    class Interrupted:
+        @property
+        def __array_interface__(self):
+            raise KeyboardInterrupt
+
+    class Broken:
+        @property
+        def __array_interface__(self):
+            raise RuntimeError("broken property")
+
+    session = fastort.Session(add_path)
+    x = np.ones((2, 3), np.float32)
+    with pytest.raises(KeyboardInterrupt):
+        session.run(None, {"x": x, "y": Interrupted()})
+    # Any other exception of the property is the value's problem: propagated as itself.
+    with pytest.raises(RuntimeError, match="broken property"):
+        session.run(None, {"x": x, "y": Broken()})
+    assert session.run(None, {"x": x, "y": x})[0].tolist() == (x + x).tolist()
+
+
 def test_ort_log_goes_to_python_logging_not_to_stderr(save, caplog):
     path = save(_reshape_model())
     bad_feed = "{'x': np.ones(5, np.float32), 'shape': np.array([2, 2], np.int64)}"

@@ -217,15 +217,34 @@ std::string Subject::text() const {
   return std::string(role) + " '" + std::string(name) + "'";
 }
 
+namespace {
+
+// Whether `value` has the attribute. Unlike hasattr(), only an AttributeError means no: any
+// other exception (a KeyboardInterrupt while a property ran) propagates.
+bool has_attribute(py::handle value, const char* name) {
+  PyObject* attribute = PyObject_GetAttrString(value.ptr(), name);
+  if (attribute != nullptr) {
+    Py_DECREF(attribute);
+    return true;
+  }
+  if (!PyErr_ExceptionMatches(PyExc_AttributeError)) throw py::error_already_set();
+  PyErr_Clear();
+  return false;
+}
+
+}  // namespace
+
 py::array as_array(py::handle value, const Subject& subject) {
   if (py::isinstance<py::array>(value)) return py::reinterpret_borrow<py::array>(value);
+  const bool dlpack = has_attribute(value, "__dlpack__");
+  const bool interface = !dlpack && (has_attribute(value, "__array_interface__") ||
+                                     has_attribute(value, "__array_struct__"));
   try {
     py::module_ numpy = py::module_::import("numpy");
-    if (py::hasattr(value, "__dlpack__")) return numpy.attr("from_dlpack")(value);
-    if (py::hasattr(value, "__array_interface__") || py::hasattr(value, "__array_struct__")) {
-      return numpy.attr("asarray")(value);
-    }
+    if (dlpack) return numpy.attr("from_dlpack")(value);
+    if (interface) return numpy.attr("asarray")(value);
   } catch (py::error_already_set& error) {
+    if (!error.matches(PyExc_Exception)) throw;  // KeyboardInterrupt, SystemExit
     throw Error(
         ErrorKind::kTypeMismatch,
         subject.text() + ": cannot view the value as an array without copying: " + error.what());
