@@ -14,6 +14,7 @@
 #include "fastort/error.hpp"
 #include "fastort/model.hpp"
 #include "fastort/run_control.hpp"
+#include "numpy_interop.hpp"
 
 namespace fastort::bindings {
 
@@ -31,6 +32,12 @@ struct BorrowedCall {
   // Empty again (its references dropped; the GIL must be held), keeping the vectors' memory.
   void clear() noexcept;
 };
+
+// A list or tuple of arrays for a sequence input, a dict for a map input, None for an optional
+// input, into call.request.inputs (the arrays referenced by `call`); false for a value of any
+// other kind, or for an input the model declares as a tensor: that value is read as an array.
+bool borrow_structured(BorrowedCall& call, const Subject& subject, pybind11::handle value,
+                       const Model& model);
 
 // Views every array of an input_feed dict into call.request.inputs; for inputs `model` declares
 // as sequences, maps or optionals, also lists of arrays, dicts and None.

@@ -9,37 +9,33 @@ a Python number) is converted to the input's type, as onnxruntime does.
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import os
 import re
 import sys
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, Callable, NoReturn, SupportsIndex, Union
+from typing import Any, Callable, NoReturn, SupportsIndex
 
 import numpy as np
 
 from .. import _core
-from .._runtime import available_providers
 from ..session import _load_bytes
 from ._devices import OrtMemoryInfo, cpu_memory_info
 from ._errors import Fail, InvalidArgument, onnxruntime_errors, refuse_pickling, translated
-from ._functions import get_all_providers
 from ._iobinding import IOBinding
+from ._model_config import config_from_model, with_model_config
 from ._options import (
-    ExecutionMode,
-    GraphOptimizationLevel,
     RunOptions,
     SessionOptions,
     fastort_run_options,
 )
+from ._providers import CPU, ProviderArg, normalized_providers
 from ._unsupported import unsupported, unsupported_function
 from ._values import OrtValue, OrtValueVector
 
-__all__ = ["InferenceSession", "check_and_normalize_provider_args"]
+__all__ = ["InferenceSession"]
 
-ProviderArg = Union[str, tuple[str, Mapping[Any, Any]]]
 # Through fastort's session cache, as fastort.Session: path models are shared (sessions that
 # profile or take initializers never are), bytes are not.
 _DEFAULT = None
@@ -60,140 +56,6 @@ def _repeats(names: object) -> bool:
         return len(set(names)) < len(names)
     except TypeError:  # unhashable items: the run's own error stands
         return False
-
-
-_CPU = "CPUExecutionProvider"
-_CPU_OPTIONS = {"use_arena"}
-
-
-def _provider_pairs(
-    providers: Sequence[ProviderArg], provider_options: Sequence[Mapping[Any, Any]] | None
-) -> list[tuple[Any, Any]]:
-    """onnxruntime's forms: names or (name, options) pairs, or names with a parallel list of
-    options, as (name, options) pairs."""
-    if not isinstance(providers, Sequence) or isinstance(providers, str):
-        raise InvalidArgument("'providers' should be a sequence.")
-    if provider_options is not None:
-        if not isinstance(provider_options, Sequence) or len(providers) != len(provider_options):
-            raise InvalidArgument(
-                "'providers' and 'provider_options' should be the same length if both are given."
-            )
-        if not all(isinstance(name, str) for name in providers):
-            raise InvalidArgument(
-                "Only string values for 'providers' are supported if 'provider_options' is given."
-            )
-        if not all(isinstance(options, dict) for options in provider_options):
-            raise InvalidArgument("'provider_options' values must be dicts.")
-        return list(zip(providers, provider_options))
-    pairs: list[tuple[Any, Any]] = []
-    for provider in providers:
-        if isinstance(provider, str):
-            pairs.append((provider, {}))
-        elif (
-            isinstance(provider, tuple)
-            and len(provider) == 2
-            and isinstance(provider[0], str)
-            and isinstance(provider[1], dict)
-        ):
-            pairs.append(provider)
-        else:
-            raise InvalidArgument(
-                "'providers' values must be either strings or (string, dict) tuples."
-            )
-    return pairs
-
-
-def _unavailable(name: str, available: Sequence[str]) -> None:
-    warnings.warn(
-        f"Specified provider '{name}' is not in available provider names."
-        f"Available providers: '{', '.join(available)}'",
-        stacklevel=4,
-    )
-
-
-def _normalized_providers(
-    providers: Sequence[ProviderArg] | None,
-    provider_options: Sequence[Mapping[Any, Any]] | None,
-    fallback: bool,
-) -> list[tuple[str, dict[str, str]]]:
-    """onnxruntime's rules (see _provider_pairs); a provider this runtime lacks is left out
-    with a warning, as is a repeated one. A name that is no provider at all is also an error
-    unless `fallback` (onnxruntime's set_providers, and sessions made with enable_fallback=0,
-    fail; other sessions fall back to the CPU)."""
-    if providers is None:
-        return []
-    pairs = _provider_pairs(providers, provider_options)
-    available = available_providers()
-    result: dict[str, dict[str, str]] = {}
-    for name, options in pairs:
-        if name not in available:
-            _unavailable(name, available)
-            if not fallback and name not in get_all_providers():
-                raise InvalidArgument(f"Unknown Provider Type: {name}")
-        elif name in result:
-            warnings.warn(f"Duplicate provider '{name}' encountered, ignoring.", stacklevel=4)
-        else:
-            result[name] = {str(key): str(value) for key, value in options.items()}
-            if name == _CPU:
-                # ONNX Runtime's CPU provider ignores options it does not know.
-                result[name] = {k: v for k, v in result[name].items() if k in _CPU_OPTIONS}
-    return list(result.items())
-
-
-def check_and_normalize_provider_args(
-    providers: Sequence[ProviderArg] | None,
-    provider_options: Sequence[Mapping[Any, Any]] | None,
-    available_provider_names: Sequence[str],
-) -> tuple[list[str], list[dict[str, str]]]:
-    """onnxruntime's helper of the same name: the providers as a list of names and a parallel
-    list of options (keys and values as str). A name not in `available_provider_names` is
-    kept with a warning; a repeated one is dropped with a warning. ValueError for arguments of
-    the wrong form."""
-    if providers is None:
-        return [], []
-    names: list[str] = []
-    options_list: list[dict[str, str]] = []
-    for name, options in _provider_pairs(providers, provider_options):
-        if name not in available_provider_names:
-            _unavailable(name, available_provider_names)
-        if name in names:
-            warnings.warn(f"Duplicate provider '{name}' encountered, ignoring.", stacklevel=2)
-            continue
-        names.append(name)
-        options_list.append({str(key): str(value) for key, value in options.items()})
-    return names, options_list
-
-
-def _config_from_model() -> bool:
-    """onnxruntime's ORT_LOAD_CONFIG_FROM_MODEL=1: ONNX Runtime itself then applies the session
-    options of the model's "ort_config" metadata, which fastort must know (to report them, and
-    not to share a session whose options are the model's)."""
-    return os.environ.get("ORT_LOAD_CONFIG_FROM_MODEL") == "1"
-
-
-def _with_model_config(options: SessionOptions, model: _core.Model) -> SessionOptions:
-    """`options` with those ONNX Runtime took from the model (the five it reads)."""
-    text = model.metadata.custom_metadata_map.get("ort_config")
-    if text is None:
-        return options
-    try:
-        config = json.loads(text).get("session_options", {})
-    except (ValueError, AttributeError):
-        return options  # ONNX Runtime refuses such a model when it loads
-    updated = options._copy()
-    setters: dict[str, Callable[[Any], None]] = {
-        "intra_op_num_threads": lambda v: setattr(updated, "intra_op_num_threads", int(v)),
-        "inter_op_num_threads": lambda v: setattr(updated, "inter_op_num_threads", int(v)),
-        "execution_mode": lambda v: setattr(updated, "execution_mode", ExecutionMode(v)),
-        "graph_optimization_level": lambda v: setattr(
-            updated, "graph_optimization_level", GraphOptimizationLevel(v)
-        ),
-        "enable_profiling": lambda v: setattr(updated, "enable_profiling", bool(v)),
-    }
-    for key, value in config.items():
-        if key in setters and isinstance(value, int):
-            setters[key](value)
-    return updated
 
 
 _executor: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None
@@ -230,7 +92,7 @@ class InferenceSession:
         if isinstance(path_or_bytes, (str, os.PathLike)):
             path = os.fsencode(path_or_bytes)
             self._load = lambda options: _core.Model.load_file(
-                path, options, False if _config_from_model() else _DEFAULT
+                path, options, False if config_from_model() else _DEFAULT
             )
         elif isinstance(path_or_bytes, bytes):
             if not path_or_bytes:
@@ -265,7 +127,7 @@ class InferenceSession:
         fallback: bool,
     ) -> None:
         try:
-            normalized = _normalized_providers(providers, provider_options, fallback)
+            normalized = normalized_providers(providers, provider_options, fallback)
         except InvalidArgument as error:
             if not fallback:
                 raise
@@ -283,8 +145,8 @@ class InferenceSession:
             )
             model = self._load(options)
         self._model = model
-        if _config_from_model():
-            self._sess_options = _with_model_config(self._sess_options, model)
+        if config_from_model():
+            self._sess_options = with_model_config(self._sess_options, model)
         self._handle = _core.SessionHandle(model, False)
         self._run = self._handle.run  # the native run, looked up once
         self._inputs = list(model.inputs)
@@ -300,7 +162,7 @@ class InferenceSession:
         self._providers = list(model.providers)
         # onnxruntime reports no options for the CPU provider, whatever it was given.
         self._provider_options = {
-            name: {} if name == _CPU else dict(given.get(name, {})) for name in self._providers
+            name: {} if name == CPU else dict(given.get(name, {})) for name in self._providers
         }
 
     # ---- runs ---------------------------------------------------------------------------

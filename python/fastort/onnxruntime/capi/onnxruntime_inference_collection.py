@@ -10,7 +10,7 @@ from .. import (
     OrtValue,
     SparseTensor,
 )
-from .._session import check_and_normalize_provider_args
+from .._providers import check_and_normalize_provider_args
 
 __all__ = [
     "AdapterFormat",
