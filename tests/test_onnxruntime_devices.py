@@ -292,8 +292,9 @@ def test_logger_callback(ort, monkeypatch):
     assert unraisable and all(isinstance(u.exc_value, ValueError) for u in unraisable)
 
 
-def config_from_model(ort, path):
-    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+def config_from_model(ort, path, read_config=0):
+    keywords = {"read_config_from_model": 1} if read_config else {}
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"], **keywords)
     options = session.get_session_options()
     trace = session.end_profiling()
     reported = [
@@ -307,6 +308,34 @@ def config_from_model(ort, path):
     if trace:
         os.remove(trace)
     return [reported, session.run(None, {"x": X, "y": X})]
+
+
+def configured_model():
+    model = add_model(shape=(3, 2))
+    entry = model.metadata_props.add()
+    entry.key = "ort_config"
+    entry.value = json.dumps(
+        {
+            "session_options": {
+                "inter_op_num_threads": 3,
+                "graph_optimization_level": 2,
+                "enable_profiling": 1,
+            }
+        }
+    )
+    return model.SerializeToString()
+
+
+def test_the_models_own_config_when_the_session_is_told_to_read_it(ort, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a trace would be written here
+    # As bytes: onnxruntime 1.32 fails a path model under the keyword ("ModelProto needs to
+    # be parsed to check for ORT config within it").
+    # onnxruntime accepts the keyword and applies nothing of a model given as bytes (the
+    # session does not profile).
+    result = like_onnxruntime(ort, config_from_model, configured_model(), 1)
+    assert result[0] == [0, 0, "ORT_SEQUENTIAL", "ORT_ENABLE_ALL", False, False]
+    plain = like_onnxruntime(ort, config_from_model, configured_model())
+    assert plain[0][:4] == [0, 0, "ORT_SEQUENTIAL", "ORT_ENABLE_ALL"]
 
 
 def test_the_models_own_config_when_onnxruntime_is_told_to_read_it(ort, tmp_path, monkeypatch):
@@ -457,3 +486,52 @@ def lenient_arguments(ort, capsys):
 
 def test_arguments_onnxruntime_accepts_are_accepted(ort, capsys):
     like_onnxruntime(ort, lenient_arguments, capsys)
+
+
+def sparse_constant_model():
+    values = helper.make_tensor("values", TensorProto.FLOAT, [3], [1.0, 2.0, 3.0])
+    indices = helper.make_tensor("indices", TensorProto.INT64, [3], [2, 3, 5])
+    sparse = helper.make_sparse_tensor(values, indices, [3, 3])
+    graph = helper.make_graph(
+        [helper.make_node("Constant", [], ["y"], sparse_value=sparse)],
+        "sparse_constant",
+        [],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_a_sparse_output_is_refused_clearly():
+    # ONNX Runtime declares the output a dense tensor and returns a sparse one.
+    with pytest.raises(ValueError, match="returns a sparse tensor, which fastort does not"):
+        fastort.Session(sparse_constant_model()).run(None, {})
+    session = fastort.onnxruntime.InferenceSession(sparse_constant_model())
+    with pytest.raises(fastort.onnxruntime.NotImplemented, match="sparse tensor outputs"):
+        session.run(None, {})
+
+
+def test_onnxruntimes_python_subpackages_are_not_supported():
+    for name in ("backend", "quantization", "tools", "transformers"):
+        with pytest.raises(fastort.onnxruntime.NotImplemented, match=f"onnxruntime.{name}"):
+            getattr(fastort.onnxruntime, name)
+    with pytest.raises(AttributeError):
+        fastort.onnxruntime.no_such_name  # noqa: B018
+
+
+def test_native_names_code_imports_from_capi():
+    from fastort.onnxruntime.capi import _pybind_state as native
+
+    assert native.OrtDevice.make("cpu", 0).device_type() == 0
+    assert native.SessionIOBinding is fastort.onnxruntime.SessionIOBinding
+    with pytest.raises(fastort.onnxruntime.NotImplemented):
+        native.get_model_compatibility_for_ep_devices([], "")
+    ort = fastort.onnxruntime
+    arena, default = ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, ort.OrtMemType.DEFAULT
+    cuda = ort.OrtMemoryInfo("Cuda", arena, 0, default)
+    with pytest.raises(ort.NotImplemented, match="with a memory_info of another device"):
+        ort.OrtValue.ortvalue_from_shape_and_type([2], np.float32, "cpu", 0, 0, cuda)
+    cpu = ort.OrtMemoryInfo("Cpu", arena, 0, default)
+    made = ort.OrtValue.ortvalue_from_shape_and_type([2], np.float32, "cpu", 0, 0, cpu)
+    assert made.shape() == [2]

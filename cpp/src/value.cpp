@@ -35,7 +35,30 @@ bool OwnedValue::has_value() const {
                           [&] { return value_.HasValue(); });
 }
 
+namespace {
+
+// A sparse tensor where a dense one was read: ONNX Runtime declares a sparse constant output as
+// a tensor, and reading it as one fails with a message about type protos.
+[[noreturn]] void refuse_sparse() {
+  throw Error(ErrorKind::kInvalidArgument,
+              "the model returns a sparse tensor, which fastort does not support (it returns "
+              "dense tensors, sequences, maps and optionals)");
+}
+
+}  // namespace
+
+bool OwnedValue::is_sparse() const noexcept {
+  int sparse = 0;
+  OrtStatus* status = Ort::GetApi().IsSparseTensor(value_, &sparse);
+  if (status != nullptr) {
+    Ort::GetApi().ReleaseStatus(status);
+    return false;
+  }
+  return sparse != 0;
+}
+
 TensorView OwnedValue::tensor() const {
+  if (is_sparse()) refuse_sparse();
   return detail::call_ort(ErrorKind::kRuntime, "reading an output tensor", [&] {
     auto info = value_.GetTensorTypeAndShapeInfo();
     TensorView view;
@@ -49,6 +72,16 @@ TensorView OwnedValue::tensor() const {
 }
 
 bool OwnedValue::tensor_header(TensorHeader& header) const {
+  try {
+    return read_header(header);
+  } catch (const Error&) {
+    // Checked only on failure: the hot path asks nothing more of ORT.
+    if (is_sparse()) refuse_sparse();
+    throw;
+  }
+}
+
+bool OwnedValue::read_header(TensorHeader& header) const {
   return detail::call_ort(ErrorKind::kRuntime, "reading an output tensor", [&] {
     // The C API: the C++ wrapper's GetShape() returns a vector.
     const OrtApi& api = Ort::GetApi();

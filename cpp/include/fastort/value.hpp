@@ -36,11 +36,14 @@ class OwnedValue {
   // False for an empty optional.
   bool has_value() const;
 
-  // Tensors: the data pointer, element type and shape (strides empty: ORT is C order).
+  // Tensors: the data pointer, element type and shape (strides empty: ORT is C order). Throws
+  // Error(kInvalidArgument) for a sparse tensor, which fastort does not return.
   TensorView tensor() const;
   // The same for a tensor of rank <= TensorHeader::kMaxRank, into `header`; false (and
   // `header` unspecified) for a higher rank. Allocates nothing of its own.
   bool tensor_header(TensorHeader& header) const;
+  // Whether the value is a sparse tensor.
+  bool is_sparse() const noexcept;
   // String tensors: the elements in C order.
   std::vector<std::string> strings() const;
 
@@ -53,6 +56,8 @@ class OwnedValue {
   OwnedValue map_values() const;
 
  private:
+  bool read_header(TensorHeader& header) const;
+
   Ort::Value value_;
 };
 

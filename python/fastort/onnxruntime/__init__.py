@@ -58,9 +58,11 @@ from ._functions import (
 from ._iobinding import IOBinding
 from ._options import ExecutionMode, GraphOptimizationLevel, RunOptions, SessionOptions
 from ._session import InferenceSession
+from ._unsupported import unsupported as _unsupported
 from ._unsupported import unsupported_class as _unsupported_class
 from ._unsupported import unsupported_function as _unsupported_function
 from ._values import OrtValue, copy_tensors
+from .capi.onnxruntime_pybind11_state import SessionIOBinding, get_ep_devices
 
 # onnxruntime's NodeArg and ModelMetadata are fastort's values of the same fields.
 NodeArg = _core.ValueInfo
@@ -90,11 +92,9 @@ OrtHardwareDevice = _unsupported_class("OrtHardwareDevice")
 OrtHardwareDeviceType = _unsupported_class("OrtHardwareDeviceType")
 OrtSparseFormat = _unsupported_class("OrtSparseFormat")
 OrtSyncStream = _unsupported_class("OrtSyncStream")
-SessionIOBinding = _unsupported_class("SessionIOBinding")
 SparseTensor = _unsupported_class("SparseTensor")
 
 create_and_register_allocator_v2 = _unsupported_function("create_and_register_allocator_v2")
-get_ep_devices = _unsupported_function("get_ep_devices")
 register_execution_provider_library = _unsupported_function("register_execution_provider_library")
 set_global_thread_pool_sizes = _unsupported_function("set_global_thread_pool_sizes")
 set_seed = _unsupported_function("set_seed")
@@ -185,3 +185,13 @@ __all__ = [
 
 # Last: it imports the classes above from this package.
 from .capi import onnxruntime_inference_collection as _inference_collection  # noqa: E402, F401
+
+# onnxruntime's Python-only subpackages, which fastort.onnxruntime does not have: reaching one
+# as an attribute raises NotImplemented naming it (importing one is a ModuleNotFoundError).
+_SUBPACKAGES = frozenset({"backend", "quantization", "tools", "transformers"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _SUBPACKAGES:
+        _unsupported(f"onnxruntime.{name}")
+    raise AttributeError(f"module 'fastort.onnxruntime' has no attribute {name!r}")

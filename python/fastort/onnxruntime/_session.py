@@ -114,9 +114,9 @@ class InferenceSession:
 
     @staticmethod
     def _check_kwargs(kwargs: Mapping[str, Any]) -> None:
-        # Other keyword arguments are ignored, as onnxruntime ignores them.
-        if int(kwargs.get("read_config_from_model", 0)) == 1:
-            unsupported("InferenceSession(read_config_from_model=1)")
+        # Other keyword arguments are ignored, as onnxruntime ignores them; that includes
+        # read_config_from_model=1, under which onnxruntime 1.32 applies nothing of a model
+        # given as bytes (and fails a path). ORT_LOAD_CONFIG_FROM_MODEL=1 is what applies.
         if kwargs.get("disabled_optimizers"):
             unsupported("InferenceSession(disabled_optimizers=...)")
 
@@ -139,14 +139,13 @@ class InferenceSession:
                 stacklevel=3,
             )
             normalized = []
+        providers_options = [(name, list(o.items())) for name, o in normalized]
         with onnxruntime_errors():
-            options = self._sess_options._to_core(
-                [(name, list(o.items())) for name, o in normalized]
-            )
-            model = self._load(options)
+            model = self._load(self._sess_options._to_core(providers_options))
+            if config_from_model():
+                # ONNX Runtime itself applied the model's options: they are reported.
+                self._sess_options = with_model_config(self._sess_options, model)
         self._model = model
-        if config_from_model():
-            self._sess_options = with_model_config(self._sess_options, model)
         self._handle = _core.SessionHandle(model, False)
         self._run = self._handle.run  # the native run, looked up once
         self._inputs = list(model.inputs)
@@ -189,6 +188,8 @@ class InferenceSession:
                 return self._run_repeated(output_names, input_feed, run_options)
             if isinstance(error, ValueError):
                 self._check_missing(input_feed)
+                if "returns a sparse tensor" in str(error):
+                    unsupported("running a model with sparse tensor outputs")
             converted = self._as_arrays(input_feed) if isinstance(error, TypeError) else None
             if converted is None:
                 raise translated(error) from None

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
+from ._devices import OrtMemoryInfo
 from ._errors import Fail, InvalidArgument, onnxruntime_errors
 from ._unsupported import unsupported, unsupported_function
 
@@ -21,7 +22,14 @@ __all__ = ["OrtValue", "OrtValueVector", "copy_tensors"]
 
 
 def _cpu_only(what: str, device_type: str, memory_info: object = None) -> None:
-    if not isinstance(device_type, str) or device_type.lower() != "cpu" or memory_info is not None:
+    if memory_info is not None and not (
+        isinstance(memory_info, OrtMemoryInfo) and memory_info._is_cpu()
+    ):
+        unsupported(
+            f"{what} with a memory_info of another device (fastort.onnxruntime keeps values on "
+            "the CPU)"
+        )
+    if not isinstance(device_type, str) or device_type.lower() != "cpu":
         unsupported(
             f"{what} on device {device_type!r} (fastort.onnxruntime keeps values on the CPU)"
         )
