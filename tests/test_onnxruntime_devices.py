@@ -523,7 +523,10 @@ def test_onnxruntimes_python_subpackages_are_not_supported():
 def test_native_names_code_imports_from_capi():
     from fastort.onnxruntime.capi import _pybind_state as native
 
-    assert native.OrtDevice.make("cpu", 0).device_type() == 0
+    device = native.OrtDevice(native.OrtDevice.cuda(), native.OrtDevice.default_memory(), 1)
+    assert [device.device_type(), device.mem_type(), device.device_id()] == [1, 0, 1]
+    wrapped = fastort.onnxruntime.OrtDevice.make("cuda", 2)._get_c_device()
+    assert [wrapped.device_type(), wrapped.device_id(), wrapped.vendor_id()] == [1, 2, 0x10DE]
     assert native.SessionIOBinding is fastort.onnxruntime.SessionIOBinding
     with pytest.raises(fastort.onnxruntime.NotImplemented):
         native.get_model_compatibility_for_ep_devices([], "")
@@ -535,3 +538,19 @@ def test_native_names_code_imports_from_capi():
     cpu = ort.OrtMemoryInfo("Cpu", arena, 0, default)
     made = ort.OrtValue.ortvalue_from_shape_and_type([2], np.float32, "cpu", 0, 0, cpu)
     assert made.shape() == [2]
+
+
+def native_devices(ort):
+    native = ort.capi._pybind_state.OrtDevice
+    names = ("cpu", "gpu", "cuda", "dml", "npu", "fpga", "cann", "webgpu", "default_memory")
+    made = native(native.cpu(), native.default_memory(), 0)
+    wrapped = ort.OrtDevice.make("cuda", 1)._get_c_device()
+    return [
+        [getattr(native, name)() for name in names],
+        [made.device_type(), made.mem_type(), made.device_id(), made.vendor_id()],
+        [wrapped.device_type(), wrapped.mem_type(), wrapped.device_id(), wrapped.vendor_id()],
+    ]
+
+
+def test_native_devices(ort):
+    like_onnxruntime(ort, native_devices)

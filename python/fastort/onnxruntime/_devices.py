@@ -103,6 +103,66 @@ _ALLOCATORS = {
 }
 
 
+class NativeDevice:
+    """onnxruntime's native device (`capi._pybind_state.OrtDevice`, what the public OrtDevice
+    wraps): `OrtDevice(device_type, mem_type, device_id[, vendor_id])`, with the numbers of
+    onnxruntime's static methods (`cpu()`, `cuda()`, `default_memory()`, ...)."""
+
+    __slots__ = ("_id", "_memory", "_type", "_vendor")
+
+    def __init__(self, device_type: int, mem_type: int, device_id: int, vendor_id: int = 0) -> None:
+        self._type, self._memory = int(device_type), int(mem_type)
+        self._id, self._vendor = int(device_id), int(vendor_id)
+
+    @staticmethod
+    def cpu() -> int:
+        return 0
+
+    @staticmethod
+    def gpu() -> int:
+        return 1
+
+    @staticmethod
+    def cuda() -> int:
+        return 1
+
+    @staticmethod
+    def webgpu() -> int:
+        return 1
+
+    @staticmethod
+    def fpga() -> int:
+        return 2
+
+    @staticmethod
+    def npu() -> int:
+        return 3
+
+    @staticmethod
+    def cann() -> int:
+        return 3
+
+    @staticmethod
+    def dml() -> int:
+        return 4
+
+    @staticmethod
+    def default_memory() -> int:
+        return 0
+
+    def device_type(self) -> int:
+        return self._type
+
+    def mem_type(self) -> int:
+        return self._memory
+
+    def device_id(self) -> int:
+        return self._id
+
+    def vendor_id(self) -> int:
+        return self._vendor
+
+
 class OrtDevice:
     """A device: its type (0 CPU, 1 GPU, 2 FPGA, 3 NPU), vendor, id and memory type."""
 
@@ -140,13 +200,13 @@ class OrtDevice:
     def device_mem_type(self) -> int:
         return self._memory
 
-    # onnxruntime's OrtDevice wraps a native one; code that reaches for it gets this object.
+    # onnxruntime's OrtDevice wraps a native one, which code reaches for.
     @property
-    def _ort_device(self) -> OrtDevice:
-        return self
+    def _ort_device(self) -> NativeDevice:
+        return self._get_c_device()
 
-    def _get_c_device(self) -> OrtDevice:
-        return self
+    def _get_c_device(self) -> NativeDevice:
+        return NativeDevice(self._type, self._memory, self._id, self._vendor)
 
     def __repr__(self) -> str:
         return (

@@ -2,7 +2,7 @@
 classes above all), from `fastort.onnxruntime`. onnxruntime's native `OrtValue` is here the
 same class as the public one, and `OrtValueVector` a list of them."""
 
-from .._devices import OrtDevice
+from .._devices import NativeDevice as OrtDevice
 from .._errors import (
     EngineError,
     EPFail,
