@@ -113,12 +113,15 @@ void Model::prepare_into(const RunRequest& request, PreparedRun& prepared) const
   const auto is_fed = [&](size_t i) {
     return by_index[i] != nullptr && by_index[i]->kind != ValueKind::kOptional;
   };
-  size_t fed_count = 0;
-  for (size_t i = 0; i < by_index.size(); ++i) fed_count += is_fed(i) ? 1 : 0;
+  size_t fed_count = 0, fed_inputs = 0;
+  for (size_t i = 0; i < by_index.size(); ++i) {
+    if (!is_fed(i)) continue;
+    ++fed_count;
+    if (i < inputs_.size()) ++fed_inputs;
+  }
   // The model's own name list serves when exactly its inputs are fed, the usual run; names are
   // listed when initializers are fed too or an optional input is left without a value.
-  bool model_inputs_only = fed_count == inputs_.size();
-  for (size_t i = 0; model_inputs_only && i < inputs_.size(); ++i) model_inputs_only = is_fed(i);
+  const bool model_inputs_only = fed_count == inputs_.size() && fed_inputs == inputs_.size();
   if (request.out.size() != request.outputs.size() && !request.out.empty()) {
     throw Error(ErrorKind::kInvalidArgument, "out buffers do not match the requested outputs");
   }

@@ -68,16 +68,21 @@ void check_overrides(const char* option, const std::vector<DimensionOverride>& o
   }
 }
 
-void check_initializers(const std::vector<NamedInitializer>& initializers) {
-  for (size_t i = 0; i < initializers.size(); ++i) {
-    const std::string& name = initializers[i].name;
-    if (name.empty() || name.find('\0') != std::string::npos || !initializers[i].tensor) {
+// Every item has a name (non-empty, without NUL bytes) and a value, and no name is given twice.
+// `items` are pairs or structs whose first member is the name and second the value.
+template <typename Items>
+void check_named(const Items& items, const std::string& singular, const std::string& needs) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& [name, value] = items[i];
+    if (name.empty() || name.find('\0') != std::string::npos || !value) {
       throw Error(ErrorKind::kInvalidArgument,
-                  "initializers need a non-empty name without NUL bytes and a tensor");
+                  singular + "s need a non-empty name without NUL bytes and " + needs);
     }
     for (size_t j = 0; j < i; ++j) {
-      if (initializers[j].name == name) {
-        throw Error(ErrorKind::kInvalidArgument, "initializer '" + name + "' is given twice");
+      const auto& [other, other_value] = items[j];
+      static_cast<void>(other_value);
+      if (other == name) {
+        throw Error(ErrorKind::kInvalidArgument, singular + " '" + name + "' is given twice");
       }
     }
   }
@@ -172,21 +177,9 @@ std::string SessionOptions::cache_key() const {
 void SessionSettings::validate() const {
   check_log_levels(*this);
   check_path("profile_file_prefix", profile_file_prefix);
-  check_initializers(initializers);
-  check_initializers(external_initializers);
-  for (size_t i = 0; i < external_files.size(); ++i) {
-    const std::string& name = external_files[i].first;
-    if (name.empty() || name.find('\0') != std::string::npos || !external_files[i].second) {
-      throw Error(ErrorKind::kInvalidArgument,
-                  "external initializer files need a non-empty name without NUL bytes and bytes");
-    }
-    for (size_t j = 0; j < i; ++j) {
-      if (external_files[j].first == name) {
-        throw Error(ErrorKind::kInvalidArgument,
-                    "external initializer file '" + name + "' is given twice");
-      }
-    }
-  }
+  check_named(initializers, "initializer", "a tensor");
+  check_named(external_initializers, "initializer", "a tensor");
+  check_named(external_files, "external initializer file", "bytes");
   check_overrides("free_dimensions_by_name", free_dimensions_by_name);
   check_overrides("free_dimensions_by_denotation", free_dimensions_by_denotation);
   for (const auto& library : custom_ops_libraries) check_custom_ops_library(library);

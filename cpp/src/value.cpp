@@ -58,7 +58,16 @@ bool OwnedValue::is_sparse() const noexcept {
 }
 
 TensorView OwnedValue::tensor() const {
-  if (is_sparse()) refuse_sparse();
+  try {
+    return read_tensor();
+  } catch (const Error&) {
+    // Checked only on failure, as in tensor_header: the batcher reads every output this way.
+    if (is_sparse()) refuse_sparse();
+    throw;
+  }
+}
+
+TensorView OwnedValue::read_tensor() const {
   return detail::call_ort(ErrorKind::kRuntime, "reading an output tensor", [&] {
     auto info = value_.GetTensorTypeAndShapeInfo();
     TensorView view;

@@ -57,6 +57,7 @@ class OwnedValue {
 
  private:
   bool read_header(TensorHeader& header) const;
+  TensorView read_tensor() const;
 
   Ort::Value value_;
 };
