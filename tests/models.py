@@ -138,3 +138,34 @@ def classifier_model(classes=5, size=8, metadata=None, seed=0):
         [numpy_helper.from_array(weights, "weights")],
         metadata=metadata,
     )
+
+
+def counted_loop_model():
+    """y = x + n: a Loop of `n` iterations (an int64 scalar input) adding 1 to x: float32[1].
+    Its run time follows the value of n, not the size of the inputs."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Add", ["v_in", "one"], ["v_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [1]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [1]),
+        ],
+        initializer=[helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])],
+    )
+    return make_model(
+        [helper.make_node("Loop", ["n", "cond", "x"], ["y"], body=body)],
+        [
+            helper.make_tensor_value_info("n", TensorProto.INT64, []),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        [helper.make_tensor("cond", TensorProto.BOOL, [], [True])],
+    )

@@ -144,6 +144,26 @@ def test_run_on_an_idle_batcher_runs_at_once_without_a_copy(add_session, xy):
         batcher.run({"x": x, "y": y})
 
 
+@pytest.mark.skipif(UNDER_ASAN, reason="runs under AddressSanitizer are not quick")
+def test_run_of_a_quick_model_on_an_idle_batcher_keeps_the_gil(add_session):
+    # As Session.run: handing the GIL over would cost more than such a run.
+    rng = np.random.default_rng(3)
+    with fastort.Batcher(add_session) as batcher:
+
+        def client(index: int) -> int:
+            for _ in range(300):
+                x, y = rng.random((1, 3), dtype=np.float32), np.full((1, 3), index, np.float32)
+                z, w = batcher.run({"x": x, "y": y})
+                np.testing.assert_array_equal(z, x + y)
+                np.testing.assert_array_equal(w, x * 2)
+            return 300
+
+        before = fastort._core.debug_counters()["quick_runs"]
+        assert parallelize(client, 8) == [300] * 8
+        assert fastort._core.debug_counters()["quick_runs"] > before
+        assert batcher.stats()["requests"] == 8 * 300
+
+
 def test_run_raises_the_error_of_its_own_run(save):
     session = fastort.Session(save(gather_model()), threads=1)
     with fastort.Batcher(session) as batcher:

@@ -11,7 +11,7 @@ import fastort
 from gil import python_steps_during
 from hammer import parallelize
 from isolated import UNDER_ASAN, describe, run_python
-from models import matmul_model
+from models import counted_loop_model, matmul_model
 
 
 @pytest.mark.slow
@@ -68,6 +68,62 @@ def test_the_gil_is_released_while_ort_runs(save):
     a = np.ones((size, size), np.float32)
     session.run(None, {"a": a})  # warm-up
     assert python_steps_during(lambda: session.run(None, {"a": a})) > 1000
+
+
+def quick_runs() -> int:
+    return int(fastort._core.debug_counters()["quick_runs"])
+
+
+@pytest.mark.skipif(UNDER_ASAN, reason="runs under AddressSanitizer are not quick")
+def test_runs_of_a_few_microseconds_keep_the_gil(sigmoid_path):
+    # Handing the GIL to another thread and back costs more than such a run: eight threads
+    # calling run() would get less done than one. The runs' results are unchanged.
+    session = fastort.Session(sigmoid_path, threads=1)
+    x = np.random.default_rng(0).standard_normal((3, 4, 5)).astype(np.float32)
+    expected = 1 / (1 + np.exp(-x))
+    before = quick_runs()
+
+    def worker(index: int) -> bool:
+        for _ in range(500):
+            np.testing.assert_allclose(session.run(None, {"x": x})[0], expected, rtol=1e-6)
+        return True
+
+    assert parallelize(worker, 8) == [True] * 8
+    assert quick_runs() > before, "no run of a 5-element Sigmoid was found quick"
+
+
+def test_sessions_whose_ort_threads_may_need_the_gil_never_keep_it(sigmoid_path):
+    # Nodes run side by side on the inter-op pool, or custom operators, may call into Python
+    # from ORT's threads: the GIL must be free however quick the run.
+    import fastort.onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+    session = ort.InferenceSession(sigmoid_path, options)
+    x = np.zeros((3, 4, 5), np.float32)
+    before = quick_runs()
+    for _ in range(300):
+        session.run(None, {"x": x})
+    assert quick_runs() == before
+
+
+def test_a_model_whose_runs_turn_long_gets_the_gil_released_again(save):
+    # Its run time follows the value of an input, not the inputs' size: after quick runs, a
+    # long one may keep the GIL once or twice, then runs release it again, for good.
+    session = fastort.Session(save(counted_loop_model()), threads=1)
+    x = np.zeros(1, np.float32)
+
+    def run(count: int) -> float:
+        return float(session.run(None, {"n": np.array(count, np.int64), "x": x})[0][0])
+
+    for _ in range(300):
+        assert run(1) == 1
+    for _ in range(2):
+        assert run(30_000) == 30_000
+    before = quick_runs()
+    assert python_steps_during(lambda: run(30_000)) > 1000
+    assert run(1) == 1
+    assert quick_runs() == before
 
 
 @pytest.mark.skipif(

@@ -277,7 +277,8 @@ std::vector<std::string> bench_model(const Options& options) {
     Inputs inputs = make_inputs(session->inputs(), batch);
     fastort::RunRequest request;
     for (size_t i = 0; i < inputs.views.size(); ++i) {
-      request.inputs.push_back({session->inputs()[i].name, inputs.views[i]});
+      request.inputs.push_back(
+          {session->inputs()[i].name, inputs.views[i], fastort::ValueKind::kTensor, {}});
     }
     for (size_t i = 0; i < session->outputs().size(); ++i) request.outputs.push_back(i);
     // Bound outputs: buffers shaped like one run's results.

@@ -219,7 +219,10 @@ std::optional<py::list> run_with_fixed_outputs(BoundRun& bound,
   const auto run = [&](RunControl* control) { return model.run(bound.prepared, control, views); };
   std::vector<OwnedValue> results;
   // As in Session.run: the model may not produce the shape it declares.
-  if (!attempt_with_fixed_outputs([&] { results = run_stoppable(StoppableRun(run), options); })) {
+  const auto attempt = [&] {
+    results = run_stoppable(model, bound.prepared.input_bytes(), StoppableRun(run), options);
+  };
+  if (!attempt_with_fixed_outputs(attempt)) {
     failed = true;
     return std::nullopt;
   }
@@ -237,7 +240,8 @@ py::list run_prepared(BoundRun& bound, const std::shared_ptr<RunOptions>& option
     }
   }
   const auto run = [&](RunControl* control) { return model.run(prepared, control); };
-  std::vector<OwnedValue> results = run_stoppable(StoppableRun(run), options);
+  std::vector<OwnedValue> results =
+      run_stoppable(model, prepared.input_bytes(), StoppableRun(run), options);
   if (failed) bound.bind_fixed_outputs.store(false);  // it ran without them
   return results_to_python(*bound.call, std::move(results), bound.model);
 }

@@ -246,6 +246,30 @@ struct SessionHandle {
   mutable bool bind_fixed_outputs = true;
 };
 
+}  // namespace
+
+py::list run_borrowed(BorrowedCall& call, const std::shared_ptr<Model>& model,
+                      const std::shared_ptr<RunOptions>& options, bool& bind_fixed_outputs) {
+  const bool bound =
+      call.request.out.empty() && bind_fixed_outputs &&
+      fixed_output_arrays(*model, call.request.outputs, call.request.out, call.out_objects);
+  // Every pointer ORT needs is gathered; the arrays stay referenced by `call`.
+  if (!bound) return results_to_python(call, run_stoppable(*model, call.request, options), model);
+  std::vector<OwnedValue> results;
+  if (attempt_with_fixed_outputs([&] { results = run_stoppable(*model, call.request, options); })) {
+    return results_to_python(call, std::move(results), model);
+  }
+  // The model does not produce the shape it declares, which ORT tolerates unless the output
+  // is bound: the same run, unbound, decides (its error, if any, is the one raised).
+  call.request.out.clear();
+  call.out_objects.clear();
+  results = run_stoppable(*model, call.request, options);
+  bind_fixed_outputs = false;
+  return results_to_python(call, std::move(results), model);
+}
+
+namespace {
+
 py::list run(const SessionHandle& self, py::handle output_names, py::handle input_feed,
              py::handle run_options, py::handle out) {
   const std::shared_ptr<RunOptions> options = run_options_arg(run_options);
@@ -262,22 +286,7 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
   borrow_inputs(call, input_feed, *model);
   borrow_outputs(call, *model, output_names, out);
   call.request.allow_copy = !self.strict;
-  const bool bound =
-      out.is_none() && self.bind_fixed_outputs &&
-      fixed_output_arrays(*model, call.request.outputs, call.request.out, call.out_objects);
-  // Every pointer ORT needs is gathered; the arrays stay referenced by `call`.
-  if (!bound) return results_to_python(call, run_stoppable(*model, call.request, options), model);
-  std::vector<OwnedValue> results;
-  if (attempt_with_fixed_outputs([&] { results = run_stoppable(*model, call.request, options); })) {
-    return results_to_python(call, std::move(results), model);
-  }
-  // The model does not produce the shape it declares, which ORT tolerates unless the output
-  // is bound: the same run, unbound, decides (its error, if any, is the one raised).
-  call.request.out.clear();
-  call.out_objects.clear();
-  results = run_stoppable(*model, call.request, options);
-  self.bind_fixed_outputs = false;
-  return results_to_python(call, std::move(results), model);
+  return run_borrowed(call, model, options, self.bind_fixed_outputs);
 }
 
 py::dict call(py::handle self_object, const py::kwargs& inputs) {

@@ -59,6 +59,13 @@ bool fixed_output_arrays(const Model& model, const std::vector<size_t>& outputs,
                          std::vector<std::optional<TensorView>>& views,
                          std::vector<pybind11::object>& arrays);
 
+// The rest of Session.run once `call` holds its inputs, outputs and out arrays (borrow_inputs,
+// borrow_outputs): outputs of a fixed declared shape bound to new arrays while
+// `bind_fixed_outputs` (cleared when the model turns out not to produce that shape), the run
+// stoppable by `options`, the results as Python objects.
+pybind11::list run_borrowed(BorrowedCall& call, const std::shared_ptr<Model>& model,
+                            const std::shared_ptr<RunOptions>& options, bool& bind_fixed_outputs);
+
 // Runs `attempt`, a run with fixed outputs bound; false when it failed in a way the same run
 // without them may not (kRuntime, kInvalidArgument), its ORT log records then dropped. Other
 // exceptions propagate.
@@ -112,14 +119,16 @@ class StoppableRun {
   std::vector<OwnedValue> (*call_)(const void*, RunControl*);
 };
 
-// run(control) with the GIL released, stoppable by `options` (terminate, timeout) and, on
-// Python's main thread, by signals, as below.
-std::vector<OwnedValue> run_stoppable(const StoppableRun& run,
+// run(control), a run of `model` fed `input_bytes`, with the GIL released (unless the run is
+// expected quick: see run_without_gil_unless_quick), stoppable by `options` (terminate,
+// timeout) and, on Python's main thread, by signals, as below.
+std::vector<OwnedValue> run_stoppable(const Model& model, size_t input_bytes,
+                                      const StoppableRun& run,
                                       const std::shared_ptr<RunOptions>& options);
 
-// session.run(request) with the GIL released, stoppable by `options` (terminate, timeout)
-// and, on Python's main thread, by signals: a signal stops the run and its handler runs;
-// if the handler raises, that exception propagates, else the run starts again.
+// session.run(request) with the GIL released (unless quick, as above), stoppable by `options`
+// (terminate, timeout) and, on Python's main thread, by signals: a signal stops the run and its
+// handler runs; if the handler raises, that exception propagates, else the run starts again.
 std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
                                       const std::shared_ptr<RunOptions>& options);
 

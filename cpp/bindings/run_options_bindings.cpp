@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <ctime>
 
 #include "bindings.hpp"
 #include "fastort/error.hpp"
@@ -54,21 +53,6 @@ bool on_main_thread() {
   return PyThread_get_thread_ident() == main_ident;
 }
 
-// Milliseconds of a monotonic clock, read cheaply: CLOCK_MONOTONIC_COARSE (a few ms of
-// resolution) where there is one, which costs several times less than steady_clock on
-// virtual machines.
-int64_t coarse_monotonic_ms() {
-#if defined(CLOCK_MONOTONIC_COARSE)
-  timespec now{};
-  if (clock_gettime(CLOCK_MONOTONIC_COARSE, &now) == 0) {
-    return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
-  }
-#endif
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 // Whether signals reach the watchdog: Python's signal wakeup fd is pointed at it, unless
 // another user of the wakeup fd (an asyncio loop with signal handlers) holds it, which is
 // left alone. Setting it costs more than a small model's run, so it is set once and checked
@@ -77,7 +61,7 @@ int64_t coarse_monotonic_ms() {
 bool signals_reach_watchdog() {
   static int64_t next_check = 0;
   static bool installed = false;
-  const int64_t now = coarse_monotonic_ms();
+  const int64_t now = coarse_monotonic_ns() / 1000000;
   if (now < next_check) return installed;
   next_check = now + 1000;
   installed = false;
@@ -104,10 +88,14 @@ bool signals_reach_watchdog() {
 
 }  // namespace
 
-std::vector<OwnedValue> run_stoppable(const StoppableRun& run,
+std::vector<OwnedValue> run_stoppable(const Model& model, size_t input_bytes,
+                                      const StoppableRun& run,
                                       const std::shared_ptr<RunOptions>& options) {
   const auto logged = [&](RunControl* control) {
-    return forwarding_ort_log([&] { return without_gil([&] { return run(control); }); });
+    return forwarding_ort_log([&] {
+      return run_without_gil_unless_quick(model.quick_runs(), input_bytes,
+                                          [&] { return run(control); });
+    });
   };
   const bool interruptible = on_main_thread() && signals_reach_watchdog();
   if (!interruptible && !options) return logged(nullptr);  // nothing can stop it
@@ -137,7 +125,7 @@ std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
     request.control = control;
     return session.run(request);
   };
-  return run_stoppable(StoppableRun(run), options);
+  return run_stoppable(session, input_bytes(request.inputs), StoppableRun(run), options);
 }
 
 std::shared_ptr<RunOptions> run_options_arg(py::handle value) {

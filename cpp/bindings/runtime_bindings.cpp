@@ -174,6 +174,7 @@ void register_runtime(py::module_& m) {
     result["output_bytes_copied"] = counters.output_bytes_copied;
     result["live_values"] = counters.live_values;
     result["image_bytes_copied"] = counters.image_bytes_copied;
+    result["quick_runs"] = counters.quick_runs;
     return result;
   });
   m.def(

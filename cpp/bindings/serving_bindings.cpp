@@ -4,11 +4,13 @@
 #include <pybind11/stl.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 
 #include "bindings.hpp"
 #include "fastort/batcher.hpp"
 #include "fastort/completion_queue.hpp"
+#include "fastort/reused_per_thread.hpp"
 #include "gil.hpp"
 #include "numpy_interop.hpp"
 #include "run_bindings.hpp"
@@ -174,13 +176,30 @@ py::object submit(py::handle self, py::handle feed, py::handle timeout) {
   return py::cast(FutureHandle{std::move(request), py::object(), py::list()});
 }
 
-// submit() and result() in one call, with the GIL released once: an idle batcher runs the
-// request on this thread, a busy one queues it.
+// submit() and result() in one call: a quick run happens on this thread as Session.run does it
+// (keeping the GIL: handing it, or the rows, to another thread would cost more than the run;
+// see QuickRuns); otherwise with the GIL released once, an idle batcher running the request
+// on this thread, a busy one queueing it.
 py::list run(py::handle self, py::handle feed, py::handle timeout) {
   Batcher& batcher = batcher_of(self);
   const double seconds = timeout_seconds(timeout);
-  BorrowedCall call;
+  // The thread's BorrowedCall, as in Session.run: emptied before this returns.
+  ReusedPerThread<BorrowedCall> scratch;
+  BorrowedCall& call = scratch.get();
   borrow_inputs(call, feed, batcher.model());
+  if (batcher.model().quick_runs().expected(input_bytes(call.request.inputs))) {
+    Batcher::HereRun here = batcher.run_here(call.request.inputs);
+    for (size_t k = 0; k < batcher.model().outputs().size(); ++k) call.request.outputs.push_back(k);
+    // Session.run's path wants the model as its sessions hold it; the Batcher only reads it.
+    const std::shared_ptr<Model> model = std::const_pointer_cast<Model>(batcher.shared_model());
+    bool bind_fixed_outputs = true;
+    const auto start = std::chrono::steady_clock::now();
+    py::list outputs = run_borrowed(call, model, nullptr, bind_fixed_outputs);
+    here.finished(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
+    return outputs;
+  }
   const std::shared_ptr<BatchRequest> request = without_gil([&] {
     std::shared_ptr<BatchRequest> started = batcher.run(call.request.inputs, seconds);
     started->wait(-1);
@@ -197,6 +216,44 @@ py::list run(py::handle self, py::handle feed, py::handle timeout) {
   }
   return outputs;
 }
+
+// run() as a METH_FASTCALL method, as Session.run: on a quick model pybind11's dispatcher
+// would cost a tenth of the call.
+PyObject* run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  try {
+    py::handle feed = nargs >= 1 ? py::handle(args[0]) : py::handle();
+    py::handle timeout = py::none();
+    const Py_ssize_t keywords = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < keywords; ++i) {
+      PyObject* name = PyTuple_GET_ITEM(kwnames, i);
+      if (PyUnicode_CompareWithASCIIString(name, "timeout") == 0) {
+        timeout = args[nargs + i];
+      } else if (PyUnicode_CompareWithASCIIString(name, "feed") == 0 && !feed) {
+        feed = args[nargs + i];
+      } else {
+        throw Error(ErrorKind::kTypeMismatch,
+                    "run() got an unexpected keyword argument " + std::string(py::str(name)));
+      }
+    }
+    if (nargs > 1 || !feed) {
+      throw Error(ErrorKind::kTypeMismatch, "run() takes one request, feed, and timeout=");
+    }
+    return run(self, feed, timeout).release().ptr();
+  }
+  FASTORT_PASS_FORCED_UNWIND
+  catch (...) {
+    set_python_error_from_current();
+  }
+  return nullptr;
+}
+
+PyMethodDef g_run_method = {
+    "run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&run_fastcall)),
+    METH_FASTCALL | METH_KEYWORDS,
+    "run(self, feed: typing.Any, *, timeout: typing.Any = None) -> list[typing.Any]\n\n"
+    "submit(feed).result() in one call: the outputs of this request's rows. When the\n"
+    "batcher is idle, or the model's runs are quick, the request runs at once on this\n"
+    "thread, without a copy."};
 
 // Keys of the futures a CompletionQueue watches, unique in the process.
 std::atomic<uint64_t> g_next_key{1};
@@ -224,7 +281,8 @@ void register_serving(py::module_& m) {
           "Drops the request if it has not started to run; True if it was dropped.")
       .def("add_done_callback", &add_done_callback, py::arg("fn"));
 
-  py::class_<Batcher, std::shared_ptr<Batcher>>(m, "BatcherBase", "See fastort.Batcher.")
+  py::class_<Batcher, std::shared_ptr<Batcher>> batcher(m, "BatcherBase", "See fastort.Batcher.");
+  batcher
       .def(py::init(&make_batcher), py::arg("model"), py::kw_only(), py::arg("max_batch_size") = 32,
            py::arg("max_delay_ms") = 2.0, py::arg("max_queue") = 1024, py::arg("workers") = 1)
       .def("submit", &submit, py::arg("feed"), py::kw_only(), py::arg("timeout") = py::none(),
@@ -232,9 +290,6 @@ void register_serving(py::module_& m) {
            "Returns a BatchFuture whose result() is the list run(None, feed) would return.\n"
            "With `timeout` (seconds), a request not started by then fails with\n"
            "RunTimeoutError.")
-      .def("run", &run, py::arg("feed"), py::kw_only(), py::arg("timeout") = py::none(),
-           "submit(feed).result() in one call: the outputs of this request's rows. When the\n"
-           "batcher is idle the request runs at once on this thread, without a copy.")
       .def("close",
            [](py::handle self) {
              Batcher& batcher = batcher_of(self);  // with the GIL: it asks Python
@@ -250,6 +305,10 @@ void register_serving(py::module_& m) {
                              [](py::handle self) { return batcher_of(self).options().max_queue; })
       .def_property_readonly("workers",
                              [](py::handle self) { return batcher_of(self).options().workers; });
+  PyObject* descriptor =
+      PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(batcher.ptr()), &g_run_method);
+  if (descriptor == nullptr) throw py::error_already_set();
+  batcher.attr("run") = py::reinterpret_steal<py::object>(descriptor);
 
   py::class_<CompletionQueue, std::shared_ptr<CompletionQueue>>(
       m, "CompletionQueue", "Futures' completions for an event loop to read (add_reader(fd)).")

@@ -204,6 +204,12 @@ Model::Model(Ort::Session session, SessionOptions options, std::vector<ExternalF
     }
     metadata_ = read_metadata(session_);
   });
+  // Custom operators may call back into Python from ORT's threads (onnxruntime-extensions'
+  // Python ops do), as may nodes run side by side on the inter-op pool: the GIL must be free.
+  if (!options_.settings.custom_ops_libraries.empty() ||
+      options_.settings.execution_mode == Execution::kParallel) {
+    quick_runs_.never();
+  }
   // Filled after the vectors stop growing, so the pointers stay valid.
   for (const auto& info : inputs_) input_names_.push_back(info.name.c_str());
   for (const auto& info : overridable_) input_names_.push_back(info.name.c_str());

@@ -1,6 +1,11 @@
-// Runtime-free parts of the core: element types, views, option parsing and cache keys.
+// Runtime-free parts of the core: element types, views, option parsing, cache keys and the
+// quick-run estimate.
+#include <chrono>
+
 #include "check.hpp"
 #include "fastort/element_type.hpp"
+#include "fastort/model.hpp"
+#include "fastort/quick_runs.hpp"
 #include "fastort/session_options.hpp"
 #include "fastort/tensor.hpp"
 
@@ -68,3 +73,69 @@ TEST_CASE(cache_keys_differ_exactly_when_options_do) {
 }
 
 TEST_MAIN()
+
+TEST_CASE(input_bytes_count_tensors_and_parts_and_saturate) {
+  NamedInput small;
+  small.tensor.type = ElementType::kFloat32;
+  small.tensor.shape = {2, 5};
+  NamedInput sequence;
+  sequence.kind = ValueKind::kSequence;
+  TensorView part;
+  part.type = ElementType::kInt64;
+  part.shape = {3};
+  sequence.parts = {part, part};
+  CHECK(input_bytes({small}) == 40);
+  CHECK(input_bytes({small, sequence}) == 40 + 48);
+  NamedInput empty;
+  empty.tensor.type = ElementType::kFloat32;
+  empty.tensor.shape = {0, 1000};
+  CHECK(input_bytes({empty}) == 0);
+  // A product that does not fit in 64 bits still reads as "large".
+  NamedInput huge;
+  huge.tensor.type = ElementType::kFloat64;
+  huge.tensor.shape = {int64_t{1} << 40, int64_t{1} << 40, 16};
+  CHECK(input_bytes({huge}) > QuickRuns::kMaxBytes);
+}
+
+TEST_CASE(quick_runs_are_learned_by_size_and_given_up_when_time_follows_values) {
+  using std::chrono::microseconds;
+  QuickRuns quick;
+  CHECK(!quick.expected(0));  // nothing measured yet
+  quick.record(100, microseconds(2), false);
+  CHECK(quick.expected(100));
+  CHECK(quick.expected(10));  // smaller inputs too
+  CHECK(!quick.expected(101));
+  quick.record(1000, microseconds(50), false);  // a slow run of a larger input: no change
+  CHECK(quick.expected(100));
+  CHECK(!quick.expected(1000));
+  // Never beyond kMaxBytes, however quick.
+  quick.record(QuickRuns::kMaxBytes, microseconds(1), false);
+  CHECK(!quick.expected(QuickRuns::kMaxBytes));
+  // A slow run that was not expected quick (it ran beside others) says nothing.
+  for (int i = 0; i < 10; ++i) quick.record(50, microseconds(100), false);
+  CHECK(quick.expected(100));
+  // Rare slow runs among quick ones (a preempted thread) are forgiven...
+  for (int round = 0; round < 10; ++round) {
+    quick.record(50, microseconds(100), true);
+    for (int i = 0; i < QuickRuns::kSurprise; ++i) quick.record(50, microseconds(2), true);
+  }
+  CHECK(quick.expected(100));
+  // ...but runs of the same size that are often slow end it for good.
+  for (int i = 0; i < QuickRuns::kGiveUp / QuickRuns::kSurprise; ++i) {
+    quick.record(50, microseconds(100), true);
+  }
+  CHECK(!quick.expected(1));
+  quick.record(10, microseconds(1), true);
+  CHECK(!quick.expected(1));
+}
+
+TEST_CASE(a_run_of_milliseconds_counts_as_half_the_way_to_giving_up) {
+  using std::chrono::milliseconds;
+  QuickRuns quick;
+  quick.record(8, std::chrono::microseconds(1), false);
+  CHECK(quick.expected(8));
+  quick.record(8, milliseconds(5), true);
+  CHECK(quick.expected(8));
+  quick.record(8, milliseconds(5), true);
+  CHECK(!quick.expected(8));
+}

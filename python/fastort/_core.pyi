@@ -350,7 +350,8 @@ class BatcherBase:
     def run(self, feed: typing.Any, *, timeout: typing.Any = None) -> list[typing.Any]:
         """
         submit(feed).result() in one call: the outputs of this request's rows. When the
-        batcher is idle the request runs at once on this thread, without a copy.
+        batcher is idle, or the model's runs are quick, the request runs at once on this
+        thread, without a copy.
         """
     def submit(self, feed: typing.Any, *, timeout: typing.Any = None) -> typing.Any:
         """

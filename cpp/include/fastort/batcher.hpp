@@ -105,6 +105,8 @@ struct BatcherStats {
 };
 
 class Batcher {
+  struct Shared;  // the state shared with the workers
+
  public:
   // Throws Error(kInvalidArgument) for options out of range, or a model some of whose inputs
   // or outputs are not numeric tensors with a dynamic first axis.
@@ -128,15 +130,36 @@ class Batcher {
   // request is queued as by submit(). The caller waits for the request it gets back.
   std::shared_ptr<BatchRequest> run(const std::vector<NamedInput>& inputs,
                                     double timeout_seconds = 0);
+  // A request that its caller runs itself, at once, busy or not: for a run so short that
+  // batching it with others would cost more than it saves, as when handing results between
+  // threads takes longer than the run (QuickRuns). run_here() checks it like run() and counts
+  // it among the runs in progress (kRuntime once closed); the caller then runs the model and
+  // reports the run's duration with finished(); destroyed unfinished, the run failed.
+  class HereRun {
+   public:
+    ~HereRun();
+    HereRun(const HereRun&) = delete;
+    HereRun& operator=(const HereRun&) = delete;
+    void finished(double run_ms) noexcept { run_ms_ = run_ms; }
+
+   private:
+    friend class Batcher;
+    HereRun(std::shared_ptr<Shared> shared, int64_t rows) noexcept
+        : shared_(std::move(shared)), rows_(rows) {}
+    std::shared_ptr<Shared> shared_;
+    int64_t rows_;
+    double run_ms_ = -1;
+  };
+  HereRun run_here(const std::vector<NamedInput>& inputs);
   // Refuses new requests and returns when every queued one (and every run()) is done. Called
   // from a completion hook (on a worker) it returns at once; the workers drain the queue.
   void close();
   BatcherStats stats() const;
   const Model& model() const noexcept { return *model_; }
+  const std::shared_ptr<const Model>& shared_model() const noexcept { return model_; }
   const BatcherOptions& options() const noexcept { return options_; }
 
  private:
-  struct Shared;
   // A worker thread's loop.
   static void work(const std::shared_ptr<Shared>& shared, const std::shared_ptr<const Model>& model,
                    const BatcherOptions& options);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "fastort/ort.hpp"
+#include "fastort/quick_runs.hpp"
 #include "fastort/run_control.hpp"
 #include "fastort/session_options.hpp"
 #include "fastort/tensor.hpp"
@@ -82,6 +83,8 @@ class PreparedRun {
   size_t copied_inputs() const noexcept { return copies_.size(); }
   // True when some output is written into a caller buffer.
   bool has_out() const noexcept { return has_out_; }
+  // The bytes the run reads from its inputs (see fastort::input_bytes).
+  size_t input_bytes() const noexcept { return input_bytes_; }
   // Empty again (its ORT values released), keeping the vectors' memory for the next use.
   void clear() noexcept;
 
@@ -97,6 +100,7 @@ class PreparedRun {
   const char* const* output_name_list_ = nullptr;  // output_names_ or the model's output names
   std::vector<Ort::Value> out_;                    // parallel to outputs_; null: ORT allocates
   std::vector<size_t> passthrough_source_;         // parallel to outputs_: the position in inputs_
+  size_t input_bytes_ = 0;
   bool has_out_ = false;
   bool has_passthrough_ = false;
 };
@@ -118,6 +122,8 @@ class Model {
   const SessionOptions& options() const noexcept { return options_; }
   // The external data files the model read (ORT may keep them memory-mapped).
   const std::vector<ExternalFile>& external_data() const noexcept { return external_data_; }
+  // Which of this model's runs are quick; thread-safe, shared by every caller.
+  QuickRuns& quick_runs() const noexcept { return quick_runs_; }
   // Providers in priority order, CPUExecutionProvider last.
   std::vector<std::string> providers() const;
 
@@ -222,6 +228,7 @@ class Model {
   std::vector<bool> takes_buffer_;  // per output: see output_takes_buffer
   ModelMetadata metadata_;
   Ort::MemoryInfo cpu_memory_;
+  mutable QuickRuns quick_runs_;
   uint64_t generation_;  // fork_generation() when loaded
 };
 

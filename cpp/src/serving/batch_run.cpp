@@ -53,7 +53,7 @@ RunRequest request_for(const Model& model, const Batch& batch, int64_t first_row
     view.type = batch.types[i];
     view.shape.push_back(rows);
     view.shape.insert(view.shape.end(), batch.key[i].begin(), batch.key[i].end());
-    request.inputs.push_back({model.inputs()[i].name, std::move(view)});
+    request.inputs.push_back({model.inputs()[i].name, std::move(view), ValueKind::kTensor, {}});
   }
   for (size_t k = 0; k < model.outputs().size(); ++k) request.outputs.push_back(k);
   return request;
@@ -235,8 +235,10 @@ BatchOutcome run_alone(const std::shared_ptr<const Model>& model_ptr,
   outcome.queue_delay_ms.push_back(0);
   RunRequest run;
   for (size_t i = 0; i < inputs.size(); ++i)
-    run.inputs.push_back({model.inputs()[i].name, *inputs[i]});
+    run.inputs.push_back({model.inputs()[i].name, *inputs[i], ValueKind::kTensor, {}});
   for (size_t k = 0; k < model.outputs().size(); ++k) run.outputs.push_back(k);
+  const size_t bytes = input_bytes(run.inputs);
+  const bool expected_quick = model.quick_runs().expected(bytes);
   const Clock::time_point start = Clock::now();
   ++outcome.runs;
   outcome.run_rows.push_back(request->rows());
@@ -245,7 +247,9 @@ BatchOutcome run_alone(const std::shared_ptr<const Model>& model_ptr,
       const InOrt counted(in_ort);
       return model.run(run);
     }();
-    outcome.run_ms.push_back(ms_between(start, Clock::now()));
+    const Clock::time_point end = Clock::now();
+    outcome.run_ms.push_back(ms_between(start, end));
+    model.quick_runs().record(bytes, end - start, expected_quick);
     deliver(model_ptr, std::move(results), {{request, 0}}, request->rows());
   } catch (const std::exception& error) {
     request->fail(as_error(error));

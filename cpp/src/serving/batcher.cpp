@@ -216,6 +216,35 @@ std::shared_ptr<BatchRequest> Batcher::run(const std::vector<NamedInput>& inputs
   return request;
 }
 
+Batcher::HereRun Batcher::run_here(const std::vector<NamedInput>& inputs) {
+  const int64_t rows = detail::request_rows(*model_, check_request(inputs));
+  Shared& s = *shared_;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (s.closing) throw Error(ErrorKind::kRuntime, "the Batcher is closed");
+  ++s.running;
+  ++s.requests;
+  s.in_ort.fetch_add(1, std::memory_order_relaxed);
+  return HereRun(shared_, rows);
+}
+
+Batcher::HereRun::~HereRun() {
+  Shared& s = *shared_;
+  s.in_ort.fetch_sub(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(s.mutex);
+  --s.running;
+  // Counted as run_alone() counts a request run alone: a batch of its own, its run time
+  // only when it succeeded.
+  ++s.runs;
+  ++s.batch_rows[rows_];
+  keep(s.queue_delay_ms, 0);
+  if (run_ms_ >= 0) {
+    keep(s.run_ms, run_ms_);
+    s.mean_run_ms = s.mean_run_ms == 0 ? run_ms_ : 0.9 * s.mean_run_ms + 0.1 * run_ms_;
+  }
+  if (!s.batches.empty()) s.work.notify_all();
+  if (s.closing) s.idle.notify_all();
+}
+
 std::shared_ptr<BatchRequest> Batcher::queue(const std::vector<const TensorView*>& views,
                                              double timeout_seconds) {
   const int64_t rows = detail::request_rows(*model_, views);
