@@ -164,6 +164,29 @@ def test_run_of_a_quick_model_on_an_idle_batcher_keeps_the_gil(add_session):
         assert batcher.stats()["requests"] == 8 * 300
 
 
+@pytest.mark.skipif(UNDER_ASAN, reason="runs under AddressSanitizer are not quick")
+def test_submit_of_a_quick_request_returns_a_done_future_with_its_outcome(save):
+    session = fastort.Session(save(gather_model()), threads=1)
+    with fastort.Batcher(session, max_delay_ms=1000) as batcher:
+        for _ in range(100):  # until its runs are known quick
+            batcher.run({"rows": np.array([2])})
+        before = fastort._core.debug_counters()["quick_runs"]
+        good = batcher.submit({"rows": np.array([1])})
+        bad = batcher.submit({"rows": np.array([99])})
+        assert fastort._core.debug_counters()["quick_runs"] == before + 2
+        assert good.done() and bad.done()  # ran in submit: nothing to wait for
+        np.testing.assert_array_equal(good.result(), [[[3, 4, 5]]])
+        assert isinstance(bad.exception(), fastort.FastortError)
+        with pytest.raises(fastort.FastortError, match=r"out of|bounds|indices"):
+            bad.result()
+        called = []
+        good.add_done_callback(called.append)  # done already: called at once
+        assert called == [good]
+        with pytest.raises(fastort.InvalidTypeError):  # a bad request still raises here
+            batcher.submit({"rows": np.array([1.5])})
+        assert asyncio.run(batcher.run_async({"rows": np.array([0])}))[0].tolist() == [[0, 1, 2]]
+
+
 def test_run_raises_the_error_of_its_own_run(save):
     session = fastort.Session(save(gather_model()), threads=1)
     with fastort.Batcher(session) as batcher:

@@ -109,7 +109,8 @@ def test_sessions_whose_ort_threads_may_need_the_gil_never_keep_it(sigmoid_path)
 
 def test_a_model_whose_runs_turn_long_gets_the_gil_released_again(save):
     # Its run time follows the value of an input, not the inputs' size: after quick runs, a
-    # long one may keep the GIL once or twice, then runs release it again, for good.
+    # long one may keep the GIL once or twice, then runs release it again, quick ones too
+    # (until a pause of some hundred runs is over).
     session = fastort.Session(save(counted_loop_model()), threads=1)
     x = np.zeros(1, np.float32)
 

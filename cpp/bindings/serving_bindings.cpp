@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "bindings.hpp"
 #include "fastort/batcher.hpp"
@@ -166,39 +167,68 @@ double timeout_seconds(py::handle timeout) {
   return seconds;
 }
 
+bool expected_quick(const Batcher& batcher, const BorrowedCall& call) {
+  return batcher.model().quick_runs().expected(input_bytes(call.request.inputs));
+}
+
+// A request whose run is quick, run at once on this thread as Session.run runs it, keeping the
+// GIL: handing it, or the rows, to another thread would cost more than the run (QuickRuns).
+// `here` (Batcher::run_here) has checked it and counts it like the batcher's own runs.
+py::list run_quick(Batcher& batcher, BorrowedCall& call, Batcher::HereRun& here) {
+  for (size_t k = 0; k < batcher.model().outputs().size(); ++k) call.request.outputs.push_back(k);
+  // Session.run's path wants the model as its sessions hold it; the Batcher only reads it.
+  const std::shared_ptr<Model> model = std::const_pointer_cast<Model>(batcher.shared_model());
+  bool bind_fixed_outputs = true;
+  const auto start = std::chrono::steady_clock::now();
+  py::list outputs = run_borrowed(call, model, nullptr, bind_fixed_outputs);
+  here.finished(
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  return outputs;
+}
+
 py::object submit(py::handle self, py::handle feed, py::handle timeout) {
   Batcher& batcher = batcher_of(self);
   const double seconds = timeout_seconds(timeout);
-  BorrowedCall call;
+  ReusedPerThread<BorrowedCall> scratch;  // the thread's, as in Session.run
+  BorrowedCall& call = scratch.get();
   borrow_inputs(call, feed, batcher.model());
+  if (expected_quick(batcher, call)) {
+    // Its future is done when submit() returns. A bad request raises here (in run_here), as
+    // submit() checks every request; a run that fails gives the future its error, as a queued
+    // request's run does.
+    FutureHandle future{std::make_shared<BatchRequest>(0, std::nullopt), py::object(), py::list()};
+    std::optional<Error> failed;
+    Batcher::HereRun here = batcher.run_here(call.request.inputs);
+    try {
+      future.outputs = run_quick(batcher, call, here);
+    } catch (const Error& error) {
+      failed = error;
+    }
+    future.request->start();
+    if (failed) {
+      future.request->fail(*failed);
+    } else {
+      future.request->finish({});
+    }
+    return py::cast(std::move(future));
+  }
   // The rows are copied during submit: the arrays need not outlive it.
   auto request = batcher.submit(call.request.inputs, seconds);
   return py::cast(FutureHandle{std::move(request), py::object(), py::list()});
 }
 
-// submit() and result() in one call: a quick run happens on this thread as Session.run does it
-// (keeping the GIL: handing it, or the rows, to another thread would cost more than the run;
-// see QuickRuns); otherwise with the GIL released once, an idle batcher running the request
-// on this thread, a busy one queueing it.
+// submit() and result() in one call: a quick run happens here (run_quick); otherwise with the
+// GIL released once, an idle batcher running the request on this thread, a busy one queueing
+// it.
 py::list run(py::handle self, py::handle feed, py::handle timeout) {
   Batcher& batcher = batcher_of(self);
   const double seconds = timeout_seconds(timeout);
-  // The thread's BorrowedCall, as in Session.run: emptied before this returns.
-  ReusedPerThread<BorrowedCall> scratch;
+  ReusedPerThread<BorrowedCall> scratch;  // the thread's, as in Session.run
   BorrowedCall& call = scratch.get();
   borrow_inputs(call, feed, batcher.model());
-  if (batcher.model().quick_runs().expected(input_bytes(call.request.inputs))) {
+  if (expected_quick(batcher, call)) {
     Batcher::HereRun here = batcher.run_here(call.request.inputs);
-    for (size_t k = 0; k < batcher.model().outputs().size(); ++k) call.request.outputs.push_back(k);
-    // Session.run's path wants the model as its sessions hold it; the Batcher only reads it.
-    const std::shared_ptr<Model> model = std::const_pointer_cast<Model>(batcher.shared_model());
-    bool bind_fixed_outputs = true;
-    const auto start = std::chrono::steady_clock::now();
-    py::list outputs = run_borrowed(call, model, nullptr, bind_fixed_outputs);
-    here.finished(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-            .count());
-    return outputs;
+    return run_quick(batcher, call, here);
   }
   const std::shared_ptr<BatchRequest> request = without_gil([&] {
     std::shared_ptr<BatchRequest> started = batcher.run(call.request.inputs, seconds);

@@ -1,5 +1,7 @@
 #include "fastort/quick_runs.hpp"
 
+#include <algorithm>
+
 #include "fastort/model.hpp"
 
 namespace fastort {
@@ -31,12 +33,16 @@ size_t tensor_bytes(const TensorView& view) noexcept {
 
 void QuickRuns::record(size_t input_bytes, std::chrono::nanoseconds elapsed,
                        bool expected_quick) noexcept {
-  if (given_up_.load(std::memory_order_relaxed)) return;
+  if (never_.load(std::memory_order_relaxed)) return;
+  uint64_t left = pause_left_.load(std::memory_order_relaxed);
+  while (left > 0) {
+    if (pause_left_.compare_exchange_weak(left, left - 1, std::memory_order_relaxed)) return;
+  }
   if (elapsed < kQuick) {
     if (expected_quick) {
-      int score = surprises_.load(std::memory_order_relaxed);
+      int score = score_.load(std::memory_order_relaxed);
       while (score > 0 &&
-             !surprises_.compare_exchange_weak(score, score - 1, std::memory_order_relaxed)) {
+             !score_.compare_exchange_weak(score, score - 1, std::memory_order_relaxed)) {
       }
     }
     if (input_bytes >= kMaxBytes) return;
@@ -46,11 +52,16 @@ void QuickRuns::record(size_t input_bytes, std::chrono::nanoseconds elapsed,
            !below_.compare_exchange_weak(below, input_bytes + 1, std::memory_order_relaxed)) {
     }
   } else if (elapsed > kSlow && expected_quick) {
-    // Expected quick and was not: the model's time depends on values, or the thread was
-    // preempted.
     const int weight = elapsed >= kVerySlow ? kGiveUp / 2 : kSurprise;
-    if (surprises_.fetch_add(weight, std::memory_order_relaxed) + weight >= kGiveUp) never();
+    if (score_.fetch_add(weight, std::memory_order_relaxed) + weight >= kGiveUp) pause();
   }
+}
+
+void QuickRuns::pause() noexcept {
+  below_.store(0, std::memory_order_relaxed);
+  score_.store(0, std::memory_order_relaxed);
+  const int doublings = std::min(pauses_.fetch_add(1, std::memory_order_relaxed), kMaxDoublings);
+  pause_left_.store(kFirstPause << doublings, std::memory_order_relaxed);
 }
 
 size_t input_bytes(const std::vector<NamedInput>& inputs) noexcept {

@@ -97,7 +97,7 @@ TEST_CASE(input_bytes_count_tensors_and_parts_and_saturate) {
   CHECK(input_bytes({huge}) > QuickRuns::kMaxBytes);
 }
 
-TEST_CASE(quick_runs_are_learned_by_size_and_given_up_when_time_follows_values) {
+TEST_CASE(quick_runs_are_learned_by_size) {
   using std::chrono::microseconds;
   QuickRuns quick;
   CHECK(!quick.expected(0));  // nothing measured yet
@@ -114,22 +114,39 @@ TEST_CASE(quick_runs_are_learned_by_size_and_given_up_when_time_follows_values) 
   // A slow run that was not expected quick (it ran beside others) says nothing.
   for (int i = 0; i < 10; ++i) quick.record(50, microseconds(100), false);
   CHECK(quick.expected(100));
-  // Rare slow runs among quick ones (a preempted thread) are forgiven...
+  // Rare slow runs among quick ones (a preempted thread) are forgiven.
   for (int round = 0; round < 10; ++round) {
     quick.record(50, microseconds(100), true);
     for (int i = 0; i < QuickRuns::kSurprise; ++i) quick.record(50, microseconds(2), true);
   }
   CHECK(quick.expected(100));
-  // ...but runs of the same size that are often slow end it for good.
-  for (int i = 0; i < QuickRuns::kGiveUp / QuickRuns::kSurprise; ++i) {
-    quick.record(50, microseconds(100), true);
-  }
-  CHECK(!quick.expected(1));
-  quick.record(10, microseconds(1), true);
+  quick.never();
+  quick.record(10, microseconds(1), false);
   CHECK(!quick.expected(1));
 }
 
-TEST_CASE(a_run_of_milliseconds_counts_as_half_the_way_to_giving_up) {
+// Runs of the same size that are often slow pause the expectation, for longer each time.
+TEST_CASE(quick_runs_pause_when_time_follows_values_and_pauses_double) {
+  using std::chrono::microseconds;
+  QuickRuns quick;
+  quick.record(8, microseconds(1), false);
+  uint64_t pause = QuickRuns::kFirstPause;
+  for (int time = 0; time < 3; ++time) {
+    CHECK(quick.expected(8));
+    for (int i = 0; i < QuickRuns::kGiveUp / QuickRuns::kSurprise; ++i) {
+      quick.record(8, microseconds(100), true);
+    }
+    CHECK(!quick.expected(8));
+    // Quick runs during the pause teach nothing...
+    for (uint64_t i = 0; i < pause; ++i) quick.record(8, microseconds(1), false);
+    CHECK(!quick.expected(8));
+    // ...after it, one does.
+    quick.record(8, microseconds(1), false);
+    pause *= 2;
+  }
+}
+
+TEST_CASE(a_run_of_milliseconds_counts_as_half_the_way_to_a_pause) {
   using std::chrono::milliseconds;
   QuickRuns quick;
   quick.record(8, std::chrono::microseconds(1), false);

@@ -97,7 +97,11 @@ class Batcher(_core.BatcherBase):
 
         Cancelling the awaiting task drops the request if it has not started to run.
         """
-        return await wait_async(self.submit(feed, timeout=timeout))
+        future = self.submit(feed, timeout=timeout)
+        if future.done():  # a quick request ran in submit (see Batcher.run)
+            outputs: list[np.ndarray] = future.result(0)
+            return outputs
+        return await wait_async(future)
 
     def stats(self) -> dict[str, Any]:
         """Requests, batches (runs of the model), rejected, cancelled and timed-out counts, the

@@ -25,25 +25,30 @@ class QuickRuns {
   // threads 1.0x of one thread with the GIL held and 0.5x released; one of ~6 us gave 2
   // threads 1.5x released and 0.9x held, 8 threads about the same either way.
   static constexpr std::chrono::nanoseconds kQuick{5000};
-  // A run expected quick that takes longer than this makes smaller inputs the limit.
+  // A run expected quick that takes longer than this was a surprise.
   static constexpr std::chrono::nanoseconds kSlow{2 * kQuick};
+  static constexpr std::chrono::nanoseconds kVerySlow{1000000};
   // Inputs beyond this are never expected quick, whatever was measured.
   static constexpr size_t kMaxBytes = 64 * 1024;
-  // A run expected quick that was slow adds kSurprise to a score (half of kGiveUp when it
-  // took a millisecond or more), one that was quick takes one off; at kGiveUp no run is
-  // expected quick any more: the model's time does not follow the size of its inputs. A rare
-  // slow run (the thread preempted) does not get there.
+  // A surprise adds kSurprise to a score (half of kGiveUp when it took kVerySlow or more), a
+  // run expected quick that was quick takes one off. At kGiveUp no run is expected quick for
+  // a pause of kFirstPause recorded runs, doubled at each further time: the model's time does
+  // not follow the size of its inputs, or the machine is busy. A rare slow run (the thread
+  // preempted) does not get there; a machine busy for a while does not end quick runs for
+  // good; a model whose time follows its values keeps the GIL through a long run ever more
+  // rarely.
   static constexpr int kSurprise = 16;
   static constexpr int kGiveUp = 4 * kSurprise;
-  static constexpr std::chrono::nanoseconds kVerySlow{1000000};
+  static constexpr uint64_t kFirstPause = 256;
+  static constexpr int kMaxDoublings = 24;
 
-  // True when runs fed as many bytes were measured quick (and none since was slow).
+  // True when runs fed as many bytes were measured quick (and no pause began since).
   bool expected(size_t input_bytes) const noexcept {
     return input_bytes < below_.load(std::memory_order_relaxed);
   }
   // No run is expected quick, from now on.
   void never() noexcept {
-    given_up_.store(true, std::memory_order_relaxed);
+    never_.store(true, std::memory_order_relaxed);
     below_.store(0, std::memory_order_relaxed);
   }
   // Learns from one completed run fed `input_bytes` that took `elapsed`; `expected_quick`:
@@ -52,10 +57,14 @@ class QuickRuns {
   void record(size_t input_bytes, std::chrono::nanoseconds elapsed, bool expected_quick) noexcept;
 
  private:
+  void pause() noexcept;
+
   // Runs fed fewer bytes than this are expected quick; 0 until a run was measured quick.
   std::atomic<size_t> below_{0};
-  std::atomic<int> surprises_{0};  // the score above
-  std::atomic<bool> given_up_{false};
+  std::atomic<int> score_{0};            // the surprises, as above
+  std::atomic<uint64_t> pause_left_{0};  // recorded runs until quick runs are learned again
+  std::atomic<int> pauses_{0};
+  std::atomic<bool> never_{false};
 };
 
 // The bytes a run reads from its inputs (tensors, and the parts of sequences and maps).
