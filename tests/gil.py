@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable
+
+import fastort
 
 
 def python_steps_during(call: Callable[[], object]) -> int:
@@ -26,3 +29,21 @@ def python_steps_during(call: Callable[[], object]) -> int:
         steps += 1
     thread.join()
     return steps
+
+
+def quick_runs() -> int:
+    """Runs so far that kept the GIL, being quick (see the README's threads section)."""
+    return int(fastort._core.debug_counters()["quick_runs"])
+
+
+def run_until_quick(call: Callable[[], object], seconds: float = 20.0) -> bool:
+    """Calls `call` until one of its runs keeps the GIL: its session has learned that such
+    runs are quick. False if none did within `seconds` (a machine too loaded for any run to
+    take under 5 us)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        before = quick_runs()
+        call()
+        if quick_runs() > before:
+            return True
+    return False

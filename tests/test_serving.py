@@ -17,6 +17,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import fastort
+from gil import quick_runs, run_until_quick
 from hammer import parallelize
 from isolated import UNDER_ASAN, describe, run_python
 from models import endless_model, identity_model, make_model, matmul_model
@@ -158,22 +159,24 @@ def test_run_of_a_quick_model_on_an_idle_batcher_keeps_the_gil(add_session):
                 np.testing.assert_array_equal(w, x * 2)
             return 300
 
-        before = fastort._core.debug_counters()["quick_runs"]
+        x = np.zeros((1, 3), np.float32)
+        assert run_until_quick(lambda: batcher.run({"x": x, "y": x}))
+        warm_up = batcher.stats()["requests"]
         assert parallelize(client, 8) == [300] * 8
-        assert fastort._core.debug_counters()["quick_runs"] > before
-        assert batcher.stats()["requests"] == 8 * 300
+        stats = batcher.stats()
+        assert stats["requests"] == warm_up + 8 * 300
+        assert sum(stats["batch_rows"].values()) == stats["batches"]
 
 
 @pytest.mark.skipif(UNDER_ASAN, reason="runs under AddressSanitizer are not quick")
 def test_submit_of_a_quick_request_returns_a_done_future_with_its_outcome(save):
     session = fastort.Session(save(gather_model()), threads=1)
     with fastort.Batcher(session, max_delay_ms=1000) as batcher:
-        for _ in range(100):  # until its runs are known quick
-            batcher.run({"rows": np.array([2])})
-        before = fastort._core.debug_counters()["quick_runs"]
+        assert run_until_quick(lambda: batcher.run({"rows": np.array([2])}))
+        before = quick_runs()
         good = batcher.submit({"rows": np.array([1])})
         bad = batcher.submit({"rows": np.array([99])})
-        assert fastort._core.debug_counters()["quick_runs"] == before + 2
+        assert quick_runs() == before + 2
         assert good.done() and bad.done()  # ran in submit: nothing to wait for
         np.testing.assert_array_equal(good.result(), [[[3, 4, 5]]])
         assert isinstance(bad.exception(), fastort.FastortError)
