@@ -140,32 +140,15 @@ def classifier_model(classes=5, size=8, metadata=None, seed=0):
     )
 
 
-def counted_loop_model():
-    """y = x + n: a Loop of `n` iterations (an int64 scalar input) adding 1 to x: float32[1].
-    Its run time follows the value of n, not the size of the inputs."""
-    body = helper.make_graph(
-        [
-            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
-            helper.make_node("Add", ["v_in", "one"], ["v_out"]),
-        ],
-        "body",
-        [
-            helper.make_tensor_value_info("i", TensorProto.INT64, []),
-            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [1]),
-        ],
-        [
-            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [1]),
-        ],
-        initializer=[helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])],
-    )
+def range_model():
+    """y = [0, 1, ..., n - 1]: float32 of the length given by the value of n, a float32 scalar
+    input. Its run time follows that value, not the size of the input."""
     return make_model(
-        [helper.make_node("Loop", ["n", "cond", "x"], ["y"], body=body)],
+        [helper.make_node("Range", ["zero", "n", "one"], ["y"])],
+        [helper.make_tensor_value_info("n", TensorProto.FLOAT, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["length"])],
         [
-            helper.make_tensor_value_info("n", TensorProto.INT64, []),
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1]),
+            helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+            helper.make_tensor("one", TensorProto.FLOAT, [], [1.0]),
         ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
-        [helper.make_tensor("cond", TensorProto.BOOL, [], [True])],
     )

@@ -190,6 +190,33 @@ def test_submit_of_a_quick_request_returns_a_done_future_with_its_outcome(save):
         assert asyncio.run(batcher.run_async({"rows": np.array([0])}))[0].tolist() == [[0, 1, 2]]
 
 
+def test_close_from_python_code_inside_a_quick_run_returns(save):
+    # A log callback (or a signal handler, a finalizer) runs on the thread of a quick run
+    # before the run is over; close() there must not wait for that run.
+    model = save(gather_model())
+    process = run_python(
+        f"""
+        import numpy as np, fastort, fastort.onnxruntime as ort
+        from gil import run_until_quick
+        batcher = fastort.Batcher(fastort.Session({model!r}, threads=1))
+        assert run_until_quick(lambda: batcher.run({{"rows": np.array([2])}}))
+        closed = []
+        def on_log(*record):
+            batcher.close()
+            closed.append(record)
+        ort.set_default_logger_callback(on_log)
+        try:
+            batcher.run({{"rows": np.array([99])}})  # fails: ORT logs an error
+        except fastort.FastortError:
+            pass
+        assert closed
+        print("closed")
+        """,
+        timeout=60,
+    )
+    assert process.returncode == 0 and "closed" in process.stdout, describe(process)
+
+
 def test_run_raises_the_error_of_its_own_run(save):
     session = fastort.Session(save(gather_model()), threads=1)
     with fastort.Batcher(session) as batcher:

@@ -6,12 +6,13 @@ import threading
 
 import numpy as np
 import pytest
+from onnx import TensorProto, helper
 
 import fastort
 from gil import python_steps_during, quick_runs, run_until_quick
 from hammer import parallelize
 from isolated import UNDER_ASAN, describe, run_python
-from models import counted_loop_model, matmul_model
+from models import make_model, matmul_model, range_model
 
 
 @pytest.mark.slow
@@ -103,22 +104,36 @@ def test_sessions_whose_ort_threads_may_need_the_gil_never_keep_it(sigmoid_path)
 
 
 def test_a_model_whose_runs_turn_long_gets_the_gil_released_again(save):
-    # Its run time follows the value of an input, not the inputs' size: after quick runs, a
-    # long one may keep the GIL once or twice, then runs release it again, quick ones too
-    # (until a pause of some hundred runs is over).
-    session = fastort.Session(save(counted_loop_model()), threads=1)
-    x = np.zeros(1, np.float32)
+    # Its run time follows the value of an input, not the inputs' shapes: after quick runs, a
+    # long one may keep the GIL once, then runs release it again, quick ones too (until a
+    # pause of some hundred runs is over).
+    session = fastort.Session(save(range_model()), threads=1)
 
-    def run(count: int) -> float:
-        return float(session.run(None, {"n": np.array(count, np.int64), "x": x})[0][0])
+    def run(count: int) -> int:
+        return len(session.run(None, {"n": np.array(count, np.float32)})[0])
 
-    for _ in range(300):
-        assert run(1) == 1
-    for _ in range(2):
-        assert run(30_000) == 30_000
+    long_run = 30_000_000  # tens of milliseconds
+    assert run_until_quick(lambda: run(1))
+    assert run(long_run) == long_run  # may keep the GIL: nothing told it from run(1) before
     before = quick_runs()
-    assert python_steps_during(lambda: run(30_000)) > 1000
+    assert python_steps_during(lambda: run(long_run)) > 100
     assert run(1) == 1
+    assert quick_runs() == before
+
+
+def test_runs_of_other_shapes_are_not_taken_for_quick_ones(save):
+    # As many input bytes, but broadcast to 27 million elements instead of 900.
+    node = helper.make_node("Sum", ["x", "y", "z"], ["s"])
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None] * 3) for n in "xyz"]
+    output = helper.make_tensor_value_info("s", TensorProto.FLOAT, [None] * 3)
+    session = fastort.Session(save(make_model([node], inputs, [output])), threads=1)
+    one = np.ones((1, 1, 1), np.float32)
+    assert run_until_quick(
+        lambda: session.run(None, {"x": np.ones((900, 1, 1), np.float32), "y": one, "z": one})
+    )
+    x, y, z = (np.ones(shape, np.float32) for shape in ((300, 1, 1), (1, 300, 1), (1, 1, 300)))
+    before = quick_runs()
+    assert python_steps_during(lambda: session.run(None, {"x": x, "y": y, "z": z})) > 1000
     assert quick_runs() == before
 
 

@@ -220,7 +220,7 @@ std::optional<py::list> run_with_fixed_outputs(BoundRun& bound,
   std::vector<OwnedValue> results;
   // As in Session.run: the model may not produce the shape it declares.
   const auto attempt = [&] {
-    results = run_stoppable(model, bound.prepared.input_bytes(), StoppableRun(run), options);
+    results = run_stoppable(model, bound.prepared.run_key(), StoppableRun(run), options);
   };
   if (!attempt_with_fixed_outputs(attempt)) {
     failed = true;
@@ -241,7 +241,7 @@ py::list run_prepared(BoundRun& bound, const std::shared_ptr<RunOptions>& option
   }
   const auto run = [&](RunControl* control) { return model.run(prepared, control); };
   std::vector<OwnedValue> results =
-      run_stoppable(model, prepared.input_bytes(), StoppableRun(run), options);
+      run_stoppable(model, prepared.run_key(), StoppableRun(run), options);
   if (failed) bound.bind_fixed_outputs.store(false);  // it ran without them
   return results_to_python(*bound.call, std::move(results), bound.model);
 }

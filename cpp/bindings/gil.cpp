@@ -21,19 +21,6 @@ void restore_thread(PyThreadState* state, bool released_while_finalizing) {
   PyEval_RestoreThread(state);
 }
 
-int64_t coarse_monotonic_resolution_ns() noexcept {
-  static const int64_t resolution = [] {
-#if defined(CLOCK_MONOTONIC_COARSE)
-    timespec tick{};
-    if (clock_getres(CLOCK_MONOTONIC_COARSE, &tick) == 0) {
-      return static_cast<int64_t>(tick.tv_sec) * 1000000000 + tick.tv_nsec;
-    }
-#endif
-    return int64_t{1};
-  }();
-  return resolution;
-}
-
 int64_t coarse_monotonic_ns() noexcept {
 #if defined(CLOCK_MONOTONIC_COARSE)
   timespec now{};
@@ -44,11 +31,6 @@ int64_t coarse_monotonic_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-bool sample_quick_run() noexcept {
-  thread_local unsigned count = 0;
-  return ++count % kQuickRunSampling == 0;
 }
 
 }  // namespace fastort::bindings

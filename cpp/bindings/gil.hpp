@@ -61,38 +61,25 @@ std::invoke_result_t<F> without_gil(F&& work) {
 // resolution) where there is one, which costs several times less than steady_clock on
 // virtual machines.
 int64_t coarse_monotonic_ns() noexcept;
-// Its resolution: a difference of one tick may be a run of anything up to two.
-int64_t coarse_monotonic_resolution_ns() noexcept;
 
-// One in this many runs that keep the GIL is timed exactly; the others by the coarse clock,
-// which still tells a run that kept the GIL for milliseconds.
-constexpr unsigned kQuickRunSampling = 16;
-bool sample_quick_run() noexcept;
-
-// run(), a run fed `input_bytes`, with the GIL held when `quick` expects it to be shorter than
-// handing the GIL to another thread and back (see QuickRuns), released otherwise; timed to
-// teach `quick`. Nothing a run does needs the GIL: ORT's log records are forwarded after it,
-// and a signal stops it through the watchdog thread, which does not take the GIL either.
+// run(), a run of inputs of `run_key` (fastort::run_key), with the GIL held when `quick`
+// expects it to be shorter than handing the GIL to another thread and back (see QuickRuns),
+// released otherwise; every run timed to teach `quick`, so that one that kept the GIL and was
+// long is noticed at once. Nothing a run does needs the GIL: ORT's log records are forwarded
+// after it, and a signal stops it through the watchdog thread, which does not take it either.
 template <typename F>
-std::invoke_result_t<F> run_without_gil_unless_quick(QuickRuns& quick, size_t input_bytes,
-                                                     F&& run) {
+std::invoke_result_t<F> run_without_gil_unless_quick(QuickRuns& quick, uint64_t run_key, F&& run) {
   using Clock = std::chrono::steady_clock;
-  const bool expected = quick.expected(input_bytes);
+  const bool expected = quick.expected(run_key);
   const auto timed = [&] {
     const Clock::time_point start = Clock::now();
     auto result = std::forward<F>(run)();
-    quick.record(input_bytes, Clock::now() - start, expected);
+    quick.record(run_key, Clock::now() - start, expected);
     return result;
   };
   if (!expected) return without_gil(timed);
   detail::count_quick_run();
-  if (sample_quick_run()) return timed();
-  const int64_t start = coarse_monotonic_ns();
-  auto result = std::forward<F>(run)();
-  // At least this long: the clock advanced by more than one tick.
-  const int64_t at_least = coarse_monotonic_ns() - start - coarse_monotonic_resolution_ns();
-  if (at_least > 0) quick.record(input_bytes, std::chrono::nanoseconds(at_least), true);
-  return result;
+  return timed();
 }
 
 }  // namespace fastort::bindings

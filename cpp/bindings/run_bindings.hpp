@@ -119,11 +119,10 @@ class StoppableRun {
   std::vector<OwnedValue> (*call_)(const void*, RunControl*);
 };
 
-// run(control), a run of `model` fed `input_bytes`, with the GIL released (unless the run is
+// run(control), a run of `model` over inputs of `run_key`, with the GIL released (unless it is
 // expected quick: see run_without_gil_unless_quick), stoppable by `options` (terminate,
 // timeout) and, on Python's main thread, by signals, as below.
-std::vector<OwnedValue> run_stoppable(const Model& model, size_t input_bytes,
-                                      const StoppableRun& run,
+std::vector<OwnedValue> run_stoppable(const Model& model, uint64_t run_key, const StoppableRun& run,
                                       const std::shared_ptr<RunOptions>& options);
 
 // session.run(request) with the GIL released (unless quick, as above), stoppable by `options`

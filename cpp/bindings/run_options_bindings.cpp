@@ -88,12 +88,11 @@ bool signals_reach_watchdog() {
 
 }  // namespace
 
-std::vector<OwnedValue> run_stoppable(const Model& model, size_t input_bytes,
-                                      const StoppableRun& run,
+std::vector<OwnedValue> run_stoppable(const Model& model, uint64_t run_key, const StoppableRun& run,
                                       const std::shared_ptr<RunOptions>& options) {
   const auto logged = [&](RunControl* control) {
     return forwarding_ort_log([&] {
-      return run_without_gil_unless_quick(model.quick_runs(), input_bytes,
+      return run_without_gil_unless_quick(model.quick_runs(), run_key,
                                           [&] { return run(control); });
     });
   };
@@ -125,7 +124,7 @@ std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
     request.control = control;
     return session.run(request);
   };
-  return run_stoppable(session, input_bytes(request.inputs), StoppableRun(run), options);
+  return run_stoppable(session, run_key(request.inputs), StoppableRun(run), options);
 }
 
 std::shared_ptr<RunOptions> run_options_arg(py::handle value) {

@@ -168,7 +168,7 @@ double timeout_seconds(py::handle timeout) {
 }
 
 bool expected_quick(const Batcher& batcher, const BorrowedCall& call) {
-  return batcher.model().quick_runs().expected(input_bytes(call.request.inputs));
+  return batcher.model().quick_runs().expected(run_key(call.request.inputs));
 }
 
 // A request whose run is quick, run at once on this thread as Session.run runs it, keeping the
@@ -258,7 +258,8 @@ PyObject* run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
       PyObject* name = PyTuple_GET_ITEM(kwnames, i);
       if (PyUnicode_CompareWithASCIIString(name, "timeout") == 0) {
         timeout = args[nargs + i];
-      } else if (PyUnicode_CompareWithASCIIString(name, "feed") == 0 && !feed) {
+      } else if (PyUnicode_CompareWithASCIIString(name, "feed") == 0) {
+        if (feed) throw Error(ErrorKind::kTypeMismatch, "run() got multiple values for feed");
         feed = args[nargs + i];
       } else {
         throw Error(ErrorKind::kTypeMismatch,

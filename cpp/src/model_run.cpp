@@ -88,7 +88,7 @@ void PreparedRun::clear() noexcept {
   output_name_list_ = nullptr;
   out_.clear();
   passthrough_source_.clear();
-  input_bytes_ = 0;
+  run_key_ = 0;
   has_out_ = false;
   has_passthrough_ = false;
 }
@@ -126,7 +126,7 @@ void Model::prepare_into(const RunRequest& request, PreparedRun& prepared) const
   if (request.out.size() != request.outputs.size() && !request.out.empty()) {
     throw Error(ErrorKind::kInvalidArgument, "out buffers do not match the requested outputs");
   }
-  prepared.input_bytes_ = input_bytes(request.inputs);
+  prepared.run_key_ = run_key(request.inputs);
   prepared.outputs_.assign(request.outputs.begin(), request.outputs.end());
   // Every output in model order (the usual request) names them with the model's own list.
   bool model_order = request.outputs.size() == outputs_.size();

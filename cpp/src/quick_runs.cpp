@@ -7,33 +7,53 @@
 namespace fastort {
 namespace {
 
-// Bytes of one tensor, saturating just above QuickRuns::kMaxBytes: only "small or not" matters,
-// and a shape's product may not fit in 64 bits.
-size_t tensor_bytes(const TensorView& view) noexcept {
-  constexpr size_t kBeyond = QuickRuns::kMaxBytes + 1;
-  size_t bytes = 1;
+// A multiply-and-fold hash of 64-bit words: one multiplication per word, on the hot path.
+struct KeyHash {
+  uint64_t value = 0xcbf29ce484222325ULL;
+  void add(uint64_t word) noexcept {
+    value = (value ^ word) * 0x9e3779b97f4a7c15ULL;
+    value ^= value >> 29;
+  }
+};
+
+// Adds one tensor's type and shape to `hash`; false when its bytes exceed kMaxRunBytes (a
+// shape's product may not fit in 64 bits: it is checked dim by dim).
+bool add_tensor(const TensorView& view, KeyHash& hash, size_t& bytes) noexcept {
+  hash.add(static_cast<uint64_t>(view.type));
+  hash.add(view.shape.size());
+  size_t tensor = view.strings != nullptr ? 0 : element_size(view.type);
+  for (int64_t dim : view.shape) {
+    hash.add(static_cast<uint64_t>(dim));
+    // A zero-size dim is taken as 1: later nodes may read the other dims (Shape), and a
+    // [0, 50000000] tensor is not small.
+    const auto counted = static_cast<size_t>(std::max<int64_t>(dim, 1));
+    if (counted > kMaxRunBytes || (tensor != 0 && tensor > kMaxRunBytes / counted)) return false;
+    tensor *= counted;
+  }
   if (view.strings != nullptr) {
     for (const std::string& text : *view.strings) {
-      bytes += text.size() + 1;
-      if (bytes >= kBeyond) return kBeyond;
+      tensor += text.size() + 1;
+      if (tensor > kMaxRunBytes) return false;
     }
-    return bytes;
   }
-  bytes = element_size(view.type);
-  for (int64_t dim : view.shape) {
-    if (dim <= 0) return 0;
-    if (static_cast<size_t>(dim) >= kBeyond) return kBeyond;
-    bytes *= static_cast<size_t>(dim);
-    if (bytes >= kBeyond) return kBeyond;
-  }
-  return bytes;
+  bytes += tensor;
+  return bytes <= kMaxRunBytes;
 }
 
 }  // namespace
 
-void QuickRuns::record(size_t input_bytes, std::chrono::nanoseconds elapsed,
+void QuickRuns::never() noexcept {
+  never_.store(true, std::memory_order_relaxed);
+  forget();
+}
+
+void QuickRuns::forget() noexcept {
+  for (auto& slot : known_) slot.store(0, std::memory_order_relaxed);
+}
+
+void QuickRuns::record(uint64_t key, std::chrono::nanoseconds elapsed,
                        bool expected_quick) noexcept {
-  if (never_.load(std::memory_order_relaxed)) return;
+  if (key == 0 || never_.load(std::memory_order_relaxed)) return;
   uint64_t left = pause_left_.load(std::memory_order_relaxed);
   while (left > 0) {
     if (pause_left_.compare_exchange_weak(left, left - 1, std::memory_order_relaxed)) return;
@@ -45,33 +65,32 @@ void QuickRuns::record(size_t input_bytes, std::chrono::nanoseconds elapsed,
              !score_.compare_exchange_weak(score, score - 1, std::memory_order_relaxed)) {
       }
     }
-    if (input_bytes >= kMaxBytes) return;
-    // Every smaller input is taken as quick too: a model's time grows with what it is fed.
-    size_t below = below_.load(std::memory_order_relaxed);
-    while (below <= input_bytes &&
-           !below_.compare_exchange_weak(below, input_bytes + 1, std::memory_order_relaxed)) {
-    }
+    known_[key % kSlots].store(key, std::memory_order_relaxed);
   } else if (elapsed > kSlow && expected_quick) {
-    const int weight = elapsed >= kVerySlow ? kGiveUp / 2 : kSurprise;
-    if (score_.fetch_add(weight, std::memory_order_relaxed) + weight >= kGiveUp) pause();
+    const int weight = elapsed >= kVerySlow ? kPauseScore : kSurprise;
+    if (score_.fetch_add(weight, std::memory_order_relaxed) + weight >= kPauseScore) pause();
   }
 }
 
 void QuickRuns::pause() noexcept {
-  below_.store(0, std::memory_order_relaxed);
+  forget();
   score_.store(0, std::memory_order_relaxed);
   const int doublings = std::min(pauses_.fetch_add(1, std::memory_order_relaxed), kMaxDoublings);
   pause_left_.store(kFirstPause << doublings, std::memory_order_relaxed);
 }
 
-size_t input_bytes(const std::vector<NamedInput>& inputs) noexcept {
-  size_t total = 0;
+uint64_t run_key(const std::vector<NamedInput>& inputs) noexcept {
+  KeyHash hash;
+  size_t bytes = 0;
   for (const NamedInput& input : inputs) {
-    total += tensor_bytes(input.tensor);
-    for (const TensorView& part : input.parts) total += tensor_bytes(part);
-    if (total > QuickRuns::kMaxBytes) return QuickRuns::kMaxBytes + 1;
+    hash.add(static_cast<uint64_t>(input.kind));  // an optional input left without a value
+    if (!add_tensor(input.tensor, hash, bytes)) return 0;
+    hash.add(input.parts.size());
+    for (const TensorView& part : input.parts) {
+      if (!add_tensor(part, hash, bytes)) return 0;
+    }
   }
-  return total;
+  return hash.value == 0 ? 1 : hash.value;
 }
 
 }  // namespace fastort

@@ -74,58 +74,71 @@ TEST_CASE(cache_keys_differ_exactly_when_options_do) {
 
 TEST_MAIN()
 
-TEST_CASE(input_bytes_count_tensors_and_parts_and_saturate) {
+TEST_CASE(run_keys_tell_kinds_types_and_shapes_apart_and_refuse_large_inputs) {
   NamedInput small;
   small.tensor.type = ElementType::kFloat32;
   small.tensor.shape = {2, 5};
+  NamedInput other = small;
+  other.tensor.shape = {5, 2};
   NamedInput sequence;
   sequence.kind = ValueKind::kSequence;
   TensorView part;
   part.type = ElementType::kInt64;
   part.shape = {3};
   sequence.parts = {part, part};
-  CHECK(input_bytes({small}) == 40);
-  CHECK(input_bytes({small, sequence}) == 40 + 48);
+  const uint64_t key = run_key({small});
+  CHECK(key != 0);
+  CHECK(run_key({small}) == key);  // the same shapes: the same key
+  CHECK(run_key({other}) != key);  // as many bytes, other shapes (broadcasting differs)
+  CHECK(run_key({small, sequence}) != key);
+  NamedInput doubles = small;
+  doubles.tensor.type = ElementType::kFloat64;
+  CHECK(run_key({doubles}) != key);
+  // Zero-size dims count as 1: [0, 50000000] is not small.
   NamedInput empty;
   empty.tensor.type = ElementType::kFloat32;
-  empty.tensor.shape = {0, 1000};
-  CHECK(input_bytes({empty}) == 0);
-  // A product that does not fit in 64 bits still reads as "large".
+  empty.tensor.shape = {0, 50000000};
+  CHECK(run_key({empty}) == 0);
+  empty.tensor.shape = {0, 16};
+  CHECK(run_key({empty}) != 0);
+  // A product that does not fit in 64 bits still reads as large.
   NamedInput huge;
   huge.tensor.type = ElementType::kFloat64;
   huge.tensor.shape = {int64_t{1} << 40, int64_t{1} << 40, 16};
-  CHECK(input_bytes({huge}) > QuickRuns::kMaxBytes);
+  CHECK(run_key({huge}) == 0);
+  NamedInput large;
+  large.tensor.type = ElementType::kUInt8;
+  large.tensor.shape = {static_cast<int64_t>(kMaxRunBytes) + 1};
+  CHECK(run_key({large}) == 0);
 }
 
-TEST_CASE(quick_runs_are_learned_by_size) {
+TEST_CASE(quick_runs_are_learned_by_key) {
   using std::chrono::microseconds;
   QuickRuns quick;
-  CHECK(!quick.expected(0));  // nothing measured yet
-  quick.record(100, microseconds(2), false);
-  CHECK(quick.expected(100));
-  CHECK(quick.expected(10));  // smaller inputs too
-  CHECK(!quick.expected(101));
-  quick.record(1000, microseconds(50), false);  // a slow run of a larger input: no change
-  CHECK(quick.expected(100));
-  CHECK(!quick.expected(1000));
-  // Never beyond kMaxBytes, however quick.
-  quick.record(QuickRuns::kMaxBytes, microseconds(1), false);
-  CHECK(!quick.expected(QuickRuns::kMaxBytes));
+  CHECK(!quick.expected(7));  // nothing measured yet
+  CHECK(!quick.expected(0));
+  quick.record(7, microseconds(2), false);
+  CHECK(quick.expected(7));
+  CHECK(!quick.expected(8));
+  quick.record(0, microseconds(2), false);  // too large to key: never quick
+  CHECK(!quick.expected(0));
+  quick.record(9, microseconds(50), false);  // slow: not learned
+  CHECK(!quick.expected(9));
   // A slow run that was not expected quick (it ran beside others) says nothing.
-  for (int i = 0; i < 10; ++i) quick.record(50, microseconds(100), false);
-  CHECK(quick.expected(100));
+  for (int i = 0; i < 10; ++i) quick.record(7, microseconds(100), false);
+  CHECK(quick.expected(7));
   // Rare slow runs among quick ones (a preempted thread) are forgiven.
   for (int round = 0; round < 10; ++round) {
-    quick.record(50, microseconds(100), true);
-    for (int i = 0; i < QuickRuns::kSurprise; ++i) quick.record(50, microseconds(2), true);
+    quick.record(7, microseconds(100), true);
+    for (int i = 0; i < QuickRuns::kSurprise; ++i) quick.record(7, microseconds(2), true);
   }
-  CHECK(quick.expected(100));
+  CHECK(quick.expected(7));
   quick.never();
-  quick.record(10, microseconds(1), false);
-  CHECK(!quick.expected(1));
+  quick.record(7, microseconds(1), false);
+  CHECK(!quick.expected(7));
 }
 
-// Runs of the same size that are often slow pause the expectation, for longer each time.
+// Runs of the same shapes that are often slow pause the expectations, for longer each time.
 TEST_CASE(quick_runs_pause_when_time_follows_values_and_pauses_double) {
   using std::chrono::microseconds;
   QuickRuns quick;
@@ -133,7 +146,7 @@ TEST_CASE(quick_runs_pause_when_time_follows_values_and_pauses_double) {
   uint64_t pause = QuickRuns::kFirstPause;
   for (int time = 0; time < 3; ++time) {
     CHECK(quick.expected(8));
-    for (int i = 0; i < QuickRuns::kGiveUp / QuickRuns::kSurprise; ++i) {
+    for (int i = 0; i < QuickRuns::kPauseScore / QuickRuns::kSurprise; ++i) {
       quick.record(8, microseconds(100), true);
     }
     CHECK(!quick.expected(8));
@@ -146,13 +159,11 @@ TEST_CASE(quick_runs_pause_when_time_follows_values_and_pauses_double) {
   }
 }
 
-TEST_CASE(a_run_of_milliseconds_counts_as_half_the_way_to_a_pause) {
-  using std::chrono::milliseconds;
+TEST_CASE(a_run_of_a_millisecond_that_kept_the_lock_pauses_at_once) {
   QuickRuns quick;
   quick.record(8, std::chrono::microseconds(1), false);
-  CHECK(quick.expected(8));
-  quick.record(8, milliseconds(5), true);
-  CHECK(quick.expected(8));
-  quick.record(8, milliseconds(5), true);
-  CHECK(!quick.expected(8));
+  quick.record(9, std::chrono::microseconds(1), false);
+  CHECK(quick.expected(8) && quick.expected(9));
+  quick.record(8, std::chrono::milliseconds(1), true);
+  CHECK(!quick.expected(8) && !quick.expected(9));
 }

@@ -134,7 +134,9 @@ class Batcher {
   // batching it with others would cost more than it saves, as when handing results between
   // threads takes longer than the run (QuickRuns). run_here() checks it like run() and counts
   // it among the runs in progress (kRuntime once closed); the caller then runs the model and
-  // reports the run's duration with finished(); destroyed unfinished, the run failed.
+  // reports the run's duration with finished(); destroyed unfinished, the run failed. Python
+  // code may run on the thread meanwhile (a signal handler, a finalizer) and close() the
+  // batcher: close() does not wait for the calling thread's own here-runs.
   class HereRun {
    public:
     ~HereRun();
@@ -144,15 +146,15 @@ class Batcher {
 
    private:
     friend class Batcher;
-    HereRun(std::shared_ptr<Shared> shared, int64_t rows) noexcept
-        : shared_(std::move(shared)), rows_(rows) {}
+    HereRun(std::shared_ptr<Shared> shared, int64_t rows);
     std::shared_ptr<Shared> shared_;
     int64_t rows_;
     double run_ms_ = -1;
   };
   HereRun run_here(const std::vector<NamedInput>& inputs);
-  // Refuses new requests and returns when every queued one (and every run()) is done. Called
-  // from a completion hook (on a worker) it returns at once; the workers drain the queue.
+  // Refuses new requests and returns when every queued one (and every run() and HereRun, but
+  // the calling thread's) is done. Called from a completion hook (on a worker) it returns at
+  // once; the workers drain the queue.
   void close();
   BatcherStats stats() const;
   const Model& model() const noexcept { return *model_; }

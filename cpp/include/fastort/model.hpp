@@ -83,8 +83,8 @@ class PreparedRun {
   size_t copied_inputs() const noexcept { return copies_.size(); }
   // True when some output is written into a caller buffer.
   bool has_out() const noexcept { return has_out_; }
-  // The bytes the run reads from its inputs (see fastort::input_bytes).
-  size_t input_bytes() const noexcept { return input_bytes_; }
+  // Its inputs' kinds, types and shapes as QuickRuns tells runs apart (fastort::run_key).
+  uint64_t run_key() const noexcept { return run_key_; }
   // Empty again (its ORT values released), keeping the vectors' memory for the next use.
   void clear() noexcept;
 
@@ -100,7 +100,7 @@ class PreparedRun {
   const char* const* output_name_list_ = nullptr;  // output_names_ or the model's output names
   std::vector<Ort::Value> out_;                    // parallel to outputs_; null: ORT allocates
   std::vector<size_t> passthrough_source_;         // parallel to outputs_: the position in inputs_
-  size_t input_bytes_ = 0;
+  uint64_t run_key_ = 0;
   bool has_out_ = false;
   bool has_passthrough_ = false;
 };

@@ -4,9 +4,15 @@
 // meanwhile, but when the run takes a few microseconds the hand-over costs more than it
 // frees: eight threads calling a 3 us model with the GIL released get 0.4x the calls of one
 // thread, and 0.96x with it held. numpy keeps the GIL for small operations for the same
-// reason. A caller asks expected() before a run and reports timed runs with record().
+// reason. A caller asks expected() before a run and reports every run it timed with record().
+//
+// Runs are told apart by the shapes and element types of their inputs (run_key): a run of
+// shapes measured quick is expected quick again. Input values can change a run's time too (a
+// Loop's trip count, ConstantOfShape's shape); a run expected quick that was not is a
+// surprise, and surprises pause the expectations (see kSurprise).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -25,49 +31,48 @@ class QuickRuns {
   // threads 1.0x of one thread with the GIL held and 0.5x released; one of ~6 us gave 2
   // threads 1.5x released and 0.9x held, 8 threads about the same either way.
   static constexpr std::chrono::nanoseconds kQuick{5000};
-  // A run expected quick that takes longer than this was a surprise.
+  // A run expected quick that takes longer than this is a surprise.
   static constexpr std::chrono::nanoseconds kSlow{2 * kQuick};
-  static constexpr std::chrono::nanoseconds kVerySlow{1000000};
-  // Inputs beyond this are never expected quick, whatever was measured.
-  static constexpr size_t kMaxBytes = 64 * 1024;
-  // A surprise adds kSurprise to a score (half of kGiveUp when it took kVerySlow or more), a
-  // run expected quick that was quick takes one off. At kGiveUp no run is expected quick for
-  // a pause of kFirstPause recorded runs, doubled at each further time: the model's time does
-  // not follow the size of its inputs, or the machine is busy. A rare slow run (the thread
-  // preempted) does not get there; a machine busy for a while does not end quick runs for
-  // good; a model whose time follows its values keeps the GIL through a long run ever more
-  // rarely.
+  // A surprise adds kSurprise to a score, a run expected quick that was quick takes one off:
+  // rare slow runs (the thread preempted) are forgiven. One of kVerySlow or more, or a score
+  // of kPauseScore, pauses the expectations for kFirstPause recorded runs, doubled at each
+  // further pause: a model whose time follows its input values keeps the GIL through a long
+  // run ever more rarely, and a machine busy for a moment does not end quick runs for good.
   static constexpr int kSurprise = 16;
-  static constexpr int kGiveUp = 4 * kSurprise;
+  static constexpr int kPauseScore = 4 * kSurprise;
+  static constexpr std::chrono::nanoseconds kVerySlow{1000000};
   static constexpr uint64_t kFirstPause = 256;
   static constexpr int kMaxDoublings = 24;
+  // Runs of the shapes of this many inputs at once are remembered (the latest of those whose
+  // keys fall in the same slot).
+  static constexpr size_t kSlots = 16;
 
-  // True when runs fed as many bytes were measured quick (and no pause began since).
-  bool expected(size_t input_bytes) const noexcept {
-    return input_bytes < below_.load(std::memory_order_relaxed);
+  // True when a run of these inputs' shapes (run_key) was measured quick, and no pause began
+  // since.
+  bool expected(uint64_t key) const noexcept {
+    return key != 0 && known_[key % kSlots].load(std::memory_order_relaxed) == key;
   }
   // No run is expected quick, from now on.
-  void never() noexcept {
-    never_.store(true, std::memory_order_relaxed);
-    below_.store(0, std::memory_order_relaxed);
-  }
-  // Learns from one completed run fed `input_bytes` that took `elapsed`; `expected_quick`:
-  // what expected() said before it. Only such a run can show the expectation wrong: one run
-  // beside others (the lock released) may be slowed by them.
-  void record(size_t input_bytes, std::chrono::nanoseconds elapsed, bool expected_quick) noexcept;
+  void never() noexcept;
+  // Learns from one completed run of `key` that took `elapsed`; `expected_quick`: what
+  // expected() said before it. Only such a run can show the expectation wrong: one run beside
+  // others (the lock released) may be slowed by them.
+  void record(uint64_t key, std::chrono::nanoseconds elapsed, bool expected_quick) noexcept;
 
  private:
+  void forget() noexcept;
   void pause() noexcept;
 
-  // Runs fed fewer bytes than this are expected quick; 0 until a run was measured quick.
-  std::atomic<size_t> below_{0};
-  std::atomic<int> score_{0};            // the surprises, as above
+  std::array<std::atomic<uint64_t>, kSlots> known_{};  // keys of quick runs; 0: none
+  std::atomic<int> score_{0};                          // the surprises, as above
   std::atomic<uint64_t> pause_left_{0};  // recorded runs until quick runs are learned again
   std::atomic<int> pauses_{0};
   std::atomic<bool> never_{false};
 };
 
-// The bytes a run reads from its inputs (tensors, and the parts of sequences and maps).
-size_t input_bytes(const std::vector<NamedInput>& inputs) noexcept;
+// A run's inputs as QuickRuns tells runs apart: a hash of their kinds, element types and
+// shapes (zero-size dims included). 0 for inputs of more than kMaxRunBytes, never quick.
+constexpr size_t kMaxRunBytes = 64 * 1024;
+uint64_t run_key(const std::vector<NamedInput>& inputs) noexcept;
 
 }  // namespace fastort

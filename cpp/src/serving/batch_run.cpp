@@ -249,7 +249,7 @@ BatchOutcome run_alone(const std::shared_ptr<const Model>& model_ptr,
     outcome.run_ms.push_back(ms_between(start, end));
     // The caller does not hold the GIL (or another lock) around this run: others ran beside
     // it, so a slow one says nothing against an expectation (QuickRuns::record).
-    model.quick_runs().record(input_bytes(run.inputs), end - start, false);
+    model.quick_runs().record(run_key(run.inputs), end - start, false);
     deliver(model_ptr, std::move(results), {{request, 0}}, request->rows());
   } catch (const std::exception& error) {
     request->fail(as_error(error));

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <iterator>
 #include <map>
 #include <thread>
 
@@ -216,6 +217,21 @@ std::shared_ptr<BatchRequest> Batcher::run(const std::vector<NamedInput>& inputs
   return request;
 }
 
+namespace {
+
+// The batchers (their Shared state) with a HereRun in progress on this thread, innermost last.
+std::vector<const void*>& here_runs_on_this_thread() {
+  thread_local std::vector<const void*> batchers;
+  return batchers;
+}
+
+}  // namespace
+
+Batcher::HereRun::HereRun(std::shared_ptr<Shared> shared, int64_t rows)
+    : shared_(std::move(shared)), rows_(rows) {
+  here_runs_on_this_thread().push_back(shared_.get());
+}
+
 Batcher::HereRun Batcher::run_here(const std::vector<NamedInput>& inputs) {
   const int64_t rows = detail::request_rows(*model_, check_request(inputs));
   Shared& s = *shared_;
@@ -224,10 +240,20 @@ Batcher::HereRun Batcher::run_here(const std::vector<NamedInput>& inputs) {
   ++s.running;
   ++s.requests;
   s.in_ort.fetch_add(1, std::memory_order_relaxed);
-  return HereRun(shared_, rows);
+  try {
+    return HereRun(shared_, rows);
+  } catch (...) {  // bad_alloc: not counted after all
+    --s.running;
+    --s.requests;
+    s.in_ort.fetch_sub(1, std::memory_order_relaxed);
+    throw;
+  }
 }
 
 Batcher::HereRun::~HereRun() {
+  std::vector<const void*>& mine = here_runs_on_this_thread();
+  const auto it = std::find(mine.rbegin(), mine.rend(), shared_.get());
+  if (it != mine.rend()) mine.erase(std::next(it).base());
   Shared& s = *shared_;
   s.in_ort.fetch_sub(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(s.mutex);
@@ -322,7 +348,11 @@ void Batcher::close() {
   s.work.notify_all();
   // From a done-callback, on a worker: the workers drain the queue once the callback returns.
   if (s.on_worker()) return;
-  s.idle.wait(lock, [&] { return s.finished == s.workers.size() && s.running == 0; });
+  // Python code run inside this thread's own HereRun (a signal handler) may close: those runs
+  // end once it returns.
+  const std::vector<const void*>& mine = here_runs_on_this_thread();
+  const auto own = static_cast<int>(std::count(mine.begin(), mine.end(), &s));
+  s.idle.wait(lock, [&] { return s.finished == s.workers.size() && s.running == own; });
 }
 
 void Batcher::work(const std::shared_ptr<Shared>& shared, const std::shared_ptr<const Model>& model,
