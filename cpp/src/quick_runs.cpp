@@ -64,6 +64,12 @@ void QuickRuns::record(uint64_t key, std::chrono::nanoseconds elapsed,
       while (score > 0 &&
              !score_.compare_exchange_weak(score, score - 1, std::memory_order_relaxed)) {
       }
+      const int doublings = doublings_.load(std::memory_order_relaxed);
+      if (doublings > 0 &&
+          since_pause_.fetch_add(1, std::memory_order_relaxed) + 1 >= kFirstPause << doublings) {
+        since_pause_.store(0, std::memory_order_relaxed);
+        doublings_.fetch_sub(1, std::memory_order_relaxed);
+      }
     }
     known_[key % kSlots].store(key, std::memory_order_relaxed);
   } else if (elapsed > kSlow && expected_quick) {
@@ -75,7 +81,11 @@ void QuickRuns::record(uint64_t key, std::chrono::nanoseconds elapsed,
 void QuickRuns::pause() noexcept {
   forget();
   score_.store(0, std::memory_order_relaxed);
-  const int doublings = std::min(pauses_.fetch_add(1, std::memory_order_relaxed), kMaxDoublings);
+  since_pause_.store(0, std::memory_order_relaxed);
+  int doublings = doublings_.load(std::memory_order_relaxed);
+  while (!doublings_.compare_exchange_weak(doublings, std::min(doublings + 1, kMaxDoublings),
+                                           std::memory_order_relaxed)) {
+  }
   pause_left_.store(kFirstPause << doublings, std::memory_order_relaxed);
 }
 

@@ -159,11 +159,33 @@ TEST_CASE(quick_runs_pause_when_time_follows_values_and_pauses_double) {
   }
 }
 
-TEST_CASE(a_run_of_a_millisecond_that_kept_the_lock_pauses_at_once) {
+TEST_CASE(a_run_that_kept_the_lock_a_switch_interval_pauses_at_once) {
   QuickRuns quick;
   quick.record(8, std::chrono::microseconds(1), false);
   quick.record(9, std::chrono::microseconds(1), false);
   CHECK(quick.expected(8) && quick.expected(9));
-  quick.record(8, std::chrono::milliseconds(1), true);
+  quick.record(8, std::chrono::milliseconds(1), true);  // a surprise, not yet a pause
+  CHECK(quick.expected(8) && quick.expected(9));
+  quick.record(8, QuickRuns::kVerySlow, true);
   CHECK(!quick.expected(8) && !quick.expected(9));
+}
+
+TEST_CASE(pauses_shrink_again_after_as_many_quick_runs) {
+  using std::chrono::microseconds;
+  QuickRuns quick;
+  const auto pause_now = [&] {
+    quick.record(8, QuickRuns::kVerySlow, true);
+    uint64_t runs = 0;
+    while (!quick.expected(8)) {
+      quick.record(8, microseconds(1), false);
+      ++runs;
+    }
+    return runs;  // the pause, and the run that taught it again
+  };
+  quick.record(8, microseconds(1), false);
+  CHECK(pause_now() == QuickRuns::kFirstPause + 1);
+  CHECK(pause_now() == 2 * QuickRuns::kFirstPause + 1);
+  // As many runs expected quick as the next pause would last: it is halved.
+  for (uint64_t i = 0; i < 4 * QuickRuns::kFirstPause; ++i) quick.record(8, microseconds(1), true);
+  CHECK(pause_now() == 2 * QuickRuns::kFirstPause + 1);
 }

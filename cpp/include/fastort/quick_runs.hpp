@@ -34,13 +34,15 @@ class QuickRuns {
   // A run expected quick that takes longer than this is a surprise.
   static constexpr std::chrono::nanoseconds kSlow{2 * kQuick};
   // A surprise adds kSurprise to a score, a run expected quick that was quick takes one off:
-  // rare slow runs (the thread preempted) are forgiven. One of kVerySlow or more, or a score
-  // of kPauseScore, pauses the expectations for kFirstPause recorded runs, doubled at each
-  // further pause: a model whose time follows its input values keeps the GIL through a long
-  // run ever more rarely, and a machine busy for a moment does not end quick runs for good.
+  // rare slow runs (the thread preempted) are forgiven. A score of kPauseScore, or one run of
+  // kVerySlow or more (Python's own switch interval: no thread is meant to keep the GIL
+  // longer), pauses the expectations for kFirstPause recorded runs, doubled at each further
+  // pause, halved again after as many runs expected quick without one: a model whose time
+  // follows its input values keeps the GIL through a long run ever more rarely, and a busy
+  // machine does not end quick runs for good.
   static constexpr int kSurprise = 16;
   static constexpr int kPauseScore = 4 * kSurprise;
-  static constexpr std::chrono::nanoseconds kVerySlow{1000000};
+  static constexpr std::chrono::nanoseconds kVerySlow{5000000};
   static constexpr uint64_t kFirstPause = 256;
   static constexpr int kMaxDoublings = 24;
   // Runs of the shapes of this many inputs at once are remembered (the latest of those whose
@@ -66,7 +68,8 @@ class QuickRuns {
   std::array<std::atomic<uint64_t>, kSlots> known_{};  // keys of quick runs; 0: none
   std::atomic<int> score_{0};                          // the surprises, as above
   std::atomic<uint64_t> pause_left_{0};  // recorded runs until quick runs are learned again
-  std::atomic<int> pauses_{0};
+  std::atomic<int> doublings_{0};
+  std::atomic<uint64_t> since_pause_{0};  // runs expected quick that were, since the last pause
   std::atomic<bool> never_{false};
 };
 

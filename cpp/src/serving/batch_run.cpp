@@ -1,5 +1,6 @@
 #include "batch_run.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -15,6 +16,9 @@ double ms_between(Clock::time_point from, Clock::time_point to) {
 }
 
 std::string seconds_text(Clock::duration duration) {
+  // The deadline is taken a moment before the request's submit time: a tiny timeout may come
+  // out below zero.
+  duration = std::max(duration, Clock::duration::zero());
   std::string text = std::to_string(std::chrono::duration<double>(duration).count());
   text.erase(text.find_last_not_of('0') + 1);
   if (!text.empty() && text.back() == '.') text.pop_back();
