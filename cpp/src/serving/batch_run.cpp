@@ -201,12 +201,16 @@ BatchOutcome run_batch(const std::shared_ptr<const Model>& model_ptr, Batch& bat
   }
   if (live.empty()) return outcome;
   const auto run = [&](int64_t first_row, int64_t count) {
+    const RunRequest request = request_for(model, batch, first_row, count);
     const Clock::time_point start = Clock::now();
     ++outcome.runs;
     outcome.run_rows.push_back(count);
     const InOrt counted(in_ort);
-    std::vector<OwnedValue> results = model.run(request_for(model, batch, first_row, count));
-    outcome.run_ms.push_back(ms_between(start, Clock::now()));
+    std::vector<OwnedValue> results = model.run(request);
+    const Clock::time_point end = Clock::now();
+    outcome.run_ms.push_back(ms_between(start, end));
+    // As in run_alone: a batch of one request's rows teaches that request's callers.
+    model.quick_runs().record(run_key(request.inputs), end - start, false);
     return results;
   };
   try {
