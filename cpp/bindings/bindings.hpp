@@ -106,6 +106,28 @@ void set_python_error_from_current() noexcept;
 #define FASTORT_PASS_FORCED_UNWIND
 #endif
 
+// The body of a function Python calls directly (METH_FASTCALL, no pybind11 dispatcher): the
+// new reference f() returns, or null with the Python exception set for what it threw.
+template <typename F>
+PyObject* called_from_python(F&& f) {
+  try {
+    return std::forward<F>(f)().release().ptr();
+  }
+  FASTORT_PASS_FORCED_UNWIND
+  catch (...) {
+    set_python_error_from_current();
+  }
+  return nullptr;
+}
+
+// Adds a method defined by `method` (which must outlive the class, as a static does) to `cls`.
+inline void add_method(pybind11::handle cls, PyMethodDef* method) {
+  PyObject* descriptor = PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), method);
+  if (descriptor == nullptr) throw pybind11::error_already_set();
+  pybind11::setattr(cls, method->ml_name,
+                    pybind11::reinterpret_steal<pybind11::object>(descriptor));
+}
+
 // The C++ object behind `self`. pybind11 hands a method called on an object whose __init__
 // never ran (Class.__new__(Class).method()) raw, unconstructed memory, so every method of
 // the bound classes takes `self` as a handle and comes through here.

@@ -275,7 +275,7 @@ py::list run(BoundRun& bound, py::handle run_options) {
 // than what the views save.
 template <typename T>
 PyObject* run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  try {
+  return called_from_python([&] {
     py::handle run_options = nargs == 1 ? py::handle(args[0]) : py::none();
     const Py_ssize_t nkw = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
     if (nargs == 0 && nkw == 1 &&
@@ -286,13 +286,8 @@ PyObject* run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
     }
     constexpr bool kPrepared = std::is_same_v<T, PreparedCall>;
     T& bound = initialized<T>(self, kPrepared ? "PreparedCall" : "BoundRun");
-    return run(bound, run_options).release().ptr();
-  }
-  FASTORT_PASS_FORCED_UNWIND
-  catch (...) {
-    set_python_error_from_current();
-  }
-  return nullptr;
+    return run(bound, run_options);
+  });
 }
 
 PyMethodDef g_run_method = {
@@ -315,12 +310,6 @@ FastortError.
 PyMethodDef g_prepared_run_method = {
     "run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&run_fastcall<PreparedCall>)),
     METH_FASTCALL | METH_KEYWORDS, kPreparedRunDoc};
-
-void add_method(py::handle cls, PyMethodDef* method) {
-  PyObject* descriptor = PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), method);
-  if (descriptor == nullptr) throw py::error_already_set();
-  py::setattr(cls, method->ml_name, py::reinterpret_steal<py::object>(descriptor));
-}
 
 template <typename T>
 std::unique_ptr<T> make_bound(std::shared_ptr<Model> model, bool strict, OnChange on_change,

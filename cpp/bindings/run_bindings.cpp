@@ -352,21 +352,14 @@ void parse_run_args(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
 // run() as a METH_FASTCALL method: pybind11's dispatcher costs more than the rest of the
 // binding on a tiny model, and several times more when a keyword (out=) is passed.
 PyObject* run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  try {
+  return called_from_python([&] {
     py::handle slots[kRunArgCount] = {};
     parse_run_args(args, nargs, kwnames, slots);
     const auto& handle = initialized<SessionHandle>(self, "Session");
     const py::handle none = py::none();
     return run(handle, slots[kOutputNames], slots[kInputFeed],
-               slots[kRunOptions] ? slots[kRunOptions] : none, slots[kOut] ? slots[kOut] : none)
-        .release()
-        .ptr();
-  }
-  FASTORT_PASS_FORCED_UNWIND
-  catch (...) {
-    set_python_error_from_current();
-  }
-  return nullptr;
+               slots[kRunOptions] ? slots[kRunOptions] : none, slots[kOut] ? slots[kOut] : none);
+  });
 }
 
 PyMethodDef g_run_method = {
@@ -389,10 +382,7 @@ void register_session_handle(py::module_& m) {
           "_model",
           [](py::handle self) { return initialized<SessionHandle>(self, "Session").model; })
       .def("__call__", &call, "session(**inputs) -> {output name: value} for all outputs.");
-  PyObject* descriptor =
-      PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &g_run_method);
-  if (descriptor == nullptr) throw py::error_already_set();
-  cls.attr("run") = py::reinterpret_steal<py::object>(descriptor);
+  add_method(cls, &g_run_method);
 }
 
 }  // namespace fastort::bindings

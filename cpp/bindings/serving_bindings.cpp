@@ -250,7 +250,7 @@ py::list run(py::handle self, py::handle feed, py::handle timeout) {
 // run() as a METH_FASTCALL method, as Session.run: on a quick model pybind11's dispatcher
 // would cost a tenth of the call.
 PyObject* run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  try {
+  return called_from_python([&] {
     py::handle feed = nargs >= 1 ? py::handle(args[0]) : py::handle();
     py::handle timeout = py::none();
     const Py_ssize_t keywords = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
@@ -269,13 +269,8 @@ PyObject* run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
     if (nargs > 1 || !feed) {
       throw Error(ErrorKind::kTypeMismatch, "run() takes one request, feed, and timeout=");
     }
-    return run(self, feed, timeout).release().ptr();
-  }
-  FASTORT_PASS_FORCED_UNWIND
-  catch (...) {
-    set_python_error_from_current();
-  }
-  return nullptr;
+    return run(self, feed, timeout);
+  });
 }
 
 PyMethodDef g_run_method = {
@@ -336,10 +331,7 @@ void register_serving(py::module_& m) {
                              [](py::handle self) { return batcher_of(self).options().max_queue; })
       .def_property_readonly("workers",
                              [](py::handle self) { return batcher_of(self).options().workers; });
-  PyObject* descriptor =
-      PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(batcher.ptr()), &g_run_method);
-  if (descriptor == nullptr) throw py::error_already_set();
-  batcher.attr("run") = py::reinterpret_steal<py::object>(descriptor);
+  add_method(batcher, &g_run_method);
 
   py::class_<CompletionQueue, std::shared_ptr<CompletionQueue>>(
       m, "CompletionQueue", "Futures' completions for an event loop to read (add_reader(fd)).")
