@@ -57,11 +57,6 @@ std::invoke_result_t<F> without_gil(F&& work) {
   }
 }
 
-// Nanoseconds of a monotonic clock, read cheaply: CLOCK_MONOTONIC_COARSE (a few ms of
-// resolution) where there is one, which costs several times less than steady_clock on
-// virtual machines.
-int64_t coarse_monotonic_ns() noexcept;
-
 // run(), a run of inputs of `run_key` (fastort::run_key), with the GIL held when `quick`
 // expects it to be shorter than handing the GIL to another thread and back (see QuickRuns),
 // released otherwise; every run timed to teach `quick`, so that one that kept the GIL and was
