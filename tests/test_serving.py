@@ -190,6 +190,7 @@ def test_submit_of_a_quick_request_returns_a_done_future_with_its_outcome(save):
         assert asyncio.run(batcher.run_async({"rows": np.array([0])}))[0].tolist() == [[0, 1, 2]]
 
 
+@pytest.mark.skipif(UNDER_ASAN, reason="runs under AddressSanitizer are not quick")
 def test_close_from_python_code_inside_a_quick_run_returns(save):
     # A log callback (or a signal handler, a finalizer) runs on the thread of a quick run
     # before the run is over; close() there must not wait for that run.

@@ -103,6 +103,7 @@ def test_sessions_whose_ort_threads_may_need_the_gil_never_keep_it(sigmoid_path)
     assert quick_runs() == before
 
 
+@pytest.mark.skipif(UNDER_ASAN, reason="runs under AddressSanitizer are not quick")
 def test_a_model_whose_runs_turn_long_gets_the_gil_released_again(save):
     # Its run time follows the value of an input, not the inputs' shapes: after quick runs, a
     # long one may keep the GIL once, then runs release it again, quick ones too (until a
@@ -121,6 +122,7 @@ def test_a_model_whose_runs_turn_long_gets_the_gil_released_again(save):
     assert quick_runs() == before
 
 
+@pytest.mark.skipif(UNDER_ASAN, reason="runs under AddressSanitizer are not quick")
 def test_runs_of_other_shapes_are_not_taken_for_quick_ones(save):
     # As many input bytes, but broadcast to 27 million elements instead of 900.
     node = helper.make_node("Sum", ["x", "y", "z"], ["s"])
