@@ -106,6 +106,8 @@ PreparedRun Model::prepare(const RunRequest& request) const {
   }
   PreparedRun prepared;
   prepare_into(request, prepared);
+  // Only a prepared call that outlives this needs its key: Session.run keys its request itself.
+  prepared.run_key_ = run_key(request.inputs);
   return prepared;
 }
 
@@ -126,7 +128,6 @@ void Model::prepare_into(const RunRequest& request, PreparedRun& prepared) const
   if (request.out.size() != request.outputs.size() && !request.out.empty()) {
     throw Error(ErrorKind::kInvalidArgument, "out buffers do not match the requested outputs");
   }
-  prepared.run_key_ = run_key(request.inputs);
   prepared.outputs_.assign(request.outputs.begin(), request.outputs.end());
   // Every output in model order (the usual request) names them with the model's own list.
   bool model_order = request.outputs.size() == outputs_.size();

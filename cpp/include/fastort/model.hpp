@@ -83,7 +83,8 @@ class PreparedRun {
   size_t copied_inputs() const noexcept { return copies_.size(); }
   // True when some output is written into a caller buffer.
   bool has_out() const noexcept { return has_out_; }
-  // Its inputs' kinds, types and shapes as QuickRuns tells runs apart (fastort::run_key).
+  // Its inputs' kinds, types and shapes as QuickRuns tells runs apart (fastort::run_key); set
+  // by Model::prepare, 0 after prepare_into.
   uint64_t run_key() const noexcept { return run_key_; }
   // Empty again (its ORT values released), keeping the vectors' memory for the next use.
   void clear() noexcept;
