@@ -191,6 +191,46 @@ def test_submit_of_a_quick_request_returns_a_done_future_with_its_outcome(save):
 
 
 @pytest.mark.skipif(UNDER_ASAN, reason="runs under AddressSanitizer are not quick")
+def test_a_client_that_only_submits_learns_that_its_runs_are_quick(save):
+    # No Session.run teaches this model's quick runs: the worker's runs, begun on a woken
+    # thread and slower than the same runs on a busy one, and the occasional trial run in
+    # submit must. Then requests run in submit, and the client never waits for a hand-over.
+    session = fastort.Session(save(gather_model()), threads=1)
+    with fastort.Batcher(session) as batcher:
+        submitted, ran_in_submit = 0, False
+        while not ran_in_submit and submitted < 200:  # the worker's first run teaches it
+            future = batcher.submit({"rows": np.array([2])})
+            ran_in_submit = future.done()
+            np.testing.assert_array_equal(future.result(30)[0], [[6, 7, 8]])
+            submitted += 1
+        assert ran_in_submit, f"none of {submitted} requests ran in submit"
+        before = quick_runs()
+        for _ in range(100):
+            batcher.submit({"rows": np.array([1])}).result(30)
+        assert quick_runs() - before > 50  # quick from now on (a busy machine may pause it)
+
+
+@pytest.mark.skipif(UNDER_ASAN, reason="runs under AddressSanitizer are not quick")
+def test_an_asyncio_client_learns_that_its_runs_are_quick(save):
+    session = fastort.Session(save(gather_model()), threads=1)
+
+    async def until_quick() -> int:
+        deadline = time.monotonic() + 20
+        awaited = 0
+        while time.monotonic() < deadline:
+            before = quick_runs()
+            (result,) = await batcher.run_async({"rows": np.array([0, 2])})
+            np.testing.assert_array_equal(result, [[0, 1, 2], [6, 7, 8]])
+            awaited += 1
+            if quick_runs() > before:
+                return awaited
+        return 0
+
+    with fastort.Batcher(session) as batcher:
+        assert asyncio.run(until_quick()) > 0
+
+
+@pytest.mark.skipif(UNDER_ASAN, reason="runs under AddressSanitizer are not quick")
 def test_close_from_python_code_inside_a_quick_run_returns(save):
     # A log callback (or a signal handler, a finalizer) runs on the thread of a quick run
     # before the run is over; close() there must not wait for that run.

@@ -60,16 +60,18 @@ std::invoke_result_t<F> without_gil(F&& work) {
 // run(), a run of inputs of `run_key` (fastort::run_key), with the GIL held when `quick`
 // expects it to be shorter than handing the GIL to another thread and back (see QuickRuns),
 // released otherwise; every run timed to teach `quick`, so that one that kept the GIL and was
-// long is noticed at once. Nothing a run does needs the GIL: ORT's log records are forwarded
-// after it, and a signal stops it through the watchdog thread, which does not take it either.
+// long is noticed at once (`start`: how the run began, see QuickRuns::record). Nothing a run
+// does needs the GIL: ORT's log records are forwarded after it, and a signal stops it through
+// the watchdog thread, which does not take it either.
 template <typename F>
-std::invoke_result_t<F> run_without_gil_unless_quick(QuickRuns& quick, uint64_t run_key, F&& run) {
+std::invoke_result_t<F> run_without_gil_unless_quick(QuickRuns& quick, uint64_t run_key, F&& run,
+                                                     RunStart start = RunStart::kBusy) {
   using Clock = std::chrono::steady_clock;
   const bool expected = quick.expected(run_key);
   const auto timed = [&] {
-    const Clock::time_point start = Clock::now();
+    const Clock::time_point began = Clock::now();
     auto result = std::forward<F>(run)();
-    quick.record(run_key, Clock::now() - start, expected);
+    quick.record(run_key, Clock::now() - began, expected, start);
     return result;
   };
   if (!expected) return without_gil(timed);

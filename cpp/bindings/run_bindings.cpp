@@ -249,21 +249,24 @@ struct SessionHandle {
 }  // namespace
 
 py::list run_borrowed(BorrowedCall& call, const std::shared_ptr<Model>& model,
-                      const std::shared_ptr<RunOptions>& options, bool& bind_fixed_outputs) {
+                      const std::shared_ptr<RunOptions>& options, bool& bind_fixed_outputs,
+                      RunStart start) {
   const bool bound =
       call.request.out.empty() && bind_fixed_outputs &&
       fixed_output_arrays(*model, call.request.outputs, call.request.out, call.out_objects);
   // Every pointer ORT needs is gathered; the arrays stay referenced by `call`.
-  if (!bound) return results_to_python(call, run_stoppable(*model, call.request, options), model);
+  if (!bound)
+    return results_to_python(call, run_stoppable(*model, call.request, options, start), model);
   std::vector<OwnedValue> results;
-  if (attempt_with_fixed_outputs([&] { results = run_stoppable(*model, call.request, options); })) {
+  if (attempt_with_fixed_outputs(
+          [&] { results = run_stoppable(*model, call.request, options, start); })) {
     return results_to_python(call, std::move(results), model);
   }
   // The model does not produce the shape it declares, which ORT tolerates unless the output
   // is bound: the same run, unbound, decides (its error, if any, is the one raised).
   call.request.out.clear();
   call.out_objects.clear();
-  results = run_stoppable(*model, call.request, options);
+  results = run_stoppable(*model, call.request, options, start);
   bind_fixed_outputs = false;
   return results_to_python(call, std::move(results), model);
 }

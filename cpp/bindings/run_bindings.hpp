@@ -62,9 +62,10 @@ bool fixed_output_arrays(const Model& model, const std::vector<size_t>& outputs,
 // The rest of Session.run once `call` holds its inputs, outputs and out arrays (borrow_inputs,
 // borrow_outputs): outputs of a fixed declared shape bound to new arrays while
 // `bind_fixed_outputs` (cleared when the model turns out not to produce that shape), the run
-// stoppable by `options`, the results as Python objects.
+// stoppable by `options`, the results as Python objects; `start` as for QuickRuns::record.
 pybind11::list run_borrowed(BorrowedCall& call, const std::shared_ptr<Model>& model,
-                            const std::shared_ptr<RunOptions>& options, bool& bind_fixed_outputs);
+                            const std::shared_ptr<RunOptions>& options, bool& bind_fixed_outputs,
+                            RunStart start = RunStart::kBusy);
 
 // Runs `attempt`, a run with fixed outputs bound; false when it failed in a way the same run
 // without them may not (kRuntime, kInvalidArgument), its ORT log records then dropped. Other
@@ -123,12 +124,14 @@ class StoppableRun {
 // expected quick: see run_without_gil_unless_quick), stoppable by `options` (terminate,
 // timeout) and, on Python's main thread, by signals, as below.
 std::vector<OwnedValue> run_stoppable(const Model& model, uint64_t run_key, const StoppableRun& run,
-                                      const std::shared_ptr<RunOptions>& options);
+                                      const std::shared_ptr<RunOptions>& options,
+                                      RunStart start = RunStart::kBusy);
 
 // session.run(request) with the GIL released (unless quick, as above), stoppable by `options`
 // (terminate, timeout) and, on Python's main thread, by signals: a signal stops the run and its
 // handler runs; if the handler raises, that exception propagates, else the run starts again.
 std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
-                                      const std::shared_ptr<RunOptions>& options);
+                                      const std::shared_ptr<RunOptions>& options,
+                                      RunStart start = RunStart::kBusy);
 
 }  // namespace fastort::bindings

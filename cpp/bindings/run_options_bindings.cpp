@@ -105,11 +105,11 @@ bool signals_reach_watchdog() {
 }  // namespace
 
 std::vector<OwnedValue> run_stoppable(const Model& model, uint64_t run_key, const StoppableRun& run,
-                                      const std::shared_ptr<RunOptions>& options) {
+                                      const std::shared_ptr<RunOptions>& options, RunStart start) {
   const auto logged = [&](RunControl* control) {
     return forwarding_ort_log([&] {
-      return run_without_gil_unless_quick(model.quick_runs(), run_key,
-                                          [&] { return run(control); });
+      return run_without_gil_unless_quick(
+          model.quick_runs(), run_key, [&] { return run(control); }, start);
     });
   };
   const bool interruptible = on_main_thread() && signals_reach_watchdog();
@@ -130,7 +130,7 @@ std::vector<OwnedValue> run_stoppable(const Model& model, uint64_t run_key, cons
 }
 
 std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
-                                      const std::shared_ptr<RunOptions>& options) {
+                                      const std::shared_ptr<RunOptions>& options, RunStart start) {
   // A request may be run again (a bound run reuses it): it never keeps a control that is gone.
   struct ForgetControl {
     RunRequest& request;
@@ -140,7 +140,7 @@ std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
     request.control = control;
     return session.run(request);
   };
-  return run_stoppable(session, run_key(request.inputs), StoppableRun(run), options);
+  return run_stoppable(session, run_key(request.inputs), StoppableRun(run), options, start);
 }
 
 std::shared_ptr<RunOptions> run_options_arg(py::handle value) {

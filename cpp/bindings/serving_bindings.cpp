@@ -171,18 +171,30 @@ bool expected_quick(const Batcher& batcher, const BorrowedCall& call) {
   return batcher.model().quick_runs().expected(run_key(call.request.inputs));
 }
 
-// A request whose run is quick, run at once on this thread as Session.run runs it, keeping the
-// GIL: handing it, or the rows, to another thread would cost more than the run (QuickRuns).
-// `here` (Batcher::run_here) has checked it and counts it like the batcher's own runs.
-py::list run_quick(Batcher& batcher, BorrowedCall& call, Batcher::HereRun& here) {
+// How submit() runs a request on its caller's thread, if it does: a quick one (kBusy, as
+// Session.run's), or one to time there (Batcher::trial_here), which may show that it is quick;
+// inputs too large to be quick (key 0) are never tried. Empty: queue it.
+std::optional<RunStart> run_on_caller(Batcher& batcher, const BorrowedCall& call) {
+  const uint64_t key = run_key(call.request.inputs);
+  if (batcher.model().quick_runs().expected(key)) return RunStart::kBusy;
+  if (key != 0 && batcher.trial_here()) return RunStart::kWoken;
+  return std::nullopt;
+}
+
+// A request run at once on this thread as Session.run runs it: a quick one keeping the GIL, as
+// handing it, or the rows, to another thread would cost more than the run (QuickRuns); a
+// trial (Batcher::trial_here, `start` kWoken) releasing it, timed to teach QuickRuns. `here`
+// (Batcher::run_here) has checked it and counts it like the batcher's own runs.
+py::list run_on_this_thread(Batcher& batcher, BorrowedCall& call, Batcher::HereRun& here,
+                            RunStart start = RunStart::kBusy) {
   for (size_t k = 0; k < batcher.model().outputs().size(); ++k) call.request.outputs.push_back(k);
   // Session.run's path wants the model as its sessions hold it; the Batcher only reads it.
   const std::shared_ptr<Model> model = std::const_pointer_cast<Model>(batcher.shared_model());
   bool bind_fixed_outputs = true;
-  const auto start = std::chrono::steady_clock::now();
-  py::list outputs = run_borrowed(call, model, nullptr, bind_fixed_outputs);
+  const auto began = std::chrono::steady_clock::now();
+  py::list outputs = run_borrowed(call, model, nullptr, bind_fixed_outputs, start);
   here.finished(
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count());
   return outputs;
 }
 
@@ -192,15 +204,15 @@ py::object submit(py::handle self, py::handle feed, py::handle timeout) {
   ReusedPerThread<BorrowedCall> scratch;  // the thread's, as in Session.run
   BorrowedCall& call = scratch.get();
   borrow_inputs(call, feed, batcher.model());
-  if (expected_quick(batcher, call)) {
-    // Its future is done when submit() returns. A bad request raises here (in run_here), as
-    // submit() checks every request; a run that fails gives the future its error, as a queued
+  if (const std::optional<RunStart> start = run_on_caller(batcher, call)) {
+    // Its future is done when submit() returns. A bad request raises here (in Batcher::run_here),
+    // as submit() checks every request; a run that fails gives the future its error, as a queued
     // request's run does.
     FutureHandle future{std::make_shared<BatchRequest>(0, std::nullopt), py::object(), py::list()};
     std::optional<Error> failed;
     Batcher::HereRun here = batcher.run_here(call.request.inputs);
     try {
-      future.outputs = run_quick(batcher, call, here);
+      future.outputs = run_on_this_thread(batcher, call, here, *start);
     } catch (const Error& error) {
       failed = error;
     }
@@ -217,8 +229,8 @@ py::object submit(py::handle self, py::handle feed, py::handle timeout) {
   return py::cast(FutureHandle{std::move(request), py::object(), py::list()});
 }
 
-// submit() and result() in one call: a quick run happens here (run_quick); otherwise with the
-// GIL released once, an idle batcher running the request on this thread, a busy one queueing
+// submit() and result() in one call: a quick run happens here (run_on_this_thread); otherwise with
+// the GIL released once, an idle batcher running the request on this thread, a busy one queueing
 // it.
 py::list run(py::handle self, py::handle feed, py::handle timeout) {
   Batcher& batcher = batcher_of(self);
@@ -228,7 +240,7 @@ py::list run(py::handle self, py::handle feed, py::handle timeout) {
   borrow_inputs(call, feed, batcher.model());
   if (expected_quick(batcher, call)) {
     Batcher::HereRun here = batcher.run_here(call.request.inputs);
-    return run_quick(batcher, call, here);
+    return run_on_this_thread(batcher, call, here);
   }
   const std::shared_ptr<BatchRequest> request = without_gil([&] {
     std::shared_ptr<BatchRequest> started = batcher.run(call.request.inputs, seconds);

@@ -51,12 +51,16 @@ void QuickRuns::forget() noexcept {
   for (auto& slot : known_) slot.store(0, std::memory_order_relaxed);
 }
 
-void QuickRuns::record(uint64_t key, std::chrono::nanoseconds elapsed,
-                       bool expected_quick) noexcept {
+void QuickRuns::record(uint64_t key, std::chrono::nanoseconds elapsed, bool expected_quick,
+                       RunStart start) noexcept {
   if (key == 0 || never_.load(std::memory_order_relaxed)) return;
   uint64_t left = pause_left_.load(std::memory_order_relaxed);
   while (left > 0) {
     if (pause_left_.compare_exchange_weak(left, left - 1, std::memory_order_relaxed)) return;
+  }
+  if (start == RunStart::kWoken) {
+    if (elapsed < kSlow) known_[key % kSlots].store(key, std::memory_order_relaxed);
+    return;
   }
   if (elapsed < kQuick) {
     if (expected_quick) {
@@ -72,8 +76,8 @@ void QuickRuns::record(uint64_t key, std::chrono::nanoseconds elapsed,
       }
     }
     known_[key % kSlots].store(key, std::memory_order_relaxed);
-  } else if (elapsed > kSlow && expected_quick) {
-    const int weight = elapsed >= kVerySlow ? kPauseScore : kSurprise;
+  } else if (expected_quick) {
+    const int weight = elapsed >= kVerySlow ? kPauseScore : elapsed > kSlow ? kSurprise : kNearMiss;
     if (score_.fetch_add(weight, std::memory_order_relaxed) + weight >= kPauseScore) pause();
   }
 }

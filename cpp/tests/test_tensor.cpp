@@ -189,3 +189,46 @@ TEST_CASE(pauses_shrink_again_after_as_many_quick_runs) {
   for (uint64_t i = 0; i < 4 * QuickRuns::kFirstPause; ++i) quick.record(8, microseconds(1), true);
   CHECK(pause_now() == 2 * QuickRuns::kFirstPause + 1);
 }
+
+// A run timed on a woken thread (a batcher's worker) is taken as quick under kSlow, since
+// waking slows a tiny run two to three times; it never counts against an expectation.
+TEST_CASE(runs_on_woken_threads_are_quick_under_the_slow_mark) {
+  using std::chrono::microseconds;
+  QuickRuns quick;
+  quick.record(8, microseconds(9), false, RunStart::kWoken);
+  CHECK(quick.expected(8));
+  quick.record(9, microseconds(9), false);  // the same time on a busy thread: not quick
+  CHECK(!quick.expected(9));
+  quick.record(10, QuickRuns::kSlow, false, RunStart::kWoken);
+  CHECK(!quick.expected(10));
+  for (int i = 0; i < 4 * QuickRuns::kPauseScore; ++i) {
+    quick.record(8, microseconds(100), true, RunStart::kWoken);
+  }
+  CHECK(quick.expected(8));
+  // During a pause a woken run teaches nothing either.
+  quick.record(8, QuickRuns::kVerySlow, true);
+  quick.record(8, microseconds(1), false, RunStart::kWoken);
+  CHECK(!quick.expected(8));
+}
+
+// Runs expected quick that take between kQuick and kSlow on a busy thread (near misses) pause
+// the expectations once they are more than a third of the runs; fewer are forgiven.
+TEST_CASE(near_misses_pause_when_they_are_a_third_of_the_runs) {
+  using std::chrono::microseconds;
+  QuickRuns quick;
+  quick.record(8, microseconds(9), false, RunStart::kWoken);
+  for (int i = 0; i < 1000; ++i) {  // one in four: forgiven
+    quick.record(8, microseconds(7), true);
+    for (int k = 0; k < 3; ++k) quick.record(8, microseconds(2), true);
+  }
+  CHECK(quick.expected(8));
+  int runs = 0;
+  while (quick.expected(8) && runs < 1000) {  // every other one
+    quick.record(8, microseconds(7), true);
+    quick.record(8, microseconds(2), true);
+    runs += 2;
+  }
+  CHECK(!quick.expected(8));
+  // Each pair adds kNearMiss - 1 = 1 to the score: about kPauseScore pairs.
+  CHECK(runs > QuickRuns::kPauseScore && runs <= 2 * QuickRuns::kPauseScore);
+}

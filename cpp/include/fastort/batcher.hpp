@@ -152,6 +152,14 @@ class Batcher {
     double run_ms_ = -1;
   };
   HereRun run_here(const std::vector<NamedInput>& inputs);
+  // Whether a request its caller would queue should be a HereRun instead, once in a while, so
+  // that QuickRuns can learn that such runs are quick: the workers' runs of a tiny model start
+  // on a core the wake-up left cold and take two to three times the caller's warm run, so they
+  // alone never teach it, and a client that only submits would hand every request over.
+  // True for one call in kTrialEvery while the batcher's last runs were no longer than a
+  // hand-over (never before a worker has measured one).
+  bool trial_here() noexcept;
+  static constexpr uint32_t kTrialEvery = 16;
   // Refuses new requests and returns when every queued one (and every run() and HereRun, but
   // the calling thread's) is done. Called from a completion hook (on a worker) it returns at
   // once; the workers drain the queue.

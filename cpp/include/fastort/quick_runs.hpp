@@ -25,6 +25,13 @@ namespace fastort {
 
 struct NamedInput;
 
+// How a timed run began: on a thread that was running already, or on one that had just woken
+// from a wait (a batcher's worker given a batch, a client back from waiting for its last
+// result). A run of a tiny model begun on such a thread, on a core its wait left cold, takes
+// two to three times the same run's time on a busy thread: 8.5-9 us against 2.6 us for a
+// Sigmoid run on a 2-core VM.
+enum class RunStart { kBusy, kWoken };
+
 class QuickRuns {
  public:
   // A run under this is quick. Measured on a 2-core VM: a Sigmoid run of ~4 us gave 8
@@ -34,13 +41,16 @@ class QuickRuns {
   // A run expected quick that takes longer than this is a surprise.
   static constexpr std::chrono::nanoseconds kSlow{2 * kQuick};
   // A surprise adds kSurprise to a score, a run expected quick that was quick takes one off:
-  // rare slow runs (the thread preempted) are forgiven. A score of kPauseScore, or one run of
+  // rare slow runs (the thread preempted) are forgiven. A near miss (between kQuick and kSlow)
+  // adds kNearMiss: runs learned quick on a woken thread (below) that are not, on a busy one,
+  // are let go once they are a third of the runs. A score of kPauseScore, or one run of
   // kVerySlow or more (Python's own switch interval: no thread is meant to keep the GIL
   // longer), pauses the expectations for kFirstPause recorded runs, doubled at each further
   // pause, halved again after as many runs expected quick without one: a model whose time
   // follows its input values keeps the GIL through a long run ever more rarely, and a busy
   // machine does not end quick runs for good.
   static constexpr int kSurprise = 16;
+  static constexpr int kNearMiss = 2;
   static constexpr int kPauseScore = 4 * kSurprise;
   static constexpr std::chrono::nanoseconds kVerySlow{5000000};
   static constexpr uint64_t kFirstPause = 256;
@@ -58,8 +68,12 @@ class QuickRuns {
   void never() noexcept;
   // Learns from one completed run of `key` that took `elapsed`; `expected_quick`: what
   // expected() said before it. Only such a run can show the expectation wrong: one run beside
-  // others (the lock released) may be slowed by them.
-  void record(uint64_t key, std::chrono::nanoseconds elapsed, bool expected_quick) noexcept;
+  // others (the lock released) may be slowed by them. A run that began on a woken thread is
+  // quick under kSlow (a run that short on a busy thread is quick, or so near it that keeping
+  // the GIL costs nothing) and is never a surprise: a client that only waits for batches
+  // would otherwise never learn that its runs are quick, and never stop waiting.
+  void record(uint64_t key, std::chrono::nanoseconds elapsed, bool expected_quick,
+              RunStart start = RunStart::kBusy) noexcept;
 
  private:
   void forget() noexcept;

@@ -210,7 +210,7 @@ BatchOutcome run_batch(const std::shared_ptr<const Model>& model_ptr, Batch& bat
     const Clock::time_point end = Clock::now();
     outcome.run_ms.push_back(ms_between(start, end));
     // As in run_alone: a batch of one request's rows teaches that request's callers.
-    model.quick_runs().record(run_key(request.inputs), end - start, false);
+    model.quick_runs().record(run_key(request.inputs), end - start, false, RunStart::kWoken);
     return results;
   };
   try {
@@ -256,8 +256,9 @@ BatchOutcome run_alone(const std::shared_ptr<const Model>& model_ptr,
     const Clock::time_point end = Clock::now();
     outcome.run_ms.push_back(ms_between(start, end));
     // The caller does not hold the GIL (or another lock) around this run: others ran beside
-    // it, so a slow one says nothing against an expectation (QuickRuns::record).
-    model.quick_runs().record(run_key(run.inputs), end - start, false);
+    // it, so a slow one says nothing against an expectation (QuickRuns::record). Its thread
+    // has often just woken from waiting for its last request's run.
+    model.quick_runs().record(run_key(run.inputs), end - start, false, RunStart::kWoken);
     deliver(model_ptr, std::move(results), {{request, 0}}, request->rows());
   } catch (const std::exception& error) {
     request->fail(as_error(error));

@@ -20,6 +20,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr size_t kKeptTimings = 4096;
 constexpr int64_t kMaxWorkers = 64;
+constexpr double kHandOverMs = 0.05;  // a worker's wake-up and the client's, measured
 
 // The dims after the first of every input: requests with different ones go to separate
 // batches (variable sequence lengths, say) instead of failing.
@@ -89,7 +90,8 @@ struct Batcher::Shared {
   // Of those, the ones inside ONNX Runtime: a request that comes while results are only being
   // handed out (its client just got its own) does not arrive under load.
   std::atomic<int> in_ort{0};
-  size_t finished = 0;  // workers that have returned
+  size_t finished = 0;                   // workers that have returned
+  std::atomic<uint32_t> trial_calls{1};  // trial_here()'s, counted without the lock
   // Arrivals: the time of the last submit and the mean gap between submits (decaying), which
   // tells a worker whether waiting for more rows is worth it.
   Clock::time_point last_submit = Clock::now();
@@ -189,7 +191,6 @@ std::shared_ptr<BatchRequest> Batcher::run(const std::vector<NamedInput>& inputs
   Shared& s = *shared_;
   std::unique_lock<std::mutex> lock(s.mutex);
   if (s.closing) throw Error(ErrorKind::kRuntime, "the Batcher is closed");
-  constexpr double kHandOverMs = 0.05;  // a worker's wake-up and the client's, measured
   const bool inline_pays = s.clients <= 1 || s.mean_run_ms <= kHandOverMs;
   if (!inline_pays || s.in_ort.load(std::memory_order_relaxed) > 0 || !s.batches.empty()) {
     lock.unlock();
@@ -248,6 +249,15 @@ Batcher::HereRun Batcher::run_here(const std::vector<NamedInput>& inputs) {
     s.in_ort.fetch_sub(1, std::memory_order_relaxed);
     throw;
   }
+}
+
+bool Batcher::trial_here() noexcept {
+  Shared& s = *shared_;
+  if (s.trial_calls.fetch_add(1, std::memory_order_relaxed) % kTrialEvery != 0) return false;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  // Busy or not: a synchronous client's next request comes while the worker still hands out
+  // the last one's results, and runs this short take nothing from a batch worth waiting for.
+  return !s.closing && s.mean_run_ms > 0 && s.mean_run_ms <= kHandOverMs;
 }
 
 Batcher::HereRun::~HereRun() {
