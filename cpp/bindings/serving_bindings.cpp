@@ -27,7 +27,7 @@ namespace {
 struct FutureHandle {
   std::shared_ptr<BatchRequest> request;
   py::object outputs;
-  py::list callbacks;
+  py::object callbacks;  // a list once one is added: most futures never get one
 };
 
 FutureHandle& future_of(py::handle self) { return initialized<FutureHandle>(self, "BatchFuture"); }
@@ -96,8 +96,7 @@ void run_callbacks(PyObject* future_object) {
   if (is_finalizing()) return;
   py::gil_scoped_acquire gil;
   auto future = py::reinterpret_steal<py::object>(future_object);
-  py::list callbacks = future_of(future).callbacks;
-  future_of(future).callbacks = py::list();
+  const py::object callbacks = std::move(future_of(future).callbacks);
   for (py::handle callback : callbacks) {
     try {
       callback(future);
@@ -110,8 +109,9 @@ void run_callbacks(PyObject* future_object) {
 
 void add_done_callback(py::handle self, py::object callback) {
   FutureHandle& future = future_of(self);
-  const bool first = future.callbacks.empty();
-  future.callbacks.append(std::move(callback));
+  const bool first = !future.callbacks;
+  if (first) future.callbacks = py::list();
+  py::list(future.callbacks).append(std::move(callback));
   if (!first) return;
   // The hook holds a reference to the future, released by run_callbacks under the GIL.
   PyObject* held = self.ptr();
@@ -171,6 +171,19 @@ bool expected_quick(const Batcher& batcher, const BorrowedCall& call) {
   return batcher.model().quick_runs().expected(run_key(call.request.inputs));
 }
 
+// The request of every future whose request succeeded in submit(): done, with no outputs of
+// its own (the future holds them), it is only ever read, and saves making one per request.
+// Leaked: futures may outlive the module's teardown.
+const std::shared_ptr<BatchRequest>& done_request() {
+  static const auto* done = [] {
+    auto request = std::make_shared<BatchRequest>(0, std::nullopt);
+    request->start();
+    request->finish({});
+    return new std::shared_ptr<BatchRequest>(std::move(request));
+  }();
+  return *done;
+}
+
 // How submit() runs a request on its caller's thread, if it does: a quick one (kBusy, as
 // Session.run's), or one to time there (Batcher::trial_here), which may show that it is quick;
 // inputs too large to be quick (key 0) are never tried. Empty: queue it.
@@ -208,25 +221,20 @@ py::object submit(py::handle self, py::handle feed, py::handle timeout) {
     // Its future is done when submit() returns. A bad request raises here (in Batcher::run_here),
     // as submit() checks every request; a run that fails gives the future its error, as a queued
     // request's run does.
-    FutureHandle future{std::make_shared<BatchRequest>(0, std::nullopt), py::object(), py::list()};
-    std::optional<Error> failed;
     Batcher::HereRun here = batcher.run_here(call.request.inputs);
     try {
-      future.outputs = run_on_this_thread(batcher, call, here, *start);
+      return py::cast(FutureHandle{done_request(), run_on_this_thread(batcher, call, here, *start),
+                                   py::object()});
     } catch (const Error& error) {
-      failed = error;
+      auto failed = std::make_shared<BatchRequest>(0, std::nullopt);
+      failed->start();
+      failed->fail(error);
+      return py::cast(FutureHandle{std::move(failed), py::object(), py::object()});
     }
-    future.request->start();
-    if (failed) {
-      future.request->fail(*failed);
-    } else {
-      future.request->finish({});
-    }
-    return py::cast(std::move(future));
   }
   // The rows are copied during submit: the arrays need not outlive it.
   auto request = batcher.submit(call.request.inputs, seconds);
-  return py::cast(FutureHandle{std::move(request), py::object(), py::list()});
+  return py::cast(FutureHandle{std::move(request), py::object(), py::object()});
 }
 
 // submit() and result() in one call: a quick run happens here (run_on_this_thread); otherwise with
@@ -259,31 +267,65 @@ py::list run(py::handle self, py::handle feed, py::handle timeout) {
   return outputs;
 }
 
-// run() as a METH_FASTCALL method, as Session.run: on a quick model pybind11's dispatcher
-// would cost a tenth of the call.
+// The arguments of submit() and run() called as METH_FASTCALL methods, as Session.run is: on
+// a quick model pybind11's dispatcher would cost a tenth of the call. One request, `feed`
+// (positional or by name), and a keyword-only `timeout`.
+struct RequestArgs {
+  py::handle feed;
+  py::handle timeout = py::none();
+};
+
+RequestArgs request_args(const char* method, PyObject* const* args, Py_ssize_t nargs,
+                         PyObject* kwnames) {
+  RequestArgs parsed;
+  parsed.feed = nargs >= 1 ? py::handle(args[0]) : py::handle();
+  const Py_ssize_t keywords = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
+  for (Py_ssize_t i = 0; i < keywords; ++i) {
+    PyObject* name = PyTuple_GET_ITEM(kwnames, i);
+    if (PyUnicode_CompareWithASCIIString(name, "timeout") == 0) {
+      parsed.timeout = args[nargs + i];
+    } else if (PyUnicode_CompareWithASCIIString(name, "feed") == 0) {
+      if (parsed.feed) {
+        throw Error(ErrorKind::kTypeMismatch,
+                    std::string(method) + "() got multiple values for feed");
+      }
+      parsed.feed = args[nargs + i];
+    } else {
+      throw Error(ErrorKind::kTypeMismatch, std::string(method) +
+                                                "() got an unexpected keyword argument " +
+                                                std::string(py::str(name)));
+    }
+  }
+  if (nargs > 1 || !parsed.feed) {
+    throw Error(ErrorKind::kTypeMismatch,
+                std::string(method) + "() takes one request, feed, and timeout=");
+  }
+  return parsed;
+}
+
 PyObject* run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   return called_from_python([&] {
-    py::handle feed = nargs >= 1 ? py::handle(args[0]) : py::handle();
-    py::handle timeout = py::none();
-    const Py_ssize_t keywords = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
-    for (Py_ssize_t i = 0; i < keywords; ++i) {
-      PyObject* name = PyTuple_GET_ITEM(kwnames, i);
-      if (PyUnicode_CompareWithASCIIString(name, "timeout") == 0) {
-        timeout = args[nargs + i];
-      } else if (PyUnicode_CompareWithASCIIString(name, "feed") == 0) {
-        if (feed) throw Error(ErrorKind::kTypeMismatch, "run() got multiple values for feed");
-        feed = args[nargs + i];
-      } else {
-        throw Error(ErrorKind::kTypeMismatch,
-                    "run() got an unexpected keyword argument " + std::string(py::str(name)));
-      }
-    }
-    if (nargs > 1 || !feed) {
-      throw Error(ErrorKind::kTypeMismatch, "run() takes one request, feed, and timeout=");
-    }
-    return run(self, feed, timeout);
+    const RequestArgs parsed = request_args("run", args, nargs, kwnames);
+    return run(self, parsed.feed, parsed.timeout);
   });
 }
+
+PyObject* submit_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                          PyObject* kwnames) {
+  return called_from_python([&] {
+    const RequestArgs parsed = request_args("submit", args, nargs, kwnames);
+    return submit(self, parsed.feed, parsed.timeout);
+  });
+}
+
+PyMethodDef g_submit_method = {
+    "submit", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&submit_fastcall)),
+    METH_FASTCALL | METH_KEYWORDS,
+    "submit(self, feed: typing.Any, *, timeout: typing.Any = None) -> BatchFuture\n\n"
+    "Queues one request: `feed` maps every input name to its rows (first axis: rows).\n"
+    "Returns a BatchFuture whose result() is the list run(None, feed) would return.\n"
+    "With `timeout` (seconds), a request not started by then fails with\n"
+    "RunTimeoutError."};
 
 PyMethodDef g_run_method = {
     "run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&run_fastcall)),
@@ -323,11 +365,6 @@ void register_serving(py::module_& m) {
   batcher
       .def(py::init(&make_batcher), py::arg("model"), py::kw_only(), py::arg("max_batch_size") = 32,
            py::arg("max_delay_ms") = 2.0, py::arg("max_queue") = 1024, py::arg("workers") = 1)
-      .def("submit", &submit, py::arg("feed"), py::kw_only(), py::arg("timeout") = py::none(),
-           "Queues one request: `feed` maps every input name to its rows (first axis: rows).\n"
-           "Returns a BatchFuture whose result() is the list run(None, feed) would return.\n"
-           "With `timeout` (seconds), a request not started by then fails with\n"
-           "RunTimeoutError.")
       .def("close",
            [](py::handle self) {
              Batcher& batcher = batcher_of(self);  // with the GIL: it asks Python
@@ -343,6 +380,7 @@ void register_serving(py::module_& m) {
                              [](py::handle self) { return batcher_of(self).options().max_queue; })
       .def_property_readonly("workers",
                              [](py::handle self) { return batcher_of(self).options().workers; });
+  add_method(batcher, &g_submit_method);
   add_method(batcher, &g_run_method);
 
   py::class_<CompletionQueue, std::shared_ptr<CompletionQueue>>(

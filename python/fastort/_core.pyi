@@ -353,7 +353,7 @@ class BatcherBase:
         batcher is idle, or the model's runs are quick, the request runs at once on this
         thread, without a copy.
         """
-    def submit(self, feed: typing.Any, *, timeout: typing.Any = None) -> typing.Any:
+    def submit(self, feed: typing.Any, *, timeout: typing.Any = None) -> BatchFuture:
         """
         Queues one request: `feed` maps every input name to its rows (first axis: rows).
         Returns a BatchFuture whose result() is the list run(None, feed) would return.
