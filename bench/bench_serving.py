@@ -14,6 +14,9 @@ default is "auto") unless `--threads` says otherwise.
                Python (what `@serve.batch`-style batching costs)
   tiny model   Sigmoid float32[N, 5] (x: float32[1, 5]): 8 threads through the Batcher, one
                thread calling `run`, 8 threads calling `run`, 8 threads through PythonBatcher
+  new batcher  Sigmoid: one asyncio client awaiting `run_async`, each repetition on a new
+               session and batcher (which find out by themselves that its runs are quick),
+               against `run` on that session
   workers      MLP, 8 threads each submitting 8 rows: Batcher(workers=2) against
                Batcher(workers=1) (batches side by side on a session of one thread), and the
                same threads calling `run`
@@ -445,15 +448,41 @@ def plot_latency(load: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
+def asyncio_client(path: Path, threads: int, repetitions: int, requests: int) -> dict[str, Any]:
+    """Microseconds per request of one asyncio client awaiting `run_async` on the tiny model,
+    each repetition with a new session and batcher (no `run` has shown them which runs are
+    quick: the batcher finds out itself), against `run` on the same session after it."""
+    feed = {"x": np.random.default_rng(4).standard_normal((1, 5)).astype(np.float32)}
+    ours, theirs = [], []
+    for _ in range(repetitions):
+        session = fastort.Session(path, threads=threads, cache=False)
+        with fastort.Batcher(session, max_batch_size=MAX_BATCH_SIZE) as batcher:
+
+            async def client() -> float:
+                start = time.perf_counter()
+                for _ in range(requests):
+                    await batcher.run_async(feed)
+                return time.perf_counter() - start
+
+            ours.append(asyncio.run(client()) / requests * 1e6)
+        start = time.perf_counter()
+        for _ in range(requests):
+            session.run(None, feed)
+        theirs.append((time.perf_counter() - start) / requests * 1e6)
+    ratios = [b / a for a, b in zip(ours, theirs)]
+    return {"run_async us": summary(ours), "run us": summary(theirs), "ratio": summary(ratios)}
+
+
 def run(quick: bool, repetitions: int = 5, threads: int = 1) -> dict[str, Any]:
     """Every part; `quick` is the CI smoke run (a few seconds, nothing asserted)."""
     repetitions = 2 if quick else repetitions
     seconds = 0.25 if quick else 1.5
     with tempfile.TemporaryDirectory() as folder:
         mlp = fastort.Session(mlp_model(Path(folder) / "mlp.onnx"), threads=threads, cache=False)
-        tiny = fastort.Session(
-            sigmoid_model(Path(folder) / "sigmoid.onnx"), threads=threads, cache=False
-        )
+        tiny_path = sigmoid_model(Path(folder) / "sigmoid.onnx")
+        tiny = fastort.Session(tiny_path, threads=threads, cache=False)
+        print("serving: one asyncio client, a new batcher ...", flush=True)
+        fresh = asyncio_client(tiny_path, threads, repetitions, 2000 if quick else 20000)
     mlp.warmup((1, MAX_BATCH_SIZE))
     tiny.warmup((1, MAX_BATCH_SIZE))
     results: dict[str, Any] = {"session_threads": threads, "cpu_budget": fastort._core.cpu_budget()}
@@ -461,6 +490,7 @@ def run(quick: bool, repetitions: int = 5, threads: int = 1) -> dict[str, Any]:
     results["mlp"] = throughput_mlp(mlp, repetitions, seconds)
     print("serving: tiny model throughput ...", flush=True)
     results["tiny"] = throughput_tiny(tiny, repetitions, seconds)
+    results["asyncio_client"] = fresh
     print("serving: batches side by side (workers) ...", flush=True)
     results["workers"] = throughput_workers(mlp, repetitions, seconds)
     print("serving: one request at a time ...", flush=True)
@@ -499,6 +529,12 @@ def report(results: dict[str, Any]) -> str:
         for name, method in results["workers"]["methods"].items():
             lines.append(f"  {name:18s} {_range(method['rows_per_s'], digits=0)} rows/s")
         lines.append(f"  2 workers / 1 worker {_range(results['workers']['2 workers / 1 worker'])}")
+    if "asyncio_client" in results:
+        fresh = results["asyncio_client"]
+        lines.append(
+            f"one asyncio client, a new batcher, Sigmoid: run_async "
+            f"{_range(fresh['run_async us'], ' us', 1)}, run {_range(fresh['run us'], ' us', 1)}"
+        )
     stall = results["asyncio"]["longest_stall_ms"]
     lines.append(f"1000 concurrent run_async: longest loop stall {_range(stall, ' ms', 1)}")
     load = results["under_load"]
@@ -582,6 +618,16 @@ def readme_rows(results: dict[str, Any]) -> list[str]:
                 rate(workers, "Batcher, 2 workers"),
                 f"`workers=1` {rate(workers, 'Batcher, 1 worker')}; `run` {rate(workers, 'run')}",
                 spread(workers["2 workers / 1 worker"]),
+            )
+        )
+    if "asyncio_client" in results:  # absent from the JSON of older suites
+        fresh = results["asyncio_client"]
+        lines.append(
+            row(
+                "one asyncio client awaiting `run_async`, a new `Batcher`, Sigmoid [N,5]",
+                f"{fresh['run_async us']['median']:.1f} us per request",
+                f"`run` {fresh['run us']['median']:.1f} us",
+                spread(fresh["ratio"]),
             )
         )
     batcher, run_ = single["Batcher"], single["run"]
