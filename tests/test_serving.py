@@ -336,6 +336,13 @@ def test_bad_requests_raise_the_errors_of_run_at_submit(add_session, xy):
             batcher.submit({"x": x, "y": y}, timeout=-1)
         with pytest.raises(fastort.InvalidTypeError):
             batcher.submit({"x": x, "y": y}, timeout="soon")  # type: ignore[arg-type]
+        for endless in (float("inf"), 10**400, 1e10):  # past what a clock's duration holds
+            with pytest.raises(fastort.InvalidArgumentError, match="at most 1e9"):
+                batcher.submit({"x": x, "y": y}, timeout=endless)
+        with pytest.raises(fastort.InvalidArgumentError, match="rows"):
+            batcher.submit({"x": x[:0], "y": y[:0]})
+        with pytest.raises(fastort.InvalidArgumentError, match=r"input 'x' has 0$"):
+            batcher.submit({"x": x[:0], "y": y[:0]})
         # Still serving after all that.
         np.testing.assert_array_equal(batcher.submit({"x": x, "y": y}).result(30)[0], x + y)
         assert batcher.stats()["requests"] == 1
@@ -444,6 +451,66 @@ def test_result_timeout_is_concurrent_futures_timeout(slow_session):
 
 
 # ---- cancel, close, callbacks --------------------------------------------------------------
+
+
+def test_every_hook_of_a_pending_future_fires(slow_session):
+    # A future's callbacks and an event loop's watch on the same request: each is told.
+    with fastort.Batcher(slow_session) as batcher:
+        long_run = start_long_run(batcher)
+        pending = batcher.submit({"x": np.ones((1, 256), np.float32)})
+        queue = fastort._core.CompletionQueue()
+        called: list[object] = []
+        first = queue.watch(pending)
+        pending.add_done_callback(called.append)
+        second = queue.watch(pending)
+        assert not pending.done()
+        long_run.result(timeout=60)
+        pending.result(timeout=60)
+        taken: list[int] = []
+        deadline = time.monotonic() + 30
+        while len(taken) < 2 and time.monotonic() < deadline:
+            taken += queue.take()
+        assert sorted(taken) == [first, second]
+        assert called == [pending]
+
+
+def test_result_takes_any_timeout(slow_session):
+    with fastort.Batcher(slow_session) as batcher:
+        long_run = start_long_run(batcher)
+        pending = batcher.submit({"x": np.ones((1, 256), np.float32)})
+        with pytest.raises(concurrent.futures.TimeoutError):
+            pending.result(timeout=-(10**400))
+        with pytest.raises(TypeError):
+            pending.result(timeout="soon")  # type: ignore[arg-type]
+        long_run.result(timeout=10**400)  # no limit
+        assert pending.result(timeout=float("inf"))[0].shape == (1, 256)
+
+
+def test_run_async_on_a_loop_without_add_reader(slow_session):
+    # Windows' proactor loop has no add_reader: the future's callback wakes the loop instead.
+    class NoReaderLoop(asyncio.SelectorEventLoop):
+        def add_reader(self, *args: object) -> None:
+            raise NotImplementedError
+
+    async def main() -> list[list[np.ndarray]]:
+        with fastort.Batcher(slow_session) as batcher:
+            long_run = start_long_run(batcher)
+            rows = [np.full((1, 256), k, np.float32) for k in range(3)]
+            results = await asyncio.wait_for(
+                asyncio.gather(*(batcher.run_async({"x": x}) for x in rows)), 60
+            )
+            long_run.result(timeout=60)
+            return results
+
+    loop = NoReaderLoop()
+    try:
+        results = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    every_row = np.arange(3, dtype=np.float32)[:, None].repeat(256, 1)
+    reference = slow_session.run(None, {"x": every_row})
+    for k, (y,) in enumerate(results):
+        np.testing.assert_allclose(y[0], reference[0][k], rtol=1e-5)
 
 
 def test_cancelled_requests_never_run(slow_session):

@@ -41,12 +41,27 @@ py::object futures_module() {
       .get_stored();
 }
 
+// A number of seconds as a double; an int too large for one is infinite.
+double seconds_of(py::handle value) {
+  const double seconds = PyFloat_AsDouble(value.ptr());
+  if (seconds == -1.0 && PyErr_Occurred()) {
+    if (!PyErr_ExceptionMatches(PyExc_OverflowError)) throw py::error_already_set();
+    PyErr_Clear();
+    const int negative = PyObject_RichCompareBool(value.ptr(), py::int_(0).ptr(), Py_LT);
+    if (negative < 0) throw py::error_already_set();
+    return negative != 0 ? -HUGE_VAL : HUGE_VAL;
+  }
+  return seconds;
+}
+
 // Waits without the GIL; raises concurrent.futures.TimeoutError when `timeout` passes first.
 void wait_for(const BatchRequest& request, py::handle timeout) {
   double seconds = -1;
   if (!timeout.is_none()) {
-    seconds = timeout.cast<double>();
+    seconds = seconds_of(timeout);
     if (std::isnan(seconds) || seconds < 0) seconds = 0;
+    // Longer than any process lives (and than a clock's duration holds): no limit.
+    if (seconds > 1e9) seconds = -1;
   }
   if (!request.done() && !without_gil([&] { return request.wait(seconds); })) {
     PyErr_SetNone(futures_module().attr("TimeoutError").ptr());
@@ -159,10 +174,11 @@ double timeout_seconds(py::handle timeout) {
     throw Error(ErrorKind::kTypeMismatch,
                 "timeout must be seconds or None, got " + std::string(py::str(py::repr(timeout))));
   }
-  const double seconds = timeout.cast<double>();
-  if (!(seconds > 0) || std::isinf(seconds)) {
-    throw Error(ErrorKind::kInvalidArgument, "timeout must be a positive number of seconds, got " +
-                                                 std::string(py::str(py::repr(timeout))));
+  const double seconds = seconds_of(timeout);
+  if (!(seconds > 0) || seconds > 1e9) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "timeout must be a positive number of seconds (at most 1e9), got " +
+                    std::string(py::str(py::repr(timeout))));
   }
   return seconds;
 }
@@ -205,9 +221,20 @@ py::list run_on_this_thread(Batcher& batcher, BorrowedCall& call, Batcher::HereR
   const std::shared_ptr<Model> model = std::const_pointer_cast<Model>(batcher.shared_model());
   bool bind_fixed_outputs = true;
   const auto began = std::chrono::steady_clock::now();
-  py::list outputs = run_borrowed(call, model, nullptr, bind_fixed_outputs, start);
-  here.finished(
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count());
+  const auto took_ms = [&] {
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
+    if (start == RunStart::kWoken) batcher.trial_finished(ms);
+    return ms;
+  };
+  py::list outputs;
+  try {
+    outputs = run_borrowed(call, model, nullptr, bind_fixed_outputs, start);
+  } catch (...) {
+    took_ms();
+    throw;
+  }
+  here.finished(took_ms());
   return outputs;
 }
 

@@ -95,6 +95,34 @@ TEST_CASE(run_on_an_idle_batcher_runs_on_the_callers_thread) {
   CHECK(batcher.stats().batches == 1 && batcher.stats().requests == 1);
 }
 
+// Trials (Batcher::trial_here) come once in kTrialEvery calls once runs measured the batcher
+// cheap; a trial that took long pauses them for kTrialPause calls, doubled at each pause.
+TEST_CASE(trials_come_once_in_a_while_and_a_long_one_pauses_them) {
+  load();
+  Batcher batcher(doubler(), BatcherOptions{8, 1000.0, 16});
+  const auto trials_in = [&](uint64_t calls) {
+    uint64_t trials = 0;
+    for (uint64_t i = 0; i < calls; ++i) trials += batcher.trial_here() ? 1 : 0;
+    return trials;
+  };
+  constexpr uint64_t kEvery = Batcher::kTrialEvery;
+  CHECK(trials_in(4 * kEvery) == 0);  // nothing measured yet
+  std::vector<float> x = {1, 2, 3, 4};
+  // Idle: each runs on this thread, measured; the first run's allocations fade from the mean.
+  for (int i = 0; i < 100; ++i) batcher.run({{"x", view_of(x, {2, 2})}});
+  CHECK(trials_in(4 * kEvery) == 4);
+  batcher.trial_finished(0.5);  // short enough: nothing changes
+  CHECK(trials_in(4 * kEvery) == 4);
+  batcher.trial_finished(5.0);
+  CHECK(trials_in(Batcher::kTrialPause) == 0);
+  CHECK(trials_in(4 * kEvery) == 4);
+  batcher.trial_finished(5.0);  // the next pause is twice as long
+  CHECK(trials_in(2 * Batcher::kTrialPause) == 0);
+  CHECK(trials_in(4 * kEvery) == 4);
+  batcher.close();
+  CHECK(trials_in(4 * kEvery) == 0);
+}
+
 TEST_CASE(one_bad_request_fails_alone) {
   load();
   auto gather = gatherer();

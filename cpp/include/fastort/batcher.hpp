@@ -63,7 +63,8 @@ class BatchRequest : public std::enable_shared_from_this<BatchRequest> {
   const std::vector<RequestOutput>& outputs() const { return outputs_; }
   const std::optional<Error>& error() const { return error_; }
   // Called once when the request is done (or at once if it is), on the thread that finished
-  // it: the batcher's worker, or the caller of cancel(). It must not block.
+  // it: the batcher's worker, or the caller of cancel(). It must not block. Each hook given is
+  // called, in the order given (a future's callbacks and an event loop's watch, say).
   void on_done(CompletionHook hook);
 
   // For the batcher.
@@ -87,7 +88,7 @@ class BatchRequest : public std::enable_shared_from_this<BatchRequest> {
   State state_ = State::kQueued;
   std::vector<RequestOutput> outputs_;
   std::optional<Error> error_;
-  CompletionHook hook_;
+  std::vector<CompletionHook> hooks_;
 };
 
 struct BatcherStats {
@@ -153,13 +154,19 @@ class Batcher {
   };
   HereRun run_here(const std::vector<NamedInput>& inputs);
   // Whether a request its caller would queue should be a HereRun instead, once in a while, so
-  // that QuickRuns can learn that such runs are quick: the workers' runs of a tiny model start
-  // on a core the wake-up left cold and take two to three times the caller's warm run, so they
-  // alone never teach it, and a client that only submits would hand every request over.
-  // True for one call in kTrialEvery while the batcher's last runs were no longer than a
-  // hand-over (never before a worker has measured one).
+  // that QuickRuns can learn that such runs are quick. The workers' runs teach it too, but
+  // only the shapes they run: under load, batches of several requests, never the one request
+  // that a client sends, which would then be handed over for good. True for one call in
+  // kTrialEvery while no request waits to start and the batcher's last runs were no longer
+  // than a hand-over (never before a worker has measured one), unless trials are paused.
   bool trial_here() noexcept;
+  // Reports how long a trial's run took. A trial blocks its caller (an event loop, maybe) for
+  // its run: one that took over kTrialLimitMs (a model whose run time follows its input
+  // values) pauses trials for kTrialPause calls of trial_here(), doubled at each pause.
+  void trial_finished(double run_ms) noexcept;
   static constexpr uint32_t kTrialEvery = 16;
+  static constexpr double kTrialLimitMs = 1.0;
+  static constexpr uint64_t kTrialPause = 1024;
   // Refuses new requests and returns when every queued one (and every run() and HereRun, but
   // the calling thread's) is done. Called from a completion hook (on a worker) it returns at
   // once; the workers drain the queue.

@@ -45,7 +45,7 @@ void BatchRequest::on_done(CompletionHook hook) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (state_ == State::kQueued || state_ == State::kRunning) {
-      hook_ = std::move(hook);
+      hooks_.push_back(std::move(hook));
       return;
     }
   }
@@ -54,7 +54,7 @@ void BatchRequest::on_done(CompletionHook hook) {
 
 bool BatchRequest::complete(State state, std::vector<RequestOutput> outputs,
                             std::optional<Error> error) {
-  CompletionHook hook;
+  std::vector<CompletionHook> hooks;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     // A request finishes once; one not started yet may only be cancelled or fail (a cancel
@@ -65,10 +65,13 @@ bool BatchRequest::complete(State state, std::vector<RequestOutput> outputs,
     state_ = state;
     outputs_ = std::move(outputs);
     error_ = std::move(error);
-    hook = std::move(hook_);
+    hooks.swap(hooks_);
   }
   done_.notify_all();
-  if (hook) hook(shared_from_this());
+  if (!hooks.empty()) {
+    const std::shared_ptr<BatchRequest> self = shared_from_this();
+    for (const CompletionHook& hook : hooks) hook(self);
+  }
   return true;
 }
 

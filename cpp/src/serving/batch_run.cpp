@@ -112,12 +112,16 @@ void deliver(const std::shared_ptr<const Model>& model_ptr, std::vector<OwnedVal
 
 int64_t request_rows(const Model& model, const std::vector<const TensorView*>& inputs) {
   const int64_t rows = inputs.empty() ? 0 : inputs[0]->shape[0];
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (inputs[i]->shape[0] != rows || rows < 1) {
+  const std::string rule =
+      "a request's inputs need the same number of rows (>= 1) along their first axis: input '";
+  if (rows < 1) {
+    throw Error(ErrorKind::kInvalidArgument,
+                rule + model.inputs()[0].name + "' has " + std::to_string(rows));
+  }
+  for (size_t i = 1; i < inputs.size(); ++i) {
+    if (inputs[i]->shape[0] != rows) {
       throw Error(ErrorKind::kInvalidArgument,
-                  "a request's inputs need the same number of rows (>= 1) along their first "
-                  "axis: input '" +
-                      model.inputs()[0].name + "' has " + std::to_string(rows) + ", input '" +
+                  rule + model.inputs()[0].name + "' has " + std::to_string(rows) + ", input '" +
                       model.inputs()[i].name + "' has " + std::to_string(inputs[i]->shape[0]));
     }
   }

@@ -90,8 +90,10 @@ struct Batcher::Shared {
   // Of those, the ones inside ONNX Runtime: a request that comes while results are only being
   // handed out (its client just got its own) does not arrive under load.
   std::atomic<int> in_ort{0};
-  size_t finished = 0;                   // workers that have returned
-  std::atomic<uint32_t> trial_calls{1};  // trial_here()'s, counted without the lock
+  size_t finished = 0;                        // workers that have returned
+  std::atomic<uint32_t> trial_calls{1};       // trial_here()'s, counted without the lock
+  std::atomic<uint64_t> trial_pause_left{0};  // calls of trial_here() until trials resume
+  std::atomic<int> trial_pauses{0};
   // Arrivals: the time of the last submit and the mean gap between submits (decaying), which
   // tells a worker whether waiting for more rows is worth it.
   Clock::time_point last_submit = Clock::now();
@@ -253,11 +255,24 @@ Batcher::HereRun Batcher::run_here(const std::vector<NamedInput>& inputs) {
 
 bool Batcher::trial_here() noexcept {
   Shared& s = *shared_;
+  uint64_t left = s.trial_pause_left.load(std::memory_order_relaxed);
+  while (left > 0) {
+    if (s.trial_pause_left.compare_exchange_weak(left, left - 1, std::memory_order_relaxed)) {
+      return false;
+    }
+  }
   if (s.trial_calls.fetch_add(1, std::memory_order_relaxed) % kTrialEvery != 0) return false;
   std::lock_guard<std::mutex> lock(s.mutex);
-  // Busy or not: a synchronous client's next request comes while the worker still hands out
-  // the last one's results, and runs this short take nothing from a batch worth waiting for.
-  return !s.closing && s.mean_run_ms > 0 && s.mean_run_ms <= kHandOverMs;
+  // A worker may still be handing out the last batch's results: a synchronous client's next
+  // request comes meanwhile. Requests waiting to start are a load that batches them.
+  return !s.closing && s.queued == 0 && s.mean_run_ms > 0 && s.mean_run_ms <= kHandOverMs;
+}
+
+void Batcher::trial_finished(double run_ms) noexcept {
+  if (!(run_ms > kTrialLimitMs)) return;
+  Shared& s = *shared_;
+  const int pauses = std::min(s.trial_pauses.fetch_add(1, std::memory_order_relaxed), 24);
+  s.trial_pause_left.store(kTrialPause << pauses, std::memory_order_relaxed);
 }
 
 Batcher::HereRun::~HereRun() {
