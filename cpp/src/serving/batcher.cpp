@@ -36,11 +36,30 @@ void check_batched(const char* role, const ValueInfo& info) {
   }
 }
 
-// Keeps the last kKeptTimings values.
-void keep(std::deque<double>& values, double value) {
-  values.push_back(value);
-  if (values.size() > kKeptTimings) values.pop_front();
-}
+// The last kKeptTimings values: a ring that allocates nothing once full, as every run adds
+// to it with the batcher's lock held.
+class RecentTimings {
+ public:
+  void add(double value) {
+    if (values_.size() < kKeptTimings) {
+      values_.push_back(value);
+      return;
+    }
+    values_[next_] = value;
+    next_ = (next_ + 1) % kKeptTimings;
+  }
+  std::vector<double> oldest_first() const {
+    std::vector<double> ordered(values_.begin() + static_cast<std::ptrdiff_t>(next_),
+                                values_.end());
+    ordered.insert(ordered.end(), values_.begin(),
+                   values_.begin() + static_cast<std::ptrdiff_t>(next_));
+    return ordered;
+  }
+
+ private:
+  std::vector<double> values_;
+  size_t next_ = 0;  // the oldest value, once full
+};
 
 }  // namespace
 
@@ -110,7 +129,7 @@ struct Batcher::Shared {
   // Statistics.
   uint64_t requests = 0, runs = 0, rejected = 0, cancelled = 0, timed_out = 0;
   std::map<int64_t, uint64_t> batch_rows;
-  std::deque<double> queue_delay_ms, run_ms;
+  RecentTimings queue_delay_ms, run_ms;
 };
 
 Batcher::Batcher(std::shared_ptr<const Model> model, BatcherOptions options)
@@ -287,9 +306,9 @@ Batcher::HereRun::~HereRun() {
   // only when it succeeded.
   ++s.runs;
   ++s.batch_rows[rows_];
-  keep(s.queue_delay_ms, 0);
+  s.queue_delay_ms.add(0);
   if (run_ms_ >= 0) {
-    keep(s.run_ms, run_ms_);
+    s.run_ms.add(run_ms_);
     s.mean_run_ms = s.mean_run_ms == 0 ? run_ms_ : 0.9 * s.mean_run_ms + 0.1 * run_ms_;
   }
   if (!s.batches.empty()) s.work.notify_all();
@@ -439,9 +458,9 @@ void Batcher::record(Shared& s, const detail::BatchOutcome& outcome) {
   s.cancelled += outcome.cancelled;
   s.timed_out += outcome.timed_out;
   for (int64_t rows : outcome.run_rows) ++s.batch_rows[rows];
-  for (double delay : outcome.queue_delay_ms) keep(s.queue_delay_ms, delay);
+  for (double delay : outcome.queue_delay_ms) s.queue_delay_ms.add(delay);
   for (double ms : outcome.run_ms) {
-    keep(s.run_ms, ms);
+    s.run_ms.add(ms);
     s.mean_run_ms = s.mean_run_ms == 0 ? ms : 0.9 * s.mean_run_ms + 0.1 * ms;
   }
 }
@@ -456,8 +475,8 @@ BatcherStats Batcher::stats() const {
   stats.cancelled = s.cancelled;
   stats.timed_out = s.timed_out;
   stats.batch_rows.assign(s.batch_rows.begin(), s.batch_rows.end());
-  stats.queue_delay_ms.assign(s.queue_delay_ms.begin(), s.queue_delay_ms.end());
-  stats.run_ms.assign(s.run_ms.begin(), s.run_ms.end());
+  stats.queue_delay_ms = s.queue_delay_ms.oldest_first();
+  stats.run_ms = s.run_ms.oldest_first();
   return stats;
 }
 
