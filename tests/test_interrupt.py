@@ -16,7 +16,7 @@ import pytest
 import fastort
 from hammer import parallelize
 from isolated import describe, run_python
-from models import endless_model
+from models import endless_model, matmul_model
 
 X = {"x": np.zeros(1, np.float32)}
 
@@ -135,6 +135,8 @@ def test_a_sigalrm_handler_raising_timeout_error(endless_path):
 
 
 def test_a_handler_that_returns_lets_the_run_start_again(endless_path):
+    # After a handler returned, its signal waits for runs to end for 1 s, then 2 s: the third
+    # signal that stops this endless run comes about 3 s after the first.
     out = _child(
         """
         calls = []
@@ -155,6 +157,28 @@ def test_a_handler_that_returns_lets_the_run_start_again(endless_path):
         endless_path,
     )
     assert out == "third signal 3\n"
+
+
+def test_runs_finish_under_a_timer_signal_more_frequent_than_they_are_long(save):
+    # A sampling profiler's SIGPROF, a heartbeat: its handler returns, and each run it stopped
+    # would start again only to be stopped again. After the first time, it waits for runs.
+    path = save(matmul_model(600), "matmul.onnx")
+    out = _child(
+        """
+        a = np.random.default_rng(0).standard_normal((600, 600)).astype(np.float32)
+        ticks = []
+        signal.signal(signal.SIGALRM, lambda signum, frame: ticks.append(signum))
+        signal.setitimer(signal.ITIMER_REAL, 0.002, 0.002)
+        started = time.perf_counter()
+        for _ in range(5):
+            (b,) = session.run(None, {"a": a})
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        np.testing.assert_allclose(b, a @ a, rtol=1e-3, atol=1e-2)
+        print(len(ticks) > 0, time.perf_counter() - started < 30)
+        """,
+        path,
+    )
+    assert out == "True True\n"
 
 
 def test_an_asyncio_loops_wakeup_fd_is_left_alone(endless_path, add_path):

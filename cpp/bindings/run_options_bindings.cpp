@@ -124,8 +124,10 @@ std::vector<OwnedValue> run_stoppable(const Model& model, uint64_t run_key, cons
       if (error.kind() != ErrorKind::kInterrupted) throw;
     }
     // Stopped by a signal: its handler runs now. If it raised (KeyboardInterrupt, a
-    // TimeoutError from SIGALRM), that is the result; if it returned, the run starts again.
+    // TimeoutError from SIGALRM), that is the result; if it returned, the run starts again,
+    // and that signal no longer stops runs (it may come again before any run ends).
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    defer_signals_that_stopped_runs();
   }
 }
 

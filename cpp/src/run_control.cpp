@@ -167,6 +167,10 @@ std::string RunControl::describe_stop() const {
 
 int interrupt_fd() noexcept { return detail::Watchdog::instance().interrupt_fd(); }
 
+void defer_signals_that_stopped_runs() noexcept {
+  detail::Watchdog::instance().defer_last_stopping_signals();
+}
+
 namespace detail {
 void run_options_before_fork() { registry_mutex().lock(); }
 void run_options_after_fork(bool) { registry_mutex().unlock(); }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <limits>
 
 #include "fork_hooks.hpp"
@@ -54,6 +55,21 @@ void Watchdog::remove(RunControl* control) noexcept {
 
 void Watchdog::add_interruptible(RunControl* control) noexcept { interruptible_.store(control); }
 
+void Watchdog::defer_last_stopping_signals() noexcept {
+  constexpr auto kFirstDeferral = std::chrono::seconds(1);
+  constexpr auto kLongestDeferral = std::chrono::hours(1);
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto now = Clock::now();
+  for (int signal = 1; signal < 64; ++signal) {
+    if (signal == SIGINT || (last_stopping_ >> signal & 1) == 0) continue;
+    auto& wait = next_deferral_[signal];
+    wait = wait == Clock::duration::zero() ? Clock::duration(kFirstDeferral)
+                                           : std::min<Clock::duration>(2 * wait, kLongestDeferral);
+    stops_again_[signal] = now + wait;
+  }
+  last_stopping_ = 0;
+}
+
 void Watchdog::remove_interruptible() noexcept {
   interruptible_.store(nullptr);
   while (interrupting_.load()) std::this_thread::yield();
@@ -84,8 +100,22 @@ void Watchdog::loop(platform::WakeupPipe* pipe) {
 
 int Watchdog::handle(const std::string& bytes) {
   std::lock_guard<std::mutex> lock(mutex_);
-  // A signal's byte stops the interruptible runs; a 0 byte only says deadlines changed.
-  if (bytes.find_first_not_of('\0') != std::string::npos) {
+  // A signal's byte (its number) stops the interruptible runs, unless the signal is deferred;
+  // a 0 byte only says deadlines changed.
+  const auto now = Clock::now();
+  uint64_t stopping = 0;
+  bool beyond_mask = false;  // a signal numbered 64 or more: always stops
+  for (const char byte : bytes) {
+    const auto signal = static_cast<unsigned char>(byte);
+    if (signal == 0) continue;
+    if (signal >= 64) {
+      beyond_mask = true;
+    } else if (now >= stops_again_[signal]) {
+      stopping |= uint64_t{1} << signal;
+    }
+  }
+  if (stopping != 0 || beyond_mask) {
+    last_stopping_ = stopping;
     for (RunControl* run : runs_) {
       if (run->interruptible()) run->stop(RunControl::Stop::kInterrupted);
     }
@@ -93,7 +123,6 @@ int Watchdog::handle(const std::string& bytes) {
     if (RunControl* run = interruptible_.load()) run->stop(RunControl::Stop::kInterrupted);
     interrupting_.store(false);
   }
-  const auto now = Clock::now();
   auto next = Clock::time_point::max();
   for (RunControl* run : runs_) {
     const auto deadline = run->deadline();

@@ -2,7 +2,9 @@
 // arrives (see run_control.hpp). One per process, started on first use.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,6 +32,9 @@ class Watchdog {
   void add_interruptible(RunControl* control) noexcept;
   void remove_interruptible() noexcept;
 
+  // See fastort::defer_signals_that_stopped_runs.
+  void defer_last_stopping_signals() noexcept;
+
   // fork(): the child has no watchdog thread and must not share the parent's pipe.
   void before_fork() { mutex_.lock(); }
   void after_fork_in_parent() { mutex_.unlock(); }
@@ -52,6 +57,12 @@ class Watchdog {
   bool started_ = false;
   bool unavailable_ = false;
   std::vector<RunControl*> runs_;
+  // Per signal number below 64, with mutex_: when it may stop runs again, and how long it
+  // waits next time (see fastort::defer_signals_that_stopped_runs). Bit s of last_stopping_:
+  // signal s stopped the runs last.
+  std::array<std::chrono::steady_clock::time_point, 64> stops_again_{};
+  std::array<std::chrono::steady_clock::duration, 64> next_deferral_{};
+  uint64_t last_stopping_ = 0;
 };
 
 }  // namespace fastort::detail

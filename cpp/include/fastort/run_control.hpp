@@ -90,4 +90,13 @@ class RunControl {
 // platform cannot.
 int interrupt_fd() noexcept;
 
+// Called when the signals that last stopped runs had handlers that returned normally (the
+// runs start again): for a while those signals stop no run, and their handlers wait for the
+// runs to end; 1 s at first, doubled each time. A timer signal more frequent than a run (a
+// sampling profiler's SIGPROF, a SIGALRM heartbeat) would otherwise stop it again and again,
+// for ever; this way a run is started again a few times at most, and a handler that raises
+// on a later signal still stops it, later. SIGINT always stops runs at once (a second Ctrl-C
+// often raises where the first did not).
+void defer_signals_that_stopped_runs() noexcept;
+
 }  // namespace fastort
