@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from fastort._ort_wheel import datasets_dir
 
@@ -123,9 +124,6 @@ def endless_model():
 
 def classifier_model(classes=5, size=8, metadata=None, seed=0):
     """input float[N, 3, size, size] -> output float[N, classes]: channel means times a matrix."""
-    import numpy as np
-    from onnx import numpy_helper
-
     weights = np.random.default_rng(seed).standard_normal((3, classes)).astype(np.float32)
     return make_model(
         [
@@ -151,4 +149,22 @@ def range_model():
             helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
             helper.make_tensor("one", TensorProto.FLOAT, [], [1.0]),
         ],
+    )
+
+
+def mlp_model(width: int = 64, layers: int = 3, seed: int = 0):
+    """x float[N, width] -> y float[N, width]: `layers` MatMul+Relu layers."""
+    rng = np.random.default_rng(seed)
+    nodes, weights, name = [], [], "x"
+    for layer in range(layers):
+        weight = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
+        weights.append(numpy_helper.from_array(weight, f"w{layer}"))
+        nodes.append(helper.make_node("MatMul", [name, f"w{layer}"], [f"m{layer}"]))
+        name = "y" if layer == layers - 1 else f"r{layer}"
+        nodes.append(helper.make_node("Relu", [f"m{layer}"], [name]))
+    return make_model(
+        nodes,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", width])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", width])],
+        weights,
     )

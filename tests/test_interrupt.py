@@ -16,7 +16,7 @@ import pytest
 import fastort
 from hammer import parallelize
 from isolated import describe, run_python
-from models import endless_model, matmul_model
+from models import endless_model, matmul_model, mlp_model
 
 X = {"x": np.zeros(1, np.float32)}
 
@@ -179,6 +179,35 @@ def test_runs_finish_under_a_timer_signal_more_frequent_than_they_are_long(save)
         path,
     )
     assert out == "True True\n"
+
+
+def test_a_signal_stops_a_batcher_run_on_the_callers_thread(save):
+    # An idle batcher runs the request on the caller's thread, as Session.run runs it: a
+    # signal's exception stops it there too, long before the run would end.
+    path = save(mlp_model(width=256, layers=12), "slow.onnx")
+    out = _child(
+        """
+        x = {"x": np.ones((20000, 256), np.float32)}
+        started = time.perf_counter()
+        session.run(None, x)
+        whole = time.perf_counter() - started
+        batcher = fastort.Batcher(session)
+
+        def expire(signum, frame):
+            raise TimeoutError("late")
+
+        signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, 0.02)
+        started = time.perf_counter()
+        try:
+            batcher.run(x)
+        except TimeoutError:
+            print("stopped early:", time.perf_counter() - started < whole / 2)
+        batcher.close()
+        """,
+        path,
+    )
+    assert out == "stopped early: True\n"
 
 
 def test_an_asyncio_loops_wakeup_fd_is_left_alone(endless_path, add_path):

@@ -20,25 +20,7 @@ import fastort
 from gil import quick_runs, run_until_quick
 from hammer import parallelize
 from isolated import UNDER_ASAN, describe, run_python
-from models import endless_model, identity_model, make_model, matmul_model
-
-
-def mlp_model(width: int = 64, layers: int = 3, seed: int = 0):
-    """x float[N, width] -> y float[N, width]: `layers` MatMul+Relu layers."""
-    rng = np.random.default_rng(seed)
-    nodes, weights, name = [], [], "x"
-    for layer in range(layers):
-        weight = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
-        weights.append(numpy_helper.from_array(weight, f"w{layer}"))
-        nodes.append(helper.make_node("MatMul", [name, f"w{layer}"], [f"m{layer}"]))
-        name = "y" if layer == layers - 1 else f"r{layer}"
-        nodes.append(helper.make_node("Relu", [f"m{layer}"], [name]))
-    return make_model(
-        nodes,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", width])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", width])],
-        weights,
-    )
+from models import endless_model, identity_model, make_model, matmul_model, mlp_model
 
 
 def gather_model():

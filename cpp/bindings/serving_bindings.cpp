@@ -264,9 +264,9 @@ py::object submit(py::handle self, py::handle feed, py::handle timeout) {
   return py::cast(FutureHandle{std::move(request), py::object(), py::object()});
 }
 
-// submit() and result() in one call: a quick run happens here (run_on_this_thread); otherwise with
-// the GIL released once, an idle batcher running the request on this thread, a busy one queueing
-// it.
+// submit() and result() in one call: a quick run happens here (run_on_this_thread), and so does
+// a run on an idle batcher where that pays (Batcher::run_here_if_idle), with the GIL released
+// as Session.run releases it; otherwise the request is queued and waited for without the GIL.
 py::list run(py::handle self, py::handle feed, py::handle timeout) {
   Batcher& batcher = batcher_of(self);
   const double seconds = timeout_seconds(timeout);
@@ -276,6 +276,9 @@ py::list run(py::handle self, py::handle feed, py::handle timeout) {
   if (expected_quick(batcher, call)) {
     Batcher::HereRun here = batcher.run_here(call.request.inputs);
     return run_on_this_thread(batcher, call, here);
+  }
+  if (std::optional<Batcher::HereRun> here = batcher.run_here_if_idle(call.request.inputs)) {
+    return run_on_this_thread(batcher, call, *here);
   }
   const std::shared_ptr<BatchRequest> request = without_gil([&] {
     std::shared_ptr<BatchRequest> started = batcher.run(call.request.inputs, seconds);

@@ -1,5 +1,6 @@
 // The batcher against a real runtime: rows in and out, isolation, shapes, close, cancel.
 #include <atomic>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -93,6 +94,32 @@ TEST_CASE(run_on_an_idle_batcher_runs_on_the_callers_thread) {
   CHECK(request->done());  // no worker involved, and no waiting out max_delay_ms
   CHECK(request->state() == BatchRequest::State::kDone && first_output(*request, 3) == 8.0f);
   CHECK(batcher.stats().batches == 1 && batcher.stats().requests == 1);
+}
+
+// run_here_if_idle: a HereRun where run() would run the request on the caller's thread, none
+// while another run is in progress; counted like run()'s.
+TEST_CASE(run_here_if_idle_only_when_idle) {
+  load();
+  Batcher batcher(doubler(), BatcherOptions{8, 1000.0, 16});
+  std::vector<float> x = {1, 2, 3, 4};
+  const std::vector<NamedInput> request = {{"x", view_of(x, {2, 2})}};
+  {
+    std::optional<Batcher::HereRun> first = batcher.run_here_if_idle(request);
+    CHECK(first.has_value());
+    CHECK(!batcher.run_here_if_idle(request).has_value());  // busy: the first is in progress
+    first->finished(0.01);
+  }
+  CHECK(batcher.run_here_if_idle(request).has_value());  // idle again, and done at once
+  const BatcherStats stats = batcher.stats();
+  CHECK(stats.requests == 2 && stats.batches == 2 && stats.run_ms.size() == 1);
+  batcher.close();
+  bool refused = false;
+  try {
+    batcher.run_here_if_idle(request);
+  } catch (const Error& error) {
+    refused = error.kind() == ErrorKind::kRuntime;
+  }
+  CHECK(refused);
 }
 
 // Trials (Batcher::trial_here) come once in kTrialEvery calls once runs measured the batcher

@@ -141,6 +141,8 @@ class Batcher {
   class HereRun {
    public:
     ~HereRun();
+    HereRun(HereRun&& other) noexcept
+        : shared_(std::move(other.shared_)), rows_(other.rows_), run_ms_(other.run_ms_) {}
     HereRun(const HereRun&) = delete;
     HereRun& operator=(const HereRun&) = delete;
     void finished(double run_ms) noexcept { run_ms_ = run_ms; }
@@ -153,6 +155,10 @@ class Batcher {
     double run_ms_ = -1;
   };
   HereRun run_here(const std::vector<NamedInput>& inputs);
+  // run_here() where run() would run the request on the caller's thread (the batcher idle,
+  // and running alone paying); empty where it would queue it. For callers that run requests
+  // as they run other runs (Session.run's path, with its output arrays and signals).
+  std::optional<HereRun> run_here_if_idle(const std::vector<NamedInput>& inputs);
   // Whether a request its caller would queue should be a HereRun instead, once in a while, so
   // that QuickRuns can learn that such runs are quick. The workers' runs teach it too, but
   // only the shapes they run: under load, batches of several requests, never the one request

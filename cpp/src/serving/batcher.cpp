@@ -120,6 +120,9 @@ struct Batcher::Shared {
   std::vector<std::thread> workers;
   uint64_t generation = fork_generation();
 
+  // Running a lone request on its caller's thread pays (see mean_run_ms). With the lock held.
+  bool inline_pays() const { return clients <= 1 || mean_run_ms <= kHandOverMs; }
+
   bool on_worker() const {
     const std::thread::id self = std::this_thread::get_id();
     return std::any_of(workers.begin(), workers.end(),
@@ -212,8 +215,7 @@ std::shared_ptr<BatchRequest> Batcher::run(const std::vector<NamedInput>& inputs
   Shared& s = *shared_;
   std::unique_lock<std::mutex> lock(s.mutex);
   if (s.closing) throw Error(ErrorKind::kRuntime, "the Batcher is closed");
-  const bool inline_pays = s.clients <= 1 || s.mean_run_ms <= kHandOverMs;
-  if (!inline_pays || s.in_ort.load(std::memory_order_relaxed) > 0 || !s.batches.empty()) {
+  if (!s.inline_pays() || s.in_ort.load(std::memory_order_relaxed) > 0 || !s.batches.empty()) {
     lock.unlock();
     return queue(views, timeout_seconds);
   }
@@ -272,6 +274,27 @@ Batcher::HereRun Batcher::run_here(const std::vector<NamedInput>& inputs) {
   }
 }
 
+std::optional<Batcher::HereRun> Batcher::run_here_if_idle(const std::vector<NamedInput>& inputs) {
+  const int64_t rows = detail::request_rows(*model_, check_request(inputs));
+  Shared& s = *shared_;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (s.closing) throw Error(ErrorKind::kRuntime, "the Batcher is closed");
+  if (!s.inline_pays() || s.in_ort.load(std::memory_order_relaxed) > 0 || !s.batches.empty()) {
+    return std::nullopt;
+  }
+  ++s.running;
+  ++s.requests;
+  s.in_ort.fetch_add(1, std::memory_order_relaxed);
+  try {
+    return HereRun(shared_, rows);
+  } catch (...) {  // bad_alloc: not counted after all
+    --s.running;
+    --s.requests;
+    s.in_ort.fetch_sub(1, std::memory_order_relaxed);
+    throw;
+  }
+}
+
 bool Batcher::trial_here() noexcept {
   Shared& s = *shared_;
   uint64_t left = s.trial_pause_left.load(std::memory_order_relaxed);
@@ -295,6 +318,7 @@ void Batcher::trial_finished(double run_ms) noexcept {
 }
 
 Batcher::HereRun::~HereRun() {
+  if (!shared_) return;  // moved from
   std::vector<const void*>& mine = here_runs_on_this_thread();
   const auto it = std::find(mine.rbegin(), mine.rend(), shared_.get());
   if (it != mine.rend()) mine.erase(std::next(it).base());
