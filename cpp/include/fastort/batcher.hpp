@@ -191,6 +191,8 @@ class Batcher {
   std::shared_ptr<BatchRequest> queue(const std::vector<const TensorView*>& inputs,
                                       double timeout_seconds);
   static void record(Shared& s, const detail::BatchOutcome& outcome);  // with the lock held
+  // run_here(), or with `only_if_idle` run_here_if_idle().
+  std::optional<HereRun> start_here_run(const std::vector<NamedInput>& inputs, bool only_if_idle);
 
   std::shared_ptr<const Model> model_;
   BatcherOptions options_;

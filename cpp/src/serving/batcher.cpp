@@ -257,29 +257,21 @@ Batcher::HereRun::HereRun(std::shared_ptr<Shared> shared, int64_t rows)
 }
 
 Batcher::HereRun Batcher::run_here(const std::vector<NamedInput>& inputs) {
-  const int64_t rows = detail::request_rows(*model_, check_request(inputs));
-  Shared& s = *shared_;
-  std::lock_guard<std::mutex> lock(s.mutex);
-  if (s.closing) throw Error(ErrorKind::kRuntime, "the Batcher is closed");
-  ++s.running;
-  ++s.requests;
-  s.in_ort.fetch_add(1, std::memory_order_relaxed);
-  try {
-    return HereRun(shared_, rows);
-  } catch (...) {  // bad_alloc: not counted after all
-    --s.running;
-    --s.requests;
-    s.in_ort.fetch_sub(1, std::memory_order_relaxed);
-    throw;
-  }
+  return std::move(*start_here_run(inputs, false));
 }
 
 std::optional<Batcher::HereRun> Batcher::run_here_if_idle(const std::vector<NamedInput>& inputs) {
+  return start_here_run(inputs, true);
+}
+
+std::optional<Batcher::HereRun> Batcher::start_here_run(const std::vector<NamedInput>& inputs,
+                                                        bool only_if_idle) {
   const int64_t rows = detail::request_rows(*model_, check_request(inputs));
   Shared& s = *shared_;
   std::lock_guard<std::mutex> lock(s.mutex);
   if (s.closing) throw Error(ErrorKind::kRuntime, "the Batcher is closed");
-  if (!s.inline_pays() || s.in_ort.load(std::memory_order_relaxed) > 0 || !s.batches.empty()) {
+  if (only_if_idle &&
+      (!s.inline_pays() || s.in_ort.load(std::memory_order_relaxed) > 0 || !s.batches.empty())) {
     return std::nullopt;
   }
   ++s.running;
