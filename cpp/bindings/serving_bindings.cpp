@@ -41,6 +41,10 @@ py::object futures_module() {
       .get_stored();
 }
 
+// Longer than any process lives, and about the most a clock's duration holds (in ns, 64-bit):
+// a wait this long has no limit, a request's timeout may not be longer.
+constexpr double kLongestSeconds = 1e9;
+
 // A number of seconds as a double; an int too large for one is infinite.
 double seconds_of(py::handle value) {
   const double seconds = PyFloat_AsDouble(value.ptr());
@@ -60,8 +64,7 @@ void wait_for(const BatchRequest& request, py::handle timeout) {
   if (!timeout.is_none()) {
     seconds = seconds_of(timeout);
     if (std::isnan(seconds) || seconds < 0) seconds = 0;
-    // Longer than any process lives (and than a clock's duration holds): no limit.
-    if (seconds > 1e9) seconds = -1;
+    if (seconds > kLongestSeconds) seconds = -1;  // no limit
   }
   if (!request.done() && !without_gil([&] { return request.wait(seconds); })) {
     PyErr_SetNone(futures_module().attr("TimeoutError").ptr());
@@ -175,7 +178,7 @@ double timeout_seconds(py::handle timeout) {
                 "timeout must be seconds or None, got " + std::string(py::str(py::repr(timeout))));
   }
   const double seconds = seconds_of(timeout);
-  if (!(seconds > 0) || seconds > 1e9) {
+  if (!(seconds > 0) || seconds > kLongestSeconds) {
     throw Error(ErrorKind::kInvalidArgument,
                 "timeout must be a positive number of seconds (at most 1e9), got " +
                     std::string(py::str(py::repr(timeout))));
