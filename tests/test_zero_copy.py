@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
+import warnings
+import weakref
 
 import numpy as np
 import pytest
@@ -293,6 +296,112 @@ def test_outputs_of_a_fixed_small_shape_are_written_into_arrays_of_their_own(
     del session, y1, d1, y2, d2, y3, y4, d4
     gc.collect()
     assert live_values() == values
+
+
+def _runs(session):
+    """Session.run and a prepared call's run on x = 0..11 as 3x4, each returning y = -x."""
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    call = session.prepare({"x": x, "v": x}, output_names=["y"])
+    return x, [lambda: session.run(["y"], {"x": x, "v": x})[0], lambda: call.run()[0]]
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["run", "prepared"])
+def test_a_fixed_output_array_let_go_is_written_again(save, which):
+    # A session keeps the arrays of its small fixed-shape outputs: once the caller lets one go,
+    # the next run writes into it again rather than making a new array and ORT value.
+    x, runs = _runs(fastort.Session(save(_fixed_model([3, 4]))))
+    run = runs[which]
+    first = run()
+    address = first.ctypes.data
+    del first
+    again = run()
+    assert again.ctypes.data == address and again.flags.owndata
+    np.testing.assert_array_equal(again, -x)
+    # One the caller holds is never written again: two are kept, then new arrays are made.
+    held = [again, run(), run(), run()]
+    assert len({a.ctypes.data for a in held}) == 4
+    x += 1
+    for array in held[:-1]:
+        np.testing.assert_array_equal(array, -(x - 1))
+    np.testing.assert_array_equal(run(), -x)
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["run", "prepared"])
+def test_a_fixed_output_array_reached_another_way_is_not_written_again(save, which):
+    x, runs = _runs(fastort.Session(save(_fixed_model([3, 4]))))
+    run = runs[which]
+    holders = [
+        lambda a: a[1:],  # a view
+        memoryview,
+        lambda a: np.frombuffer(a, np.float32),
+        np.from_dlpack,
+        lambda a: a.view(np.ndarray),
+    ]
+    for hold in holders:
+        keep = hold(run())
+        before = bytes(memoryview(keep))
+        x += 1
+        for _ in range(3):
+            np.testing.assert_array_equal(run(), -x)
+        assert bytes(memoryview(keep)) == before, hold
+        del keep
+    # Changed in place and let go: not handed out again as it is now.
+    changes = [
+        lambda a: setattr(a, "shape", (12,)),
+        lambda a: setattr(a, "shape", (4, 3)),
+        lambda a: setattr(a, "dtype", np.int32),
+        lambda a: setattr(a.flags, "writeable", False),
+        lambda a: a.resize((2, 2), refcheck=False),
+        lambda a: setattr(a, "strides", (0, 4)),
+    ]
+    for change in changes:
+        for _ in range(3):
+            with warnings.catch_warnings():  # NumPy 2.4 deprecates setting strides in place
+                warnings.simplefilter("ignore", DeprecationWarning)
+                change(run())
+        for _ in range(3):
+            y = run()
+            assert y.shape == (3, 4) and y.dtype == np.float32 and y.strides == (16, 4)
+            assert y.flags.writeable and y.flags.c_contiguous
+            np.testing.assert_array_equal(y, -x)
+
+
+def test_a_fixed_output_array_with_a_weak_reference_is_not_written_again(save):
+    x, (run, _) = _runs(fastort.Session(save(_fixed_model([3, 4]))))
+    reference = weakref.ref(run())
+    x += 1
+    for _ in range(3):
+        np.testing.assert_array_equal(run(), -x)
+    # The pool still holds it; whoever reaches it through the reference sees what it was.
+    np.testing.assert_array_equal(reference(), -(x - 1))
+
+
+def test_fixed_output_arrays_are_right_on_many_threads(save):
+    # Threads share one session's kept arrays: each run's array is its own until let go.
+    session = fastort.Session(save(_fixed_model([3, 4])), threads=1)
+    errors = []
+
+    def work(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        held = []
+        for i in range(2000):
+            x = rng.standard_normal((3, 4)).astype(np.float32)
+            (y,) = session.run(["y"], {"x": x, "v": x})
+            if not np.array_equal(y, -x):
+                errors.append(seed)
+            held.append((x, y))
+            if i % 7 == 0:
+                held.clear()
+            for kept_x, kept_y in held[-3:]:
+                if not np.array_equal(kept_y, -kept_x):
+                    errors.append(seed)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
 
 
 def test_outputs_over_64_kib_view_ort_memory(save):

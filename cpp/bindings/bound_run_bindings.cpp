@@ -12,6 +12,8 @@
 
 #include "bindings.hpp"
 #include "fastort/error.hpp"
+#include "fastort/reused_per_thread.hpp"
+#include "output_pool.hpp"
 #include "run_bindings.hpp"
 #include "text.hpp"
 
@@ -69,9 +71,10 @@ struct BoundRun {
   bool has_strings = false;       // string inputs are copied when viewed: view each call
   bool ready = false;             // the views are complete (a failed view is made again)
   std::atomic<bool> busy{false};  // a call in progress (on another thread) uses `call`
-  // A prepared call without out arrays binds new arrays to its small fixed-shape outputs, as
-  // Session.run does, until a run shows the model's declared shapes wrong.
+  // A prepared call without out arrays binds arrays of its pool to its small fixed-shape
+  // outputs, as Session.run does, until a run shows the model's declared shapes wrong.
   std::atomic<bool> bind_fixed_outputs{true};
+  std::unique_ptr<OutputPool> outputs;
 };
 
 std::unique_ptr<BorrowedCall> borrow(const BoundRun& bound) {
@@ -205,18 +208,20 @@ struct Release {
   ~Release() { busy.store(false); }
 };
 
-// A prepared call without out arrays, its fixed-shape outputs bound to new arrays. Empty when
-// no output qualifies, or when the run failed (`failed`): then the same run without them
-// decides.
+// A prepared call without out arrays, its fixed-shape outputs bound to arrays of its pool.
+// Empty when no output qualifies, or when the run failed (`failed`): then the same run without
+// them decides.
 std::optional<py::list> run_with_fixed_outputs(BoundRun& bound,
                                                const std::shared_ptr<RunOptions>& options,
                                                bool& failed) {
   const Model& model = *bound.model;
   const std::vector<size_t>& outputs = bound.call->request.outputs;
-  std::vector<std::optional<TensorView>> views;
-  std::vector<py::object> arrays;
-  if (!fixed_output_arrays(model, outputs, views, arrays)) return std::nullopt;
-  const auto run = [&](RunControl* control) { return model.run(bound.prepared, control, views); };
+  ReusedPerThread<FixedOutputs> scratch;
+  FixedOutputs& fixed = scratch.get();
+  if (!take_fixed_outputs(model, outputs, bound.outputs.get(), fixed)) return std::nullopt;
+  const auto run = [&](RunControl* control) {
+    return model.run(bound.prepared, control, fixed.buffers);
+  };
   std::vector<OwnedValue> results;
   // As in Session.run: the model may not produce the shape it declares.
   const auto attempt = [&] {
@@ -226,7 +231,7 @@ std::optional<py::list> run_with_fixed_outputs(BoundRun& bound,
     failed = true;
     return std::nullopt;
   }
-  return results_to_python(outputs, std::move(results), arrays, bound.model);
+  return results_to_python(outputs, std::move(results), fixed.arrays, bound.model);
 }
 
 py::list run_prepared(BoundRun& bound, const std::shared_ptr<RunOptions>& options) {
@@ -327,6 +332,7 @@ std::unique_ptr<T> make_bound(std::shared_ptr<Model> model, bool strict, OnChang
   bound->output_names = std::move(output_names);
   bound->input_feed = std::move(input_feed);
   bound->out = std::move(out);
+  bound->outputs = std::make_unique<OutputPool>(bound->model->outputs().size());
   view(*bound);
   return bound;
 }

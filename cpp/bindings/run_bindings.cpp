@@ -46,6 +46,7 @@ void BorrowedCall::clear() noexcept {
   references.clear();
   out_items = 0;
   strings.clear();
+  fixed.clear();
 }
 
 void borrow_inputs(BorrowedCall& call, py::handle input_feed, const Model& model) {
@@ -153,73 +154,6 @@ py::list results_to_python(const BorrowedCall& call, std::vector<OwnedValue> res
   return converted;
 }
 
-namespace {
-
-// Outputs of a fixed declared shape up to this size are made by numpy before the run and bound
-// to it, so ONNX Runtime writes into them: no output allocated by ORT, no shape to ask for
-// after the run, no capsule to make and release. Larger outputs are left to ORT's arena, which
-// reuses its memory; for them the per-call cost is noise.
-constexpr size_t kBoundOutputBytes = 64 * 1024;
-
-bool has_native_dtype(ElementType type) {
-  switch (type) {
-    case ElementType::kBool:
-    case ElementType::kInt8:
-    case ElementType::kUInt8:
-    case ElementType::kInt16:
-    case ElementType::kUInt16:
-    case ElementType::kInt32:
-    case ElementType::kUInt32:
-    case ElementType::kInt64:
-    case ElementType::kUInt64:
-    case ElementType::kFloat16:
-    case ElementType::kFloat32:
-    case ElementType::kFloat64:
-      return true;
-    default:
-      return false;
-  }
-}
-
-}  // namespace
-
-bool fixed_output_arrays(const Model& model, const std::vector<size_t>& outputs,
-                         std::vector<std::optional<TensorView>>& views,
-                         std::vector<py::object>& arrays) {
-  bool any = false;
-  for (size_t k = 0; k < outputs.size(); ++k) {
-    const ValueInfo& info = model.outputs()[outputs[k]];
-    // Rank 0 is left out: ORT reports an output of unknown rank as one.
-    if (info.kind != ValueKind::kTensor || !has_native_dtype(info.element_type) ||
-        info.shape.empty() || !model.output_takes_buffer(outputs[k])) {
-      continue;
-    }
-    size_t bytes = element_size(info.element_type);
-    for (int64_t dim : info.shape) {
-      // Divided, not multiplied: a declared dim of 2**62 must not wrap around.
-      if (dim <= 0 || static_cast<size_t>(dim) > kBoundOutputBytes / bytes) {
-        bytes = 0;
-        break;
-      }
-      bytes *= static_cast<size_t>(dim);
-    }
-    if (bytes == 0) continue;
-    if (!any) {
-      views.resize(outputs.size());
-      arrays.resize(outputs.size());
-      any = true;
-    }
-    py::array array = empty_array(info.element_type, info.shape.size(), info.shape.data());
-    TensorView view;
-    view.data = array.mutable_data();
-    view.type = info.element_type;
-    view.shape = info.shape;
-    views[k] = std::move(view);
-    arrays[k] = std::move(array);
-  }
-  return any;
-}
-
 py::list results_to_python(const std::vector<size_t>& outputs, std::vector<OwnedValue> results,
                            const std::vector<py::object>& arrays,
                            const std::shared_ptr<Model>& model) {
@@ -244,28 +178,28 @@ struct SessionHandle {
   // Cleared (with the GIL held) when a run with bound outputs failed and the same run without
   // them did not: the model's declared output shapes are not what it produces.
   mutable bool bind_fixed_outputs = true;
+  std::unique_ptr<OutputPool> outputs;  // the arrays of small fixed-shape outputs
 };
 
 }  // namespace
 
 py::list run_borrowed(BorrowedCall& call, const std::shared_ptr<Model>& model,
                       const std::shared_ptr<RunOptions>& options, bool& bind_fixed_outputs,
-                      RunStart start) {
-  const bool bound =
-      call.request.out.empty() && bind_fixed_outputs &&
-      fixed_output_arrays(*model, call.request.outputs, call.request.out, call.out_objects);
+                      RunStart start, OutputPool* pool) {
+  const bool bound = call.request.out.empty() && bind_fixed_outputs &&
+                     take_fixed_outputs(*model, call.request.outputs, pool, call.fixed);
   // Every pointer ORT needs is gathered; the arrays stay referenced by `call`.
   if (!bound)
     return results_to_python(call, run_stoppable(*model, call.request, options, start), model);
   std::vector<OwnedValue> results;
-  if (attempt_with_fixed_outputs(
-          [&] { results = run_stoppable(*model, call.request, options, start); })) {
-    return results_to_python(call, std::move(results), model);
+  if (attempt_with_fixed_outputs([&] {
+        results = run_stoppable(*model, call.request, options, start, &call.fixed.buffers);
+      })) {
+    return results_to_python(call.request.outputs, std::move(results), call.fixed.arrays, model);
   }
   // The model does not produce the shape it declares, which ORT tolerates unless the output
   // is bound: the same run, unbound, decides (its error, if any, is the one raised).
-  call.request.out.clear();
-  call.out_objects.clear();
+  call.fixed.clear();
   results = run_stoppable(*model, call.request, options, start);
   bind_fixed_outputs = false;
   return results_to_python(call, std::move(results), model);
@@ -289,7 +223,8 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
   borrow_inputs(call, input_feed, *model);
   borrow_outputs(call, *model, output_names, out);
   call.request.allow_copy = !self.strict;
-  return run_borrowed(call, model, options, self.bind_fixed_outputs);
+  return run_borrowed(call, model, options, self.bind_fixed_outputs, RunStart::kBusy,
+                      self.outputs.get());
 }
 
 py::dict call(py::handle self_object, const py::kwargs& inputs) {
@@ -378,7 +313,9 @@ void register_session_handle(py::module_& m) {
   cls.def(py::init([](std::shared_ptr<Model> model, bool strict) {
             if (!model)
               throw Error(ErrorKind::kTypeMismatch, "SessionHandle needs a Model, got None");
-            return SessionHandle{std::move(model), strict};
+            const size_t outputs = model->outputs().size();
+            return SessionHandle{std::move(model), strict, true,
+                                 std::make_unique<OutputPool>(outputs)};
           }),
           py::arg("model"), py::arg("strict"))
       .def_property_readonly(

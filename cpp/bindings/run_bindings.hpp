@@ -15,6 +15,7 @@
 #include "fastort/model.hpp"
 #include "fastort/run_control.hpp"
 #include "numpy_interop.hpp"
+#include "output_pool.hpp"
 
 namespace fastort::bindings {
 
@@ -28,6 +29,7 @@ struct BorrowedCall {
   std::vector<pybind11::object> out_objects;  // parallel to request.outputs; null: ORT allocates
   // A list: stable addresses, and no allocation when no input is a string tensor.
   std::list<std::vector<std::string>> strings;
+  FixedOutputs fixed;  // when request.out is empty: small fixed-shape outputs' arrays
 
   // Empty again (its references dropped; the GIL must be held), keeping the vectors' memory.
   void clear() noexcept;
@@ -52,20 +54,14 @@ void borrow_outputs(BorrowedCall& call, const Model& model, pybind11::handle out
 pybind11::list results_to_python(const BorrowedCall& call, std::vector<OwnedValue> results,
                                  const std::shared_ptr<Model>& model);
 
-// New arrays, for ORT to write into, for the outputs (indices) that the model declares as
-// numeric tensors of a fixed shape up to 64 KiB: `views` and `arrays` parallel to `outputs`,
-// empty where one does not qualify. False (both untouched) when none does.
-bool fixed_output_arrays(const Model& model, const std::vector<size_t>& outputs,
-                         std::vector<std::optional<TensorView>>& views,
-                         std::vector<pybind11::object>& arrays);
-
 // The rest of Session.run once `call` holds its inputs, outputs and out arrays (borrow_inputs,
-// borrow_outputs): outputs of a fixed declared shape bound to new arrays while
-// `bind_fixed_outputs` (cleared when the model turns out not to produce that shape), the run
-// stoppable by `options`, the results as Python objects; `start` as for QuickRuns::record.
+// borrow_outputs): outputs of a fixed declared shape bound to arrays of `pool` (null: new
+// arrays) while `bind_fixed_outputs` (cleared when the model turns out not to produce that
+// shape), the run stoppable by `options`, the results as Python objects; `start` as for
+// QuickRuns::record.
 pybind11::list run_borrowed(BorrowedCall& call, const std::shared_ptr<Model>& model,
                             const std::shared_ptr<RunOptions>& options, bool& bind_fixed_outputs,
-                            RunStart start = RunStart::kBusy);
+                            RunStart start = RunStart::kBusy, OutputPool* pool = nullptr);
 
 // Runs `attempt`, a run with fixed outputs bound; false when it failed in a way the same run
 // without them may not (kRuntime, kInvalidArgument), its ORT log records then dropped. Other
@@ -130,8 +126,10 @@ std::vector<OwnedValue> run_stoppable(const Model& model, uint64_t run_key, cons
 // session.run(request) with the GIL released (unless quick, as above), stoppable by `options`
 // (terminate, timeout) and, on Python's main thread, by signals: a signal stops the run and its
 // handler runs; if the handler raises, that exception propagates, else the run starts again.
+// `buffers` (where not null) as Model::run(request, buffers) takes them.
 std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
                                       const std::shared_ptr<RunOptions>& options,
-                                      RunStart start = RunStart::kBusy);
+                                      RunStart start = RunStart::kBusy,
+                                      const std::vector<const OutputBuffer*>* buffers = nullptr);
 
 }  // namespace fastort::bindings

@@ -132,7 +132,8 @@ std::vector<OwnedValue> run_stoppable(const Model& model, uint64_t run_key, cons
 }
 
 std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
-                                      const std::shared_ptr<RunOptions>& options, RunStart start) {
+                                      const std::shared_ptr<RunOptions>& options, RunStart start,
+                                      const std::vector<const OutputBuffer*>* buffers) {
   // A request may be run again (a bound run reuses it): it never keeps a control that is gone.
   struct ForgetControl {
     RunRequest& request;
@@ -140,7 +141,7 @@ std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
   } forget{request};
   const auto run = [&](RunControl* control) {
     request.control = control;
-    return session.run(request);
+    return buffers != nullptr ? session.run(request, *buffers) : session.run(request);
   };
   return run_stoppable(session, run_key(request.inputs), StoppableRun(run), options, start);
 }

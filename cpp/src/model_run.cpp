@@ -47,6 +47,14 @@ ErrorKind stop_error_kind(RunControl::Stop stop) {
   }
 }
 
+bool overlaps(const ByteRange& memory, const NamedInput& input) {
+  if (memory.overlaps(input.tensor.byte_range())) return true;
+  for (const TensorView& part : input.parts) {
+    if (memory.overlaps(part.byte_range())) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void Model::check_buffer_reaches(size_t index) const {
@@ -212,38 +220,82 @@ std::vector<OwnedValue> Model::run(const PreparedRun& prepared, RunControl* cont
   return run_with(prepared, control, nullptr);
 }
 
-std::vector<OwnedValue> Model::run(const PreparedRun& prepared, RunControl* control,
-                                   const std::vector<std::optional<TensorView>>& fresh) const {
-  const size_t count = prepared.outputs_.size();
-  if (fresh.size() != count) {
-    throw Error(ErrorKind::kInvalidArgument, "fresh buffers do not match the prepared outputs");
+OutputBuffer Model::output_buffer(size_t index, const TensorView& view) const {
+  if (index >= outputs_.size())
+    throw Error(ErrorKind::kInvalidArgument, "output index out of range");
+  check_buffer_reaches(index);
+  validate_out(outputs_[index], view);
+  OutputBuffer buffer;
+  buffer.model_ = this;
+  buffer.output_ = index;
+  buffer.memory_ = view.byte_range();
+  buffer.value_ = detail::call_ort(ErrorKind::kRuntime, "cannot create tensors", [&] {
+    return Ort::Value::CreateTensor(cpu_memory_, view.data, byte_size(view), view.shape.data(),
+                                    view.shape.size(),
+                                    static_cast<ONNXTensorElementDataType>(view.type));
+  });
+  return buffer;
+}
+
+void Model::check_buffers(const PreparedRun& prepared,
+                          const std::vector<const OutputBuffer*>& buffers,
+                          OrtValue** values) const {
+  if (buffers.size() != prepared.outputs_.size()) {
+    throw Error(ErrorKind::kInvalidArgument, "buffers do not match the requested outputs");
   }
-  std::vector<Ort::Value> values;
-  values.reserve(count);
-  for (size_t k = 0; k < count; ++k) {
-    if (!fresh[k]) {
-      values.emplace_back(nullptr);
-      continue;
+  for (size_t k = 0; k < buffers.size(); ++k) {
+    values[k] = nullptr;
+    const OutputBuffer* buffer = buffers[k];
+    if (buffer == nullptr) continue;
+    const ValueInfo& output = outputs_[prepared.outputs_[k]];
+    if (buffer->model_ != this || buffer->output_ != prepared.outputs_[k]) {
+      throw Error(ErrorKind::kInvalidArgument,
+                  "the buffer for output '" + output.name + "' was made for another output");
     }
     if (prepared.out_[k]) {
-      throw Error(ErrorKind::kInvalidArgument,
-                  "output '" + outputs_[prepared.outputs_[k]].name + "' already has a buffer");
+      throw Error(ErrorKind::kInvalidArgument, "output '" + output.name + "' already has a buffer");
     }
-    const size_t index = prepared.outputs_[k];
-    check_buffer_reaches(index);
-    const TensorView& view = *fresh[k];
-    validate_out(outputs_[index], view);
-    values.push_back(detail::call_ort(ErrorKind::kRuntime, "cannot create tensors", [&] {
-      return Ort::Value::CreateTensor(cpu_memory_, view.data, byte_size(view), view.shape.data(),
-                                      view.shape.size(),
-                                      static_cast<ONNXTensorElementDataType>(view.type));
-    }));
+    values[k] = static_cast<OrtValue*>(const_cast<Ort::Value&>(buffer->value_));
   }
-  return run_with(prepared, control, values.data());
+}
+
+std::vector<OwnedValue> Model::run(const PreparedRun& prepared, RunControl* control,
+                                   const std::vector<const OutputBuffer*>& buffers) const {
+  // On the stack for the usual few outputs, as in run_with.
+  constexpr size_t kInline = 8;
+  OrtValue* inline_values[kInline];
+  std::vector<OrtValue*> heap_values(buffers.size() > kInline ? buffers.size() : 0);
+  OrtValue** values = buffers.size() > kInline ? heap_values.data() : inline_values;
+  check_buffers(prepared, buffers, values);
+  return run_with(prepared, control, values);
+}
+
+std::vector<OwnedValue> Model::run(const RunRequest& request,
+                                   const std::vector<const OutputBuffer*>& buffers) const {
+  // ORT reads inputs while it writes outputs; in place, results would be wrong.
+  for (size_t k = 0; k < buffers.size(); ++k) {
+    if (buffers[k] == nullptr) continue;
+    const ByteRange memory = buffers[k]->memory();
+    for (const NamedInput& input : request.inputs) {
+      if (overlaps(memory, input)) {
+        throw Error(ErrorKind::kInvalidArgument,
+                    "the buffer for output '" + outputs_[buffers[k]->output()].name +
+                        "' shares memory with input '" + std::string(input.name) + "'");
+      }
+    }
+  }
+  ReusedPerThread<PreparedRun> scratch;
+  PreparedRun& prepared = scratch.get();
+  prepare_into(request, prepared);
+  std::vector<OwnedValue> results = run(prepared, request.control, buffers);
+  for (size_t k = 0; k < results.size(); ++k) {
+    if (prepared.out_[k]) results[k] = OwnedValue(std::move(prepared.out_[k]));
+  }
+  return results;
 }
 
 std::vector<OwnedValue> Model::run_with(const PreparedRun& prepared, RunControl* control,
-                                        const Ort::Value* fresh) const {
+                                        OrtValue* const* fresh) const {
   const size_t count = prepared.outputs_.size();
   // ORT writes the values it allocates here: on the stack for the usual few outputs.
   constexpr size_t kInline = 8;
@@ -256,7 +308,7 @@ std::vector<OwnedValue> Model::run_with(const PreparedRun& prepared, RunControl*
   // The buffer bound to output k: the prepared run's own, else a fresh one, else none.
   const auto buffer = [&](size_t k) -> OrtValue* {
     if (prepared.out_[k]) return static_cast<OrtValue*>(prepared.out_[k]);
-    return fresh != nullptr ? static_cast<OrtValue*>(fresh[k]) : nullptr;
+    return fresh != nullptr ? fresh[k] : nullptr;
   };
   for (size_t k = 0; k < count; ++k) {
     // ORT ignores a buffer bound to a passed-through input: it is filled after the run.
@@ -305,13 +357,6 @@ void Model::ort_run(const PreparedRun& prepared, RunControl* control, OrtValue**
 
 void Model::check_out_memory(const RunRequest& request,
                              const std::vector<const NamedInput*>& inputs) const {
-  const auto overlaps = [](const ByteRange& memory, const NamedInput& input) {
-    if (memory.overlaps(input.tensor.byte_range())) return true;
-    for (const TensorView& part : input.parts) {
-      if (memory.overlaps(part.byte_range())) return true;
-    }
-    return false;
-  };
   for (size_t k = 0; k < request.out.size(); ++k) {
     if (!request.out[k]) continue;
     const TensorView& out = *request.out[k];

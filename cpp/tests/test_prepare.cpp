@@ -102,16 +102,16 @@ TEST_CASE(a_passed_through_input_comes_back_in_memory_of_its_own) {
   CHECK(values_of(results[0])[0] == 7.0f);
 }
 
-TEST_CASE(fresh_buffers_are_written_for_one_run) {
+TEST_CASE(output_buffers_are_written_for_one_run) {
   load();
   const auto session = three_outputs();
   std::vector<float> x = {1, 2, 3};
   const PreparedRun prepared = session->prepare(request_for(x, {0, 1, 2}));
   for (int round = 0; round < 2; ++round) {
     std::vector<float> y(3, 0.0f), passed(3, 0.0f);
-    const std::vector<std::optional<TensorView>> fresh = {float_view(y, {1, 3}), std::nullopt,
-                                                          float_view(passed, {1, 3})};
-    const auto results = session->run(prepared, nullptr, fresh);
+    const OutputBuffer y_buffer = session->output_buffer(0, float_view(y, {1, 3}));
+    const OutputBuffer passed_buffer = session->output_buffer(2, float_view(passed, {1, 3}));
+    const auto results = session->run(prepared, nullptr, {&y_buffer, nullptr, &passed_buffer});
     CHECK(!results[0].is_set());  // written into y
     CHECK(y == scaled(x, 2.0f));
     CHECK(values_of(results[1]) == scaled(x, -1.0f));  // unbound: ORT's own value
@@ -122,10 +122,36 @@ TEST_CASE(fresh_buffers_are_written_for_one_run) {
   // The plain run of the same prepared run still allocates every output.
   const auto plain = session->run(prepared, nullptr);
   CHECK(plain[0].is_set() && values_of(plain[0]) == scaled(x, 2.0f));
-  std::vector<float> wrong(4, 0.0f);
-  CHECK_THROWS_KIND(session->run(prepared, nullptr, {float_view(wrong, {1, 4}), {}, {}}),
+  std::vector<float> wrong(4, 0.0f), y(3, 0.0f);
+  CHECK_THROWS_KIND(session->output_buffer(0, float_view(wrong, {1, 4})),
                     ErrorKind::kInvalidArgument);
-  CHECK_THROWS_KIND(session->run(prepared, nullptr, {std::nullopt}), ErrorKind::kInvalidArgument);
+  CHECK_THROWS_KIND(session->output_buffer(3, float_view(y, {1, 3})), ErrorKind::kInvalidArgument);
+  CHECK_THROWS_KIND(session->run(prepared, nullptr, {nullptr}), ErrorKind::kInvalidArgument);
+  // A buffer is for the output, and the model, it was made for.
+  const OutputBuffer second = session->output_buffer(1, float_view(y, {1, 3}));
+  CHECK_THROWS_KIND(session->run(prepared, nullptr, {&second, nullptr, nullptr}),
+                    ErrorKind::kInvalidArgument);
+  const auto other = three_outputs();
+  const OutputBuffer foreign = other->output_buffer(0, float_view(y, {1, 3}));
+  CHECK_THROWS_KIND(session->run(prepared, nullptr, {&foreign, nullptr, nullptr}),
+                    ErrorKind::kInvalidArgument);
+}
+
+TEST_CASE(one_output_buffer_serves_many_runs) {
+  load();
+  const auto session = three_outputs();
+  std::vector<float> x = {1, 2, 3}, y(3, 0.0f);
+  const OutputBuffer buffer = session->output_buffer(0, float_view(y, {1, 3}));
+  for (int round = 0; round < 3; ++round) {
+    x[2] += 1.0f;
+    const auto results = session->run(request_for(x, {0, 1}), {&buffer, nullptr});
+    CHECK(!results[0].is_set());
+    CHECK(y == scaled(x, 2.0f));
+    CHECK(values_of(results[1]) == scaled(x, -1.0f));
+  }
+  // ORT would read the input while it writes the output.
+  const OutputBuffer over_x = session->output_buffer(0, float_view(x, {1, 3}));
+  CHECK_THROWS_KIND(session->run(request_for(x, {0}), {&over_x}), ErrorKind::kInvalidArgument);
 }
 
 TEST_CASE(out_buffers_are_written_at_each_prepared_run) {

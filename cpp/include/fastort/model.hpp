@@ -64,6 +64,31 @@ struct RunRequest {
   RunControl* control = nullptr;
 };
 
+// An ONNX Runtime value over a caller's buffer for one output of one model, checked once by
+// Model::output_buffer, for runs to write that output into: a buffer kept from run to run costs
+// no checks and no ORT value per run. The buffer must outlive it; one run at a time may use it.
+class OutputBuffer {
+ public:
+  OutputBuffer() = default;
+  OutputBuffer(OutputBuffer&&) noexcept = default;
+  OutputBuffer& operator=(OutputBuffer&&) noexcept = default;
+  OutputBuffer(const OutputBuffer&) = delete;
+  OutputBuffer& operator=(const OutputBuffer&) = delete;
+  ~OutputBuffer() = default;
+
+  // The output's index in its model's outputs.
+  size_t output() const noexcept { return output_; }
+  ByteRange memory() const noexcept { return memory_; }
+
+ private:
+  friend class Model;
+
+  const Model* model_ = nullptr;
+  size_t output_ = 0;
+  ByteRange memory_;
+  Ort::Value value_{nullptr};
+};
+
 // A run checked once: ONNX Runtime values over the caller's input and out buffers, made by
 // Model::prepare and reused by every Model::run(prepared). The buffers are read and written in
 // place at each run, so they must stay allocated, with the shape and type they had, as long as
@@ -144,6 +169,17 @@ class Model {
   // Validates every input and out buffer, then runs. Results are parallel to
   // request.outputs; a result bound to a caller buffer views that buffer.
   std::vector<OwnedValue> run(const RunRequest& request) const;
+  // The same with, for this run, `buffers[k]` (parallel to request.outputs, null where not set)
+  // as the buffer of output k in place of request.out: ORT writes into it and the result is
+  // empty, except for an output that passes an input through (a value of its own). Throws
+  // kInvalidArgument for a buffer made for another output or model, or that overlaps an input.
+  std::vector<OwnedValue> run(const RunRequest& request,
+                              const std::vector<const OutputBuffer*>& buffers) const;
+
+  // A buffer for output `index`: `view` is C-contiguous, aligned, writable memory of the
+  // output's type and declared shape (kTypeMismatch, kInvalidArgument as for run's out
+  // buffers), for an output ORT writes into a buffer.
+  OutputBuffer output_buffer(size_t index, const TensorView& view) const;
 
   // Validates like run(request) and wraps every buffer once (request.control is ignored).
   // Tensor inputs only: sequences and optionals are fed from copies (kInvalidArgument).
@@ -155,13 +191,13 @@ class Model {
   // outputs; one written into a caller buffer is an empty value (the caller has the buffer).
   // Safe to call from many threads at once, but runs with out buffers then write them all.
   std::vector<OwnedValue> run(const PreparedRun& prepared, RunControl* control) const;
-  // The same with, for this run alone, `fresh[k]` (where set) as the buffer of output k, which
-  // the prepared run must not already write into a buffer: C-contiguous memory of the output's
-  // declared type and shape. ORT writes into it and the result is empty, except for an output
-  // that passes an input through, which ORT returns as a value of its own. Throws like
-  // run(request) for a buffer that does not fit the output, kRuntime for one ORT rejects.
+  // The same with, for this run alone, `buffers[k]` (where set) as the buffer of output k,
+  // which the prepared run must not already write into a buffer. ORT writes into it and the
+  // result is empty, except for an output that passes an input through, which ORT returns as
+  // a value of its own. Throws kInvalidArgument for a buffer made for another output or model,
+  // kRuntime for one ORT rejects.
   std::vector<OwnedValue> run(const PreparedRun& prepared, RunControl* control,
-                              const std::vector<std::optional<TensorView>>& fresh) const;
+                              const std::vector<const OutputBuffer*>& buffers) const;
 
   // Ends profiling (SessionOptions::enable_profiling) and returns the JSON trace's file name;
   // "" when the session is not profiling or has ended it already. Later runs are not traced.
@@ -207,7 +243,11 @@ class Model {
   // run(prepared, control), with `fresh` (parallel to the prepared outputs, or null) bound
   // where the prepared run has no buffer of its own.
   std::vector<OwnedValue> run_with(const PreparedRun& prepared, RunControl* control,
-                                   const Ort::Value* fresh) const;
+                                   OrtValue* const* fresh) const;
+  // `buffers` as run(prepared, control, buffers) takes them, as ORT values (null where none),
+  // in `values` (sized like the prepared outputs); kInvalidArgument for a foreign buffer.
+  void check_buffers(const PreparedRun& prepared, const std::vector<const OutputBuffer*>& buffers,
+                     OrtValue** values) const;
   // After Run: passed-through inputs are copied, into their out buffers or memory of their own.
   void keep_outputs_apart(const PreparedRun& prepared, std::vector<Ort::Value>& results) const;
 
