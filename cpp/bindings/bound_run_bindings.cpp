@@ -213,12 +213,15 @@ struct Release {
 // them decides.
 std::optional<py::list> run_with_fixed_outputs(BoundRun& bound,
                                                const std::shared_ptr<RunOptions>& options,
-                                               bool& failed) {
+                                               bool& failed, bool& learned) {
   const Model& model = *bound.model;
   const std::vector<size_t>& outputs = bound.call->request.outputs;
   ReusedPerThread<FixedOutputs> scratch;
   FixedOutputs& fixed = scratch.get();
-  if (!take_fixed_outputs(model, outputs, bound.outputs.get(), fixed)) return std::nullopt;
+  const uint64_t key = bound.prepared.run_key();
+  if (!take_fixed_outputs(model, outputs, key, bound.outputs.get(), fixed, learned)) {
+    return std::nullopt;
+  }
   const auto run = [&](RunControl* control) {
     return model.run(bound.prepared, control, fixed.buffers);
   };
@@ -237,17 +240,24 @@ std::optional<py::list> run_with_fixed_outputs(BoundRun& bound,
 py::list run_prepared(BoundRun& bound, const std::shared_ptr<RunOptions>& options) {
   const Model& model = *bound.model;
   const PreparedRun& prepared = bound.prepared;
-  bool failed = false;
-  if (bound.on_change == OnChange::kRaise && !prepared.has_out() &&
-      bound.bind_fixed_outputs.load()) {
-    if (std::optional<py::list> results = run_with_fixed_outputs(bound, options, failed)) {
+  const bool binds =
+      bound.on_change == OnChange::kRaise && !prepared.has_out() && bound.bind_fixed_outputs.load();
+  bool failed = false, learned = false;
+  if (binds) {
+    if (std::optional<py::list> results = run_with_fixed_outputs(bound, options, failed, learned)) {
       return std::move(*results);
     }
   }
   const auto run = [&](RunControl* control) { return model.run(prepared, control); };
   std::vector<OwnedValue> results =
       run_stoppable(model, prepared.run_key(), StoppableRun(run), options);
-  if (failed) bound.bind_fixed_outputs.store(false);  // it ran without them
+  // It ran without them: a learned shape may follow the input values, a declared one is the
+  // model's mistake.
+  if (failed && learned) bound.outputs->refuse(prepared.run_key());
+  if (failed && !learned) bound.bind_fixed_outputs.store(false);
+  if (binds && !failed && model.quick_runs().expected(prepared.run_key())) {
+    bound.outputs->learn(model, prepared.run_key(), bound.call->request.outputs, results);
+  }
   return results_to_python(*bound.call, std::move(results), bound.model);
 }
 

@@ -35,21 +35,42 @@ bool has_native_dtype(ElementType type) {
   }
 }
 
-// Whether output `index` is bound to an array made before the run.
-bool is_fixed(const Model& model, size_t index) {
+// Whether output `index` may be bound to an array made before the run: a numeric tensor ORT
+// writes into a buffer.
+bool is_bindable(const Model& model, size_t index) {
   const ValueInfo& info = model.outputs()[index];
-  // Rank 0 is left out: ORT reports an output of unknown rank as one.
-  if (info.kind != ValueKind::kTensor || !has_native_dtype(info.element_type) ||
-      info.shape.empty() || !model.output_takes_buffer(index)) {
-    return false;
-  }
-  size_t bytes = element_size(info.element_type);
-  for (int64_t dim : info.shape) {
+  return info.kind == ValueKind::kTensor && has_native_dtype(info.element_type) &&
+         model.output_takes_buffer(index);
+}
+
+// Whether an array of `shape` is bound: rank >= 1 (ORT reports an output of unknown rank as
+// rank 0), no empty or unknown dim, at most kBoundOutputBytes.
+bool fits(ElementType type, const int64_t* dims, size_t rank) {
+  if (rank == 0) return false;
+  size_t bytes = element_size(type);
+  for (size_t d = 0; d < rank; ++d) {
     // Divided, not multiplied: a declared dim of 2**62 must not wrap around.
-    if (dim <= 0 || static_cast<size_t>(dim) > kBoundOutputBytes / bytes) return false;
-    bytes *= static_cast<size_t>(dim);
+    if (dims[d] <= 0 || static_cast<size_t>(dims[d]) > kBoundOutputBytes / bytes) return false;
+    bytes *= static_cast<size_t>(dims[d]);
   }
   return true;
+}
+
+// Whether a result of `header`'s shape fits what `info` declares (a buffer must: a model may
+// produce another shape than it declares, which ORT tolerates only in memory of its own).
+bool declares(const ValueInfo& info, const TensorHeader& header) {
+  if (info.shape.empty()) return true;  // unknown rank, which ORT reports as rank 0
+  if (info.shape.size() != header.rank) return false;
+  for (size_t d = 0; d < header.rank; ++d) {
+    if (info.shape[d] >= 0 && info.shape[d] != header.dims[d]) return false;
+  }
+  return true;
+}
+
+// Whether output `index` is bound to an array of its declared shape.
+bool is_fixed(const Model& model, size_t index) {
+  const ValueInfo& info = model.outputs()[index];
+  return is_bindable(model, index) && fits(info.element_type, info.shape.data(), info.shape.size());
 }
 
 bool has_weak_references(PyObject* object) {
@@ -68,12 +89,66 @@ void FixedOutputs::clear() noexcept {
 
 OutputPool::OutputPool(size_t outputs) : kept_(outputs) {}
 
-bool take_fixed_outputs(const Model& model, const std::vector<size_t>& outputs, OutputPool* pool,
-                        FixedOutputs& fixed) {
+const OutputPool::Learned* OutputPool::learned(uint64_t key) const noexcept {
+  if (key == 0) return nullptr;
+  for (const Learned& entry : learned_) {
+    if (entry.key == key) return &entry;
+  }
+  return nullptr;
+}
+
+void OutputPool::learn(const Model& model, uint64_t key, const std::vector<size_t>& outputs,
+                       const std::vector<OwnedValue>& results) {
+  if (key == 0 || learned(key) != nullptr) return;
+  Learned entry;
+  for (size_t k = 0; k < outputs.size() && k < results.size(); ++k) {
+    const size_t index = outputs[k];
+    if (index >= kept_.size() || is_fixed(model, index) || !is_bindable(model, index) ||
+        !results[k].is_set()) {
+      continue;
+    }
+    TensorHeader header;
+    const ValueInfo& info = model.outputs()[index];
+    if (!results[k].tensor_header(header) || header.type != info.element_type ||
+        !fits(header.type, header.dims, header.rank) || !declares(info, header)) {
+      continue;
+    }
+    if (entry.shapes.empty()) entry.shapes.resize(kept_.size());
+    entry.shapes[index].assign(header.dims, header.dims + header.rank);
+  }
+  if (entry.shapes.empty()) return;  // nothing to bind: the key is not worth a slot
+  entry.key = key;
+  learned_[next_learned_] = std::move(entry);
+  next_learned_ = (next_learned_ + 1) % kLearnedKeys;
+}
+
+void OutputPool::refuse(uint64_t key) {
+  for (Learned& entry : learned_) {
+    if (entry.key == key) {
+      entry.refused = true;
+      entry.shapes.clear();
+    }
+  }
+}
+
+bool take_fixed_outputs(const Model& model, const std::vector<size_t>& outputs, uint64_t key,
+                        OutputPool* pool, FixedOutputs& fixed, bool& learned) {
+  learned = false;
+  const OutputPool::Learned* shapes = pool != nullptr ? pool->learned(key) : nullptr;
   bool any = false;
   for (size_t k = 0; k < outputs.size(); ++k) {
     const size_t index = outputs[k];
-    if (!is_fixed(model, index)) continue;
+    const ValueInfo& info = model.outputs()[index];
+    const std::vector<int64_t>* shape = nullptr;
+    if (is_fixed(model, index)) {
+      shape = &info.shape;
+    } else if (shapes != nullptr && index < shapes->shapes.size() &&
+               !shapes->shapes[index].empty()) {
+      shape = &shapes->shapes[index];
+      learned = true;
+    } else {
+      continue;
+    }
     if (!any) {
       fixed.buffers.assign(outputs.size(), nullptr);
       fixed.arrays.resize(outputs.size());
@@ -91,21 +166,21 @@ bool take_fixed_outputs(const Model& model, const std::vector<size_t>& outputs, 
         PyObject* array = kept.array.ptr();
         if (Py_REFCNT(array) != 1 || has_weak_references(array)) continue;  // someone holds it
         const auto* proxy = py::detail::array_proxy(array);
-        const ValueInfo& info = model.outputs()[index];
-        bool unchanged = proxy->data == kept.data && proxy->descr == kept.descr &&
-                         proxy->flags == kept.flags && proxy->base == nullptr &&
-                         proxy->nd == static_cast<int>(info.shape.size());
+        bool unchanged = kept.shape == *shape && proxy->data == kept.data &&
+                         proxy->descr == kept.descr && proxy->flags == kept.flags &&
+                         proxy->base == nullptr && proxy->nd == static_cast<int>(shape->size());
         // C order, as made (assigning a.strides keeps the flags of an array with unit dims).
         Py_intptr_t stride = static_cast<Py_intptr_t>(element_size(info.element_type));
         for (int d = proxy->nd - 1; unchanged && d >= 0; --d) {
-          unchanged = proxy->dimensions[d] == info.shape[d] && proxy->strides[d] == stride;
+          unchanged = proxy->dimensions[d] == (*shape)[d] && proxy->strides[d] == stride;
           stride *= proxy->dimensions[d];
         }
         if (unchanged) {
           reused = &kept;
           break;
         }
-        // Reshaped, retyped or resized in place, then let go: its slot takes a new array.
+        // Of another shape, or reshaped, retyped or resized in place, then let go: its slot
+        // takes a new array.
         kept = OutputPool::Kept();
         if (free_slot == nullptr) free_slot = &kept;
       }
@@ -116,15 +191,15 @@ bool take_fixed_outputs(const Model& model, const std::vector<size_t>& outputs, 
       fixed.arrays[k] = reused->array;
       continue;
     }
-    const ValueInfo& info = model.outputs()[index];
-    py::array array = empty_array(info.element_type, info.shape.size(), info.shape.data());
+    py::array array = empty_array(info.element_type, shape->size(), shape->data());
     TensorView view;
     view.data = array.mutable_data();
     view.type = info.element_type;
-    view.shape = info.shape;
+    view.shape = *shape;
     OutputBuffer buffer = model.output_buffer(index, view);
     if (free_slot != nullptr) {
       const auto* proxy = py::detail::array_proxy(array.ptr());
+      free_slot->shape = *shape;
       free_slot->data = proxy->data;
       free_slot->descr = proxy->descr;
       free_slot->flags = proxy->flags;

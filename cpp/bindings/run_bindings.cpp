@@ -186,22 +186,36 @@ struct SessionHandle {
 py::list run_borrowed(BorrowedCall& call, const std::shared_ptr<Model>& model,
                       const std::shared_ptr<RunOptions>& options, bool& bind_fixed_outputs,
                       RunStart start, OutputPool* pool) {
+  const uint64_t key = run_key(call.request.inputs);
+  const std::vector<size_t>& outputs = call.request.outputs;
+  bool learned = false;
   const bool bound = call.request.out.empty() && bind_fixed_outputs &&
-                     take_fixed_outputs(*model, call.request.outputs, pool, call.fixed);
+                     take_fixed_outputs(*model, outputs, key, pool, call.fixed, learned);
   // Every pointer ORT needs is gathered; the arrays stay referenced by `call`.
-  if (!bound)
-    return results_to_python(call, run_stoppable(*model, call.request, options, start), model);
+  if (!bound) {
+    std::vector<OwnedValue> results = run_stoppable(*model, call.request, key, options, start);
+    if (pool != nullptr && call.request.out.empty() && bind_fixed_outputs &&
+        model->quick_runs().expected(key)) {
+      pool->learn(*model, key, outputs, results);
+    }
+    return results_to_python(call, std::move(results), model);
+  }
   std::vector<OwnedValue> results;
   if (attempt_with_fixed_outputs([&] {
-        results = run_stoppable(*model, call.request, options, start, &call.fixed.buffers);
+        results = run_stoppable(*model, call.request, key, options, start, &call.fixed.buffers);
       })) {
-    return results_to_python(call.request.outputs, std::move(results), call.fixed.arrays, model);
+    return results_to_python(outputs, std::move(results), call.fixed.arrays, model);
   }
-  // The model does not produce the shape it declares, which ORT tolerates unless the output
+  // An output does not have the shape it was bound with, which ORT tolerates unless the output
   // is bound: the same run, unbound, decides (its error, if any, is the one raised).
   call.fixed.clear();
-  results = run_stoppable(*model, call.request, options, start);
-  bind_fixed_outputs = false;
+  results = run_stoppable(*model, call.request, key, options, start);
+  // A learned shape may follow the input values; a declared one is the model's mistake.
+  if (learned) {
+    pool->refuse(key);
+  } else {
+    bind_fixed_outputs = false;
+  }
   return results_to_python(call, std::move(results), model);
 }
 

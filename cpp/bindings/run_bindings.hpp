@@ -126,10 +126,14 @@ std::vector<OwnedValue> run_stoppable(const Model& model, uint64_t run_key, cons
 // session.run(request) with the GIL released (unless quick, as above), stoppable by `options`
 // (terminate, timeout) and, on Python's main thread, by signals: a signal stops the run and its
 // handler runs; if the handler raises, that exception propagates, else the run starts again.
-// `buffers` (where not null) as Model::run(request, buffers) takes them.
-std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
+// `key` is run_key(request.inputs); `buffers` (where not null) as Model::run(request, buffers)
+// takes them.
+std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request, uint64_t key,
                                       const std::shared_ptr<RunOptions>& options,
                                       RunStart start = RunStart::kBusy,
                                       const std::vector<const OutputBuffer*>* buffers = nullptr);
+// The same, keyed here.
+std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
+                                      const std::shared_ptr<RunOptions>& options);
 
 }  // namespace fastort::bindings

@@ -131,7 +131,7 @@ std::vector<OwnedValue> run_stoppable(const Model& model, uint64_t run_key, cons
   }
 }
 
-std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
+std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request, uint64_t key,
                                       const std::shared_ptr<RunOptions>& options, RunStart start,
                                       const std::vector<const OutputBuffer*>* buffers) {
   // A request may be run again (a bound run reuses it): it never keeps a control that is gone.
@@ -143,7 +143,12 @@ std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
     request.control = control;
     return buffers != nullptr ? session.run(request, *buffers) : session.run(request);
   };
-  return run_stoppable(session, run_key(request.inputs), StoppableRun(run), options, start);
+  return run_stoppable(session, key, StoppableRun(run), options, start);
+}
+
+std::vector<OwnedValue> run_stoppable(const Model& session, RunRequest& request,
+                                      const std::shared_ptr<RunOptions>& options) {
+  return run_stoppable(session, request, run_key(request.inputs), options);
 }
 
 std::shared_ptr<RunOptions> run_options_arg(py::handle value) {
