@@ -452,6 +452,39 @@ def test_an_output_whose_shape_follows_the_input_values_is_right_every_time(save
         np.testing.assert_array_equal(y, x.reshape(tuple(s)))
 
 
+@pytest.mark.parametrize("prepared", [False, True], ids=["run", "prepared"])
+def test_dynamic_outputs_beside_a_fixed_one_and_asked_for_apart_are_learned(save, prepared):
+    # Runs that bind a fixed-shape output still show the dynamic ones' shapes, and a shape
+    # learned from a run asking for one output does not keep the others from being learned.
+    model = make_model(
+        [
+            helper.make_node("Neg", ["x"], ["y"]),
+            helper.make_node("Abs", ["x"], ["a"]),
+            helper.make_node("Neg", ["v"], ["z"]),
+        ],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4]),
+            helper.make_tensor_value_info("v", TensorProto.FLOAT, [3]),
+        ],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4]),
+            helper.make_tensor_value_info("a", TensorProto.FLOAT, ["N", 4]),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, [3]),
+        ],
+    )
+    session = fastort.Session(save(model), threads=1)
+    feed = {"x": -np.ones((2, 4), np.float32), "v": np.ones(3, np.float32)}
+    for names in (["y"], ["a"], None):
+        call = session.prepare(feed, output_names=names)
+        for _ in range(60):
+            results = call.run() if prepared else session.run(names, feed)
+        assert all(r.flags.owndata for r in results), names
+    y, a, z = results
+    np.testing.assert_array_equal(y, np.ones((2, 4)))
+    np.testing.assert_array_equal(a, np.ones((2, 4)))
+    np.testing.assert_array_equal(z, -np.ones(3))
+
+
 def test_learned_output_shapes_are_right_on_many_threads(save):
     session = fastort.Session(save(_dynamic_model()), threads=1)
     errors = []

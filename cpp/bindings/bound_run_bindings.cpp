@@ -234,6 +234,8 @@ std::optional<py::list> run_with_fixed_outputs(BoundRun& bound,
     failed = true;
     return std::nullopt;
   }
+  // Outputs left to ORT in a quick run show their shapes for the next runs.
+  if (model.quick_runs().expected(key)) bound.outputs->learn(model, key, outputs, results);
   return results_to_python(outputs, std::move(results), fixed.arrays, bound.model);
 }
 

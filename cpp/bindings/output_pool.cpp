@@ -89,9 +89,9 @@ void FixedOutputs::clear() noexcept {
 
 OutputPool::OutputPool(size_t outputs) : kept_(outputs) {}
 
-const OutputPool::Learned* OutputPool::learned(uint64_t key) const noexcept {
+OutputPool::Learned* OutputPool::learned(uint64_t key) noexcept {
   if (key == 0) return nullptr;
-  for (const Learned& entry : learned_) {
+  for (Learned& entry : learned_) {
     if (entry.key == key) return &entry;
   }
   return nullptr;
@@ -99,12 +99,18 @@ const OutputPool::Learned* OutputPool::learned(uint64_t key) const noexcept {
 
 void OutputPool::learn(const Model& model, uint64_t key, const std::vector<size_t>& outputs,
                        const std::vector<OwnedValue>& results) {
-  if (key == 0 || learned(key) != nullptr) return;
-  Learned entry;
+  if (key == 0) return;
+  // A key already known gains the outputs this run asked for that it had not bound.
+  Learned* known = learned(key);
+  if (known != nullptr && known->refused) return;
+  Learned fresh;
+  Learned& entry = known != nullptr ? *known : fresh;
+  bool added = false;
   for (size_t k = 0; k < outputs.size() && k < results.size(); ++k) {
     const size_t index = outputs[k];
-    if (index >= kept_.size() || is_fixed(model, index) || !is_bindable(model, index) ||
-        !results[k].is_set()) {
+    // Bound results are empty; the fixed ones are bound by their declared shape.
+    if (index >= kept_.size() || !results[k].is_set() || !is_bindable(model, index) ||
+        is_fixed(model, index)) {
       continue;
     }
     TensorHeader header;
@@ -115,10 +121,11 @@ void OutputPool::learn(const Model& model, uint64_t key, const std::vector<size_
     }
     if (entry.shapes.empty()) entry.shapes.resize(kept_.size());
     entry.shapes[index].assign(header.dims, header.dims + header.rank);
+    added = true;
   }
-  if (entry.shapes.empty()) return;  // nothing to bind: the key is not worth a slot
-  entry.key = key;
-  learned_[next_learned_] = std::move(entry);
+  if (!added || known != nullptr) return;  // a key with nothing to bind is not worth a slot
+  fresh.key = key;
+  learned_[next_learned_] = std::move(fresh);
   next_learned_ = (next_learned_ + 1) % kLearnedKeys;
 }
 

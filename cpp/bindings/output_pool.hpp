@@ -39,8 +39,9 @@ class OutputPool {
  public:
   explicit OutputPool(size_t outputs = 0);
 
-  // After an unbound run of `key` expected quick: the shapes of the results (parallel to
-  // `outputs`, model indices) that qualify, for later runs of that key to bind.
+  // After a run of `key` expected quick: the shapes of the results ORT made (parallel to
+  // `outputs`, model indices; bound ones are empty) that qualify, for later runs of that key
+  // to bind.
   void learn(const Model& model, uint64_t key, const std::vector<size_t>& outputs,
              const std::vector<OwnedValue>& results);
   // A bound run of `key` with learned shapes failed: that key's outputs are not bound again.
@@ -73,7 +74,7 @@ class OutputPool {
   std::array<Learned, kLearnedKeys> learned_;
   size_t next_learned_ = 0;  // the entry a new key replaces, round robin
 
-  const Learned* learned(uint64_t key) const noexcept;
+  Learned* learned(uint64_t key) noexcept;
 };
 
 // Into `fixed`, for each of `outputs` (model indices, in result order) that the model

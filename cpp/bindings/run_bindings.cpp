@@ -192,18 +192,23 @@ py::list run_borrowed(BorrowedCall& call, const std::shared_ptr<Model>& model,
   const bool bound = call.request.out.empty() && bind_fixed_outputs &&
                      take_fixed_outputs(*model, outputs, key, pool, call.fixed, learned);
   // Every pointer ORT needs is gathered; the arrays stay referenced by `call`.
-  if (!bound) {
-    std::vector<OwnedValue> results = run_stoppable(*model, call.request, key, options, start);
+  // Outputs left to ORT in a quick run show their shapes for the next runs of this key.
+  const auto learn = [&](const std::vector<OwnedValue>& results) {
     if (pool != nullptr && call.request.out.empty() && bind_fixed_outputs &&
         model->quick_runs().expected(key)) {
       pool->learn(*model, key, outputs, results);
     }
+  };
+  if (!bound) {
+    std::vector<OwnedValue> results = run_stoppable(*model, call.request, key, options, start);
+    learn(results);
     return results_to_python(call, std::move(results), model);
   }
   std::vector<OwnedValue> results;
   if (attempt_with_fixed_outputs([&] {
         results = run_stoppable(*model, call.request, key, options, start, &call.fixed.buffers);
       })) {
+    learn(results);
     return results_to_python(outputs, std::move(results), call.fixed.arrays, model);
   }
   // An output does not have the shape it was bound with, which ORT tolerates unless the output
