@@ -153,21 +153,41 @@ py::dict stats_of(const Batcher& batcher) {
   return result;
 }
 
+// What a Python Batcher holds: the core's Batcher, and the arrays its requests run on the
+// caller's thread write small outputs into, as a Session's runs do (OutputPool; GIL held).
+struct BatcherHandle : Batcher {
+  BatcherHandle(std::shared_ptr<const Model> model, const BatcherOptions& options)
+      : Batcher(std::move(model), options),
+        outputs(std::make_unique<OutputPool>(this->model().outputs().size())) {}
+  std::unique_ptr<OutputPool> outputs;
+};
+
 // Destroyed without the GIL: destruction closes the batcher and joins its workers, which may
-// be waiting for the GIL to run a future's callbacks.
+// be waiting for the GIL to run a future's callbacks. Its arrays are let go first, with it.
 std::shared_ptr<Batcher> make_batcher(std::shared_ptr<Model> model, int64_t max_batch_size,
                                       double max_delay_ms, int64_t max_queue, int64_t workers) {
-  auto* batcher = new Batcher(std::move(model), {max_batch_size, max_delay_ms, max_queue, workers});
+  auto* batcher =
+      new BatcherHandle(std::move(model), {max_batch_size, max_delay_ms, max_queue, workers});
   return std::shared_ptr<Batcher>(batcher, [](Batcher* owned) {
+    auto* handle = static_cast<BatcherHandle*>(owned);
     if (PyGILState_Check()) {
-      without_gil([owned] { delete owned; });
+      handle->outputs.reset();
+      without_gil([handle] { delete handle; });
     } else {
-      delete owned;
+      // Only Python's object owns a batcher, and it is freed with the GIL: not reached, but
+      // arrays cannot be let go without it.
+      (void)handle->outputs.release();
+      delete handle;
     }
   });
 }
 
 Batcher& batcher_of(py::handle self) { return initialized<Batcher>(self, "Batcher"); }
+
+// Every Batcher is made by make_batcher.
+OutputPool* outputs_of(Batcher& batcher) {
+  return static_cast<BatcherHandle&>(batcher).outputs.get();
+}
 
 // A request's timeout: None (no limit) or positive seconds.
 double timeout_seconds(py::handle timeout) {
@@ -232,7 +252,7 @@ py::list run_on_this_thread(Batcher& batcher, BorrowedCall& call, Batcher::HereR
   };
   py::list outputs;
   try {
-    outputs = run_borrowed(call, model, nullptr, bind_fixed_outputs, start);
+    outputs = run_borrowed(call, model, nullptr, bind_fixed_outputs, start, outputs_of(batcher));
   } catch (...) {
     took_ms();
     throw;
