@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import sys
-import threading
 import warnings
 import weakref
 
@@ -14,7 +13,8 @@ from onnx import TensorProto, helper
 
 import fastort
 from fastort import _core
-from isolated import describe, run_python
+from hammer import parallelize
+from isolated import UNDER_ASAN, describe, run_python
 from models import make_model, reshape_model
 
 
@@ -380,7 +380,6 @@ def test_a_fixed_output_array_with_a_weak_reference_is_not_written_again(save):
 def test_fixed_output_arrays_are_right_on_many_threads(save):
     # Threads share one session's kept arrays: each run's array is its own until let go.
     session = fastort.Session(save(_fixed_model([3, 4])), threads=1)
-    errors = []
 
     def work(seed: int) -> None:
         rng = np.random.default_rng(seed)
@@ -388,21 +387,14 @@ def test_fixed_output_arrays_are_right_on_many_threads(save):
         for i in range(2000):
             x = rng.standard_normal((3, 4)).astype(np.float32)
             (y,) = session.run(["y"], {"x": x, "v": x})
-            if not np.array_equal(y, -x):
-                errors.append(seed)
+            np.testing.assert_array_equal(y, -x)
             held.append((x, y))
             if i % 7 == 0:
                 held.clear()
             for kept_x, kept_y in held[-3:]:
-                if not np.array_equal(kept_y, -kept_x):
-                    errors.append(seed)
+                np.testing.assert_array_equal(kept_y, -kept_x)
 
-    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    parallelize(work, 6)
 
 
 def _dynamic_model():
@@ -417,6 +409,7 @@ def _dynamic_model():
     )
 
 
+@pytest.mark.skipif(UNDER_ASAN, reason="runs under AddressSanitizer are not quick")
 @pytest.mark.parametrize("prepared", [False, True], ids=["run", "prepared"])
 def test_outputs_of_a_dynamic_shape_are_bound_once_learned(save, prepared):
     # A quick run's small outputs of a dynamic declared shape are bound, like fixed ones, once
@@ -452,6 +445,7 @@ def test_an_output_whose_shape_follows_the_input_values_is_right_every_time(save
         np.testing.assert_array_equal(y, x.reshape(tuple(s)))
 
 
+@pytest.mark.skipif(UNDER_ASAN, reason="runs under AddressSanitizer are not quick")
 @pytest.mark.parametrize("prepared", [False, True], ids=["run", "prepared"])
 def test_dynamic_outputs_beside_a_fixed_one_and_asked_for_apart_are_learned(save, prepared):
     # Runs that bind a fixed-shape output still show the dynamic ones' shapes, and a shape
@@ -487,7 +481,6 @@ def test_dynamic_outputs_beside_a_fixed_one_and_asked_for_apart_are_learned(save
 
 def test_learned_output_shapes_are_right_on_many_threads(save):
     session = fastort.Session(save(_dynamic_model()), threads=1)
-    errors = []
 
     def work(seed: int) -> None:
         rng = np.random.default_rng(seed)
@@ -495,20 +488,15 @@ def test_learned_output_shapes_are_right_on_many_threads(save):
         for i in range(1500):
             x = rng.standard_normal((int(rng.integers(1, 5)), 4)).astype(np.float32)
             y, d = session.run(None, {"x": x})
-            if not (np.array_equal(y, -x) and np.array_equal(d, x + x)):
-                errors.append(seed)
+            np.testing.assert_array_equal(y, -x)
+            np.testing.assert_array_equal(d, x + x)
             held.append((x, y))
             if i % 5 == 0:
                 held.clear()
-            if any(not np.array_equal(kept_y, -kept_x) for kept_x, kept_y in held):
-                errors.append(seed)
+            for kept_x, kept_y in held:
+                np.testing.assert_array_equal(kept_y, -kept_x)
 
-    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    parallelize(work, 6)
 
 
 def test_outputs_over_64_kib_view_ort_memory(save):
