@@ -2,6 +2,8 @@
 
 #include <pybind11/numpy.h>
 
+#include <algorithm>
+
 #include "numpy_interop.hpp"
 
 namespace py = pybind11;
@@ -99,7 +101,9 @@ OutputPool::Learned* OutputPool::learned(uint64_t key) noexcept {
 
 void OutputPool::learn(const Model& model, uint64_t key, const std::vector<size_t>& outputs,
                        const std::vector<OwnedValue>& results) {
-  if (key == 0) return;
+  // A run that bound every output (the usual one, once learned) has nothing to show.
+  const auto made_by_ort = [](const OwnedValue& result) { return result.is_set(); };
+  if (key == 0 || std::none_of(results.begin(), results.end(), made_by_ort)) return;
   // A key already known gains the outputs this run asked for that it had not bound.
   Learned* known = learned(key);
   if (known != nullptr && known->refused) return;

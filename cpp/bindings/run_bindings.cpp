@@ -178,7 +178,7 @@ struct SessionHandle {
   // Cleared (with the GIL held) when a run with bound outputs failed and the same run without
   // them did not: the model's declared output shapes are not what it produces.
   mutable bool bind_fixed_outputs = true;
-  std::unique_ptr<OutputPool> outputs;  // the arrays of small fixed-shape outputs
+  std::unique_ptr<OutputPool> outputs;  // the arrays its small outputs are written into
 };
 
 }  // namespace
