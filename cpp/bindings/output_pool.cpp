@@ -142,6 +142,22 @@ void OutputPool::refuse(uint64_t key) {
   }
 }
 
+bool OutputPool::as_made(const Kept& kept, const std::vector<int64_t>& shape, ElementType type) {
+  const auto* proxy = py::detail::array_proxy(kept.array.ptr());
+  if (kept.shape != shape || proxy->data != kept.data || proxy->descr != kept.descr ||
+      proxy->flags != kept.flags || proxy->base != nullptr ||
+      proxy->nd != static_cast<int>(shape.size())) {
+    return false;
+  }
+  // C order, as made (assigning a.strides keeps the flags of an array with unit dims).
+  Py_intptr_t stride = static_cast<Py_intptr_t>(element_size(type));
+  for (int d = proxy->nd - 1; d >= 0; --d) {
+    if (proxy->dimensions[d] != shape[d] || proxy->strides[d] != stride) return false;
+    stride *= proxy->dimensions[d];
+  }
+  return true;
+}
+
 bool take_fixed_outputs(const Model& model, const std::vector<size_t>& outputs, uint64_t key,
                         OutputPool* pool, FixedOutputs& fixed, bool& learned) {
   learned = false;
@@ -176,17 +192,7 @@ bool take_fixed_outputs(const Model& model, const std::vector<size_t>& outputs, 
         }
         PyObject* array = kept.array.ptr();
         if (Py_REFCNT(array) != 1 || has_weak_references(array)) continue;  // someone holds it
-        const auto* proxy = py::detail::array_proxy(array);
-        bool unchanged = kept.shape == *shape && proxy->data == kept.data &&
-                         proxy->descr == kept.descr && proxy->flags == kept.flags &&
-                         proxy->base == nullptr && proxy->nd == static_cast<int>(shape->size());
-        // C order, as made (assigning a.strides keeps the flags of an array with unit dims).
-        Py_intptr_t stride = static_cast<Py_intptr_t>(element_size(info.element_type));
-        for (int d = proxy->nd - 1; unchanged && d >= 0; --d) {
-          unchanged = proxy->dimensions[d] == (*shape)[d] && proxy->strides[d] == stride;
-          stride *= proxy->dimensions[d];
-        }
-        if (unchanged) {
+        if (OutputPool::as_made(kept, *shape, info.element_type)) {
           reused = &kept;
           break;
         }

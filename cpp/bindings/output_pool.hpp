@@ -61,6 +61,10 @@ class OutputPool {
     PyObject* descr = nullptr;
     int flags = 0;
   };
+  // Whether a kept array is still of `shape` and `type`, C-ordered in the memory it was made
+  // with: not reshaped, retyped, resized or made read-only in place.
+  static bool as_made(const Kept& kept, const std::vector<int64_t>& shape, ElementType type);
+
   static constexpr size_t kKept = 2;
   // Per model output; sized once, never resized: runs without the GIL point into it.
   std::vector<std::array<Kept, kKept>> kept_;
