@@ -108,6 +108,8 @@ def verdicts(tiny: BenchResult, large: BenchResult) -> list[str]:
     floor = "fastort run <= 1.2x raw C++ (tiny)"
     if RAW_FLOOR in tiny.names():
         checks.insert(0, (floor, *ratio(tiny, "fastort run", RAW_FLOOR), 1.2))
+        out_floor = "fastort run(out=) <= 1.15x raw C++ (tiny)"
+        checks.insert(1, (out_floor, *ratio(tiny, "fastort run(out=)", RAW_FLOOR), 1.15))
     skipped = [] if RAW_FLOOR in tiny.names() else [f"  SKIPPED {floor}: no raw floor measured"]
     return skipped + [
         f"  {'MET   ' if value <= target else 'MISSED'} {name}: {value:.2f}{spread}"

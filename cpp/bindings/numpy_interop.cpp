@@ -256,8 +256,10 @@ py::array as_array(py::handle value, const Subject& subject) {
 }
 
 TensorView view_of(const py::array& array, const Subject& subject,
-                   std::list<std::vector<std::string>>& string_storage) {
+                   std::list<std::vector<std::string>>& string_storage,
+                   std::vector<int64_t> shape) {
   TensorView view;
+  view.shape = std::move(shape);
   const py::dtype dtype = array.dtype();
   view.type = element_type_of(dtype, subject);
   const auto rank = static_cast<size_t>(array.ndim());

@@ -34,9 +34,11 @@ pybind11::array as_array(pybind11::handle value, const Subject& subject);
 ElementType element_type_of(const pybind11::dtype& dtype, const Subject& subject);
 
 // A view of `array`'s memory. String arrays (str, bytes or object) are converted into
-// `string_storage`, the one case that always copies.
+// `string_storage`, the one case that always copies. The shape is written into `shape`, an
+// empty vector whose memory a caller may recycle.
 TensorView view_of(const pybind11::array& array, const Subject& subject,
-                   std::list<std::vector<std::string>>& string_storage);
+                   std::list<std::vector<std::string>>& string_storage,
+                   std::vector<int64_t> shape = {});
 
 // An array viewing a numeric tensor's memory, which `owner` keeps alive as long as the array
 // (the array's base is a capsule holding it).

@@ -5,6 +5,7 @@
 #include "fastort/reused_per_thread.hpp"
 #include "gil.hpp"
 #include "numpy_interop.hpp"
+#include "repeated_run.hpp"
 #include "text.hpp"
 
 namespace py = pybind11;
@@ -36,7 +37,24 @@ void snapshot_items(py::handle dict, std::vector<py::object>& items) {
 
 }  // namespace
 
+std::vector<int64_t> BorrowedCall::take_shape() noexcept {
+  if (spare_shapes.empty()) return {};
+  std::vector<int64_t> shape = std::move(spare_shapes.back());
+  spare_shapes.pop_back();
+  return shape;
+}
+
 void BorrowedCall::clear() noexcept {
+  const auto keep = [&](std::vector<int64_t>& shape) {
+    // Never grows spare_shapes here (clear() cannot fail): borrow_inputs made room.
+    if (shape.capacity() == 0 || spare_shapes.size() == spare_shapes.capacity()) return;
+    shape.clear();
+    spare_shapes.push_back(std::move(shape));
+  };
+  for (NamedInput& input : request.inputs) keep(input.tensor.shape);
+  for (std::optional<TensorView>& out : request.out) {
+    if (out) keep(out->shape);
+  }
   request.inputs.clear();
   request.outputs.clear();
   request.out.clear();
@@ -76,7 +94,8 @@ void borrow_inputs(BorrowedCall& call, py::handle input_feed, const Model& model
       continue;
     }
     py::array array = as_array(call.references[i + 1], subject);
-    call.request.inputs.push_back({subject.name, view_of(array, subject, call.strings)});
+    call.request.inputs.push_back(
+        {subject.name, view_of(array, subject, call.strings, call.take_shape())});
     // An array made from the value (not the value itself) must live as long.
     if (array.ptr() != call.references[i + 1].ptr()) call.references.push_back(std::move(array));
   }
@@ -135,7 +154,8 @@ void borrow_outputs(BorrowedCall& call, const Model& session, py::handle output_
       throw Error(ErrorKind::kTypeMismatch,
                   subject.text() + " must be a numpy array, got " + type_name(value));
     }
-    call.request.out[k] = view_of(py::reinterpret_borrow<py::array>(value), subject, call.strings);
+    call.request.out[k] =
+        view_of(py::reinterpret_borrow<py::array>(value), subject, call.strings, call.take_shape());
     call.out_objects[k] = py::reinterpret_borrow<py::object>(value);
   }
 }
@@ -185,36 +205,44 @@ struct SessionHandle {
 
 py::list run_borrowed(BorrowedCall& call, const std::shared_ptr<Model>& model,
                       const std::shared_ptr<RunOptions>& options, bool& bind_fixed_outputs,
-                      RunStart start, OutputPool* pool) {
-  const uint64_t key = run_key(call.request.inputs);
+                      RunStart start, OutputPool* pool, const PreparedRun* prepared,
+                      uint64_t prepared_key) {
+  const uint64_t key = prepared != nullptr ? prepared_key : run_key(call.request.inputs);
   const std::vector<size_t>& outputs = call.request.outputs;
+  const bool has_out = !call.out_objects.empty();
   bool learned = false;
-  const bool bound = call.request.out.empty() && bind_fixed_outputs &&
+  const bool bound = !has_out && bind_fixed_outputs &&
                      take_fixed_outputs(*model, outputs, key, pool, call.fixed, learned);
   // Every pointer ORT needs is gathered; the arrays stay referenced by `call`.
+  const auto run = [&](const std::vector<const OutputBuffer*>* buffers) {
+    if (prepared == nullptr)
+      return run_stoppable(*model, call.request, key, options, start, buffers);
+    const auto run_prepared = [&](RunControl* control) {
+      return buffers != nullptr ? model->run(*prepared, control, *buffers)
+                                : model->run(*prepared, control);
+    };
+    return run_stoppable(*model, key, StoppableRun(run_prepared), options, start);
+  };
   // Outputs left to ORT in a quick run show their shapes for the next runs of this key.
   const auto learn = [&](const std::vector<OwnedValue>& results) {
-    if (pool != nullptr && call.request.out.empty() && bind_fixed_outputs &&
-        model->quick_runs().expected(key)) {
+    if (pool != nullptr && !has_out && bind_fixed_outputs && model->quick_runs().expected(key)) {
       pool->learn(*model, key, outputs, results);
     }
   };
   if (!bound) {
-    std::vector<OwnedValue> results = run_stoppable(*model, call.request, key, options, start);
+    std::vector<OwnedValue> results = run(nullptr);
     learn(results);
     return results_to_python(call, std::move(results), model);
   }
   std::vector<OwnedValue> results;
-  if (attempt_with_fixed_outputs([&] {
-        results = run_stoppable(*model, call.request, key, options, start, &call.fixed.buffers);
-      })) {
+  if (attempt_with_fixed_outputs([&] { results = run(&call.fixed.buffers); })) {
     learn(results);
     return results_to_python(outputs, std::move(results), call.fixed.arrays, model);
   }
   // An output does not have the shape it was bound with, which ORT tolerates unless the output
   // is bound: the same run, unbound, decides (its error, if any, is the one raised).
   call.fixed.clear();
-  results = run_stoppable(*model, call.request, key, options, start);
+  results = run(nullptr);
   // A learned shape may follow the input values; a declared one is the model's mistake.
   if (learned) {
     pool->refuse(key);
@@ -225,6 +253,40 @@ py::list run_borrowed(BorrowedCall& call, const std::shared_ptr<Model>& model,
 }
 
 namespace {
+
+// The thread's RepeatedRun for the length of one call; null for a call made while another call
+// on this thread uses it (a run from a signal handler that interrupted a run).
+// Clears a RepeatedRun's prepared run when it was not recorded: it may hold copies of inputs.
+struct ForgetUnrecorded {
+  RepeatedRun& run;
+  ~ForgetUnrecorded() { run.forget_unrecorded(); }
+};
+
+class ThreadRepeatedRun {
+ public:
+  ThreadRepeatedRun() : run_(in_use() ? nullptr : &thread_run()) {
+    if (run_ != nullptr) in_use() = true;
+  }
+  ~ThreadRepeatedRun() {
+    if (run_ != nullptr) in_use() = false;
+  }
+  ThreadRepeatedRun(const ThreadRepeatedRun&) = delete;
+  ThreadRepeatedRun& operator=(const ThreadRepeatedRun&) = delete;
+
+  RepeatedRun* get() const noexcept { return run_; }
+
+ private:
+  static RepeatedRun& thread_run() {
+    thread_local RepeatedRun run;
+    return run;
+  }
+  static bool& in_use() {
+    thread_local bool flag = false;
+    return flag;
+  }
+
+  RepeatedRun* run_;
+};
 
 py::list run(const SessionHandle& self, py::handle output_names, py::handle input_feed,
              py::handle run_options, py::handle out) {
@@ -239,11 +301,25 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
     return PyDict_Check(dict.ptr()) ? 2 * static_cast<size_t>(PyDict_GET_SIZE(dict.ptr())) : 0;
   };
   call.references.reserve(items(input_feed) + items(out));
+  const ThreadRepeatedRun thread_repeated;
+  RepeatedRun* const repeated = thread_repeated.get();
+  if (repeated != nullptr && repeated->matches(*model, output_names, input_feed, out, call)) {
+    return run_borrowed(call, model, options, self.bind_fixed_outputs, RunStart::kBusy,
+                        self.outputs.get(), &repeated->prepared(), repeated->key());
+  }
+  call.spare_shapes.reserve(items(input_feed) / 2 + items(out) / 2);
   borrow_inputs(call, input_feed, *model);
   borrow_outputs(call, *model, output_names, out);
   call.request.allow_copy = !self.strict;
+  if (repeated == nullptr) {
+    return run_borrowed(call, model, options, self.bind_fixed_outputs, RunStart::kBusy,
+                        self.outputs.get());
+  }
+  // Prepared where the next call can find it; what cannot be recorded is let go after the run.
+  repeated->record(model, output_names, input_feed, out, call);
+  const ForgetUnrecorded forget{*repeated};
   return run_borrowed(call, model, options, self.bind_fixed_outputs, RunStart::kBusy,
-                      self.outputs.get());
+                      self.outputs.get(), &repeated->prepared(), repeated->key());
 }
 
 py::dict call(py::handle self_object, const py::kwargs& inputs) {

@@ -30,7 +30,12 @@ struct BorrowedCall {
   // A list: stable addresses, and no allocation when no input is a string tensor.
   std::list<std::vector<std::string>> strings;
   FixedOutputs fixed;  // when request.out is empty: small fixed-shape outputs' arrays
+  // The shape vectors of the last call's views, emptied, for the next call's views: a call
+  // on a thread's reused BorrowedCall then allocates none.
+  std::vector<std::vector<int64_t>> spare_shapes;
 
+  // A shape vector for a view: a spare one, else a new one.
+  std::vector<int64_t> take_shape() noexcept;
   // Empty again (its references dropped; the GIL must be held), keeping the vectors' memory.
   void clear() noexcept;
 };
@@ -58,10 +63,12 @@ pybind11::list results_to_python(const BorrowedCall& call, std::vector<OwnedValu
 // borrow_outputs): outputs of a fixed declared shape bound to arrays of `pool` (null: new
 // arrays) while `bind_fixed_outputs` (cleared when the model turns out not to produce that
 // shape), the run stoppable by `options`, the results as Python objects; `start` as for
-// QuickRuns::record.
+// QuickRuns::record. With `prepared` (call.request prepared, or a run of the same arrays; its
+// run_key `prepared_key`), that runs, and call.request.inputs are not read.
 pybind11::list run_borrowed(BorrowedCall& call, const std::shared_ptr<Model>& model,
                             const std::shared_ptr<RunOptions>& options, bool& bind_fixed_outputs,
-                            RunStart start = RunStart::kBusy, OutputPool* pool = nullptr);
+                            RunStart start = RunStart::kBusy, OutputPool* pool = nullptr,
+                            const PreparedRun* prepared = nullptr, uint64_t prepared_key = 0);
 
 // Runs `attempt`, a run with fixed outputs bound; false when it failed in a way the same run
 // without them may not (kRuntime, kInvalidArgument), its ORT log records then dropped. Other

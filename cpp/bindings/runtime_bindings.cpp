@@ -175,6 +175,7 @@ void register_runtime(py::module_& m) {
     result["live_values"] = counters.live_values;
     result["image_bytes_copied"] = counters.image_bytes_copied;
     result["quick_runs"] = counters.quick_runs;
+    result["repeated_runs"] = counters.repeated_runs;
     return result;
   });
   m.def(

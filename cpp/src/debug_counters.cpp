@@ -9,6 +9,7 @@ std::atomic<uint64_t> g_output_bytes_copied{0};
 std::atomic<int64_t> g_live_values{0};
 std::atomic<uint64_t> g_image_bytes_copied{0};
 std::atomic<uint64_t> g_quick_runs{0};
+std::atomic<uint64_t> g_repeated_runs{0};
 }  // namespace
 
 DebugCounters debug_counters() noexcept {
@@ -16,7 +17,8 @@ DebugCounters debug_counters() noexcept {
           g_output_bytes_copied.load(std::memory_order_relaxed),
           g_live_values.load(std::memory_order_relaxed),
           g_image_bytes_copied.load(std::memory_order_relaxed),
-          g_quick_runs.load(std::memory_order_relaxed)};
+          g_quick_runs.load(std::memory_order_relaxed),
+          g_repeated_runs.load(std::memory_order_relaxed)};
 }
 
 namespace detail {
@@ -32,6 +34,7 @@ void count_image_copy(uint64_t bytes) noexcept {
   g_image_bytes_copied.fetch_add(bytes, std::memory_order_relaxed);
 }
 void count_quick_run() noexcept { g_quick_runs.fetch_add(1, std::memory_order_relaxed); }
+void count_repeated_run() noexcept { g_repeated_runs.fetch_add(1, std::memory_order_relaxed); }
 }  // namespace detail
 
 }  // namespace fastort

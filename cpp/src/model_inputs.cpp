@@ -139,9 +139,16 @@ size_t Model::feed_index(std::string_view name) const {
 }
 
 std::vector<const NamedInput*> Model::match_inputs(const std::vector<NamedInput>& inputs) const {
+  std::vector<const NamedInput*> by_index;
+  match_inputs(inputs, by_index);
+  return by_index;
+}
+
+void Model::match_inputs(const std::vector<NamedInput>& inputs,
+                         std::vector<const NamedInput*>& by_index) const {
   // Model inputs, then overridable initializers (fed only when given). ORT crashes if the
   // count is wrong, so everything is checked here.
-  std::vector<const NamedInput*> by_index(inputs_.size() + overridable_.size(), nullptr);
+  by_index.assign(inputs_.size() + overridable_.size(), nullptr);
   for (const NamedInput& input : inputs) {
     const size_t index = feed_index(input.name);
     if (by_index[index] != nullptr) {
@@ -158,7 +165,6 @@ std::vector<const NamedInput*> Model::match_inputs(const std::vector<NamedInput>
                   "missing input '" + inputs_[i].name + "' (" + inputs_[i].describe() + ")");
     }
   }
-  return by_index;
 }
 
 Ort::Value Model::tensor_value(const TensorView& view, const ValueInfo& fed, bool allow_copy,

@@ -87,6 +87,8 @@ void Model::validate_out(const ValueInfo& info, const TensorView& view) const {
 }
 
 void PreparedRun::clear() noexcept {
+  by_index_.clear();
+  input_memory_.clear();
   inputs_.clear();
   fed_names_.clear();
   input_names_ = nullptr;
@@ -97,6 +99,7 @@ void PreparedRun::clear() noexcept {
   out_.clear();
   passthrough_source_.clear();
   run_key_ = 0;
+  in_place_ = true;
   has_out_ = false;
   has_passthrough_ = false;
 }
@@ -120,7 +123,8 @@ PreparedRun Model::prepare(const RunRequest& request) const {
 }
 
 void Model::prepare_into(const RunRequest& request, PreparedRun& prepared) const {
-  const std::vector<const NamedInput*> by_index = match_inputs(request.inputs);
+  std::vector<const NamedInput*>& by_index = prepared.by_index_;  // valid during this call
+  match_inputs(request.inputs, by_index);
   const auto is_fed = [&](size_t i) {
     return by_index[i] != nullptr && by_index[i]->kind != ValueKind::kOptional;
   };
@@ -170,7 +174,14 @@ void Model::prepare_into(const RunRequest& request, PreparedRun& prepared) const
     for (size_t i = 0; i < by_index.size(); ++i) {
       if (!is_fed(i)) continue;
       if (!model_inputs_only) prepared.fed_names_.push_back(input_names_[i]);
-      prepared.inputs_.push_back(input_value(*by_index[i], fed(i), request.allow_copy, prepared));
+      const NamedInput& input = *by_index[i];
+      prepared.input_memory_.emplace_back(input.tensor.byte_range(), i);
+      for (const TensorView& part : input.parts) {
+        prepared.input_memory_.emplace_back(part.byte_range(), i);
+      }
+      prepared.in_place_ &= fed(i).kind == ValueKind::kTensor && input.kind == ValueKind::kTensor &&
+                            input.tensor.type != ElementType::kString;
+      prepared.inputs_.push_back(input_value(input, fed(i), request.allow_copy, prepared));
     }
     for (size_t k = 0; k < request.outputs.size(); ++k) {
       if (request.out.empty() || !request.out[k]) {
@@ -255,6 +266,15 @@ void Model::check_buffers(const PreparedRun& prepared,
     if (prepared.out_[k]) {
       throw Error(ErrorKind::kInvalidArgument, "output '" + output.name + "' already has a buffer");
     }
+    // ORT reads inputs while it writes outputs; in place, results would be wrong. Memory
+    // reached only by raw pointers (ctypes) may alias a buffer nothing else references.
+    for (const auto& [memory, input] : prepared.input_memory_) {
+      if (memory.overlaps(buffer->memory_)) {
+        throw Error(ErrorKind::kInvalidArgument, "the buffer for output '" + output.name +
+                                                     "' shares memory with input '" +
+                                                     fed(input).name + "'");
+      }
+    }
     values[k] = static_cast<OrtValue*>(const_cast<Ort::Value&>(buffer->value_));
   }
 }
@@ -272,18 +292,7 @@ std::vector<OwnedValue> Model::run(const PreparedRun& prepared, RunControl* cont
 
 std::vector<OwnedValue> Model::run(const RunRequest& request,
                                    const std::vector<const OutputBuffer*>& buffers) const {
-  // ORT reads inputs while it writes outputs; in place, results would be wrong.
-  for (size_t k = 0; k < buffers.size(); ++k) {
-    if (buffers[k] == nullptr) continue;
-    const ByteRange memory = buffers[k]->memory();
-    for (const NamedInput& input : request.inputs) {
-      if (overlaps(memory, input)) {
-        throw Error(ErrorKind::kInvalidArgument,
-                    "the buffer for output '" + outputs_[buffers[k]->output()].name +
-                        "' shares memory with input '" + std::string(input.name) + "'");
-      }
-    }
-  }
+  // Buffers that overlap an input are refused by check_buffers, from what prepare_into keeps.
   ReusedPerThread<PreparedRun> scratch;
   PreparedRun& prepared = scratch.get();
   prepare_into(request, prepared);

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "fastort/ort.hpp"
@@ -106,6 +107,9 @@ class PreparedRun {
 
   // The number of inputs fed from a copy rather than from the caller's memory.
   size_t copied_inputs() const noexcept { return copies_.size(); }
+  // True when every input is a numeric tensor read in place from the caller's memory (none
+  // copied, no sequences, maps or optionals).
+  bool reads_in_place() const noexcept { return in_place_ && copies_.empty(); }
   // True when some output is written into a caller buffer.
   bool has_out() const noexcept { return has_out_; }
   // Its inputs' kinds, types and shapes as QuickRuns tells runs apart (fastort::run_key); set
@@ -126,7 +130,12 @@ class PreparedRun {
   const char* const* output_name_list_ = nullptr;  // output_names_ or the model's output names
   std::vector<Ort::Value> out_;                    // parallel to outputs_; null: ORT allocates
   std::vector<size_t> passthrough_source_;         // parallel to outputs_: the position in inputs_
+  std::vector<const NamedInput*> by_index_;        // prepare_into's, kept for its memory
+  // The caller memory of each fed tensor (and part) and its feed index: what a buffer given
+  // at run time must not overlap.
+  std::vector<std::pair<ByteRange, size_t>> input_memory_;
   uint64_t run_key_ = 0;
+  bool in_place_ = true;
   bool has_out_ = false;
   bool has_passthrough_ = false;
 };
@@ -165,6 +174,9 @@ class Model {
   // checked like run() checks them (every input exactly once, optionals aside; the right
   // element type and shape). Throws kInvalidArgument or kTypeMismatch naming it.
   std::vector<const NamedInput*> match_inputs(const std::vector<NamedInput>& inputs) const;
+  // The same into `by_index`, whose memory is reused.
+  void match_inputs(const std::vector<NamedInput>& inputs,
+                    std::vector<const NamedInput*>& by_index) const;
 
   // Validates every input and out buffer, then runs. Results are parallel to
   // request.outputs; a result bound to a caller buffer views that buffer.

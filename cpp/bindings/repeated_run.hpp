@@ -1,0 +1,85 @@
+// Session.run called again with the arrays of the thread's previous call: a loop over the same
+// buffers, the usual shape of a latency-critical caller.
+//
+// Every check a run makes (names, dtypes, shapes, contiguity, alignment, out arrays that are
+// writable and overlap nothing) depends only on the names and on each array's memory address,
+// dtype, shape and flags; the ONNX Runtime values made for the arrays record the same address,
+// type and shape and own nothing. A later call whose arrays match in all of these, whatever
+// the array objects are, can run the PreparedRun made for the first: nothing is checked,
+// viewed or wrapped again. Only arrays read in place qualify (numeric, C-contiguous, aligned,
+// fed as tensors); anything else runs as before.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fastort/model.hpp"
+#include "run_bindings.hpp"
+
+namespace fastort::bindings {
+
+class RepeatedRun {
+ public:
+  // Whether this call passes what the recorded one did: same model (alive), same requested
+  // outputs, dicts of exactly the same names and matching arrays, in the same order. If so,
+  // `call` gets what run_borrowed reads (the requested outputs, the out arrays, strong
+  // references to every array) and prepared() is ready to run.
+  bool matches(const Model& model, pybind11::handle output_names, pybind11::handle input_feed,
+               pybind11::handle out, BorrowedCall& call);
+
+  // After borrow_inputs and borrow_outputs filled `call` (and nothing matched): prepares the
+  // run into prepared() and records it when its arrays qualify. Throws what prepare_into
+  // throws (the call's inputs are invalid); nothing is recorded then.
+  void record(const std::shared_ptr<Model>& model, pybind11::handle output_names,
+              pybind11::handle input_feed, pybind11::handle out, const BorrowedCall& call);
+
+  // The run matches() found or record() prepared, and its run_key.
+  PreparedRun& prepared() noexcept { return prepared_; }
+  uint64_t key() const noexcept { return key_; }
+  // After a recorded run: empties prepared() unless it was recorded (it may hold copies).
+  void forget_unrecorded() noexcept;
+
+ private:
+  // What an array's view and ORT value depend on.
+  struct ArrayKey {
+    void* data = nullptr;
+    int type_num = 0;
+    char kind = 0, type = 0, byteorder = 0;
+    int flags = 0;  // contiguity, alignment, writability
+    int rank = 0;
+    std::array<int64_t, 8> dims{};
+  };
+  struct Item {
+    std::string name;
+    ArrayKey array;
+    size_t output = 0;  // out items: the position among the requested outputs
+  };
+
+  static bool key_of(pybind11::handle value, ArrayKey& key);
+  static bool same_name(pybind11::handle name, const std::string& recorded);
+  // The item of `name` and array `value`, viewed as `view` by the call being recorded; false
+  // for an item that cannot be recorded (not a plain array of a numpy numeric dtype, or not
+  // what was viewed).
+  static bool record_item(pybind11::handle name, pybind11::handle value, const TensorView& view,
+                          Item& item);
+  bool same_items(pybind11::handle dict, const std::vector<Item>& items) const;
+  bool same_output_names(pybind11::handle output_names) const;
+
+  bool valid_ = false;
+  const Model* model_ = nullptr;
+  std::weak_ptr<const Model> alive_;  // model_ is the same model while this has not expired
+  bool all_outputs_ = true;           // output_names was None or empty
+  std::vector<std::string> output_names_;
+  std::vector<size_t> outputs_;  // the request's output indices
+  bool has_out_ = false;
+  std::vector<Item> inputs_, outs_;
+  PreparedRun prepared_;
+  uint64_t key_ = 0;
+};
+
+}  // namespace fastort::bindings

@@ -1,0 +1,239 @@
+"""Session.run called again with the arrays of the thread's previous call (the same objects, or
+new ones at the same memory): what that call checked and wrapped is reused, so every change to
+names, memory, dtype, shape or flags must still be seen, and nothing may be kept alive."""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import gc
+import weakref
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+import fastort
+from hammer import parallelize
+from models import add_model, identity_model, make_model
+
+
+def sub_model():
+    """z = x - y, w = x * 3: the add model's signature with other results."""
+    three = helper.make_tensor("three", TensorProto.FLOAT, [], [3])
+    shape = ("N", 3)
+    return make_model(
+        [
+            helper.make_node("Sub", ["x", "y"], ["z"]),
+            helper.make_node("Mul", ["x", "three"], ["w"]),
+        ],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, shape),
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, shape),
+        ],
+        [
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, shape),
+            helper.make_tensor_value_info("w", TensorProto.FLOAT, shape),
+        ],
+        [three],
+    )
+
+
+def repeated_runs() -> int:
+    return int(fastort._core.debug_counters()["repeated_runs"])
+
+
+@pytest.fixture
+def session(add_path) -> fastort.Session:
+    return fastort.Session(add_path)
+
+
+def test_new_contents_of_the_same_arrays_are_read_at_every_call(session, xy):
+    x, y = xy
+    feed = {"x": x, "y": y}
+    before = repeated_runs()
+    for value in range(5):
+        x[...] = value
+        z, w = session.run(None, feed)
+        np.testing.assert_array_equal(z, value + y)
+        np.testing.assert_array_equal(w, np.full_like(x, 2 * value))
+    assert repeated_runs() - before == 4  # all but the first
+
+
+def test_an_array_reshaped_or_retyped_in_place_is_checked_again(session, xy):
+    x, y = xy
+    feed = {"x": x, "y": y}
+    session.run(None, feed)
+    x.shape = (12,)  # same memory, another rank
+    with pytest.raises(fastort.InvalidArgumentError, match="'x'"):
+        session.run(None, feed)
+    x.shape = (4, 3)
+    np.testing.assert_array_equal(session.run(None, feed)[0], x + y)
+    x.dtype = np.int32  # same memory and shape, another dtype
+    with pytest.raises(fastort.InvalidTypeError, match="'x'"):
+        session.run(None, feed)
+    x.dtype = np.float32
+    np.testing.assert_array_equal(session.run(None, feed)[0], x + y)
+
+
+def test_arrays_freed_and_made_again_at_the_same_memory(session):
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        # Each call's arrays are new objects, usually where the last ones were freed.
+        x = rng.random((4, 3), dtype=np.float32)
+        y = rng.random((4, 3), dtype=np.float32)
+        z, w = session.run(None, {"x": x, "y": y})
+        np.testing.assert_array_equal(z, x + y)
+        np.testing.assert_array_equal(w, x * 2)
+
+
+def test_out_arrays_are_written_and_changed_flags_are_checked_again(session, xy):
+    x, y = xy
+    z = np.empty_like(x)
+    out = {"z": z}
+    before = repeated_runs()
+    for value in range(3):
+        x[...] = value
+        result = session.run(["z"], {"x": x, "y": y}, out=out)
+        assert result[0] is z
+        np.testing.assert_array_equal(z, value + y)
+    assert repeated_runs() - before == 2
+    z.flags.writeable = False
+    with pytest.raises(fastort.InvalidArgumentError, match="writable"):
+        session.run(["z"], {"x": x, "y": y}, out=out)
+    z.flags.writeable = True
+    session.run(["z"], {"x": x, "y": y}, out=out)
+    # The same input array as out: refused, however often its arrays were seen before.
+    with pytest.raises(fastort.InvalidArgumentError, match="shares memory"):
+        session.run(["z"], {"x": x, "y": y}, out={"z": x})
+
+
+def test_other_output_names_or_order_over_the_same_arrays(session, xy):
+    x, y = xy
+    feed = {"x": x, "y": y}
+    (w,) = session.run(["w"], feed)
+    np.testing.assert_array_equal(w, x * 2)
+    z, w = session.run(("z", "w"), feed)
+    np.testing.assert_array_equal(z, x + y)
+    w, z = session.run(["w", "z"], feed)
+    np.testing.assert_array_equal(w, x * 2)
+    np.testing.assert_array_equal(z, x + y)
+    assert len(session.run([], feed)) == 2
+    assert len(session.run(None, feed)) == 2
+    assert len(session.run(iter(["z"]), feed)) == 1
+
+
+def test_other_sessions_over_the_same_arrays(save, xy):
+    x, y = xy
+    feed = {"x": x, "y": y}
+    adding = fastort.Session(save(add_model(), "add.onnx"))
+    subtracting = fastort.Session(save(sub_model(), "sub.onnx"))
+    for _ in range(3):
+        np.testing.assert_array_equal(adding.run(None, feed)[0], x + y)
+        np.testing.assert_array_equal(subtracting.run(None, feed)[0], x - y)
+    del adding, subtracting
+    gc.collect()
+    # A model loaded after the last one is gone may take its place in memory.
+    for name, model, expected in [
+        ("sub2.onnx", sub_model(), x - y),
+        ("add2.onnx", add_model(), x + y),
+    ]:
+        session = fastort.Session(save(model, name), cache=False)
+        np.testing.assert_array_equal(session.run(None, feed)[0], expected)
+        del session
+        gc.collect()
+
+
+def test_feeds_that_are_not_read_in_place_run_as_before(session, xy):
+    x, y = xy
+    base = np.zeros((8, 3), np.float32)
+    strided = base[::2]  # a copy is fed, made again at every call
+    before = repeated_runs()
+    for value in range(3):
+        base[...] = value
+        np.testing.assert_array_equal(session.run(None, {"x": strided, "y": y})[0], value + y)
+    feed = collections.OrderedDict(x=x, y=y)
+    for value in range(3):
+        x[...] = value
+        np.testing.assert_array_equal(session.run(None, feed)[0], value + y)
+    assert repeated_runs() == before
+    np.testing.assert_array_equal(session.run(None, {"x": x, "y": y})[0], x + y)
+    np.testing.assert_array_equal(session.run(None, {"y": y, "x": x})[0], x + y)  # other order
+    assert repeated_runs() == before
+
+
+def test_nothing_is_kept_alive_by_an_earlier_call(session):
+    x, y, z = (np.ones((4, 3), np.float32) for _ in range(3))
+    refs = [weakref.ref(a) for a in (x, y, z)]
+    for _ in range(3):
+        session.run(["z"], {"x": x, "y": y}, out={"z": z})
+    del x, y, z
+    gc.collect()
+    assert all(ref() is None for ref in refs)
+    before = int(fastort._core.debug_counters()["live_values"])
+    rng = np.random.default_rng(2)
+    a, b = rng.random((100, 3), dtype=np.float32), rng.random((100, 3), dtype=np.float32)
+    for _ in range(200):
+        session.run(None, {"x": a, "y": b})
+    gc.collect()
+    assert int(fastort._core.debug_counters()["live_values"]) <= before
+
+
+def test_threads_with_their_own_and_shared_arrays(session):
+    rng = np.random.default_rng(3)
+    shared = rng.random((4, 3), dtype=np.float32), rng.random((4, 3), dtype=np.float32)
+
+    def work(index: int) -> None:
+        own = np.full((4, 3), index, np.float32), np.ones((4, 3), np.float32)
+        for i in range(300):
+            x, y = own if i % 3 else shared
+            z, w = session.run(None, {"x": x, "y": y})
+            np.testing.assert_array_equal(z, x + y)
+            np.testing.assert_array_equal(w, x * 2)
+
+    parallelize(work, threads=4)
+
+
+def test_what_is_kept_is_what_the_call_viewed_not_the_dict_as_changed_since(save):
+    # A value whose __array_interface__ replaces its own dict item while the call reads it:
+    # the call runs on what the interface gave, and the next call, on the replacing array,
+    # must not be taken for a repeat of it.
+    session = fastort.Session(save(identity_model(TensorProto.FLOAT, shape=(4,)), "id.onnx"))
+    given = np.full(4, 1.0, np.float32)
+    replacing = np.full(4, 2.0, np.float32)
+    feed: dict[str, object] = {}
+
+    class Replaces:
+        @property
+        def __array_interface__(self) -> dict[str, object]:
+            feed["x"] = replacing
+            return given.__array_interface__
+
+    feed["x"] = Replaces()
+    np.testing.assert_array_equal(session.run(None, feed)[0], given)
+    assert feed["x"] is replacing
+    for value in (2.0, 3.0):
+        replacing[...] = value
+        given[...] = -1.0
+        np.testing.assert_array_equal(session.run(None, feed)[0], replacing)
+
+
+def test_an_output_array_reached_through_a_raw_pointer_is_not_written_while_read(save):
+    # An input over the memory of a kept output array, through ctypes (no reference to the
+    # array): that array must not be the output's buffer of the run reading it.
+    size = 32
+    model = make_model(
+        [helper.make_node("MatMul", ["x", "x"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [size, size])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [size, size])],
+    )
+    session = fastort.Session(save(model, "matmul.onnx"), threads=1)
+    (kept,) = session.run(None, {"x": np.eye(size, dtype=np.float32)})
+    memory = (ctypes.c_float * (size * size)).from_address(kept.ctypes.data)
+    x = np.ctypeslib.as_array(memory).reshape(size, size)
+    x[...] = np.random.default_rng(4).standard_normal((size, size)).astype(np.float32)
+    expected = x @ x
+    del kept  # only the session holds it now, and x reads its memory
+    (y,) = session.run(None, {"x": x})
+    assert not np.shares_memory(y, x)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-4)
