@@ -237,3 +237,24 @@ def test_an_output_array_reached_through_a_raw_pointer_is_not_written_while_read
     (y,) = session.run(None, {"x": x})
     assert not np.shares_memory(y, x)
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_one_empty_array_as_the_out_of_two_outputs(save):
+    # A zero-size array overlaps nothing, so it may be the out of two outputs; each repeated
+    # call must still know which output each out item is for.
+    model = make_model(
+        [helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Neg", ["x"], ["z"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N"]),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N"]),
+        ],
+    )
+    session = fastort.Session(save(model, "two.onnx"), threads=1)
+    x, empty = np.empty(0, np.float32), np.empty(0, np.float32)
+    before = repeated_runs()
+    for out in ({"y": empty, "z": empty}, {"z": empty, "y": empty}):
+        for _ in range(3):
+            y, z = session.run(None, {"x": x}, out=out)
+            assert y is empty and z is empty
+    assert repeated_runs() - before == 4

@@ -324,6 +324,11 @@ py::dtype dtype_of(ElementType type) {
 
 py::object to_python(OwnedValue value, const ValueInfo& declared,
                      const std::shared_ptr<const Model>& owner) {
+  // A run always gives an output a value unless it wrote it into a caller's array, which is
+  // returned instead: an unset one here is a fault to report, not a pointer to follow.
+  if (!value.is_set()) {
+    throw Error(ErrorKind::kRuntime, "output '" + declared.name + "' has no value");
+  }
   if (declared.kind == ValueKind::kTensor) return tensor_to_python(std::move(value), owner);
   if (!value.has_value()) return py::none();
   switch (value.kind()) {

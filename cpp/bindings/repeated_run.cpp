@@ -185,13 +185,22 @@ void RepeatedRun::record(const std::shared_ptr<Model>& model, py::handle output_
                       [](const py::object& array) { return static_cast<bool>(array); }));
     if (call.references.size() < call.out_items + 2 * items) return;
     for (size_t j = call.out_items; j < call.out_items + 2 * items; j += 2) {
-      size_t k = 0;
-      while (k < call.out_objects.size() &&
-             call.out_objects[k].ptr() != call.references[j + 1].ptr()) {
-        ++k;
+      // The output the item names, as borrow_outputs found it: by name, since one array may
+      // be the out of two outputs (a zero-size one overlaps nothing).
+      Py_ssize_t size = 0;
+      const char* text = PyUnicode_Check(call.references[j].ptr())
+                             ? PyUnicode_AsUTF8AndSize(call.references[j].ptr(), &size)
+                             : nullptr;
+      if (text == nullptr) {
+        PyErr_Clear();
+        return;
       }
+      const size_t index = model->output_index(std::string_view(text, static_cast<size_t>(size)));
+      size_t k = 0;
+      while (k < call.request.outputs.size() && call.request.outputs[k] != index) ++k;
       Item item;
-      if (k == call.out_objects.size() || !call.request.out[k] ||
+      if (k == call.request.outputs.size() || !call.request.out[k] ||
+          call.out_objects[k].ptr() != call.references[j + 1].ptr() ||
           !record_item(call.references[j], call.references[j + 1], *call.request.out[k], item)) {
         return;
       }

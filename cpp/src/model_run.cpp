@@ -123,7 +123,7 @@ PreparedRun Model::prepare(const RunRequest& request) const {
 }
 
 void Model::prepare_into(const RunRequest& request, PreparedRun& prepared) const {
-  std::vector<const NamedInput*>& by_index = prepared.by_index_;  // valid during this call
+  std::vector<const NamedInput*>& by_index = prepared.by_index_;  // during this call only
   match_inputs(request.inputs, by_index);
   const auto is_fed = [&](size_t i) {
     return by_index[i] != nullptr && by_index[i]->kind != ValueKind::kOptional;
@@ -211,6 +211,7 @@ void Model::prepare_into(const RunRequest& request, PreparedRun& prepared) const
       prepared.has_passthrough_ |= prepared.passthrough_source_.back() != kNoInput;
     }
   }
+  by_index.clear();  // it points into the request, which a kept PreparedRun outlives
 }
 
 std::vector<OwnedValue> Model::run(const RunRequest& request) const {

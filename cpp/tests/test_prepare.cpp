@@ -135,6 +135,10 @@ TEST_CASE(output_buffers_are_written_for_one_run) {
   const OutputBuffer foreign = other->output_buffer(0, float_view(y, {1, 3}));
   CHECK_THROWS_KIND(session->run(prepared, nullptr, {&foreign, nullptr, nullptr}),
                     ErrorKind::kInvalidArgument);
+  // ORT would read the prepared input while it writes the output.
+  const OutputBuffer over_x = session->output_buffer(0, float_view(x, {1, 3}));
+  CHECK_THROWS_KIND(session->run(prepared, nullptr, {&over_x, nullptr, nullptr}),
+                    ErrorKind::kInvalidArgument);
 }
 
 TEST_CASE(one_output_buffer_serves_many_runs) {
