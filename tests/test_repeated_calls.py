@@ -258,3 +258,45 @@ def test_one_empty_array_as_the_out_of_two_outputs(save):
             y, z = session.run(None, {"x": x}, out=out)
             assert y is empty and z is empty
     assert repeated_runs() - before == 4
+
+
+def test_a_huge_feed_leaves_no_memory_to_the_thread(session, xy):
+    # The thread's reused call buffers keep their memory for the next call, but not what a
+    # feed of a hundred thousand names needed (here refused: they are unknown inputs).
+    libc = ctypes.CDLL(None)
+    if not hasattr(libc, "mallinfo2"):
+        pytest.skip("needs glibc's mallinfo2")
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in (
+                "arena",
+                "ordblks",
+                "smblks",
+                "hblks",
+                "hblkhd",
+                "usmblks",
+                "fsmblks",
+                "uordblks",
+                "fordblks",
+                "keepcost",
+            )
+        ]
+
+    libc.mallinfo2.restype = MallInfo2
+
+    def heap_bytes() -> int:
+        gc.collect()
+        info = libc.mallinfo2()
+        return int(info.uordblks + info.hblkhd)
+
+    x, y = xy
+    session.run(None, {"x": x, "y": y})
+    before = heap_bytes()
+    feed = {"x": x, "y": y, **{f"extra{i}": x for i in range(100_000)}}
+    with pytest.raises(fastort.InvalidArgumentError, match="unknown input"):
+        session.run(None, feed)
+    del feed
+    session.run(None, {"x": x, "y": y})
+    assert heap_bytes() - before < 4 * 2**20

@@ -1,5 +1,8 @@
 #include "run_bindings.hpp"
 
+#include <algorithm>
+#include <type_traits>
+
 #include "bindings.hpp"
 #include "fastort/error.hpp"
 #include "fastort/reused_per_thread.hpp"
@@ -65,6 +68,18 @@ void BorrowedCall::clear() noexcept {
   out_items = 0;
   strings.clear();
   fixed.clear();
+  // A call with a huge feed (a dict of a million names) would leave its memory to the thread
+  // for good: vectors beyond what ordinary calls need are let go.
+  constexpr size_t kKeptItems = 1024;
+  const auto let_go = [](auto& vector) {
+    if (vector.capacity() > kKeptItems) std::remove_reference_t<decltype(vector)>().swap(vector);
+  };
+  let_go(request.inputs);
+  let_go(request.outputs);
+  let_go(request.out);
+  let_go(out_objects);
+  let_go(references);
+  let_go(spare_shapes);
 }
 
 void borrow_inputs(BorrowedCall& call, py::handle input_feed, const Model& model) {
@@ -307,7 +322,7 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
     return run_borrowed(call, model, options, self.bind_fixed_outputs, RunStart::kBusy,
                         self.outputs.get(), &repeated->prepared(), repeated->key());
   }
-  call.spare_shapes.reserve(items(input_feed) / 2 + items(out) / 2);
+  call.spare_shapes.reserve(std::min<size_t>(items(input_feed) / 2 + items(out) / 2, 1024));
   borrow_inputs(call, input_feed, *model);
   borrow_outputs(call, *model, output_names, out);
   call.request.allow_copy = !self.strict;
