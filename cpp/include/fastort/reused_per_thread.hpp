@@ -2,7 +2,16 @@
 // their memory: the per-call state of the run path allocates nothing once warm.
 #pragma once
 
+#include <cstddef>
+
 namespace fastort {
+
+// Lets go of a vector's memory once it has grown past `kept` items: a reused object keeps what
+// ordinary calls need, not what one huge call did (a feed of a million names). For clear().
+template <typename Vector>
+void let_go_if_huge(Vector& vector, size_t kept = 1024) noexcept {
+  if (vector.capacity() > kept) Vector().swap(vector);
+}
 
 // The calling thread's T for the lifetime of this guard, emptied (T::clear()) when the guard
 // ends; a guard made while the thread's T is in use (a nested call) gets a T of its own.
