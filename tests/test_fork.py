@@ -241,3 +241,34 @@ def test_a_child_forked_during_another_threads_first_use_of_a_lazy_name_can_use_
         result = run_python(FORK_DURING_FIRST_USE, name, timeout=60)
         assert result.returncode == 0, describe(result)
         assert result.stdout.split() == ["0"], describe(result)
+
+
+def test_a_request_the_parent_repeated_is_refused_by_its_batcher_in_the_child(add_path):
+    # The parent's loop left its arrays recorded as checked; the child's thread inherits the
+    # record, but not the batcher's workers.
+    out = _run(
+        """
+        ones = np.ones((2, 3), np.float32)
+        feed = {"x": ones, "y": ones}
+        session = fastort.Session(sys.argv[1], threads=1)
+        batcher = fastort.Batcher(session)
+        for _ in range(3):
+            assert batcher.run(feed)[0].sum() == 12
+
+        def child():
+            for call in (batcher.run, batcher.submit):
+                try:
+                    call(feed)
+                    raise AssertionError("ran")
+                except fastort.FastortError as error:
+                    assert "before fork()" in str(error), error
+            with fastort.Batcher(session) as own:
+                for _ in range(3):
+                    assert own.run(feed)[0].sum() == 12
+
+        print(in_child(child))
+        batcher.close()
+        """,
+        add_path,
+    )
+    assert out == "ok\n"

@@ -300,3 +300,123 @@ def test_a_huge_feed_leaves_no_memory_to_the_thread(session, xy):
     del feed
     session.run(None, {"x": x, "y": y})
     assert heap_bytes() - before < 4 * 2**20
+
+
+# A thread's loop of Batcher.run or submit over the same arrays (a request run on the caller's
+# thread: quick, or on an idle batcher) reuses what its previous request prepared, as
+# Session.run does; the Batcher's own checks and counts must hold all the same.
+
+
+def test_a_batchers_loop_reads_new_contents_and_counts_every_request(session, xy):
+    x, y = xy
+    feed = {"x": x, "y": y}
+    with fastort.Batcher(session) as batcher:
+        before = repeated_runs()
+        for value in range(6):
+            x[...] = value
+            z, w = batcher.run(feed)
+            np.testing.assert_array_equal(z, value + y)
+            np.testing.assert_array_equal(w, np.full_like(x, 2 * value))
+        assert repeated_runs() - before == 5  # all but the first
+        rows = x[:2], y[:2]  # views at the same memory, fewer rows
+        for _ in range(2):
+            np.testing.assert_array_equal(batcher.run({"x": rows[0], "y": rows[1]})[0], sum(rows))
+        stats = batcher.stats()
+        assert stats["requests"] == stats["batches"] == 8
+        assert stats["batch_rows"] == {4: 6, 2: 2}
+
+
+def test_a_batchers_recorded_arrays_reshaped_or_retyped_are_checked_again(session, xy):
+    x, y = xy
+    feed = {"x": x, "y": y}
+    with fastort.Batcher(session) as batcher:
+        batcher.run(feed)
+        batcher.run(feed)
+        x.shape = (2, 6)  # same memory: other rows, other trailing dims
+        with pytest.raises(fastort.InvalidArgumentError, match=r"'x'.*\[2,6\]"):
+            batcher.run(feed)
+        x.shape = (4, 3)
+        x.dtype = np.int32
+        with pytest.raises(fastort.InvalidTypeError, match="'x'"):
+            batcher.run(feed)
+        x.dtype = np.float32
+        np.testing.assert_array_equal(batcher.run(feed)[0], x + y)
+        np.testing.assert_array_equal(batcher.submit(feed).result(30)[0], x + y)
+
+
+def test_a_feed_that_session_run_accepts_is_still_checked_by_a_batcher(save):
+    # Session.run may replace an initializer; a batcher's request may not. The thread's record
+    # of Session.run's calls is not the batchers'.
+    model = make_model(
+        [helper.make_node("Add", ["x", "c"], ["y"])],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ("N", 3)),
+            helper.make_tensor_value_info("c", TensorProto.FLOAT, [3]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ("N", 3))],
+        [helper.make_tensor("c", TensorProto.FLOAT, [3], [1, 2, 3])],
+    )
+    session = fastort.Session(save(model))
+    x, c = np.ones((2, 3), np.float32), np.full(3, 10, np.float32)
+    feed = {"x": x, "c": c}
+    with fastort.Batcher(session) as batcher:
+        for _ in range(2):
+            np.testing.assert_array_equal(session.run(None, feed)[0], x + c)
+            with pytest.raises(fastort.InvalidArgumentError, match="cannot be fed per request"):
+                batcher.run(feed)
+            with pytest.raises(fastort.InvalidArgumentError, match="cannot be fed per request"):
+                batcher.submit(feed)
+        for _ in range(2):
+            np.testing.assert_array_equal(batcher.run({"x": x})[0], x + np.arange(1, 4))
+            np.testing.assert_array_equal(session.run(None, feed)[0], x + c)
+
+
+def test_a_recorded_request_to_a_closed_batcher_or_to_others(save, session, xy):
+    x, y = xy
+    feed = {"x": x, "y": y}
+    first = fastort.Batcher(session)
+    for _ in range(2):
+        first.run(feed)
+    first.close()
+    with pytest.raises(fastort.FastortError, match="closed"):
+        first.run(feed)
+    with pytest.raises(fastort.FastortError, match="closed"):
+        first.submit(feed)
+    subtract = fastort.Session(save(sub_model()))
+    with fastort.Batcher(session) as second, fastort.Batcher(subtract) as third:
+        for _ in range(3):
+            np.testing.assert_array_equal(second.run(feed)[0], x + y)
+            np.testing.assert_array_equal(third.run(feed)[0], x - y)
+            np.testing.assert_array_equal(third.submit(feed).result(30)[1], x * 3)
+            np.testing.assert_array_equal(session.run(None, feed)[0], x + y)
+        assert second.stats()["requests"] == third.stats()["requests"] / 2 == 3
+
+
+def test_batcher_clients_on_threads_with_their_own_and_shared_arrays(session):
+    shared = np.arange(6, dtype=np.float32).reshape(2, 3)
+    with fastort.Batcher(session) as batcher:
+
+        def client(index: int) -> int:
+            own = np.full((2, 3), index, np.float32)
+            for i in range(300):
+                x = own if i % 3 else shared
+                call = batcher.run if i % 2 else lambda feed: batcher.submit(feed).result(30)
+                z, w = call({"x": x, "y": own})
+                np.testing.assert_array_equal(z, x + own)
+                np.testing.assert_array_equal(w, x * 2)
+            return 300
+
+        assert parallelize(client, 8) == [300] * 8
+        assert batcher.stats()["requests"] == 8 * 300
+
+
+def test_a_batchers_loop_keeps_nothing_alive(session):
+    with fastort.Batcher(session) as batcher:
+        for _ in range(3):
+            x = np.ones((2, 3), np.float32)
+            batcher.run({"x": x, "y": x})
+            batcher.submit({"x": x, "y": x}).result(30)
+        gone = weakref.ref(x)
+        del x
+        gc.collect()
+        assert gone() is None

@@ -41,6 +41,10 @@ class RepeatedRun {
   // The run matches() found or record() prepared, and its run_key.
   PreparedRun& prepared() noexcept { return prepared_; }
   uint64_t key() const noexcept { return key_; }
+  // The first dim of the first recorded input (a batcher's request rows); 0 if it has none.
+  int64_t leading_dim() const noexcept {
+    return inputs_.empty() || inputs_[0].array.rank == 0 ? 0 : inputs_[0].array.dims[0];
+  }
   // After a recorded run: empties prepared() unless it was recorded (it may hold copies).
   void forget_unrecorded() noexcept;
 
@@ -80,6 +84,49 @@ class RepeatedRun {
   std::vector<Item> inputs_, outs_;
   PreparedRun prepared_;
   uint64_t key_ = 0;
+};
+
+// Clears a RepeatedRun's prepared run when it was not recorded: it may hold copies of inputs.
+// Null: nothing to clear.
+struct ForgetUnrecorded {
+  RepeatedRun* run;
+  ~ForgetUnrecorded() {
+    if (run != nullptr) run->forget_unrecorded();
+  }
+};
+
+// Whose record a thread keeps: Session.run's, or the batchers' quick requests' (which passed
+// the Batcher's own checks as well: a record of Session.run's may feed an initializer).
+struct SessionRuns;
+struct BatcherRuns;
+
+// The thread's RepeatedRun for `Use` for the length of one call; null for a call made while
+// another call on this thread uses it (a run from a signal handler that interrupted a run).
+template <typename Use>
+class ThreadRepeatedRun {
+ public:
+  ThreadRepeatedRun() : run_(in_use() ? nullptr : &thread_run()) {
+    if (run_ != nullptr) in_use() = true;
+  }
+  ~ThreadRepeatedRun() {
+    if (run_ != nullptr) in_use() = false;
+  }
+  ThreadRepeatedRun(const ThreadRepeatedRun&) = delete;
+  ThreadRepeatedRun& operator=(const ThreadRepeatedRun&) = delete;
+
+  RepeatedRun* get() const noexcept { return run_; }
+
+ private:
+  static RepeatedRun& thread_run() {
+    thread_local RepeatedRun run;
+    return run;
+  }
+  static bool& in_use() {
+    thread_local bool flag = false;
+    return flag;
+  }
+
+  RepeatedRun* run_;
 };
 
 }  // namespace fastort::bindings

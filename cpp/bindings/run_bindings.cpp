@@ -262,40 +262,6 @@ py::list run_borrowed(BorrowedCall& call, const std::shared_ptr<Model>& model,
 
 namespace {
 
-// Clears a RepeatedRun's prepared run when it was not recorded: it may hold copies of inputs.
-struct ForgetUnrecorded {
-  RepeatedRun& run;
-  ~ForgetUnrecorded() { run.forget_unrecorded(); }
-};
-
-// The thread's RepeatedRun for the length of one call; null for a call made while another call
-// on this thread uses it (a run from a signal handler that interrupted a run).
-class ThreadRepeatedRun {
- public:
-  ThreadRepeatedRun() : run_(in_use() ? nullptr : &thread_run()) {
-    if (run_ != nullptr) in_use() = true;
-  }
-  ~ThreadRepeatedRun() {
-    if (run_ != nullptr) in_use() = false;
-  }
-  ThreadRepeatedRun(const ThreadRepeatedRun&) = delete;
-  ThreadRepeatedRun& operator=(const ThreadRepeatedRun&) = delete;
-
-  RepeatedRun* get() const noexcept { return run_; }
-
- private:
-  static RepeatedRun& thread_run() {
-    thread_local RepeatedRun run;
-    return run;
-  }
-  static bool& in_use() {
-    thread_local bool flag = false;
-    return flag;
-  }
-
-  RepeatedRun* run_;
-};
-
 py::list run(const SessionHandle& self, py::handle output_names, py::handle input_feed,
              py::handle run_options, py::handle out) {
   const std::shared_ptr<RunOptions> options = run_options_arg(run_options);
@@ -309,7 +275,7 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
     return PyDict_Check(dict.ptr()) ? 2 * static_cast<size_t>(PyDict_GET_SIZE(dict.ptr())) : 0;
   };
   call.references.reserve(items(input_feed) + items(out));
-  const ThreadRepeatedRun thread_repeated;
+  const ThreadRepeatedRun<SessionRuns> thread_repeated;
   RepeatedRun* const repeated = thread_repeated.get();
   if (repeated != nullptr && repeated->matches(*model, output_names, input_feed, out, call)) {
     return run_borrowed(call, model, options, self.bind_fixed_outputs, RunStart::kBusy,
@@ -325,7 +291,7 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
   }
   // Prepared where the next call can find it; what cannot be recorded is let go after the run.
   repeated->record(model, output_names, input_feed, out, call);
-  const ForgetUnrecorded forget{*repeated};
+  const ForgetUnrecorded forget{repeated};
   return run_borrowed(call, model, options, self.bind_fixed_outputs, RunStart::kBusy,
                       self.outputs.get(), &repeated->prepared(), repeated->key());
 }

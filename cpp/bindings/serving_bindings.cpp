@@ -14,6 +14,7 @@
 #include "fastort/reused_per_thread.hpp"
 #include "gil.hpp"
 #include "numpy_interop.hpp"
+#include "repeated_run.hpp"
 #include "run_bindings.hpp"
 #include "text.hpp"
 
@@ -206,10 +207,6 @@ double timeout_seconds(py::handle timeout) {
   return seconds;
 }
 
-bool expected_quick(const Batcher& batcher, const BorrowedCall& call) {
-  return batcher.model().quick_runs().expected(run_key(call.request.inputs));
-}
-
 // The request of every future whose request succeeded in submit(): done, with no outputs of
 // its own (the future holds them), it is only ever read, and saves making one per request.
 // Leaked: futures may outlive the module's teardown.
@@ -223,58 +220,108 @@ const std::shared_ptr<BatchRequest>& done_request() {
   return *done;
 }
 
+// A request as its caller's thread sees it before deciding where it runs: either the arrays of
+// the thread's previous quick request through a batcher of this model (the thread's
+// RepeatedRun matched them, and the Batcher checked them then), or borrowed from `feed` here.
+class ThreadRequest {
+ public:
+  ThreadRequest(const Batcher& batcher, py::handle feed)
+      : feed_(feed), repeated_(thread_repeated_.get()) {
+    matched_ = repeated_ != nullptr &&
+               repeated_->matches(batcher.model(), py::none(), feed, py::none(), call());
+    if (!matched_) borrow_inputs(call(), feed, batcher.model());
+  }
+
+  BorrowedCall& call() noexcept { return scratch_.get(); }
+  uint64_t key() noexcept { return matched_ ? repeated_->key() : run_key(call().request.inputs); }
+  // Counted as running on this thread: checked now, or when recorded.
+  Batcher::HereRun run_here(Batcher& batcher) {
+    return matched_ ? batcher.run_here(repeated_->leading_dim())
+                    : batcher.run_here(call().request.inputs);
+  }
+  std::optional<Batcher::HereRun> run_here_if_idle(Batcher& batcher) {
+    return matched_ ? batcher.run_here_if_idle(repeated_->leading_dim())
+                    : batcher.run_here_if_idle(call().request.inputs);
+  }
+  // The inputs, for a request that is queued after all.
+  const std::vector<NamedInput>& inputs(const Batcher& batcher) {
+    if (matched_) {
+      matched_ = false;
+      call().clear();
+      borrow_inputs(call(), feed_, batcher.model());
+    }
+    return call().request.inputs;
+  }
+
+  // The run, on this thread: a quick one keeping the GIL, as handing it, or the rows, to
+  // another thread would cost more than the run (QuickRuns); a trial (Batcher::trial_here,
+  // `start` kWoken) releasing it, timed to teach QuickRuns. `here` has checked it and counts
+  // it like the batcher's own runs. The run is the one recorded, or one prepared into the
+  // thread's record (recorded when its arrays are read in place), so that the thread's next
+  // request of the same arrays is neither borrowed, checked nor prepared again.
+  py::list run(Batcher& batcher, Batcher::HereRun& here, RunStart start = RunStart::kBusy) {
+    BorrowedCall& call = this->call();
+    // Session.run's path wants the model as its sessions hold it; the Batcher only reads it.
+    const std::shared_ptr<Model> model = std::const_pointer_cast<Model>(batcher.shared_model());
+    if (!matched_) {
+      for (size_t k = 0; k < model->outputs().size(); ++k) call.request.outputs.push_back(k);
+      if (repeated_ != nullptr) repeated_->record(model, py::none(), feed_, py::none(), call);
+    }
+    const ForgetUnrecorded forget{repeated_};
+    bool bind_fixed_outputs = true;
+    const auto began = std::chrono::steady_clock::now();
+    const auto took_ms = [&] {
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began)
+              .count();
+      if (start == RunStart::kWoken) batcher.trial_finished(ms);
+      return ms;
+    };
+    py::list outputs;
+    try {
+      outputs =
+          repeated_ == nullptr
+              ? run_borrowed(call, model, nullptr, bind_fixed_outputs, start, outputs_of(batcher))
+              : run_borrowed(call, model, nullptr, bind_fixed_outputs, start, outputs_of(batcher),
+                             &repeated_->prepared(), repeated_->key());
+    } catch (...) {
+      took_ms();
+      throw;
+    }
+    here.finished(took_ms());
+    return outputs;
+  }
+
+ private:
+  py::handle feed_;
+  // The thread's BorrowedCall and record, as in Session.run; the record is the batchers' own.
+  ReusedPerThread<BorrowedCall> scratch_;
+  ThreadRepeatedRun<BatcherRuns> thread_repeated_;
+  RepeatedRun* repeated_;
+  bool matched_ = false;
+};
+
 // How submit() runs a request on its caller's thread, if it does: a quick one (kBusy, as
 // Session.run's), or one to time there (Batcher::trial_here), which may show that it is quick;
 // inputs too large to be quick (key 0) are never tried. Empty: queue it.
-std::optional<RunStart> run_on_caller(Batcher& batcher, const BorrowedCall& call) {
-  const uint64_t key = run_key(call.request.inputs);
+std::optional<RunStart> run_on_caller(Batcher& batcher, uint64_t key) {
   if (batcher.model().quick_runs().expected(key)) return RunStart::kBusy;
   if (key != 0 && batcher.trial_here()) return RunStart::kWoken;
   return std::nullopt;
 }
 
-// A request run at once on this thread as Session.run runs it: a quick one keeping the GIL, as
-// handing it, or the rows, to another thread would cost more than the run (QuickRuns); a
-// trial (Batcher::trial_here, `start` kWoken) releasing it, timed to teach QuickRuns. `here`
-// (Batcher::run_here) has checked it and counts it like the batcher's own runs.
-py::list run_on_this_thread(Batcher& batcher, BorrowedCall& call, Batcher::HereRun& here,
-                            RunStart start = RunStart::kBusy) {
-  for (size_t k = 0; k < batcher.model().outputs().size(); ++k) call.request.outputs.push_back(k);
-  // Session.run's path wants the model as its sessions hold it; the Batcher only reads it.
-  const std::shared_ptr<Model> model = std::const_pointer_cast<Model>(batcher.shared_model());
-  bool bind_fixed_outputs = true;
-  const auto began = std::chrono::steady_clock::now();
-  const auto took_ms = [&] {
-    const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
-    if (start == RunStart::kWoken) batcher.trial_finished(ms);
-    return ms;
-  };
-  py::list outputs;
-  try {
-    outputs = run_borrowed(call, model, nullptr, bind_fixed_outputs, start, outputs_of(batcher));
-  } catch (...) {
-    took_ms();
-    throw;
-  }
-  here.finished(took_ms());
-  return outputs;
-}
-
 py::object submit(py::handle self, py::handle feed, py::handle timeout) {
   Batcher& batcher = batcher_of(self);
   const double seconds = timeout_seconds(timeout);
-  ReusedPerThread<BorrowedCall> scratch;  // the thread's, as in Session.run
-  BorrowedCall& call = scratch.get();
-  borrow_inputs(call, feed, batcher.model());
-  if (const std::optional<RunStart> start = run_on_caller(batcher, call)) {
+  ThreadRequest request(batcher, feed);
+  if (const std::optional<RunStart> start = run_on_caller(batcher, request.key())) {
     // Its future is done when submit() returns. A bad request raises here (in Batcher::run_here),
     // as submit() checks every request; a run that fails gives the future its error, as a queued
     // request's run does.
-    Batcher::HereRun here = batcher.run_here(call.request.inputs);
+    Batcher::HereRun here = request.run_here(batcher);
     try {
-      return py::cast(FutureHandle{done_request(), run_on_this_thread(batcher, call, here, *start),
-                                   py::object()});
+      return py::cast(
+          FutureHandle{done_request(), request.run(batcher, here, *start), py::object()});
     } catch (const Error& error) {
       auto failed = std::make_shared<BatchRequest>(0, std::nullopt);
       failed->start();
@@ -283,38 +330,37 @@ py::object submit(py::handle self, py::handle feed, py::handle timeout) {
     }
   }
   // The rows are copied during submit: the arrays need not outlive it.
-  auto request = batcher.submit(call.request.inputs, seconds);
-  return py::cast(FutureHandle{std::move(request), py::object(), py::object()});
+  auto queued = batcher.submit(request.inputs(batcher), seconds);
+  return py::cast(FutureHandle{std::move(queued), py::object(), py::object()});
 }
 
-// submit() and result() in one call: a quick run happens here (run_on_this_thread), and so does
+// submit() and result() in one call: a quick run happens here (ThreadRequest::run), and so does
 // a run on an idle batcher where that pays (Batcher::run_here_if_idle), with the GIL released
 // as Session.run releases it; otherwise the request is queued and waited for without the GIL.
 py::list run(py::handle self, py::handle feed, py::handle timeout) {
   Batcher& batcher = batcher_of(self);
   const double seconds = timeout_seconds(timeout);
-  ReusedPerThread<BorrowedCall> scratch;  // the thread's, as in Session.run
-  BorrowedCall& call = scratch.get();
-  borrow_inputs(call, feed, batcher.model());
-  if (expected_quick(batcher, call)) {
-    Batcher::HereRun here = batcher.run_here(call.request.inputs);
-    return run_on_this_thread(batcher, call, here);
+  ThreadRequest request(batcher, feed);
+  if (batcher.model().quick_runs().expected(request.key())) {
+    Batcher::HereRun here = request.run_here(batcher);
+    return request.run(batcher, here);
   }
-  if (std::optional<Batcher::HereRun> here = batcher.run_here_if_idle(call.request.inputs)) {
-    return run_on_this_thread(batcher, call, *here);
+  if (std::optional<Batcher::HereRun> here = request.run_here_if_idle(batcher)) {
+    return request.run(batcher, *here);
   }
-  const std::shared_ptr<BatchRequest> request = without_gil([&] {
-    std::shared_ptr<BatchRequest> started = batcher.run(call.request.inputs, seconds);
+  const std::vector<NamedInput>& inputs = request.inputs(batcher);
+  const std::shared_ptr<BatchRequest> queued = without_gil([&] {
+    std::shared_ptr<BatchRequest> started = batcher.run(inputs, seconds);
     started->wait(-1);
     return started;
   });
-  if (request->state() == BatchRequest::State::kFailed) throw *request->error();
-  if (request->state() == BatchRequest::State::kCancelled) {
+  if (queued->state() == BatchRequest::State::kFailed) throw *queued->error();
+  if (queued->state() == BatchRequest::State::kCancelled) {
     PyErr_SetNone(futures_module().attr("CancelledError").ptr());
     throw py::error_already_set();
   }
   py::list outputs;
-  for (const RequestOutput& output : request->outputs()) {
+  for (const RequestOutput& output : queued->outputs()) {
     outputs.append(shared_view(output.view, output.owner));
   }
   return outputs;
@@ -371,6 +417,39 @@ PyObject* submit_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t narg
   });
 }
 
+// BatchFuture.result(timeout=None), as a METH_FASTCALL method: a quick request's future is
+// made and read in a few microseconds, of which pybind11's dispatcher would take a tenth.
+PyObject* result_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                          PyObject* kwnames) {
+  return called_from_python([&] {
+    py::handle timeout = nargs >= 1 ? py::handle(args[0]) : py::handle();
+    const Py_ssize_t keywords = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < keywords; ++i) {
+      PyObject* name = PyTuple_GET_ITEM(kwnames, i);
+      if (PyUnicode_CompareWithASCIIString(name, "timeout") != 0) {
+        throw Error(ErrorKind::kTypeMismatch, "result() got an unexpected keyword argument " +
+                                                  std::string(py::str(py::repr(name))));
+      }
+      if (timeout) {
+        throw Error(ErrorKind::kTypeMismatch, "result() got multiple values for timeout");
+      }
+      timeout = args[nargs + i];
+    }
+    if (nargs > 1) {
+      throw Error(ErrorKind::kTypeMismatch,
+                  "result() takes at most 1 argument (timeout), got " + std::to_string(nargs));
+    }
+    return result(self, timeout ? timeout : py::none());
+  });
+}
+
+PyMethodDef g_result_method = {
+    "result", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&result_fastcall)),
+    METH_FASTCALL | METH_KEYWORDS,
+    "result(self, timeout: typing.Any = None) -> list[typing.Any]\n\n"
+    "The outputs (the list run() returns for these rows), waiting without the GIL;\n"
+    "raises the request's error, concurrent.futures.CancelledError or TimeoutError."};
+
 PyMethodDef g_submit_method = {
     "submit", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&submit_fastcall)),
     METH_FASTCALL | METH_KEYWORDS,
@@ -394,12 +473,10 @@ std::atomic<uint64_t> g_next_key{1};
 }  // namespace
 
 void register_serving(py::module_& m) {
-  py::class_<FutureHandle>(m, "BatchFuture",
-                           "The result of Batcher.submit: like concurrent.futures.Future.")
-      .def("result", &result, py::arg("timeout") = py::none(),
-           "The outputs (the list run() returns for these rows), waiting without the GIL;\n"
-           "raises the request's error, concurrent.futures.CancelledError or TimeoutError.")
-      .def("exception", &exception, py::arg("timeout") = py::none())
+  py::class_<FutureHandle> future(m, "BatchFuture",
+                                  "The result of Batcher.submit: like concurrent.futures.Future.");
+  add_method(future, &g_result_method);
+  future.def("exception", &exception, py::arg("timeout") = py::none())
       .def("done", [](py::handle self) { return future_of(self).request->done(); })
       .def("running",
            [](py::handle self) {

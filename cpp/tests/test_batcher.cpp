@@ -122,6 +122,35 @@ TEST_CASE(run_here_if_idle_only_when_idle) {
   CHECK(refused);
 }
 
+// checked_rows, then run_here(rows): a caller that checked a request before (a loop's arrays)
+// runs it again without checking it; the batcher still counts its rows and refuses it closed.
+TEST_CASE(a_request_checked_before_runs_here_by_its_rows) {
+  load();
+  Batcher batcher(doubler(), BatcherOptions{8, 1000.0, 16});
+  std::vector<float> x = {1, 2, 3, 4, 5, 6};
+  CHECK(batcher.checked_rows({{"x", view_of(x, {3, 2})}}) == 3);
+  bool refused = false;
+  try {
+    batcher.checked_rows({{"nope", view_of(x, {3, 2})}});
+  } catch (const Error& error) {
+    refused = error.kind() == ErrorKind::kInvalidArgument;
+  }
+  CHECK(refused);
+  batcher.run_here(3).finished(0.01);
+  batcher.run_here_if_idle(3)->finished(0.01);
+  const BatcherStats stats = batcher.stats();
+  CHECK(stats.requests == 2 && stats.batch_rows.size() == 1 && stats.batch_rows[0].first == 3 &&
+        stats.batch_rows[0].second == 2);
+  batcher.close();
+  refused = false;
+  try {
+    batcher.run_here(3);
+  } catch (const Error& error) {
+    refused = error.kind() == ErrorKind::kRuntime;
+  }
+  CHECK(refused);
+}
+
 // Trials (Batcher::trial_here) come once in kTrialEvery calls once runs measured the batcher
 // cheap; a trial that took long pauses them for kTrialPause calls, doubled at each pause.
 TEST_CASE(trials_come_once_in_a_while_and_a_long_one_pauses_them) {

@@ -159,6 +159,13 @@ class Batcher {
   // and running alone paying); empty where it would queue it. For callers that run requests
   // as they run other runs (Session.run's path, with its output arrays and signals).
   std::optional<HereRun> run_here_if_idle(const std::vector<NamedInput>& inputs);
+  // The request's rows, checked as run_here() checks it (and throwing what it throws).
+  int64_t checked_rows(const std::vector<NamedInput>& inputs) const;
+  // run_here() and run_here_if_idle() for a request that checked_rows() accepted, or one of the
+  // same names, element types and shapes (a caller's loop over the same arrays): `rows` is
+  // what it returned.
+  HereRun run_here(int64_t rows);
+  std::optional<HereRun> run_here_if_idle(int64_t rows);
   // Whether a request its caller would queue should be a HereRun instead, once in a while, so
   // that QuickRuns can learn that such runs are quick. The workers' runs teach it too, but
   // only the shapes they run: under load, batches of several requests, never the one request
@@ -191,8 +198,8 @@ class Batcher {
   std::shared_ptr<BatchRequest> queue(const std::vector<const TensorView*>& inputs,
                                       double timeout_seconds);
   static void record(Shared& s, const detail::BatchOutcome& outcome);  // with the lock held
-  // run_here(), or with `only_if_idle` run_here_if_idle().
-  std::optional<HereRun> start_here_run(const std::vector<NamedInput>& inputs, bool only_if_idle);
+  // run_here(), or with `only_if_idle` run_here_if_idle(), for a checked request of `rows`.
+  std::optional<HereRun> start_here_run(int64_t rows, bool only_if_idle);
 
   std::shared_ptr<const Model> model_;
   BatcherOptions options_;

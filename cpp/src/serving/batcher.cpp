@@ -135,6 +135,19 @@ struct Batcher::Shared {
   RecentTimings queue_delay_ms, run_ms;
 };
 
+namespace {
+
+// A batcher made before fork() (in process generation `made`) has no workers in the child: it
+// refuses requests there.
+void refuse_if_forked(uint64_t made) {
+  if (made != fork_generation()) {
+    throw Error(ErrorKind::kRuntime,
+                "this Batcher was made before fork(); make a new one in this process");
+  }
+}
+
+}  // namespace
+
 Batcher::Batcher(std::shared_ptr<const Model> model, BatcherOptions options)
     : model_(std::move(model)), options_(options), shared_(std::make_shared<Shared>()) {
   options_.validate();
@@ -182,10 +195,7 @@ Batcher::~Batcher() {
 }
 
 std::vector<const TensorView*> Batcher::check_request(const std::vector<NamedInput>& inputs) const {
-  if (shared_->generation != fork_generation()) {
-    throw Error(ErrorKind::kRuntime,
-                "this Batcher was made before fork(); make a new one in this process");
-  }
+  refuse_if_forked(shared_->generation);
   const std::vector<const NamedInput*> fed = model_->match_inputs(inputs);
   // A batch is one run over the model's inputs; an initializer fed per request cannot be.
   for (size_t i = model_->inputs().size(); i < fed.size(); ++i) {
@@ -256,18 +266,28 @@ Batcher::HereRun::HereRun(std::shared_ptr<Shared> shared, int64_t rows)
   here_runs_on_this_thread().push_back(shared_.get());
 }
 
+int64_t Batcher::checked_rows(const std::vector<NamedInput>& inputs) const {
+  return detail::request_rows(*model_, check_request(inputs));
+}
+
 Batcher::HereRun Batcher::run_here(const std::vector<NamedInput>& inputs) {
-  return std::move(*start_here_run(inputs, false));
+  return run_here(checked_rows(inputs));
 }
 
 std::optional<Batcher::HereRun> Batcher::run_here_if_idle(const std::vector<NamedInput>& inputs) {
-  return start_here_run(inputs, true);
+  return run_here_if_idle(checked_rows(inputs));
 }
 
-std::optional<Batcher::HereRun> Batcher::start_here_run(const std::vector<NamedInput>& inputs,
-                                                        bool only_if_idle) {
-  const int64_t rows = detail::request_rows(*model_, check_request(inputs));
+Batcher::HereRun Batcher::run_here(int64_t rows) { return std::move(*start_here_run(rows, false)); }
+
+std::optional<Batcher::HereRun> Batcher::run_here_if_idle(int64_t rows) {
+  return start_here_run(rows, true);
+}
+
+std::optional<Batcher::HereRun> Batcher::start_here_run(int64_t rows, bool only_if_idle) {
   Shared& s = *shared_;
+  // Also for a request checked before fork() (a loop's arrays, recorded).
+  refuse_if_forked(s.generation);
   std::lock_guard<std::mutex> lock(s.mutex);
   if (s.closing) throw Error(ErrorKind::kRuntime, "the Batcher is closed");
   if (only_if_idle &&
