@@ -398,6 +398,30 @@ def test_objects_that_only_claim_a_fastort_class_are_refused(add_path):
     assert session.run(None, {"x": x, "y": x})[0].shape == (2, 3)  # still fine
 
 
+def test_a_second_init_raises_instead_of_being_dropped(add_path, xy):
+    # pybind11 would keep what the first __init__ made, silently.
+    session = fastort.Session(add_path, threads=1)
+    batcher = fastort.Batcher(session, max_batch_size=4)
+    options = fastort.RunOptions(tag="first")
+    for again in (
+        lambda: session.__init__(add_path, threads=2),
+        lambda: batcher.__init__(session, max_batch_size=8),
+        lambda: options.__init__(tag="second"),
+    ):
+        with pytest.raises(fastort.FastortError, match="initialised already: make a new one"):
+            again()
+    assert session.threads == 1 and batcher.max_batch_size == 4 and options.tag == "first"
+    x, y = xy
+    np.testing.assert_array_equal(batcher.run({"x": x, "y": y})[0], x + y)
+    batcher.close()
+    # An object whose __init__ failed may try again.
+    retried = fastort.Session.__new__(fastort.Session)
+    with pytest.raises(fastort.InvalidTypeError):
+        retried.__init__(add_path, threads="many")
+    retried.__init__(add_path)
+    np.testing.assert_array_equal(retried.run(None, {"x": x, "y": y})[0], x + y)
+
+
 def test_objects_whose_init_never_ran_raise_instead_of_crashing():
     from fastort import _core
 

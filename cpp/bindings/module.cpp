@@ -16,6 +16,22 @@ PYBIND11_MODULE(_core, m) {
   fastort::bindings::register_bound_run(m);
   fastort::bindings::register_tensor_types(m);
   fastort::bindings::make_pickling_safe(m);
+  // pybind11 ignores a second __init__ of an object, keeping what the first made: the Python
+  // classes call this first, so that a second one raises instead of being silently dropped.
+  m.def(
+      "_refuse_second_init",
+      [](pybind11::handle object) {
+        if (!pybind11::detail::get_type_info(Py_TYPE(object.ptr()))) return;
+        auto* instance = reinterpret_cast<pybind11::detail::instance*>(object.ptr());
+        for (const auto& holder : pybind11::detail::values_and_holders(instance)) {
+          if (holder.holder_constructed()) {
+            throw fastort::Error(fastort::ErrorKind::kRuntime,
+                                 std::string("this ") + Py_TYPE(object.ptr())->tp_name +
+                                     " is initialised already: make a new one");
+          }
+        }
+      },
+      pybind11::arg("object"));
   // Images, the batcher and onnxruntime's enums: on first use (see lazy_parts.cpp).
   fastort::bindings::register_lazy_parts(m);
 }

@@ -47,6 +47,7 @@ class RunOptions(_core.RunOptionsBase):
         timeout: float | None = None,
         config: Mapping[str, Any] | None = None,
     ) -> None:
+        _core._refuse_second_init(self)
         if not isinstance(terminate, bool):
             raise _core.InvalidTypeError(f"terminate must be a bool, got {terminate!r}")
         if log_severity_level is not None and (

@@ -74,6 +74,7 @@ class Batcher(_core.BatcherBase):
         max_queue: int = 1024,
         workers: int = 1,
     ) -> None:
+        _core._refuse_second_init(self)
         from .session import Session
 
         if not isinstance(session, Session):

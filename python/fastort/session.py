@@ -177,6 +177,7 @@ class Session(_core.SessionHandle):
         cache: bool | None = None,
         strict: bool = False,
     ) -> None:
+        _core._refuse_second_init(self)
         options = _core.SessionOptions(
             threads=_thread_count("threads", threads),
             inter_op_threads=_thread_count("inter_op_threads", inter_op_threads),
