@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "fastort/model.hpp"
+#include "fastort/reused_per_thread.hpp"
 #include "run_bindings.hpp"
 
 namespace fastort::bindings {
@@ -103,30 +104,6 @@ struct BatcherRuns;
 // The thread's RepeatedRun for `Use` for the length of one call; null for a call made while
 // another call on this thread uses it (a run from a signal handler that interrupted a run).
 template <typename Use>
-class ThreadRepeatedRun {
- public:
-  ThreadRepeatedRun() : run_(in_use() ? nullptr : &thread_run()) {
-    if (run_ != nullptr) in_use() = true;
-  }
-  ~ThreadRepeatedRun() {
-    if (run_ != nullptr) in_use() = false;
-  }
-  ThreadRepeatedRun(const ThreadRepeatedRun&) = delete;
-  ThreadRepeatedRun& operator=(const ThreadRepeatedRun&) = delete;
-
-  RepeatedRun* get() const noexcept { return run_; }
-
- private:
-  static RepeatedRun& thread_run() {
-    thread_local RepeatedRun run;
-    return run;
-  }
-  static bool& in_use() {
-    thread_local bool flag = false;
-    return flag;
-  }
-
-  RepeatedRun* run_;
-};
+using ThreadRepeatedRun = ThreadExclusive<RepeatedRun, Use>;
 
 }  // namespace fastort::bindings

@@ -13,22 +13,22 @@ void let_go_if_huge(Vector& vector, size_t kept = 1024) noexcept {
   if (vector.capacity() > kept) Vector().swap(vector);
 }
 
-// The calling thread's T for the lifetime of this guard, emptied (T::clear()) when the guard
-// ends; a guard made while the thread's T is in use (a nested call) gets a T of its own.
-template <typename T>
-class ReusedPerThread {
+// The calling thread's T (one per thread and `Use`) for the lifetime of this guard; null for a
+// guard made while another on this thread holds it (a nested call: a signal handler's, a
+// finalizer's). The T lives as long as the thread.
+template <typename T, typename Use = T>
+class ThreadExclusive {
  public:
-  ReusedPerThread() : reused_(!in_use()), object_(reused_ ? &thread_object() : &own_) {
-    if (reused_) in_use() = true;
+  ThreadExclusive() : object_(in_use() ? nullptr : &thread_object()) {
+    if (object_ != nullptr) in_use() = true;
   }
-  ~ReusedPerThread() {
-    object_->clear();
-    if (reused_) in_use() = false;
+  ~ThreadExclusive() {
+    if (object_ != nullptr) in_use() = false;
   }
-  ReusedPerThread(const ReusedPerThread&) = delete;
-  ReusedPerThread& operator=(const ReusedPerThread&) = delete;
+  ThreadExclusive(const ThreadExclusive&) = delete;
+  ThreadExclusive& operator=(const ThreadExclusive&) = delete;
 
-  T& get() noexcept { return *object_; }
+  T* get() const noexcept { return object_; }
 
  private:
   static T& thread_object() {
@@ -40,7 +40,23 @@ class ReusedPerThread {
     return flag;
   }
 
-  bool reused_;
+  T* object_;
+};
+
+// The calling thread's T for the lifetime of this guard, emptied (T::clear()) when the guard
+// ends; a guard made while the thread's T is in use (a nested call) gets a T of its own.
+template <typename T>
+class ReusedPerThread {
+ public:
+  ReusedPerThread() : object_(thread_.get() != nullptr ? thread_.get() : &own_) {}
+  ~ReusedPerThread() { object_->clear(); }
+  ReusedPerThread(const ReusedPerThread&) = delete;
+  ReusedPerThread& operator=(const ReusedPerThread&) = delete;
+
+  T& get() noexcept { return *object_; }
+
+ private:
+  ThreadExclusive<T> thread_;
   T own_;
   T* object_;
 };
