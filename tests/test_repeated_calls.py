@@ -144,6 +144,34 @@ def test_other_sessions_over_the_same_arrays(save, xy):
         gc.collect()
 
 
+def test_a_few_models_or_feeds_in_turn_each_repeat_their_own_call(save, xy):
+    # A thread keeps a few records (RepeatedRuns.kRecords): a pipeline of models, each over its
+    # arrays, or a few feeds in turn, repeats every call after the first of each.
+    x, y = xy
+    adding = fastort.Session(save(add_model(), "add.onnx"))
+    subtracting = fastort.Session(save(sub_model(), "sub.onnx"))
+    feeds = [{"x": x, "y": y}, {"x": y, "y": x}]
+    before = repeated_runs()
+    for value in range(4):
+        x[...] = value
+        for feed in feeds:
+            np.testing.assert_array_equal(adding.run(None, feed)[0], x + y)
+            np.testing.assert_array_equal(subtracting.run(None, feed)[0], feed["x"] - feed["y"])
+    assert repeated_runs() - before == 4 * 4 - 4
+    # More calls in turn than records: each is prepared again, and right.
+    own = [rng_pair(seed) for seed in range(6)]
+    before = repeated_runs()
+    for _ in range(3):
+        for a, b in own:
+            np.testing.assert_array_equal(adding.run(None, {"x": a, "y": b})[0], a + b)
+    assert repeated_runs() == before
+
+
+def rng_pair(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.random((4, 3), dtype=np.float32), rng.random((4, 3), dtype=np.float32)
+
+
 def test_feeds_that_are_not_read_in_place_run_as_before(session, xy):
     x, y = xy
     base = np.zeros((8, 3), np.float32)

@@ -364,6 +364,22 @@ def test_bad_requests_raise_the_errors_of_run_at_submit(add_session, xy):
         assert batcher.stats()["requests"] == 1
 
 
+def test_a_request_refused_on_the_callers_thread_is_not_counted(add_session, xy):
+    # An idle batcher would run a request on its caller's thread; inputs the model refuses
+    # raise as submit() raises them, and count neither as a request nor as a run.
+    x, y = xy
+    with fastort.Batcher(add_session) as batcher:
+        np.testing.assert_array_equal(batcher.run({"x": x, "y": y})[0], x + y)
+        for _ in range(3):
+            with pytest.raises(fastort.InvalidTypeError, match="'x'"):
+                batcher.run({"x": x.astype(np.float64), "y": y})
+            with pytest.raises(fastort.InvalidArgumentError, match="'y'"):
+                batcher.run({"x": x, "y": np.ones((4, 5), np.float32)})
+        stats = batcher.stats()
+        assert stats["requests"] == stats["batches"] == 1
+        assert stats["batch_rows"] == {4: 1}
+
+
 @pytest.mark.parametrize(
     "options",
     [

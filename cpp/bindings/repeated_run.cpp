@@ -231,4 +231,22 @@ void RepeatedRun::forget_unrecorded() noexcept {
   if (!valid_) prepared_.clear();
 }
 
+RepeatedRun* RepeatedRuns::match(const Model& model, py::handle output_names, py::handle input_feed,
+                                 py::handle out, BorrowedCall& call) {
+  for (size_t i = 0; i < kRecords; ++i) {
+    if (runs_[i].matches(model, output_names, input_feed, out, call)) {
+      used_[i] = ++clock_;
+      return &runs_[i];
+    }
+  }
+  return nullptr;
+}
+
+RepeatedRun& RepeatedRuns::vacant() noexcept {
+  const size_t oldest =
+      static_cast<size_t>(std::min_element(used_.begin(), used_.end()) - used_.begin());
+  used_[oldest] = ++clock_;
+  return runs_[oldest];
+}
+
 }  // namespace fastort::bindings

@@ -1,5 +1,6 @@
-// Session.run called again with the arrays of the thread's previous call: a loop over the same
-// buffers, the usual shape of a latency-critical caller.
+// Session.run called again with the arrays of one of the thread's recent calls: a loop over the
+// same buffers, the usual shape of a latency-critical caller (or a few models in turn, each over
+// its buffers).
 //
 // Every check a run makes (names, dtypes, shapes, contiguity, alignment, out arrays that are
 // writable and overlap nothing) depends only on the names and on each array's memory address,
@@ -101,9 +102,27 @@ struct ForgetUnrecorded {
 struct SessionRuns;
 struct BatcherRuns;
 
-// The thread's RepeatedRun for `Use` for the length of one call; null for a call made while
-// another call on this thread uses it (a run from a signal handler that interrupted a run).
+// A thread's few RepeatedRuns, so that a loop whose calls go to a few models in turn (a
+// detector, then a classifier) or over a few feeds in turn finds each call's record.
+class RepeatedRuns {
+ public:
+  static constexpr size_t kRecords = 4;
+
+  // The record this call repeats (RepeatedRun::matches filled `call`), or null.
+  RepeatedRun* match(const Model& model, pybind11::handle output_names, pybind11::handle input_feed,
+                     pybind11::handle out, BorrowedCall& call);
+  // Where a call that repeats none records itself: the least recently used record.
+  RepeatedRun& vacant() noexcept;
+
+ private:
+  std::array<RepeatedRun, kRecords> runs_;
+  std::array<uint64_t, kRecords> used_{};  // when each was last matched or handed out
+  uint64_t clock_ = 0;
+};
+
+// The thread's records for `Use` for the length of one call; null for a call made while
+// another call on this thread uses them (a run from a signal handler that interrupted a run).
 template <typename Use>
-using ThreadRepeatedRun = ThreadExclusive<RepeatedRun, Use>;
+using ThreadRepeatedRuns = ThreadExclusive<RepeatedRuns, Use>;
 
 }  // namespace fastort::bindings

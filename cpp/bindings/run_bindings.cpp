@@ -275,9 +275,11 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
     return PyDict_Check(dict.ptr()) ? 2 * static_cast<size_t>(PyDict_GET_SIZE(dict.ptr())) : 0;
   };
   call.references.reserve(items(input_feed) + items(out));
-  const ThreadRepeatedRun<SessionRuns> thread_repeated;
-  RepeatedRun* const repeated = thread_repeated.get();
-  if (repeated != nullptr && repeated->matches(*model, output_names, input_feed, out, call)) {
+  const ThreadRepeatedRuns<SessionRuns> thread_records;
+  RepeatedRuns* const records = thread_records.get();
+  if (RepeatedRun* const repeated =
+          records != nullptr ? records->match(*model, output_names, input_feed, out, call)
+                             : nullptr) {
     return run_borrowed(call, model, options, self.bind_fixed_outputs, RunStart::kBusy,
                         self.outputs.get(), &repeated->prepared(), repeated->key());
   }
@@ -285,15 +287,16 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
   borrow_inputs(call, input_feed, *model);
   borrow_outputs(call, *model, output_names, out);
   call.request.allow_copy = !self.strict;
-  if (repeated == nullptr) {
+  if (records == nullptr) {
     return run_borrowed(call, model, options, self.bind_fixed_outputs, RunStart::kBusy,
                         self.outputs.get());
   }
   // Prepared where the next call can find it; what cannot be recorded is let go after the run.
-  repeated->record(model, output_names, input_feed, out, call);
-  const ForgetUnrecorded forget{repeated};
+  RepeatedRun& repeated = records->vacant();
+  repeated.record(model, output_names, input_feed, out, call);
+  const ForgetUnrecorded forget{&repeated};
   return run_borrowed(call, model, options, self.bind_fixed_outputs, RunStart::kBusy,
-                      self.outputs.get(), &repeated->prepared(), repeated->key());
+                      self.outputs.get(), &repeated.prepared(), repeated.key());
 }
 
 py::dict call(py::handle self_object, const py::kwargs& inputs) {

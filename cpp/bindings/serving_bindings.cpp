@@ -221,14 +221,17 @@ const std::shared_ptr<BatchRequest>& done_request() {
 }
 
 // A request as its caller's thread sees it before deciding where it runs: either the arrays of
-// the thread's previous quick request through a batcher of this model (the thread's
-// RepeatedRun matched them, and the Batcher checked them then), or borrowed from `feed` here.
+// one of the thread's recent quick requests through a batcher of this model (one of the
+// thread's RepeatedRuns matched them, and the Batcher checked them then), or borrowed from
+// `feed` here.
 class ThreadRequest {
  public:
   ThreadRequest(const Batcher& batcher, py::handle feed)
-      : feed_(feed), repeated_(thread_repeated_.get()) {
-    matched_ = repeated_ != nullptr &&
-               repeated_->matches(batcher.model(), py::none(), feed, py::none(), call());
+      : feed_(feed), records_(thread_records_.get()) {
+    if (records_ != nullptr) {
+      repeated_ = records_->match(batcher.model(), py::none(), feed, py::none(), call());
+    }
+    matched_ = repeated_ != nullptr;
     if (!matched_) borrow_inputs(call(), feed, batcher.model());
   }
 
@@ -256,15 +259,16 @@ class ThreadRequest {
   // The run, on this thread: a quick one keeping the GIL, as handing it, or the rows, to
   // another thread would cost more than the run (QuickRuns); a trial (Batcher::trial_here,
   // `start` kWoken) releasing it, timed to teach QuickRuns. `here` has checked it and counts
-  // it like the batcher's own runs. The run is the one recorded, or one prepared into the
-  // thread's record (recorded when its arrays are read in place), so that the thread's next
-  // request of the same arrays is neither borrowed, checked nor prepared again.
+  // it like the batcher's own runs. The run is the one recorded, or one prepared into one of
+  // the thread's records (recorded when its arrays are read in place), so that the thread's
+  // later requests of the same arrays are neither borrowed, checked nor prepared again.
   py::list run(Batcher& batcher, Batcher::HereRun& here, RunStart start = RunStart::kBusy) {
     BorrowedCall& call = this->call();
     // Session.run's path wants the model as its sessions hold it; the Batcher only reads it.
     const std::shared_ptr<Model> model = std::const_pointer_cast<Model>(batcher.shared_model());
     if (!matched_) {
       for (size_t k = 0; k < model->outputs().size(); ++k) call.request.outputs.push_back(k);
+      repeated_ = records_ != nullptr ? &records_->vacant() : nullptr;
       if (repeated_ != nullptr) repeated_->record(model, py::none(), feed_, py::none(), call);
     }
     const ForgetUnrecorded forget{repeated_};
@@ -294,10 +298,11 @@ class ThreadRequest {
 
  private:
   py::handle feed_;
-  // The thread's BorrowedCall and record, as in Session.run; the record is the batchers' own.
+  // The thread's BorrowedCall and records, as in Session.run; the records are the batchers'.
   ReusedPerThread<BorrowedCall> scratch_;
-  ThreadRepeatedRun<BatcherRuns> thread_repeated_;
-  RepeatedRun* repeated_;
+  ThreadRepeatedRuns<BatcherRuns> thread_records_;
+  RepeatedRuns* records_;
+  RepeatedRun* repeated_ = nullptr;  // the record matched, or the one this run is prepared into
   bool matched_ = false;
 };
 
