@@ -198,6 +198,11 @@ def test_submit_of_a_quick_request_returns_a_done_future_with_its_outcome(save):
         with pytest.raises(fastort.InvalidTypeError):  # a bad request still raises here
             batcher.submit({"rows": np.array([1.5])})
         assert asyncio.run(batcher.run_async({"rows": np.array([0])}))[0].tolist() == [[0, 1, 2]]
+        # run_async gets a quick request's outputs, or its run's error, without a future.
+        with pytest.raises(fastort.FastortError, match=r"out of|bounds|indices"):
+            asyncio.run(batcher.run_async({"rows": np.array([99])}))
+        with pytest.raises(fastort.InvalidTypeError):
+            asyncio.run(batcher.run_async({"rows": np.array([1.5])}))
 
 
 @pytest.mark.skipif(UNDER_ASAN, reason="runs under AddressSanitizer are not quick")

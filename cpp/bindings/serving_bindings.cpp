@@ -315,7 +315,10 @@ std::optional<RunStart> run_on_caller(Batcher& batcher, uint64_t key) {
   return std::nullopt;
 }
 
-py::object submit(py::handle self, py::handle feed, py::handle timeout) {
+// submit(); with `done_as_outputs`, a request run on the caller's thread returns its outputs
+// (its run's error raised) instead of a future that is done already: run_async's way.
+py::object submit(py::handle self, py::handle feed, py::handle timeout,
+                  bool done_as_outputs = false) {
   Batcher& batcher = batcher_of(self);
   const double seconds = timeout_seconds(timeout);
   ThreadRequest request(batcher, feed);
@@ -324,6 +327,7 @@ py::object submit(py::handle self, py::handle feed, py::handle timeout) {
     // as submit() checks every request; a run that fails gives the future its error, as a queued
     // request's run does.
     Batcher::HereRun here = request.run_here(batcher);
+    if (done_as_outputs) return request.run(batcher, here, *start);
     try {
       return py::cast(
           FutureHandle{done_request(), request.run(batcher, here, *start), py::object()});
@@ -422,6 +426,14 @@ PyObject* submit_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t narg
   });
 }
 
+PyObject* submit_or_run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                                 PyObject* kwnames) {
+  return called_from_python([&] {
+    const RequestArgs parsed = request_args("_submit_or_run", args, nargs, kwnames);
+    return submit(self, parsed.feed, parsed.timeout, true);
+  });
+}
+
 // BatchFuture.result(timeout=None), as a METH_FASTCALL method: a quick request's future is
 // made and read in a few microseconds, of which pybind11's dispatcher would take a tenth.
 PyObject* result_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
@@ -463,6 +475,14 @@ PyMethodDef g_submit_method = {
     "Returns a BatchFuture whose result() is the list run(None, feed) would return.\n"
     "With `timeout` (seconds), a request not started by then fails with\n"
     "RunTimeoutError."};
+
+PyMethodDef g_submit_or_run_method = {
+    "_submit_or_run",
+    reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&submit_or_run_fastcall)),
+    METH_FASTCALL | METH_KEYWORDS,
+    "_submit_or_run(self, feed: typing.Any, *, timeout: typing.Any = None) -> typing.Any\n\n"
+    "submit(), but a request run at once on this thread returns its outputs (a list),\n"
+    "or raises its run's error, instead of a future that is done already."};
 
 PyMethodDef g_run_method = {
     "run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&run_fastcall)),
@@ -516,6 +536,7 @@ void register_serving(py::module_& m) {
       .def_property_readonly("workers",
                              [](py::handle self) { return batcher_of(self).options().workers; });
   add_method(batcher, &g_submit_method);
+  add_method(batcher, &g_submit_or_run_method);
   add_method(batcher, &g_run_method);
 
   py::class_<CompletionQueue, std::shared_ptr<CompletionQueue>>(

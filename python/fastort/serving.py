@@ -98,11 +98,10 @@ class Batcher(_core.BatcherBase):
 
         Cancelling the awaiting task drops the request if it has not started to run.
         """
-        future = self.submit(feed, timeout=timeout)
-        if future.done():  # a quick request ran in submit (see Batcher.run)
-            outputs: list[np.ndarray] = future.result(0)
-            return outputs
-        return await wait_async(future)
+        submitted = self._submit_or_run(feed, timeout=timeout)
+        if isinstance(submitted, list):  # a quick request ran at once (see Batcher.run)
+            return submitted
+        return await wait_async(submitted)
 
     def stats(self) -> dict[str, Any]:
         """Requests, batches (runs of the model), rejected, cancelled and timed-out counts, the
