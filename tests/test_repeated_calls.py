@@ -158,6 +158,19 @@ def test_a_few_models_or_feeds_in_turn_each_repeat_their_own_call(save, xy):
             np.testing.assert_array_equal(adding.run(None, feed)[0], x + y)
             np.testing.assert_array_equal(subtracting.run(None, feed)[0], feed["x"] - feed["y"])
     assert repeated_runs() - before == 4 * 4 - 4
+    # Calls that cannot be recorded (a strided input, copied) or are refused, between them,
+    # take the place of none of the calls kept.
+    strided = np.zeros((8, 3), np.float32)[::2]
+    before = repeated_runs()
+    for value in range(4):
+        x[...] = 10 * value
+        for feed in feeds:
+            np.testing.assert_array_equal(adding.run(None, feed)[0], x + y)
+            np.testing.assert_array_equal(subtracting.run(None, feed)[0], feed["x"] - feed["y"])
+        np.testing.assert_array_equal(adding.run(None, {"x": strided, "y": y})[0], y)
+        with pytest.raises(fastort.InvalidTypeError):
+            adding.run(None, {"x": x.astype(np.float64), "y": y})
+    assert repeated_runs() - before == 4 * 4
     # More calls in turn than records: each is prepared again, and right.
     own = [rng_pair(seed) for seed in range(6)]
     before = repeated_runs()

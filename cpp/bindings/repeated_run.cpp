@@ -233,7 +233,7 @@ void RepeatedRun::forget_unrecorded() noexcept {
 
 RepeatedRun* RepeatedRuns::match(const Model& model, py::handle output_names, py::handle input_feed,
                                  py::handle out, BorrowedCall& call) {
-  for (size_t i = 0; i < kRecords; ++i) {
+  for (size_t i = 0; i < runs_.size(); ++i) {
     if (runs_[i].matches(model, output_names, input_feed, out, call)) {
       used_[i] = ++clock_;
       return &runs_[i];
@@ -242,11 +242,15 @@ RepeatedRun* RepeatedRuns::match(const Model& model, py::handle output_names, py
   return nullptr;
 }
 
-RepeatedRun& RepeatedRuns::vacant() noexcept {
+RepeatedRun& RepeatedRuns::record(const std::shared_ptr<Model>& model, py::handle output_names,
+                                  py::handle input_feed, py::handle out, const BorrowedCall& call) {
   const size_t oldest =
       static_cast<size_t>(std::min_element(used_.begin(), used_.end()) - used_.begin());
-  used_[oldest] = ++clock_;
-  return runs_[oldest];
+  RepeatedRun& run = runs_[oldest];
+  used_[oldest] = 0;  // until it holds a record
+  run.record(model, output_names, input_feed, out, call);
+  if (run.recorded()) used_[oldest] = ++clock_;
+  return run;
 }
 
 }  // namespace fastort::bindings

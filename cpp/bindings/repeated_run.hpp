@@ -47,6 +47,8 @@ class RepeatedRun {
   int64_t leading_dim() const noexcept {
     return inputs_.empty() || inputs_[0].array.rank == 0 ? 0 : inputs_[0].array.dims[0];
   }
+  // Whether record() recorded the call (its arrays are read in place, from plain dicts).
+  bool recorded() const noexcept { return valid_; }
   // After a recorded run: empties prepared() unless it was recorded (it may hold copies).
   void forget_unrecorded() noexcept;
 
@@ -106,17 +108,21 @@ struct BatcherRuns;
 // detector, then a classifier) or over a few feeds in turn finds each call's record.
 class RepeatedRuns {
  public:
+  // The calls kept: the most recent ones that could be recorded.
   static constexpr size_t kRecords = 4;
 
   // The record this call repeats (RepeatedRun::matches filled `call`), or null.
   RepeatedRun* match(const Model& model, pybind11::handle output_names, pybind11::handle input_feed,
                      pybind11::handle out, BorrowedCall& call);
-  // Where a call that repeats none records itself: the least recently used record.
-  RepeatedRun& vacant() noexcept;
+  // RepeatedRun::record into the least recently used record. A call that cannot be recorded
+  // (or is refused: this throws what RepeatedRun::record throws) takes the place of none of
+  // the last kRecords that were: it goes to a spare, which the next call takes first.
+  RepeatedRun& record(const std::shared_ptr<Model>& model, pybind11::handle output_names,
+                      pybind11::handle input_feed, pybind11::handle out, const BorrowedCall& call);
 
  private:
-  std::array<RepeatedRun, kRecords> runs_;
-  std::array<uint64_t, kRecords> used_{};  // when each was last matched or handed out
+  std::array<RepeatedRun, kRecords + 1> runs_;  // one spare
+  std::array<uint64_t, kRecords + 1> used_{};   // when each was last matched or recorded; 0: not
   uint64_t clock_ = 0;
 };
 

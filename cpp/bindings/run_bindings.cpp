@@ -292,8 +292,7 @@ py::list run(const SessionHandle& self, py::handle output_names, py::handle inpu
                         self.outputs.get());
   }
   // Prepared where the next call can find it; what cannot be recorded is let go after the run.
-  RepeatedRun& repeated = records->vacant();
-  repeated.record(model, output_names, input_feed, out, call);
+  RepeatedRun& repeated = records->record(model, output_names, input_feed, out, call);
   const ForgetUnrecorded forget{&repeated};
   return run_borrowed(call, model, options, self.bind_fixed_outputs, RunStart::kBusy,
                       self.outputs.get(), &repeated.prepared(), repeated.key());

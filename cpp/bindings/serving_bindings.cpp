@@ -268,8 +268,9 @@ class ThreadRequest {
     const std::shared_ptr<Model> model = std::const_pointer_cast<Model>(batcher.shared_model());
     if (!matched_) {
       for (size_t k = 0; k < model->outputs().size(); ++k) call.request.outputs.push_back(k);
-      repeated_ = records_ != nullptr ? &records_->vacant() : nullptr;
-      if (repeated_ != nullptr) repeated_->record(model, py::none(), feed_, py::none(), call);
+      if (records_ != nullptr) {
+        repeated_ = &records_->record(model, py::none(), feed_, py::none(), call);
+      }
     }
     const ForgetUnrecorded forget{repeated_};
     bool bind_fixed_outputs = true;
