@@ -47,6 +47,10 @@ class RepeatedRun {
   int64_t leading_dim() const noexcept {
     return inputs_.empty() || inputs_[0].array.rank == 0 ? 0 : inputs_[0].array.dims[0];
   }
+  // The memory of the first recorded input (null: none), which tells most calls apart at once.
+  const void* first_data() const noexcept {
+    return inputs_.empty() ? nullptr : inputs_[0].array.data;
+  }
   // Whether record() recorded the call (its arrays are read in place, from plain dicts).
   bool recorded() const noexcept { return valid_; }
   // After a recorded run: empties prepared() unless it was recorded (it may hold copies).
