@@ -36,19 +36,31 @@ class QueueFullError(FastortError): ...
 """
 
 
-# Bindings returning py::list / py::dict, and the methods whose signatures come from their
-# docstrings (SessionHandle.run, BoundRun.run, SessionHandle.__call__), are spelled out for
-# type checkers.
+# Bindings returning py::list / py::dict, and the METH_FASTCALL methods, whose docstrings give
+# CPython a text signature (so that inspect.signature works) without types, are spelled out
+# for type checkers.
 SIGNATURES = {
-    "def run(self, output_names, input_feed, run_options = None, *, out = None) -> list:": (
+    "def run(self, output_names, input_feed, run_options = None, *, out = None):": (
         "def run(self, output_names: typing.Sequence[str] | None,"
         " input_feed: typing.Mapping[str, typing.Any],"
         " run_options: RunOptionsBase | None = None, *,"
         " out: typing.Mapping[str, numpy.ndarray[typing.Any, typing.Any]] | None = None)"
         " -> list[typing.Any]:"
     ),
-    "def run(self, run_options = None) -> list:": (
+    "def run(self, run_options = None):": (
         "def run(self, run_options: RunOptionsBase | None = None) -> list[typing.Any]:"
+    ),
+    "def run(self, feed, *, timeout = None):": (
+        "def run(self, feed: typing.Any, *, timeout: typing.Any = None) -> list[typing.Any]:"
+    ),
+    "def submit(self, feed, *, timeout = None):": (
+        "def submit(self, feed: typing.Any, *, timeout: typing.Any = None) -> BatchFuture:"
+    ),
+    "def _submit_or_run(self, feed, *, timeout = None):": (
+        "def _submit_or_run(self, feed: typing.Any, *, timeout: typing.Any = None) -> typing.Any:"
+    ),
+    "def result(self, timeout = None):": (
+        "def result(self, timeout: typing.Any = None) -> list[typing.Any]:"
     ),
     "def __call__(self, **kwargs) -> dict:": (
         "def __call__(self, **kwargs: typing.Any) -> dict[str, typing.Any]:"

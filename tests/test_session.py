@@ -176,3 +176,25 @@ def test_versions():
     assert fastort.__version__
     major, minor = (int(p) for p in fastort.ort_version().split(".")[:2])
     assert (major, minor) >= (1, 21)
+
+
+def test_native_methods_have_signatures(add_path, xy):
+    # The methods implemented as METH_FASTCALL functions give CPython a text signature, so
+    # that inspect, help() and editors see their parameters as those of Python functions.
+    import inspect
+
+    session = fastort.Session(add_path)
+    x, y = xy
+    with fastort.Batcher(session) as batcher:
+        methods = {
+            session.run: "(output_names, input_feed, run_options=None, *, out=None)",
+            session.prepare({"x": x, "y": y}).run: "(run_options=None)",
+            batcher.run: "(feed, *, timeout=None)",
+            batcher.submit: "(feed, *, timeout=None)",
+            batcher.submit({"x": x, "y": y}).result: "(timeout=None)",
+        }
+        for method, expected in methods.items():
+            assert str(inspect.signature(method)) == expected, method
+            assert method.__doc__ and not method.__doc__.startswith(method.__name__ + "(")
+        bound = inspect.signature(session.run).bind(None, {"x": x, "y": y}, out=None)
+        np.testing.assert_array_equal(session.run(*bound.args, **bound.kwargs)[0], x + y)

@@ -310,11 +310,12 @@ PyObject* run_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
 PyMethodDef g_run_method = {
     "run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&run_fastcall<BoundRun>)),
     METH_FASTCALL | METH_KEYWORDS,
-    "run(self, run_options=None) -> list\n\nRuns the model on the bound arrays, as\n"
+    "run($self, run_options=None)\n--\n\nRuns the model on the bound arrays, as\n"
     "SessionHandle.run(output_names, input_feed, run_options, out=out) would."};
 
 constexpr const char* kPreparedRunDoc =
-    R"doc(run(self, run_options=None) -> list
+    R"doc(run($self, run_options=None)
+--
 
 Runs the model on what the prepared arrays hold now; returns the outputs in the order of
 `output_names` (the out arrays themselves for outputs given in `out`, new arrays for the

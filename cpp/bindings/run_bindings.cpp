@@ -309,7 +309,8 @@ py::dict call(py::handle self_object, const py::kwargs& inputs) {
 }
 
 constexpr const char* kRunDoc =
-    R"doc(run(self, output_names, input_feed, run_options=None, *, out=None) -> list
+    R"doc(run($self, output_names, input_feed, run_options=None, *, out=None)
+--
 
 Run the model; returns outputs in the order of `output_names` (None or []: all outputs).
 

@@ -464,14 +464,14 @@ PyObject* result_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t narg
 PyMethodDef g_result_method = {
     "result", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&result_fastcall)),
     METH_FASTCALL | METH_KEYWORDS,
-    "result(self, timeout: typing.Any = None) -> list[typing.Any]\n\n"
+    "result($self, timeout=None)\n--\n\n"
     "The outputs (the list run() returns for these rows), waiting without the GIL;\n"
     "raises the request's error, concurrent.futures.CancelledError or TimeoutError."};
 
 PyMethodDef g_submit_method = {
     "submit", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&submit_fastcall)),
     METH_FASTCALL | METH_KEYWORDS,
-    "submit(self, feed: typing.Any, *, timeout: typing.Any = None) -> BatchFuture\n\n"
+    "submit($self, feed, *, timeout=None)\n--\n\n"
     "Queues one request: `feed` maps every input name to its rows (first axis: rows).\n"
     "Returns a BatchFuture whose result() is the list run(None, feed) would return.\n"
     "With `timeout` (seconds), a request not started by then fails with\n"
@@ -481,14 +481,14 @@ PyMethodDef g_submit_or_run_method = {
     "_submit_or_run",
     reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&submit_or_run_fastcall)),
     METH_FASTCALL | METH_KEYWORDS,
-    "_submit_or_run(self, feed: typing.Any, *, timeout: typing.Any = None) -> typing.Any\n\n"
+    "_submit_or_run($self, feed, *, timeout=None)\n--\n\n"
     "submit(), but a request run at once on this thread returns its outputs (a list),\n"
     "or raises its run's error, instead of a future that is done already."};
 
 PyMethodDef g_run_method = {
     "run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&run_fastcall)),
     METH_FASTCALL | METH_KEYWORDS,
-    "run(self, feed: typing.Any, *, timeout: typing.Any = None) -> list[typing.Any]\n\n"
+    "run($self, feed, *, timeout=None)\n--\n\n"
     "submit(feed).result() in one call: the outputs of this request's rows. When the\n"
     "batcher is idle, or the model's runs are quick, the request runs at once on this\n"
     "thread, without a copy."};
