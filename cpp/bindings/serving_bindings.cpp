@@ -284,11 +284,10 @@ class ThreadRequest {
     };
     py::list outputs;
     try {
-      outputs =
-          repeated_ == nullptr
-              ? run_borrowed(call, model, nullptr, bind_fixed_outputs, start, outputs_of(batcher))
-              : run_borrowed(call, model, nullptr, bind_fixed_outputs, start, outputs_of(batcher),
-                             &repeated_->prepared(), repeated_->key());
+      // A nested call (no records) runs the full path.
+      outputs = run_borrowed(call, model, nullptr, bind_fixed_outputs, start, outputs_of(batcher),
+                             repeated_ != nullptr ? &repeated_->prepared() : nullptr,
+                             repeated_ != nullptr ? repeated_->key() : 0);
     } catch (...) {
       took_ms();
       throw;
