@@ -1,5 +1,6 @@
 // The batcher against a real runtime: rows in and out, isolation, shapes, close, cancel.
 #include <atomic>
+#include <future>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -53,11 +54,13 @@ void check_rows_from_many_threads(int workers) {
   load();
   Batcher batcher(doubler(), BatcherOptions{8, 1.0, 4096, workers});
   std::atomic<int> wrong{0};
+  std::atomic<int64_t> sent{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       for (int n = 0; n < 200; ++n) {
         const int rows = 1 + (n + t) % 3;
+        sent += rows;
         std::vector<float> x(static_cast<size_t>(rows) * 2);
         for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(t * 1000 + n + i);
         // Odd threads run (at once when the batcher is idle), even ones submit.
@@ -80,6 +83,11 @@ void check_rows_from_many_threads(int workers) {
   const BatcherStats stats = batcher.stats();
   CHECK(stats.requests == 8 * 200);
   CHECK(stats.batches >= 1 && stats.batches <= stats.requests);
+  // Every row counted once, though clients may ask before a worker is done handing out.
+  int64_t rows = 0;
+  for (const auto& [batch_rows, count] : stats.batch_rows)
+    rows += batch_rows * static_cast<int64_t>(count);
+  CHECK(rows == sent.load());
 }
 
 TEST_CASE(requests_get_their_own_rows_from_many_threads) { check_rows_from_many_threads(1); }
@@ -199,6 +207,48 @@ TEST_CASE(stats_keep_the_latest_timings) {
   CHECK(stats.batches == 5000 && stats.run_ms.size() == 4096);
   CHECK(stats.queue_delay_ms.size() == 4096);
   for (double ms : stats.run_ms) CHECK(ms >= 0);
+}
+
+// A client woken by its request finds it counted: each run, and each request dropped, is
+// counted before the requests it concerns complete (a completion hook runs on the worker, at
+// the moment the client would wake).
+TEST_CASE(stats_count_a_request_before_it_completes) {
+  load();
+  Batcher batcher(gatherer(), BatcherOptions{8, 1.0, 16});
+  std::vector<int64_t> good = {1, 2, 3}, bad = {20};
+  TensorView view;
+  view.type = ElementType::kInt64;
+  // Whether the statistics had counted `batches` runs and `timed_out` requests when `request`
+  // completed.
+  const auto counted_when_done = [&](const std::shared_ptr<BatchRequest>& request, uint64_t batches,
+                                     uint64_t timed_out) {
+    std::promise<bool> counted;
+    request->on_done([&](const std::shared_ptr<BatchRequest>&) {
+      const BatcherStats stats = batcher.stats();
+      counted.set_value(stats.batches == batches && stats.timed_out == timed_out);
+    });
+    return counted.get_future().get();
+  };
+  for (uint64_t n = 0; n < 50; ++n) {
+    view.data = good.data();
+    view.shape = {3};
+    auto request = batcher.submit({{"i", view}});
+    CHECK(counted_when_done(request, 2 * n + 1, n));
+    CHECK(request->state() == BatchRequest::State::kDone);
+
+    view.data = bad.data();
+    view.shape = {1};
+    request = batcher.submit({{"i", view}});  // fails in ORT: a run all the same
+    CHECK(counted_when_done(request, 2 * n + 2, n));
+    CHECK(request->state() == BatchRequest::State::kFailed);
+
+    view.data = good.data();
+    request = batcher.submit({{"i", view}}, 1e-9);  // late when the worker takes it
+    CHECK(counted_when_done(request, 2 * n + 2, n + 1));
+    CHECK(request->error() && request->error()->kind() == ErrorKind::kTimedOut);
+  }
+  const BatcherStats stats = batcher.stats();
+  CHECK(stats.batch_rows == (std::vector<std::pair<int64_t, uint64_t>>{{1, 50}, {3, 50}}));
 }
 
 TEST_CASE(one_bad_request_fails_alone) {
@@ -322,7 +372,8 @@ void check_close_drains_and_refuses_and_cancel_drops(int workers) {
   std::vector<float> x(2, 1.0f);
   std::vector<std::shared_ptr<BatchRequest>> requests;
   int refused = 0;
-  for (int n = 0; n < 50; ++n) {
+  // Several workers may keep up with one submitter for a while: it goes on until refused.
+  for (int n = 0; n < 50 || (refused == 0 && n < 100000); ++n) {
     try {
       requests.push_back(batcher->submit({{"x", view_of(x, {1, 2})}}));
     } catch (const Error& error) {

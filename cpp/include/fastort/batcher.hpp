@@ -197,7 +197,9 @@ class Batcher {
   std::vector<const TensorView*> check_request(const std::vector<NamedInput>& inputs) const;
   std::shared_ptr<BatchRequest> queue(const std::vector<const TensorView*>& inputs,
                                       double timeout_seconds);
-  static void record(Shared& s, const detail::BatchOutcome& outcome);  // with the lock held
+  // Adds a run's outcome to the statistics; takes the lock (the runs tell it before their
+  // requests complete).
+  static void record(Shared& s, const detail::BatchOutcome& outcome);
   // run_here(), or with `only_if_idle` run_here_if_idle(), for a checked request of `rows`.
   std::optional<HereRun> start_here_run(int64_t rows, bool only_if_idle);
 

@@ -32,6 +32,55 @@ Error as_error(const std::exception& error) {
   return Error(ErrorKind::kRuntime, error.what());
 }
 
+// A batch's outcome as its requests complete: count() tells the CountOutcome what was added
+// since it was last told, before the requests that added it complete.
+class Tally {
+ public:
+  explicit Tally(const CountOutcome& count) : count_(count) {}
+
+  BatchOutcome& outcome() noexcept { return whole_; }
+
+  void count() {
+    if (!count_) return;
+    const Told now{whole_.runs,
+                   whole_.cancelled,
+                   whole_.timed_out,
+                   static_cast<ptrdiff_t>(whole_.run_rows.size()),
+                   static_cast<ptrdiff_t>(whole_.queue_delay_ms.size()),
+                   static_cast<ptrdiff_t>(whole_.run_ms.size())};
+    if (now == told_) return;
+    if (told_ == Told{}) {
+      count_(whole_);  // the first part is the whole so far: told without a copy
+    } else {
+      BatchOutcome part;
+      part.runs = now.runs - told_.runs;
+      part.cancelled = now.cancelled - told_.cancelled;
+      part.timed_out = now.timed_out - told_.timed_out;
+      part.run_rows.assign(whole_.run_rows.begin() + told_.run_rows, whole_.run_rows.end());
+      part.queue_delay_ms.assign(whole_.queue_delay_ms.begin() + told_.queue_delay_ms,
+                                 whole_.queue_delay_ms.end());
+      part.run_ms.assign(whole_.run_ms.begin() + told_.run_ms, whole_.run_ms.end());
+      count_(part);
+    }
+    told_ = now;
+  }
+
+ private:
+  struct Told {
+    uint64_t runs = 0, cancelled = 0, timed_out = 0;
+    ptrdiff_t run_rows = 0, queue_delay_ms = 0, run_ms = 0;
+    bool operator==(const Told& other) const {
+      return runs == other.runs && cancelled == other.cancelled && timed_out == other.timed_out &&
+             run_rows == other.run_rows && queue_delay_ms == other.queue_delay_ms &&
+             run_ms == other.run_ms;
+    }
+  };
+
+  const CountOutcome& count_;
+  BatchOutcome whole_;
+  Told told_;
+};
+
 // Counts one call into ONNX Runtime while it lasts.
 class InOrt {
  public:
@@ -170,25 +219,26 @@ void Batch::copy_rows(const std::vector<const TensorView*>& inputs, int64_t firs
 }
 
 BatchOutcome run_batch(const std::shared_ptr<const Model>& model_ptr, Batch& batch,
-                       std::atomic<int>* in_ort) {
+                       std::atomic<int>* in_ort, const CountOutcome& count) {
   const Model& model = *model_ptr;
-  BatchOutcome outcome;
+  Tally tally(count);
+  BatchOutcome& outcome = tally.outcome();
   const Clock::time_point now = Clock::now();
   // Requests cancelled or past their timeout are dropped, and the rows of the others moved
-  // down over theirs, before anything runs.
+  // down over theirs, before anything runs. A late request is taken (started) first, so that
+  // a cancel cannot race its failing once counted.
   std::vector<Batch::Entry> live;
+  std::vector<std::shared_ptr<BatchRequest>> late;
   int64_t rows = 0;
   for (Batch::Entry& entry : batch.requests) {
-    const auto& deadline = entry.request->deadline();
-    if (deadline && *deadline <= now) {
-      const Error late(ErrorKind::kTimedOut,
-                       "the request was not started within its timeout of " +
-                           seconds_text(*deadline - entry.request->submitted()));
-      if (entry.request->fail(late)) ++outcome.timed_out;
-      continue;
-    }
     if (!entry.request->start()) {
       ++outcome.cancelled;
+      continue;
+    }
+    const auto& deadline = entry.request->deadline();
+    if (deadline && *deadline <= now) {
+      late.push_back(entry.request);
+      ++outcome.timed_out;
       continue;
     }
     outcome.queue_delay_ms.push_back(ms_between(entry.request->submitted(), now));
@@ -203,27 +253,45 @@ BatchOutcome run_batch(const std::shared_ptr<const Model>& model_ptr, Batch& bat
     live.push_back({entry.request, rows});
     rows += entry.request->rows();
   }
-  if (live.empty()) return outcome;
+  if (!late.empty()) {
+    tally.count();
+    for (const auto& request : late) {
+      request->fail(Error(ErrorKind::kTimedOut,
+                          "the request was not started within its timeout of " +
+                              seconds_text(*request->deadline() - request->submitted())));
+    }
+  }
+  if (live.empty()) {
+    tally.count();
+    return std::move(outcome);
+  }
   const auto run = [&](int64_t first_row, int64_t count) {
     const RunRequest request = request_for(model, batch, first_row, count);
     const Clock::time_point start = Clock::now();
     ++outcome.runs;
     outcome.run_rows.push_back(count);
     const InOrt counted(in_ort);
-    std::vector<OwnedValue> results = model.run(request);
+    std::vector<OwnedValue> results;
+    try {
+      results = model.run(request);
+    } catch (...) {
+      tally.count();  // a failed run counts too, before its requests fail
+      throw;
+    }
     const Clock::time_point end = Clock::now();
     outcome.run_ms.push_back(ms_between(start, end));
     // As in run_alone: a batch of one request's rows teaches that request's callers.
     model.quick_runs().record(run_key(request.inputs), end - start, false, RunStart::kWoken);
+    tally.count();
     return results;
   };
   try {
     deliver(model_ptr, run(0, rows), live, rows);
-    return outcome;
+    return std::move(outcome);
   } catch (const std::exception& error) {
     if (live.size() == 1) {
       live[0].request->fail(as_error(error));
-      return outcome;
+      return std::move(outcome);
     }
   }
   // One request made the batch fail: each runs alone, so only the culprit gets an error.
@@ -235,14 +303,16 @@ BatchOutcome run_batch(const std::shared_ptr<const Model>& model_ptr, Batch& bat
       entry.request->fail(as_error(error));
     }
   }
-  return outcome;
+  return std::move(outcome);
 }
 
 BatchOutcome run_alone(const std::shared_ptr<const Model>& model_ptr,
                        const std::vector<const TensorView*>& inputs,
-                       const std::shared_ptr<BatchRequest>& request, std::atomic<int>* in_ort) {
+                       const std::shared_ptr<BatchRequest>& request, std::atomic<int>* in_ort,
+                       const CountOutcome& count) {
   const Model& model = *model_ptr;
-  BatchOutcome outcome;
+  Tally tally(count);
+  BatchOutcome& outcome = tally.outcome();
   request->start();
   outcome.queue_delay_ms.push_back(0);
   RunRequest run;
@@ -263,11 +333,13 @@ BatchOutcome run_alone(const std::shared_ptr<const Model>& model_ptr,
     // it, so a slow one says nothing against an expectation (QuickRuns::record). Its thread
     // has often just woken from waiting for its last request's run.
     model.quick_runs().record(run_key(run.inputs), end - start, false, RunStart::kWoken);
+    tally.count();
     deliver(model_ptr, std::move(results), {{request, 0}}, request->rows());
   } catch (const std::exception& error) {
+    tally.count();
     request->fail(as_error(error));
   }
-  return outcome;
+  return std::move(outcome);
 }
 
 }  // namespace fastort::detail

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -50,19 +51,24 @@ struct BatchOutcome {
   std::vector<double> queue_delay_ms, run_ms;
 };
 
+// Told a part of a batch's outcome before any request it concerns completes, so that a client
+// woken by its request finds that request counted (Batcher::stats). Called on the running
+// thread, without the caller's locks; each part is counted once.
+using CountOutcome = std::function<void(const BatchOutcome&)>;
+
 // Runs the batch's requests that are neither cancelled nor past their timeout, and completes
 // every request. When the batch fails in ONNX Runtime, each request runs again alone, so
-// only the culprit fails, with the error of its own run.
+// only the culprit fails, with the error of its own run. Returns the whole outcome.
 // `in_ort`, when given, counts the calls into ONNX Runtime in progress: the batcher tells by it
 // whether a request arrives under load (not while the worker only hands results out).
 BatchOutcome run_batch(const std::shared_ptr<const Model>& model, Batch& batch,
-                       std::atomic<int>* in_ort = nullptr);
+                       std::atomic<int>* in_ort = nullptr, const CountOutcome& count = {});
 
 // Runs one request alone on the caller's arrays (model order), without copying them, and
 // completes it.
 BatchOutcome run_alone(const std::shared_ptr<const Model>& model,
                        const std::vector<const TensorView*>& inputs,
                        const std::shared_ptr<BatchRequest>& request,
-                       std::atomic<int>* in_ort = nullptr);
+                       std::atomic<int>* in_ort = nullptr, const CountOutcome& count = {});
 
 }  // namespace fastort::detail

@@ -235,16 +235,15 @@ std::shared_ptr<BatchRequest> Batcher::run(const std::vector<NamedInput>& inputs
   ++s.requests;
   s.in_ort.fetch_add(1, std::memory_order_relaxed);
   lock.unlock();
-  detail::BatchOutcome outcome;
   try {
-    outcome = detail::run_alone(model_, views, request);
+    detail::run_alone(model_, views, request, nullptr,
+                      [&s](const detail::BatchOutcome& outcome) { record(s, outcome); });
   } catch (...) {  // run_alone completes the request with ORT's errors; this is bad_alloc
     request->fail(Error(ErrorKind::kRuntime, "out of memory"));
   }
   s.in_ort.fetch_sub(1, std::memory_order_relaxed);
   lock.lock();
   --s.running;
-  record(s, outcome);
   // Requests that came meanwhile were queued under load: the workers may run them now.
   if (!s.batches.empty()) s.work.notify_all();
   if (s.closing) s.idle.notify_all();
@@ -440,6 +439,10 @@ void Batcher::work(const std::shared_ptr<Shared>& shared, const std::shared_ptr<
   Shared& s = *shared;
   const auto max_delay = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double, std::milli>(options.max_delay_ms));
+  // Counted before the batch's requests complete: a client sees its request in stats().
+  const detail::CountOutcome count = [&s](const detail::BatchOutcome& outcome) {
+    record(s, outcome);
+  };
   std::unique_lock<std::mutex> lock(s.mutex);
   // The oldest batch no other worker has claimed, or null.
   const auto unclaimed = [&]() -> detail::Batch* {
@@ -480,16 +483,16 @@ void Batcher::work(const std::shared_ptr<Shared>& shared, const std::shared_ptr<
     s.cycle_peak = s.queued;
     ++s.running;
     lock.unlock();
-    const detail::BatchOutcome outcome = detail::run_batch(model, *taken, &s.in_ort);
+    detail::run_batch(model, *taken, &s.in_ort, count);
     lock.lock();
     --s.running;
-    record(s, outcome);
   }
   ++s.finished;
   s.idle.notify_all();
 }
 
 void Batcher::record(Shared& s, const detail::BatchOutcome& outcome) {
+  std::lock_guard<std::mutex> lock(s.mutex);
   s.runs += outcome.runs;
   s.cancelled += outcome.cancelled;
   s.timed_out += outcome.timed_out;
