@@ -488,6 +488,7 @@ def test_result_timeout_is_concurrent_futures_timeout(slow_session):
 
 
 # ---- cancel, close, callbacks --------------------------------------------------------------
+# ---- cancel, close, callbacks --------------------------------------------------------------
 
 
 def test_every_hook_of_a_pending_future_fires(slow_session):
@@ -824,6 +825,33 @@ def test_exit_without_close_is_clean(add_path):
         print("bye")
         """,
         add_path,
+        timeout=60,
+    )
+    assert process.returncode == 0 and "bye" in process.stdout, describe(process)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_exit_while_done_callbacks_wait_for_the_gil_is_clean(save, workers):
+    # The workers run done-callbacks, for which they take the GIL: at exit Python ends a thread
+    # that waits for it, and the batcher's teardown must not wait for such a worker. The main
+    # thread keeps the GIL until it exits, so that the workers wait for it then.
+    process = run_python(
+        """
+        import sys, time, numpy as np, fastort
+        session = fastort.Session(sys.argv[1], threads=1)
+        batcher = fastort.Batcher(session, workers=int(sys.argv[2]))
+        x = np.ones((64, 256), np.float32)
+        called = []
+        for _ in range(20):
+            batcher.submit({"x": x}).add_done_callback(called.append)
+        sys.setswitchinterval(1000)
+        began = time.perf_counter()
+        while time.perf_counter() - began < 0.5:
+            pass
+        print("bye")
+        """,
+        save(mlp_model(width=256, layers=12), "slow.onnx"),
+        str(workers),
         timeout=60,
     )
     assert process.returncode == 0 and "bye" in process.stdout, describe(process)

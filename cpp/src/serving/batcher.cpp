@@ -137,6 +137,19 @@ struct Batcher::Shared {
 
 namespace {
 
+// Calls `f` when it goes out of scope, however the scope is left.
+template <typename F>
+class Finally {
+ public:
+  explicit Finally(F f) : f_(std::move(f)) {}
+  ~Finally() { f_(); }
+  Finally(const Finally&) = delete;
+  Finally& operator=(const Finally&) = delete;
+
+ private:
+  F f_;
+};
+
 // A batcher made before fork() (in process generation `made`) has no workers in the child: it
 // refuses requests there.
 void refuse_if_forked(uint64_t made) {
@@ -444,6 +457,16 @@ void Batcher::work(const std::shared_ptr<Shared>& shared, const std::shared_ptr<
     record(s, outcome);
   };
   std::unique_lock<std::mutex> lock(s.mutex);
+  // The worker's end, counted however it comes: a done-callback run on this thread takes the
+  // GIL, and Python ends a thread waiting for it once the interpreter shuts down by unwinding
+  // it (pthread_exit) from there. close() must not wait for a worker gone that way.
+  bool in_batch = false;
+  const Finally counted_out([&] {
+    if (!lock.owns_lock()) lock.lock();
+    if (in_batch) --s.running;
+    ++s.finished;
+    s.idle.notify_all();
+  });
   // The oldest batch no other worker has claimed, or null.
   const auto unclaimed = [&]() -> detail::Batch* {
     for (const auto& batch : s.batches) {
@@ -482,13 +505,13 @@ void Batcher::work(const std::shared_ptr<Shared>& shared, const std::shared_ptr<
     s.clients = *std::max_element(s.recent_peaks.begin(), s.recent_peaks.end());
     s.cycle_peak = s.queued;
     ++s.running;
+    in_batch = true;
     lock.unlock();
     detail::run_batch(model, *taken, &s.in_ort, count);
     lock.lock();
+    in_batch = false;
     --s.running;
   }
-  ++s.finished;
-  s.idle.notify_all();
 }
 
 void Batcher::record(Shared& s, const detail::BatchOutcome& outcome) {
