@@ -62,6 +62,21 @@ SIGNATURES = {
     "def result(self, timeout = None):": (
         "def result(self, timeout: typing.Any = None) -> list[typing.Any]:"
     ),
+    # BatchFuture, a type of its own (not a pybind11 class).
+    "def add_done_callback(self, fn):": (
+        "def add_done_callback(self, fn: typing.Callable[[BatchFuture], object]) -> None:"
+    ),
+    "def cancel(self):": "def cancel(self) -> bool:",
+    "def cancelled(self):": "def cancelled(self) -> bool:",
+    "def done(self):": "def done(self) -> bool:",
+    "def running(self):": "def running(self) -> bool:",
+    "def exception(self, timeout = None):": (
+        "def exception(self, timeout: typing.Any = None) -> BaseException | None:"
+    ),
+    "def __reduce_ex__(self, protocol):": (
+        "def __reduce_ex__(self, protocol: typing.SupportsIndex, /) -> typing.NoReturn:"
+    ),
+    "def __repr__(self):": "def __repr__(self) -> str:",
     "def __call__(self, **kwargs) -> dict:": (
         "def __call__(self, **kwargs: typing.Any) -> dict[str, typing.Any]:"
     ),

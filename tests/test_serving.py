@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -485,6 +486,47 @@ def test_result_timeout_is_concurrent_futures_timeout(slow_session):
             queued.result(timeout=0)
         queued.result(timeout=60)
         long_run.result(timeout=60)
+
+
+def test_a_future_says_its_state_and_is_made_only_by_submit(slow_session):
+    with fastort.Batcher(slow_session) as batcher:
+        long_run = start_long_run(batcher)
+        queued = batcher.submit({"x": np.ones((1, 256), np.float32)})
+        dropped = batcher.submit({"x": np.ones((1, 256), np.float32)})
+        assert repr(long_run).endswith("state=running>")
+        assert repr(queued).startswith("<BatchFuture at 0x") and "state=pending" in repr(queued)
+        assert dropped.cancel() and repr(dropped).endswith("state=cancelled>")
+        long_run.result(timeout=60)
+        assert repr(long_run).endswith("state=finished returned list>")
+        alive = weakref.ref(queued)
+        queued.result(timeout=60)
+        del queued
+        gc.collect()
+        assert alive() is None
+    future_type = type(long_run)
+    assert future_type is fastort.BatchFuture and future_type.__module__ == "fastort._core"
+    with pytest.raises(TypeError, match="cannot create"):
+        fastort.BatchFuture()
+    with pytest.raises(TypeError):
+        object.__new__(fastort.BatchFuture)
+    with pytest.raises(TypeError, match="not an acceptable base type"):
+        type("Mine", (fastort.BatchFuture,), {})
+    # Its methods on anything else, and bad arguments, raise TypeError.
+    for method in ("done", "running", "cancelled", "cancel", "result", "exception"):
+        with pytest.raises(TypeError):
+            getattr(fastort.BatchFuture, method)(object())
+    with pytest.raises(TypeError, match="multiple values for timeout"):
+        long_run.result(1, timeout=1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'wait'"):
+        long_run.exception(wait=1)
+    with pytest.raises(TypeError, match="at most 1 argument"):
+        long_run.result(1, 2)
+    with pytest.raises(TypeError, match="fn"):
+        long_run.add_done_callback()
+    called: list[object] = []
+    long_run.add_done_callback(fn=called.append)  # done: called at once, here
+    assert called == [long_run]
+    assert long_run.exception(timeout=0) is None
 
 
 # ---- cancel, close, callbacks --------------------------------------------------------------

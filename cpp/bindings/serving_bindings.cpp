@@ -1,13 +1,12 @@
 // The batcher, its futures, and their hand-off to threads (a result() that waits without the
 // GIL) and to asyncio (a completion queue the event loop watches).
-#include <pybind11/gil_safe_call_once.h>
 #include <pybind11/stl.h>
 
 #include <atomic>
 #include <chrono>
-#include <cmath>
 #include <optional>
 
+#include "batch_future.hpp"
 #include "bindings.hpp"
 #include "fastort/batcher.hpp"
 #include "fastort/completion_queue.hpp"
@@ -22,121 +21,6 @@ namespace py = pybind11;
 
 namespace fastort::bindings {
 namespace {
-
-// What a BatchFuture is in Python: the request, and its Python-side state (the outputs once
-// built, so result() always returns the same arrays; callbacks added before completion).
-struct FutureHandle {
-  std::shared_ptr<BatchRequest> request;
-  py::object outputs;
-  py::object callbacks;  // a list once one is added: most futures never get one
-};
-
-FutureHandle& future_of(py::handle self) { return initialized<FutureHandle>(self, "BatchFuture"); }
-
-py::object futures_module() {
-  // GIL-safe and leaked, as ort_logger in runtime_bindings.cpp.
-  PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> module;
-  return module
-      .call_once_and_store_result(
-          [] { return py::object(py::module_::import("concurrent.futures")); })
-      .get_stored();
-}
-
-// Longer than any process lives, and about the most a clock's duration holds (in ns, 64-bit):
-// a wait this long has no limit, a request's timeout may not be longer.
-constexpr double kLongestSeconds = 1e9;
-
-// A number of seconds as a double; an int too large for one is infinite.
-double seconds_of(py::handle value) {
-  const double seconds = PyFloat_AsDouble(value.ptr());
-  if (seconds == -1.0 && PyErr_Occurred()) {
-    if (!PyErr_ExceptionMatches(PyExc_OverflowError)) throw py::error_already_set();
-    PyErr_Clear();
-    const int negative = PyObject_RichCompareBool(value.ptr(), py::int_(0).ptr(), Py_LT);
-    if (negative < 0) throw py::error_already_set();
-    return negative != 0 ? -HUGE_VAL : HUGE_VAL;
-  }
-  return seconds;
-}
-
-// Waits without the GIL; raises concurrent.futures.TimeoutError when `timeout` passes first.
-void wait_for(const BatchRequest& request, py::handle timeout) {
-  double seconds = -1;
-  if (!timeout.is_none()) {
-    seconds = seconds_of(timeout);
-    if (std::isnan(seconds) || seconds < 0) seconds = 0;
-    if (seconds > kLongestSeconds) seconds = -1;  // no limit
-  }
-  if (!request.done() && !without_gil([&] { return request.wait(seconds); })) {
-    PyErr_SetNone(futures_module().attr("TimeoutError").ptr());
-    throw py::error_already_set();
-  }
-}
-
-py::object result(py::handle self, py::handle timeout) {
-  FutureHandle& future = future_of(self);
-  wait_for(*future.request, timeout);
-  switch (future.request->state()) {
-    case BatchRequest::State::kCancelled:
-      PyErr_SetNone(futures_module().attr("CancelledError").ptr());
-      throw py::error_already_set();
-    case BatchRequest::State::kFailed:
-      throw *future.request->error();
-    default:
-      break;
-  }
-  if (!future.outputs) {
-    py::list outputs;
-    for (const RequestOutput& output : future.request->outputs()) {
-      outputs.append(shared_view(output.view, output.owner));
-    }
-    future.outputs = std::move(outputs);
-  }
-  return future.outputs;
-}
-
-py::object exception(py::handle self, py::handle timeout) {
-  FutureHandle& future = future_of(self);
-  wait_for(*future.request, timeout);
-  if (future.request->state() == BatchRequest::State::kCancelled) {
-    PyErr_SetNone(futures_module().attr("CancelledError").ptr());
-    throw py::error_already_set();
-  }
-  if (future.request->state() != BatchRequest::State::kFailed) return py::none();
-  set_python_error(*future.request->error());
-  py::error_already_set raised;  // fetches the exception just set
-  return raised.value();
-}
-
-// Calls the future's callbacks, on the thread that completed the request. That may be the
-// batcher's worker, which then takes the GIL; not during interpreter shutdown, when the
-// references are left as they are.
-void run_callbacks(PyObject* future_object) {
-  if (is_finalizing()) return;
-  py::gil_scoped_acquire gil;
-  auto future = py::reinterpret_steal<py::object>(future_object);
-  const py::object callbacks = std::move(future_of(future).callbacks);
-  for (py::handle callback : callbacks) {
-    try {
-      callback(future);
-    } catch (py::error_already_set& error) {
-      // As concurrent.futures does: a failing callback is reported, the others still run.
-      error.discard_as_unraisable(py::reinterpret_borrow<py::object>(callback));
-    }
-  }
-}
-
-void add_done_callback(py::handle self, py::object callback) {
-  FutureHandle& future = future_of(self);
-  const bool first = !future.callbacks;
-  if (first) future.callbacks = py::list();
-  py::list(future.callbacks).append(std::move(callback));
-  if (!first) return;
-  // The hook holds a reference to the future, released by run_callbacks under the GIL.
-  PyObject* held = self.ptr();
-  Py_INCREF(held);
-  future.request->on_done([held](const std::shared_ptr<BatchRequest>&) { run_callbacks(held); });
-}
 
 py::dict stats_of(const Batcher& batcher) {
   const BatcherStats stats = batcher.stats();
@@ -329,18 +213,17 @@ py::object submit(py::handle self, py::handle feed, py::handle timeout,
     Batcher::HereRun here = request.run_here(batcher);
     if (done_as_outputs) return request.run(batcher, here, *start);
     try {
-      return py::cast(
-          FutureHandle{done_request(), request.run(batcher, here, *start), py::object()});
+      return make_future(done_request(), request.run(batcher, here, *start));
     } catch (const Error& error) {
       auto failed = std::make_shared<BatchRequest>(0, std::nullopt);
       failed->start();
       failed->fail(error);
-      return py::cast(FutureHandle{std::move(failed), py::object(), py::object()});
+      return make_future(std::move(failed));
     }
   }
   // The rows are copied during submit: the arrays need not outlive it.
   auto queued = batcher.submit(request.inputs(batcher), seconds);
-  return py::cast(FutureHandle{std::move(queued), py::object(), py::object()});
+  return make_future(std::move(queued));
 }
 
 // submit() and result() in one call: a quick run happens here (ThreadRequest::run), and so does
@@ -434,39 +317,6 @@ PyObject* submit_or_run_fastcall(PyObject* self, PyObject* const* args, Py_ssize
   });
 }
 
-// BatchFuture.result(timeout=None), as a METH_FASTCALL method: a quick request's future is
-// made and read in a few microseconds, of which pybind11's dispatcher would take a tenth.
-PyObject* result_fastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
-                          PyObject* kwnames) {
-  return called_from_python([&] {
-    py::handle timeout = nargs >= 1 ? py::handle(args[0]) : py::handle();
-    const Py_ssize_t keywords = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
-    for (Py_ssize_t i = 0; i < keywords; ++i) {
-      PyObject* name = PyTuple_GET_ITEM(kwnames, i);
-      if (PyUnicode_CompareWithASCIIString(name, "timeout") != 0) {
-        throw Error(ErrorKind::kTypeMismatch, "result() got an unexpected keyword argument " +
-                                                  std::string(py::str(py::repr(name))));
-      }
-      if (timeout) {
-        throw Error(ErrorKind::kTypeMismatch, "result() got multiple values for timeout");
-      }
-      timeout = args[nargs + i];
-    }
-    if (nargs > 1) {
-      throw Error(ErrorKind::kTypeMismatch,
-                  "result() takes at most 1 argument (timeout), got " + std::to_string(nargs));
-    }
-    return result(self, timeout ? timeout : py::none());
-  });
-}
-
-PyMethodDef g_result_method = {
-    "result", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&result_fastcall)),
-    METH_FASTCALL | METH_KEYWORDS,
-    "result($self, timeout=None)\n--\n\n"
-    "The outputs (the list run() returns for these rows), waiting without the GIL;\n"
-    "raises the request's error, concurrent.futures.CancelledError or TimeoutError."};
-
 PyMethodDef g_submit_method = {
     "submit", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&submit_fastcall)),
     METH_FASTCALL | METH_KEYWORDS,
@@ -498,23 +348,7 @@ std::atomic<uint64_t> g_next_key{1};
 }  // namespace
 
 void register_serving(py::module_& m) {
-  py::class_<FutureHandle> future(m, "BatchFuture",
-                                  "The result of Batcher.submit: like concurrent.futures.Future.");
-  add_method(future, &g_result_method);
-  future.def("exception", &exception, py::arg("timeout") = py::none())
-      .def("done", [](py::handle self) { return future_of(self).request->done(); })
-      .def("running",
-           [](py::handle self) {
-             return future_of(self).request->state() == BatchRequest::State::kRunning;
-           })
-      .def("cancelled",
-           [](py::handle self) {
-             return future_of(self).request->state() == BatchRequest::State::kCancelled;
-           })
-      .def(
-          "cancel", [](py::handle self) { return future_of(self).request->cancel(); },
-          "Drops the request if it has not started to run; True if it was dropped.")
-      .def("add_done_callback", &add_done_callback, py::arg("fn"));
+  register_batch_future(m);
 
   py::class_<Batcher, std::shared_ptr<Batcher>> batcher(m, "BatcherBase", "See fastort.Batcher.");
   batcher

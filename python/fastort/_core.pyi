@@ -315,21 +315,45 @@ class BatchFuture:
     """
     The result of Batcher.submit: like concurrent.futures.Future.
     """
-    def __reduce_ex__(self, protocol: typing.SupportsInt | typing.SupportsIndex) -> typing.Any: ...
-    def add_done_callback(self, fn: typing.Any) -> None: ...
+    def __reduce_ex__(self, protocol: typing.SupportsIndex, /) -> typing.NoReturn:
+        """
+        Refuses: a future is of its process only.
+        """
+    def __repr__(self) -> str:
+        """
+        Return repr(self).
+        """
+    def add_done_callback(self, fn: typing.Callable[[BatchFuture], object]) -> None:
+        """
+        Calls fn(future) once the request is done (at once if it is), on the thread that
+        completed it; an exception fn raises is reported as unraisable.
+        """
     def cancel(self) -> bool:
         """
         Drops the request if it has not started to run; True if it was dropped.
         """
-    def cancelled(self) -> bool: ...
-    def done(self) -> bool: ...
-    def exception(self, timeout: typing.Any = None) -> typing.Any: ...
+    def cancelled(self) -> bool:
+        """
+        True if the request was dropped before it ran.
+        """
+    def done(self) -> bool:
+        """
+        True once the request finished, failed or was cancelled.
+        """
+    def exception(self, timeout: typing.Any = None) -> BaseException | None:
+        """
+        The request's error, or None once it succeeded, waiting without the GIL; raises
+        concurrent.futures.CancelledError or TimeoutError.
+        """
     def result(self, timeout: typing.Any = None) -> list[typing.Any]:
         """
         The outputs (the list run() returns for these rows), waiting without the GIL;
         raises the request's error, concurrent.futures.CancelledError or TimeoutError.
         """
-    def running(self) -> bool: ...
+    def running(self) -> bool:
+        """
+        True while the request runs.
+        """
 
 class BatcherBase:
     """

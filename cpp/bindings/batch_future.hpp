@@ -1,0 +1,42 @@
+// BatchFuture, the Python face of a batcher's request: a CPython type of its own rather than a
+// pybind11 class, since one is made per request and a pybind11 instance (a registered,
+// separately allocated holder) costs a tenth of a quick request.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <memory>
+
+#include "fastort/batcher.hpp"
+
+namespace fastort::bindings {
+
+// Longer than any process lives, and about the most a clock's duration holds (in ns, 64-bit):
+// a wait this long has no limit, a request's timeout may not be longer.
+constexpr double kLongestSeconds = 1e9;
+
+// A number of seconds as a double; an int too large for one is infinite.
+double seconds_of(pybind11::handle value);
+
+// concurrent.futures, whose CancelledError and TimeoutError the futures raise.
+pybind11::object futures_module();
+
+// What a BatchFuture holds: the request, and its Python-side state (the outputs once built, so
+// result() always returns the same arrays; callbacks added before completion).
+struct FutureHandle {
+  std::shared_ptr<BatchRequest> request;
+  pybind11::object outputs;
+  pybind11::object callbacks;  // a list once one is added: most futures never get one
+};
+
+// A new BatchFuture of `request`; `outputs`, when given, are its result already.
+pybind11::object make_future(std::shared_ptr<BatchRequest> request,
+                             pybind11::object outputs = pybind11::object());
+
+// The FutureHandle of a BatchFuture; raises InvalidTypeError for anything else.
+FutureHandle& future_of(pybind11::handle object);
+
+// Adds the type to `m` as BatchFuture.
+void register_batch_future(pybind11::module_& m);
+
+}  // namespace fastort::bindings
