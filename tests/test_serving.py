@@ -899,6 +899,37 @@ def test_exit_while_done_callbacks_wait_for_the_gil_is_clean(save, workers):
     assert process.returncode == 0 and "bye" in process.stdout, describe(process)
 
 
+@pytest.mark.parametrize("workers", [1, 3])
+def test_exit_while_a_done_callback_runs_python_code_is_clean(save, workers):
+    # Python ends the worker inside the callback, where it takes the GIL back: nothing may be
+    # released on its way out (it crashed, releasing the callbacks without the GIL).
+    process = run_python(
+        """
+        import sys, threading, time, numpy as np, fastort
+        session = fastort.Session(sys.argv[1], threads=1)
+        batcher = fastort.Batcher(session, workers=int(sys.argv[2]))
+        started = threading.Event()
+
+        def callback(future):
+            started.set()
+            began = time.perf_counter()
+            while time.perf_counter() - began < 2:  # Python code: gives the GIL up and back
+                pass
+
+        for _ in range(3):
+            future = batcher.submit({"x": np.ones((1, 256), np.float32)})
+            future.add_done_callback(callback)
+            future.add_done_callback(print)
+        assert started.wait(30)
+        print("bye")
+        """,
+        save(mlp_model(width=256, layers=12), "slow.onnx"),
+        str(workers),
+        timeout=60,
+    )
+    assert process.returncode == 0 and "bye" in process.stdout, describe(process)
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
 def test_fork_leaves_the_child_able_to_make_its_own(add_path):
     process = run_python(
@@ -919,6 +950,9 @@ def test_fork_leaves_the_child_able_to_make_its_own(add_path):
             with fastort.Batcher(fastort.Session(sys.argv[1])) as own:
                 z, _ = own.submit({"x": x, "y": x}).result(timeout=30)
                 assert (z == 2).all()
+            batcher.close()  # the parent's: no workers here to wait for
+            with batcher:
+                pass
             os._exit(0)
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0, status

@@ -81,22 +81,30 @@ py::object exception(py::handle self, py::handle timeout) {
   return raised.value();
 }
 
-// Calls the future's callbacks, on the thread that completed the request. That may be the
-// batcher's worker, which then takes the GIL; not during interpreter shutdown, when the
-// references are left as they are.
-void run_callbacks(PyObject* future_object) {
+// Calls the future's callbacks, on the thread that completed the request, and releases the
+// reference the hook held (`future`). That may be the batcher's worker, which then takes the
+// GIL; not during interpreter shutdown, when the references are left as they are. Nor does
+// anything here own a Python object through a destructor: once shutdown begins Python ends a
+// thread that takes the GIL back (in PyGILState_Ensure, or inside a callback's Python code) by
+// unwinding it (pthread_exit), without the GIL, and a destructor releasing an object then
+// would crash the process.
+void run_callbacks(PyObject* future) {
   if (is_finalizing()) return;
-  py::gil_scoped_acquire gil;
-  auto future = py::reinterpret_steal<py::object>(future_object);
-  const py::object callbacks = std::move(handle_of(future.ptr()).callbacks);
-  for (py::handle callback : callbacks) {
-    try {
-      callback(future);
-    } catch (py::error_already_set& error) {
-      // As concurrent.futures does: a failing callback is reported, the others still run.
-      error.discard_as_unraisable(py::reinterpret_borrow<py::object>(callback));
-    }
+  const PyGILState_STATE gil = PyGILState_Ensure();
+  // Taken from the future: a callback adding another finds a future with none pending, and
+  // that one runs at once.
+  PyObject* callbacks = handle_of(future).callbacks.release().ptr();
+  const Py_ssize_t count = callbacks == nullptr ? 0 : PyList_GET_SIZE(callbacks);
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    PyObject* callback = PyList_GET_ITEM(callbacks, i);  // the list, ours alone, holds it
+    PyObject* returned = PyObject_CallOneArg(callback, future);
+    // As concurrent.futures does: a failing callback is reported, the others still run.
+    if (returned == nullptr) PyErr_WriteUnraisable(callback);
+    Py_XDECREF(returned);
   }
+  Py_XDECREF(callbacks);
+  Py_DECREF(future);
+  PyGILState_Release(gil);
 }
 
 void add_done_callback(py::handle self, py::handle callback) {

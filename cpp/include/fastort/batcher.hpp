@@ -182,7 +182,7 @@ class Batcher {
   static constexpr uint64_t kTrialPause = 1024;
   // Refuses new requests and returns when every queued one (and every run() and HereRun, but
   // the calling thread's) is done. Called from a completion hook (on a worker) it returns at
-  // once; the workers drain the queue.
+  // once; the workers drain the queue. In a fork()ed child it does nothing.
   void close();
   BatcherStats stats() const;
   const Model& model() const noexcept { return *model_; }

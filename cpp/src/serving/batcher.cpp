@@ -435,6 +435,9 @@ std::shared_ptr<BatchRequest> Batcher::queue(const std::vector<const TensorView*
 
 void Batcher::close() {
   Shared& s = *shared_;
+  // In a fork()ed child there are no workers to wait for, and the lock may have been held by a
+  // parent's thread: nothing to do (requests are refused there already).
+  if (s.generation != fork_generation()) return;
   std::unique_lock<std::mutex> lock(s.mutex);
   s.closing = true;
   s.work.notify_all();
