@@ -7,6 +7,7 @@ import concurrent.futures
 import gc
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -486,6 +487,30 @@ def test_result_timeout_is_concurrent_futures_timeout(slow_session):
             queued.result(timeout=0)
         queued.result(timeout=60)
         long_run.result(timeout=60)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="no SIGINT here")
+def test_ctrl_c_stops_a_wait_for_a_request_at_once(slow_session):
+    # As concurrent.futures: KeyboardInterrupt while result() waits, not once the run ends.
+    # Batcher.run drops its request then, unless it runs already.
+    assert threading.current_thread() is threading.main_thread()
+    with fastort.Batcher(slow_session) as batcher:
+        for wait in ("result", "run"):
+            long_run = batcher.submit({"x": np.ones((20000, 256), np.float32)})
+            queued = batcher.submit({"x": np.ones((1, 256), np.float32)})
+            timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
+            timer.start()
+            with pytest.raises(KeyboardInterrupt):
+                if wait == "result":
+                    queued.result()
+                else:
+                    batcher.run({"x": np.ones((2, 256), np.float32)})
+            timer.join()
+            assert not long_run.done()  # the wait ended long before the runs
+            long_run.result(timeout=120)
+            queued.result(timeout=60)
+        stats = batcher.stats()
+    assert stats["cancelled"] == 1 and stats["batch_rows"].get(2) is None
 
 
 def test_a_future_says_its_state_and_is_made_only_by_submit(slow_session):

@@ -3,6 +3,8 @@
 #include <pybind11/gil_safe_call_once.h>
 #include <structmember.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <new>
@@ -11,6 +13,7 @@
 #include "bindings.hpp"
 #include "gil.hpp"
 #include "numpy_interop.hpp"
+#include "run_bindings.hpp"
 
 namespace py = pybind11;
 
@@ -39,7 +42,7 @@ void wait_for(const BatchRequest& request, py::handle timeout) {
     if (std::isnan(seconds) || seconds < 0) seconds = 0;
     if (seconds > kLongestSeconds) seconds = -1;  // no limit
   }
-  if (!request.done() && !without_gil([&] { return request.wait(seconds); })) {
+  if (!wait_without_gil(request, seconds)) {
     PyErr_SetNone(futures_module().attr("TimeoutError").ptr());
     throw py::error_already_set();
   }
@@ -285,6 +288,25 @@ py::object futures_module() {
       .call_once_and_store_result(
           [] { return py::object(py::module_::import("concurrent.futures")); })
       .get_stored();
+}
+
+bool wait_without_gil(const BatchRequest& request, double seconds) {
+  if (request.done()) return true;
+  if (!on_main_thread()) return without_gil([&] { return request.wait(seconds); });
+  // Long enough to cost nothing, short enough that Ctrl-C seems at once.
+  constexpr double kSliceSeconds = 0.05;
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point began = Clock::now();
+  for (;;) {
+    double slice = kSliceSeconds;
+    if (seconds >= 0) {
+      const double left = seconds - std::chrono::duration<double>(Clock::now() - began).count();
+      slice = std::max(0.0, std::min(slice, left));
+    }
+    if (without_gil([&] { return request.wait(slice); })) return true;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    if (slice < kSliceSeconds) return request.done();  // the timeout's last slice
+  }
 }
 
 py::object make_future(std::shared_ptr<BatchRequest> request, py::object outputs) {

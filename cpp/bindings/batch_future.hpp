@@ -29,6 +29,12 @@ struct FutureHandle {
   pybind11::object callbacks;  // a list once one is added: most futures never get one
 };
 
+// Waits until `request` is done or `seconds` pass (< 0: no limit), without the GIL; returns
+// whether it is done. On Python's main thread the wait is cut into slices, between which the
+// signal handlers run: Ctrl-C raises KeyboardInterrupt at once, as in concurrent.futures, not
+// once the run ends.
+bool wait_without_gil(const BatchRequest& request, double seconds);
+
 // A new BatchFuture of `request`; `outputs`, when given, are its result already.
 pybind11::object make_future(std::shared_ptr<BatchRequest> request,
                              pybind11::object outputs = pybind11::object());

@@ -123,6 +123,9 @@ class StoppableRun {
   std::vector<OwnedValue> (*call_)(const void*, RunControl*);
 };
 
+// Whether this is Python's main thread, the only one that runs signal handlers. With the GIL.
+bool on_main_thread();
+
 // run(control), a run of `model` over inputs of `run_key`, with the GIL released (unless it is
 // expected quick: see run_without_gil_unless_quick), stoppable by `options` (terminate,
 // timeout) and, on Python's main thread, by signals, as below.

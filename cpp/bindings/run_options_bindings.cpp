@@ -41,19 +41,6 @@ std::shared_ptr<RunOptions> make_run_options(bool terminate, int log_severity_le
 
 RunOptions& options_of(py::handle self) { return initialized<RunOptions>(self, "RunOptions"); }
 
-// Python's main thread, the only one that runs signal handlers. Asked on first run, and again
-// in a fork()ed child, where the thread that forked is the main one.
-bool on_main_thread() {
-  static uint64_t generation = 0;
-  static unsigned long main_ident = 0;
-  if (main_ident == 0 || generation != fork_generation()) {
-    main_ident =
-        py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
-    generation = fork_generation();
-  }
-  return PyThread_get_thread_ident() == main_ident;
-}
-
 // Milliseconds of a monotonic clock, read cheaply: CLOCK_MONOTONIC_COARSE (a few ms of
 // resolution) where there is one, which costs several times less than steady_clock on
 // virtual machines.
@@ -103,6 +90,19 @@ bool signals_reach_watchdog() {
 }
 
 }  // namespace
+
+// Asked on first use, and again in a fork()ed child, where the thread that forked is the main
+// one.
+bool on_main_thread() {
+  static uint64_t generation = 0;
+  static unsigned long main_ident = 0;
+  if (main_ident == 0 || generation != fork_generation()) {
+    main_ident =
+        py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+    generation = fork_generation();
+  }
+  return PyThread_get_thread_ident() == main_ident;
+}
 
 std::vector<OwnedValue> run_stoppable(const Model& model, uint64_t run_key, const StoppableRun& run,
                                       const std::shared_ptr<RunOptions>& options, RunStart start) {

@@ -241,11 +241,20 @@ py::list run(py::handle self, py::handle feed, py::handle timeout) {
     return request.run(batcher, *here);
   }
   const std::vector<NamedInput>& inputs = request.inputs(batcher);
+  // Queued and waited for in one release of the GIL, but on the main thread, where the wait
+  // lets signal handlers run (wait_without_gil).
+  const bool signals_run_here = on_main_thread();
   const std::shared_ptr<BatchRequest> queued = without_gil([&] {
     std::shared_ptr<BatchRequest> started = batcher.run(inputs, seconds);
-    started->wait(-1);
+    if (!signals_run_here) started->wait(-1);
     return started;
   });
+  try {
+    wait_without_gil(*queued, -1);
+  } catch (py::error_already_set&) {
+    queued->cancel();  // a signal handler raised: the request is dropped unless it runs already
+    throw;
+  }
   if (queued->state() == BatchRequest::State::kFailed) throw *queued->error();
   if (queued->state() == BatchRequest::State::kCancelled) {
     PyErr_SetNone(futures_module().attr("CancelledError").ptr());
