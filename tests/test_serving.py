@@ -897,59 +897,54 @@ def test_exit_without_close_is_clean(add_path):
     assert process.returncode == 0 and "bye" in process.stdout, describe(process)
 
 
-@pytest.mark.parametrize("workers", [1, 3])
-def test_exit_while_done_callbacks_wait_for_the_gil_is_clean(save, workers):
-    # The workers run done-callbacks, for which they take the GIL: at exit Python ends a thread
-    # that waits for it, and the batcher's teardown must not wait for such a worker. The main
-    # thread keeps the GIL until it exits, so that the workers wait for it then.
-    process = run_python(
-        """
-        import sys, time, numpy as np, fastort
-        session = fastort.Session(sys.argv[1], threads=1)
-        batcher = fastort.Batcher(session, workers=int(sys.argv[2]))
-        x = np.ones((64, 256), np.float32)
-        called = []
+# Where the workers are when the interpreter exits: waiting for the GIL to run a done-callback
+# (the main thread keeps it until it exits), or inside one, running Python code that gives the
+# GIL up and takes it back.
+EXIT_DURING_CALLBACKS = {
+    "waiting": """
         for _ in range(20):
-            batcher.submit({"x": x}).add_done_callback(called.append)
+            batcher.submit({"x": x}).add_done_callback(print)
         sys.setswitchinterval(1000)
         began = time.perf_counter()
         while time.perf_counter() - began < 0.5:
             pass
-        print("bye")
-        """,
-        save(mlp_model(width=256, layers=12), "slow.onnx"),
-        str(workers),
-        timeout=60,
-    )
-    assert process.returncode == 0 and "bye" in process.stdout, describe(process)
-
-
-@pytest.mark.parametrize("workers", [1, 3])
-def test_exit_while_a_done_callback_runs_python_code_is_clean(save, workers):
-    # Python ends the worker inside the callback, where it takes the GIL back: nothing may be
-    # released on its way out (it crashed, releasing the callbacks without the GIL).
-    process = run_python(
-        """
-        import sys, threading, time, numpy as np, fastort
-        session = fastort.Session(sys.argv[1], threads=1)
-        batcher = fastort.Batcher(session, workers=int(sys.argv[2]))
+    """,
+    "running": """
         started = threading.Event()
 
         def callback(future):
             started.set()
             began = time.perf_counter()
-            while time.perf_counter() - began < 2:  # Python code: gives the GIL up and back
+            while time.perf_counter() - began < 2:
                 pass
 
         for _ in range(3):
-            future = batcher.submit({"x": np.ones((1, 256), np.float32)})
+            future = batcher.submit({"x": x})
             future.add_done_callback(callback)
             future.add_done_callback(print)
         assert started.wait(30)
+    """,
+}
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize("where", sorted(EXIT_DURING_CALLBACKS))
+def test_exit_during_done_callbacks_is_clean(save, workers, where):
+    # Python ends a thread that takes the GIL back once the interpreter shuts down, by unwinding
+    # it without the GIL: the batcher's teardown must not wait for such a worker (it hung), and
+    # nothing may be released on the worker's way out (it crashed).
+    process = run_python(
+        """
+        import sys, textwrap, threading, time, numpy as np, fastort
+        session = fastort.Session(sys.argv[1], threads=1)
+        batcher = fastort.Batcher(session, workers=int(sys.argv[2]))
+        x = np.ones((64, 256), np.float32)
+        exec(textwrap.dedent(sys.argv[3]))
         print("bye")
         """,
         save(mlp_model(width=256, layers=12), "slow.onnx"),
         str(workers),
+        EXIT_DURING_CALLBACKS[where],
         timeout=60,
     )
     assert process.returncode == 0 and "bye" in process.stdout, describe(process)
