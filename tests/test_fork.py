@@ -126,6 +126,11 @@ def test_what_a_child_inherits(add_path, save):
     assert out == "ok ok\nparent 12.0\n"
 
 
+@pytest.mark.skipif(
+    UNDER_ASAN,
+    reason="AddressSanitizer's allocator has no fork handlers: a child can find its lock held "
+    "(its exit hung once in CI, forked beside a batcher's four workers)",
+)
 def test_a_child_that_exits_normally_ends_with_its_status(add_path):
     # ONNX Runtime's own exit handlers wait for the parent's pool threads in a forked child:
     # a child that returned from its script or called sys.exit() hung there (or crashed when
