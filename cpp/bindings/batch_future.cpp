@@ -56,21 +56,7 @@ void wait_for(const BatchRequest& request, py::handle timeout) {
 py::object result(py::handle self, py::handle timeout) {
   FutureHandle& future = future_of(self);
   wait_for(*future.request, timeout);
-  switch (future.request->state()) {
-    case BatchRequest::State::kCancelled:
-      raise_cancelled();
-    case BatchRequest::State::kFailed:
-      throw *future.request->error();
-    default:
-      break;
-  }
-  if (!future.outputs) {
-    py::list outputs;
-    for (const RequestOutput& output : future.request->outputs()) {
-      outputs.append(shared_view(output.view, output.owner));
-    }
-    future.outputs = std::move(outputs);
-  }
+  if (!future.outputs) future.outputs = request_outputs(*future.request);
   return future.outputs;
 }
 
@@ -288,6 +274,22 @@ py::object futures_module() {
       .call_once_and_store_result(
           [] { return py::object(py::module_::import("concurrent.futures")); })
       .get_stored();
+}
+
+py::list request_outputs(const BatchRequest& request) {
+  switch (request.state()) {
+    case BatchRequest::State::kCancelled:
+      raise_cancelled();
+    case BatchRequest::State::kFailed:
+      throw *request.error();
+    default:
+      break;
+  }
+  py::list outputs;
+  for (const RequestOutput& output : request.outputs()) {
+    outputs.append(shared_view(output.view, output.owner));
+  }
+  return outputs;
 }
 
 bool wait_without_gil(const BatchRequest& request, double seconds) {

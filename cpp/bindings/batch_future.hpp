@@ -35,6 +35,10 @@ struct FutureHandle {
 // once the run ends.
 bool wait_without_gil(const BatchRequest& request, double seconds);
 
+// The outputs of a done request, as the list run() returns them (new arrays over the batch's
+// memory); raises its error, or concurrent.futures.CancelledError.
+pybind11::list request_outputs(const BatchRequest& request);
+
 // A new BatchFuture of `request`; `outputs`, when given, are its result already.
 pybind11::object make_future(std::shared_ptr<BatchRequest> request,
                              pybind11::object outputs = pybind11::object());

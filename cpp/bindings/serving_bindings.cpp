@@ -255,16 +255,7 @@ py::list run(py::handle self, py::handle feed, py::handle timeout) {
     queued->cancel();  // a signal handler raised: the request is dropped unless it runs already
     throw;
   }
-  if (queued->state() == BatchRequest::State::kFailed) throw *queued->error();
-  if (queued->state() == BatchRequest::State::kCancelled) {
-    PyErr_SetNone(futures_module().attr("CancelledError").ptr());
-    throw py::error_already_set();
-  }
-  py::list outputs;
-  for (const RequestOutput& output : queued->outputs()) {
-    outputs.append(shared_view(output.view, output.owner));
-  }
-  return outputs;
+  return request_outputs(*queued);
 }
 
 // The arguments of submit() and run() called as METH_FASTCALL methods, as Session.run is: on
