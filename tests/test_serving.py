@@ -490,6 +490,7 @@ def test_result_timeout_is_concurrent_futures_timeout(slow_session):
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="no SIGINT here")
+@pytest.mark.skipif(UNDER_ASAN, reason="runs under AddressSanitizer are not quick")
 def test_ctrl_c_stops_a_wait_for_a_request_at_once(slow_session):
     # As concurrent.futures: KeyboardInterrupt while result() waits, not once the run ends.
     # Batcher.run drops its request then, unless it runs already.
