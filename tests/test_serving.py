@@ -555,7 +555,29 @@ def test_a_future_says_its_state_and_is_made_only_by_submit(slow_session):
     assert long_run.exception(timeout=0) is None
 
 
-# ---- cancel, close, callbacks --------------------------------------------------------------
+def test_cycles_through_a_future_are_collected_once_it_is_done(slow_session):
+    rows = np.ones((1, 256), np.float32)
+    fired = threading.Event()
+    with fastort.Batcher(slow_session) as batcher:
+        long_run = start_long_run(batcher)
+        in_its_result = batcher.submit({"x": rows})
+
+        # A pending future only its own callback refers to is kept by its hook until it fires.
+        def submit_in_a_cycle() -> None:
+            future = batcher.submit({"x": rows})
+            future.add_done_callback(lambda _: (future, fired.set()))
+
+        submit_in_a_cycle()
+        gc.collect()
+        long_run.result(timeout=60)
+        assert fired.wait(60)
+        in_its_result.result(timeout=60).append(in_its_result)
+        alive = weakref.ref(in_its_result)
+        del in_its_result
+        gc.collect()
+        assert alive() is None
+
+
 # ---- cancel, close, callbacks --------------------------------------------------------------
 
 

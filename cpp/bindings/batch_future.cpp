@@ -210,7 +210,28 @@ PyObject* future_repr(PyObject* self) {
                               state_name(handle_of(self).request->state()));
 }
 
+// The collector sees what the future holds, since user code can close a cycle through it: a
+// result list holding the future, or a callback's closure once the request is done (until then
+// the request's hook holds the future, and it is not garbage).
+int future_traverse(PyObject* self, visitproc visit, void* arg) {
+  const FutureHandle& future = handle_of(self);
+  Py_VISIT(future.outputs.ptr());
+  Py_VISIT(future.callbacks.ptr());
+  Py_VISIT(Py_TYPE(self));  // instances of a heap type hold a reference to it
+  return 0;
+}
+
+int future_clear(PyObject* self) {
+  FutureHandle& future = handle_of(self);
+  // Released after the members are reset, as Py_CLEAR does: a destructor running Python code
+  // must find the future consistent.
+  py::object outputs = std::move(future.outputs);
+  py::object callbacks = std::move(future.callbacks);
+  return 0;
+}
+
 void future_dealloc(PyObject* self) {
+  PyObject_GC_UnTrack(self);
   auto* object = reinterpret_cast<FutureObject*>(self);
   if (object->weakrefs != nullptr) PyObject_ClearWeakRefs(self);
   handle_of(self).~FutureHandle();
@@ -312,11 +333,11 @@ bool wait_without_gil(const BatchRequest& request, double seconds) {
 }
 
 py::object make_future(std::shared_ptr<BatchRequest> request, py::object outputs) {
-  auto* object = static_cast<FutureObject*>(PyObject_Malloc(sizeof(FutureObject)));
-  if (object == nullptr) throw std::bad_alloc();
-  PyObject_Init(reinterpret_cast<PyObject*>(object), g_future_type);
+  auto* object = PyObject_GC_New(FutureObject, g_future_type);
+  if (object == nullptr) throw py::error_already_set();
   object->weakrefs = nullptr;
   new (object->storage) FutureHandle{std::move(request), std::move(outputs), py::object()};
+  PyObject_GC_Track(object);  // only once what the collector visits is constructed
   return py::reinterpret_steal<py::object>(reinterpret_cast<PyObject*>(object));
 }
 
@@ -331,6 +352,8 @@ void register_batch_future(py::module_& m) {
   if (g_future_type == nullptr) {
     PyType_Slot slots[] = {
         {Py_tp_dealloc, reinterpret_cast<void*>(&future_dealloc)},
+        {Py_tp_traverse, reinterpret_cast<void*>(&future_traverse)},
+        {Py_tp_clear, reinterpret_cast<void*>(&future_clear)},
         {Py_tp_repr, reinterpret_cast<void*>(&future_repr)},
         {Py_tp_methods, g_methods},
         {Py_tp_members, g_members},
@@ -338,7 +361,7 @@ void register_batch_future(py::module_& m) {
          const_cast<char*>("The result of Batcher.submit: like concurrent.futures.Future.")},
         {0, nullptr}};
     PyType_Spec spec = {"fastort._core.BatchFuture", static_cast<int>(sizeof(FutureObject)), 0,
-                        Py_TPFLAGS_DEFAULT, slots};
+                        Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, slots};
     PyObject* type = PyType_FromSpec(&spec);
     if (type == nullptr) throw py::error_already_set();
     g_future_type = reinterpret_cast<PyTypeObject*>(type);
