@@ -10,7 +10,8 @@ import numpy as np
 import onnx
 import pytest
 
-from models import add_model, ort_datasets
+import fastort
+from models import add_model, mlp_model, ort_datasets
 
 
 @pytest.fixture
@@ -44,3 +45,14 @@ def iris_path() -> str:
 def xy() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     return rng.random((4, 3), dtype=np.float32), rng.random((4, 3), dtype=np.float32)
+
+
+@pytest.fixture
+def add_session(add_path) -> fastort.Session:
+    return fastort.Session(add_path, threads=1)
+
+
+@pytest.fixture
+def slow_session(save) -> fastort.Session:
+    """A model whose run of a few thousand rows takes long enough to queue requests behind."""
+    return fastort.Session(save(mlp_model(width=256, layers=12), "slow.onnx"), threads=1)

@@ -168,3 +168,14 @@ def mlp_model(width: int = 64, layers: int = 3, seed: int = 0):
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", width])],
         weights,
     )
+
+
+def gather_model():
+    """rows int64[N] -> picked float[N, 3]: rows of a 10 x 3 table (an index >= 10 fails)."""
+    table = np.arange(30, dtype=np.float32).reshape(10, 3)
+    return make_model(
+        [helper.make_node("Gather", ["table", "rows"], ["picked"], axis=0)],
+        [helper.make_tensor_value_info("rows", TensorProto.INT64, ["N"])],
+        [helper.make_tensor_value_info("picked", TensorProto.FLOAT, ["N", 3])],
+        [numpy_helper.from_array(table, "table")],
+    )
