@@ -1,26 +1,16 @@
 // Batcher: submit() gathers requests into batches; worker threads run them.
-#include "fastort/batcher.hpp"
-
 #include <algorithm>
-#include <array>
-#include <atomic>
 #include <cmath>
 #include <cstring>
-#include <deque>
-#include <iterator>
-#include <map>
-#include <thread>
+#include <string>
 
-#include "batch_run.hpp"
-#include "fastort/runtime.hpp"
+#include "batcher_state.hpp"
 
 namespace fastort {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-constexpr size_t kKeptTimings = 4096;
+using detail::Clock;
 constexpr int64_t kMaxWorkers = 64;
-constexpr double kHandOverMs = 0.05;  // a worker's wake-up and the client's, measured
 
 // The dims after the first of every input: requests with different ones go to separate
 // batches (variable sequence lengths, say) instead of failing.
@@ -35,31 +25,6 @@ void check_batched(const char* role, const ValueInfo& info) {
                     "dynamic first (batch) axis");
   }
 }
-
-// The last kKeptTimings values: a ring that allocates nothing once full, as every run adds
-// to it with the batcher's lock held.
-class RecentTimings {
- public:
-  void add(double value) {
-    if (values_.size() < kKeptTimings) {
-      values_.push_back(value);
-      return;
-    }
-    values_[next_] = value;
-    next_ = (next_ + 1) % kKeptTimings;
-  }
-  std::vector<double> oldest_first() const {
-    std::vector<double> ordered(values_.begin() + static_cast<std::ptrdiff_t>(next_),
-                                values_.end());
-    ordered.insert(ordered.end(), values_.begin(),
-                   values_.begin() + static_cast<std::ptrdiff_t>(next_));
-    return ordered;
-  }
-
- private:
-  std::vector<double> values_;
-  size_t next_ = 0;  // the oldest value, once full
-};
 
 }  // namespace
 
@@ -83,58 +48,6 @@ void BatcherOptions::validate() const {
   }
 }
 
-struct Batcher::Shared {
-  std::mutex mutex;
-  // Several workers may wait on each: every notification wakes them all, and each checks
-  // what it waits for.
-  std::condition_variable work;    // the workers: a batch to run, or closing
-  std::condition_variable copied;  // the workers: the copies into a sealed batch are done
-  std::condition_variable idle;    // close(): the workers have finished everything
-  // Oldest first; open or sealed, claimed by a worker or not.
-  std::deque<std::unique_ptr<detail::Batch>> batches;
-  int64_t queued = 0;  // requests not started yet
-  // Clients that wait for their results send nothing more until they have them. The most
-  // requests waiting at once in each of the last batch cycles tells how many such clients
-  // there are: once that many are queued, nobody else is coming and a batch runs at once.
-  int64_t cycle_peak = 0;
-  std::array<int64_t, 16> recent_peaks{};
-  size_t next_peak = 0;
-  int64_t clients = 0;  // the largest of recent_peaks
-  // Recent ORT runs' mean duration (decaying). Running a lone request on its caller's thread
-  // saves the hand-over to the worker and back, but takes a batch's place: worth it when a
-  // run costs no more than such a hand-over, or when there is a single client anyway.
-  double mean_run_ms = 0;
-  bool closing = false;
-  int running = 0;  // runs in progress: the workers', and run()'s on callers' threads
-  // Of those, the ones inside ONNX Runtime: a request that comes while results are only being
-  // handed out (its client just got its own) does not arrive under load.
-  std::atomic<int> in_ort{0};
-  size_t finished = 0;                        // workers that have returned
-  std::atomic<uint32_t> trial_calls{1};       // trial_here()'s, counted without the lock
-  std::atomic<uint64_t> trial_pause_left{0};  // calls of trial_here() until trials resume
-  std::atomic<int> trial_pauses{0};
-  // Arrivals: the time of the last submit and the mean gap between submits (decaying), which
-  // tells a worker whether waiting for more rows is worth it.
-  Clock::time_point last_submit = Clock::now();
-  double mean_gap_seconds = 0;
-  std::vector<std::thread> workers;
-  uint64_t generation = fork_generation();
-
-  // Running a lone request on its caller's thread pays (see mean_run_ms). With the lock held.
-  bool inline_pays() const { return clients <= 1 || mean_run_ms <= kHandOverMs; }
-
-  bool on_worker() const {
-    const std::thread::id self = std::this_thread::get_id();
-    return std::any_of(workers.begin(), workers.end(),
-                       [&](const std::thread& worker) { return worker.get_id() == self; });
-  }
-
-  // Statistics.
-  uint64_t requests = 0, runs = 0, rejected = 0, cancelled = 0, timed_out = 0;
-  std::map<int64_t, uint64_t> batch_rows;
-  RecentTimings queue_delay_ms, run_ms;
-};
-
 namespace {
 
 // Calls `f` when it goes out of scope, however the scope is left.
@@ -149,15 +62,6 @@ class Finally {
  private:
   F f_;
 };
-
-// A batcher made before fork() (in process generation `made`) has no workers in the child: it
-// refuses requests there.
-void refuse_if_forked(uint64_t made) {
-  if (made != fork_generation()) {
-    throw Error(ErrorKind::kRuntime,
-                "this Batcher was made before fork(); make a new one in this process");
-  }
-}
 
 }  // namespace
 
@@ -208,7 +112,7 @@ Batcher::~Batcher() {
 }
 
 std::vector<const TensorView*> Batcher::check_request(const std::vector<NamedInput>& inputs) const {
-  refuse_if_forked(shared_->generation);
+  detail::refuse_if_forked(shared_->generation);
   const std::vector<const NamedInput*> fed = model_->match_inputs(inputs);
   // A batch is one run over the model's inputs; an initializer fed per request cannot be.
   for (size_t i = model_->inputs().size(); i < fed.size(); ++i) {
@@ -261,106 +165,6 @@ std::shared_ptr<BatchRequest> Batcher::run(const std::vector<NamedInput>& inputs
   if (!s.batches.empty()) s.work.notify_all();
   if (s.closing) s.idle.notify_all();
   return request;
-}
-
-namespace {
-
-// The batchers (their Shared state) with a HereRun in progress on this thread, innermost last.
-std::vector<const void*>& here_runs_on_this_thread() {
-  thread_local std::vector<const void*> batchers;
-  return batchers;
-}
-
-}  // namespace
-
-Batcher::HereRun::HereRun(std::shared_ptr<Shared> shared, int64_t rows)
-    : shared_(std::move(shared)), rows_(rows) {
-  here_runs_on_this_thread().push_back(shared_.get());
-}
-
-int64_t Batcher::checked_rows(const std::vector<NamedInput>& inputs) const {
-  return detail::request_rows(*model_, check_request(inputs));
-}
-
-Batcher::HereRun Batcher::run_here(const std::vector<NamedInput>& inputs) {
-  return run_here(checked_rows(inputs));
-}
-
-std::optional<Batcher::HereRun> Batcher::run_here_if_idle(const std::vector<NamedInput>& inputs) {
-  return run_here_if_idle(checked_rows(inputs));
-}
-
-Batcher::HereRun Batcher::run_here(int64_t rows) { return std::move(*start_here_run(rows, false)); }
-
-std::optional<Batcher::HereRun> Batcher::run_here_if_idle(int64_t rows) {
-  return start_here_run(rows, true);
-}
-
-std::optional<Batcher::HereRun> Batcher::start_here_run(int64_t rows, bool only_if_idle) {
-  Shared& s = *shared_;
-  // Also for a request checked before fork() (a loop's arrays, recorded).
-  refuse_if_forked(s.generation);
-  std::lock_guard<std::mutex> lock(s.mutex);
-  if (s.closing) throw Error(ErrorKind::kRuntime, "the Batcher is closed");
-  if (only_if_idle &&
-      (!s.inline_pays() || s.in_ort.load(std::memory_order_relaxed) > 0 || !s.batches.empty())) {
-    return std::nullopt;
-  }
-  ++s.running;
-  ++s.requests;
-  s.in_ort.fetch_add(1, std::memory_order_relaxed);
-  try {
-    return HereRun(shared_, rows);
-  } catch (...) {  // bad_alloc: not counted after all
-    --s.running;
-    --s.requests;
-    s.in_ort.fetch_sub(1, std::memory_order_relaxed);
-    throw;
-  }
-}
-
-bool Batcher::trial_here() noexcept {
-  Shared& s = *shared_;
-  uint64_t left = s.trial_pause_left.load(std::memory_order_relaxed);
-  while (left > 0) {
-    if (s.trial_pause_left.compare_exchange_weak(left, left - 1, std::memory_order_relaxed)) {
-      return false;
-    }
-  }
-  if (s.trial_calls.fetch_add(1, std::memory_order_relaxed) % kTrialEvery != 0) return false;
-  std::lock_guard<std::mutex> lock(s.mutex);
-  // A worker may still be handing out the last batch's results: a synchronous client's next
-  // request comes meanwhile. Requests waiting to start are a load that batches them.
-  return !s.closing && s.queued == 0 && s.mean_run_ms > 0 && s.mean_run_ms <= kHandOverMs;
-}
-
-void Batcher::trial_finished(double run_ms) noexcept {
-  if (!(run_ms > kTrialLimitMs)) return;
-  Shared& s = *shared_;
-  const int pauses = std::min(s.trial_pauses.fetch_add(1, std::memory_order_relaxed), 24);
-  s.trial_pause_left.store(kTrialPause << pauses, std::memory_order_relaxed);
-}
-
-Batcher::HereRun::~HereRun() {
-  if (!shared_) return;  // moved from
-  std::vector<const void*>& mine = here_runs_on_this_thread();
-  const auto it = std::find(mine.rbegin(), mine.rend(), shared_.get());
-  if (it != mine.rend()) mine.erase(std::next(it).base());
-  Shared& s = *shared_;
-  s.in_ort.fetch_sub(1, std::memory_order_relaxed);
-  std::lock_guard<std::mutex> lock(s.mutex);
-  --s.running;
-  // Counted as run_alone() counts a request run alone: a batch of its own, its run time
-  // only when it succeeded.
-  ++s.runs;
-  ++s.batch_rows[rows_];
-  s.queue_delay_ms.add(0);
-  if (run_ms_ >= 0) {
-    s.run_ms.add(run_ms_);
-    s.mean_run_ms = s.mean_run_ms == 0 ? run_ms_ : 0.9 * s.mean_run_ms + 0.1 * run_ms_;
-  }
-  if (!s.batches.empty()) s.work.notify_all();
-  if (s.closing) s.idle.notify_all();
 }
 
 std::shared_ptr<BatchRequest> Batcher::queue(const std::vector<const TensorView*>& views,
@@ -445,8 +249,7 @@ void Batcher::close() {
   if (s.on_worker()) return;
   // Python code run inside this thread's own HereRun (a signal handler) may close: those runs
   // end once it returns.
-  const std::vector<const void*>& mine = here_runs_on_this_thread();
-  const auto own = static_cast<int>(std::count(mine.begin(), mine.end(), &s));
+  const int own = detail::here_runs_on_this_thread(&s);
   s.idle.wait(lock, [&] { return s.finished == s.workers.size() && s.running == own; });
 }
 
