@@ -13,6 +13,7 @@ import pytest
 
 import fastort
 from batching import start_long_run
+from models import gather_model
 
 
 def test_every_hook_of_a_pending_future_fires(slow_session):
@@ -180,13 +181,63 @@ def test_one_worker_is_the_default(add_session):
         assert batcher.workers == 1
 
 
-def test_batch_futures_work_with_concurrent_futures_wait(add_session, xy):
-    # Not a concurrent.futures.Future, so wait() and as_completed() do not take it; result()
-    # with a timeout does what they would.
-    x, y = xy
-    with fastort.Batcher(add_session) as batcher:
-        futures = [batcher.submit({"x": x, "y": y}) for _ in range(10)]
-        assert all(len(f.result(timeout=30)) == 2 for f in futures)
+def test_concurrent_futures_wait_and_as_completed_take_batch_futures(slow_session):
+    rows = np.ones((1, 256), np.float32)
+    with (
+        fastort.Batcher(slow_session, max_batch_size=1) as batcher,
+        concurrent.futures.ThreadPoolExecutor(1) as executor,
+    ):
+        long_run = start_long_run(batcher)
+        queued = [batcher.submit({"x": rows * i}) for i in range(4)]
+        assert queued[1].cancel()
+        # A cancelled request is done; the others wait behind the long run.
+        done, pending = concurrent.futures.wait(
+            [long_run, *queued], timeout=0, return_when=concurrent.futures.FIRST_COMPLETED
+        )
+        assert done == {queued[1]} and len(pending) == 4
+        from_executor = executor.submit(long_run.result, 60)
+        everything = [from_executor, long_run, *queued]
+        order = list(concurrent.futures.as_completed(everything, timeout=60))
+        assert sorted(map(id, order)) == sorted(map(id, everything))
+        assert order[0] is queued[1]  # done before as_completed began
+        # One worker runs one row at a time, in order.
+        ran = [future for future in order if future in queued[0:1] + queued[2:]]
+        assert ran == [queued[0], queued[2], queued[3]]
+        done, pending = concurrent.futures.wait(everything, timeout=60)
+        assert len(done) == len(everything) and not pending
+        assert [future._state for future in queued] == [
+            "FINISHED",
+            "CANCELLED_AND_NOTIFIED",
+            "FINISHED",
+            "FINISHED",
+        ]
+
+
+def test_concurrent_futures_wait_first_exception(save):
+    session = fastort.Session(save(gather_model()), threads=1)
+    with fastort.Batcher(session, max_batch_size=1) as batcher:
+        futures = [batcher.submit({"rows": np.array([i])}) for i in (1, 2, 99, 3)]
+        done, _ = concurrent.futures.wait(
+            futures, timeout=60, return_when=concurrent.futures.FIRST_EXCEPTION
+        )
+        assert futures[2] in done
+        assert isinstance(futures[2].exception(), fastort.FastortError)
+
+
+def test_a_request_done_while_wait_begins_is_never_missed(slow_session):
+    # Requests that complete on the worker while wait() or as_completed() reads their state
+    # and adds its waiter, in every order: none may be left waiting.
+    rows = np.ones((1, 256), np.float32)
+    with fastort.Batcher(slow_session) as batcher:
+        for i in range(300):
+            futures = [batcher.submit({"x": rows}) for _ in range(1 + i % 3)]
+            if i % 2:
+                _, pending = concurrent.futures.wait(futures, timeout=30)
+                assert not pending
+            else:
+                assert len(list(concurrent.futures.as_completed(futures, timeout=30))) == len(
+                    futures
+                )
 
 
 def test_stats_report_counts_and_percentiles(add_session, xy):

@@ -70,18 +70,67 @@ py::object exception(py::handle self, py::handle timeout) {
   return raised.value();
 }
 
-// Calls the future's callbacks, on the thread that completed the request, and releases the
-// reference the hook held (`future`). That may be the batcher's worker, which then takes the
-// GIL; not during interpreter shutdown, when the references are left as they are. Nor does
-// anything here own a Python object through a destructor: once shutdown begins Python ends a
-// thread that takes the GIL back (in PyGILState_Ensure, or inside a callback's Python code) by
-// unwinding it (pthread_exit), without the GIL, and a destructor releasing an object then
-// would crash the process.
+// Calls `method` of `object` with `argument`; an exception it raises is reported as unraisable.
+void call_reporting(PyObject* object, const char* method, PyObject* argument) {
+  PyObject* name = PyUnicode_FromString(method);
+  PyObject* returned = name == nullptr       ? nullptr
+                       : argument == nullptr ? PyObject_CallMethodNoArgs(object, name)
+                                             : PyObject_CallMethodOneArg(object, name, argument);
+  if (returned == nullptr) PyErr_WriteUnraisable(object);
+  Py_XDECREF(returned);
+  Py_XDECREF(name);
+}
+
+// Tells the waiters of concurrent.futures.wait() and as_completed() that `future` is done, as a
+// concurrent.futures.Future does: under its condition, which they hold while they read its
+// state and add themselves (the request's state is final before its hook runs: a waiter added
+// later finds it done).
+void notify_waiters(PyObject* future) {
+  FutureHandle& handle = handle_of(future);
+  PyObject* condition = handle.condition.ptr();
+  if (handle.waiters.ptr() == nullptr) return;
+  if (condition != nullptr) {
+    Py_INCREF(condition);
+    PyObject* locked = PyObject_CallMethod(condition, "acquire", nullptr);
+    if (locked == nullptr) {
+      PyErr_WriteUnraisable(condition);
+      Py_DECREF(condition);
+      return;
+    }
+    Py_DECREF(locked);
+  }
+  const char* method = "add_result";
+  const BatchRequest::State state = handle.request->state();
+  if (state == BatchRequest::State::kCancelled) method = "add_cancelled";
+  if (state == BatchRequest::State::kFailed) method = "add_exception";
+  // A copy: a waiter may remove itself meanwhile, on a thread the calls let run.
+  PyObject* waiters = PySequence_List(handle.waiters.ptr());
+  if (waiters == nullptr) PyErr_WriteUnraisable(future);
+  const Py_ssize_t count = waiters == nullptr ? 0 : PyList_GET_SIZE(waiters);
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    call_reporting(PyList_GET_ITEM(waiters, i), method, future);
+  }
+  Py_XDECREF(waiters);
+  if (condition != nullptr) {
+    call_reporting(condition, "notify_all", nullptr);
+    call_reporting(condition, "release", nullptr);
+    Py_DECREF(condition);
+  }
+}
+
+// Runs once the request is done, on the thread that completed it: tells the future's waiters,
+// calls its callbacks, and releases the reference the hook held (`future`). That may be the
+// batcher's worker, which then takes the GIL; not during interpreter shutdown, when the
+// references are left as they are. Nor does anything here own a Python object through a
+// destructor: once shutdown begins Python ends a thread that takes the GIL back (in
+// PyGILState_Ensure, or inside a callback's Python code) by unwinding it (pthread_exit),
+// without the GIL, and a destructor releasing an object then would crash the process.
 void run_callbacks(PyObject* future) {
   if (is_finalizing()) return;
   const PyGILState_STATE gil = PyGILState_Ensure();
-  // Taken from the future: a callback adding another finds a future with none pending, and
-  // that one runs at once.
+  handle_of(future).hooked = false;
+  notify_waiters(future);
+  // Taken from the future: a callback adding another finds it done, and calls that at once.
   PyObject* callbacks = handle_of(future).callbacks.release().ptr();
   const Py_ssize_t count = callbacks == nullptr ? 0 : PyList_GET_SIZE(callbacks);
   for (Py_ssize_t i = 0; i < count; ++i) {
@@ -96,16 +145,75 @@ void run_callbacks(PyObject* future) {
   PyGILState_Release(gil);
 }
 
-void add_done_callback(py::handle self, py::handle callback) {
+// Has run_callbacks run once the request is done (at once if it is), unless it will already.
+void hook(py::handle self) {
   FutureHandle& future = future_of(self);
-  const bool first = !future.callbacks;
-  if (first) future.callbacks = py::list();
-  py::list(future.callbacks).append(callback);
-  if (!first) return;
+  if (future.hooked) return;
+  future.hooked = true;
   // The hook holds a reference to the future, released by run_callbacks under the GIL.
   PyObject* held = self.ptr();
   Py_INCREF(held);
   future.request->on_done([held](const std::shared_ptr<BatchRequest>&) { run_callbacks(held); });
+}
+
+void add_done_callback(py::handle self, py::handle callback) {
+  FutureHandle& future = future_of(self);
+  if (future.request->done() && !future.hooked) {
+    // Called at once, as concurrent.futures does; its exception reported in the same way.
+    PyObject* returned = PyObject_CallOneArg(callback.ptr(), self.ptr());
+    if (returned == nullptr) PyErr_WriteUnraisable(callback.ptr());
+    Py_XDECREF(returned);
+    return;
+  }
+  if (!future.callbacks) future.callbacks = py::list();
+  py::list(future.callbacks).append(callback);
+  hook(self);
+}
+
+// _condition, _state and _waiters: what concurrent.futures.wait() and as_completed() read of a
+// future (the same in every CPython since 3.2). Made when first asked for.
+py::object threading_condition() {
+  PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> condition;
+  return condition
+      .call_once_and_store_result([] { return py::module_::import("threading").attr("Condition"); })
+      .get_stored()();
+}
+
+// wait() and as_completed() take the condition first, then read the state and add their
+// waiters. The hook that tells them is set before: a request done after this runs it on the
+// completing thread, which waits for the condition; one done before it has no waiters yet,
+// and they find it FINISHED.
+PyObject* condition_getter(PyObject* self, void* /*unused*/) {
+  return called_from_python([&] {
+    FutureHandle& future = future_of(self);
+    if (!future.condition) future.condition = threading_condition();
+    if (!future.request->done()) hook(self);
+    return future.condition;
+  });
+}
+
+PyObject* waiters_getter(PyObject* self, void* /*unused*/) {
+  return called_from_python([&] {
+    FutureHandle& future = future_of(self);
+    if (!future.waiters) future.waiters = py::list();
+    return future.waiters;
+  });
+}
+
+// concurrent.futures' names of the states, its _state (a cancelled future told its waiters).
+PyObject* state_getter(PyObject* self, void* /*unused*/) {
+  return called_from_python([&] {
+    switch (future_of(self).request->state()) {
+      case BatchRequest::State::kQueued:
+        return py::str("PENDING");
+      case BatchRequest::State::kRunning:
+        return py::str("RUNNING");
+      case BatchRequest::State::kCancelled:
+        return py::str("CANCELLED_AND_NOTIFIED");
+      default:
+        return py::str("FINISHED");
+    }
+  });
 }
 
 // The argument of a METH_FASTCALL method that takes one, `name`, by position or keyword; null
@@ -217,6 +325,8 @@ int future_traverse(PyObject* self, visitproc visit, void* arg) {
   const FutureHandle& future = handle_of(self);
   Py_VISIT(future.outputs.ptr());
   Py_VISIT(future.callbacks.ptr());
+  Py_VISIT(future.condition.ptr());
+  Py_VISIT(future.waiters.ptr());
   Py_VISIT(Py_TYPE(self));  // instances of a heap type hold a reference to it
   return 0;
 }
@@ -227,6 +337,8 @@ int future_clear(PyObject* self) {
   // must find the future consistent.
   py::object outputs = std::move(future.outputs);
   py::object callbacks = std::move(future.callbacks);
+  py::object condition = std::move(future.condition);
+  py::object waiters = std::move(future.waiters);
   return 0;
 }
 
@@ -269,6 +381,14 @@ PyMethodDef g_methods[] = {
     {"__reduce_ex__", &reduce_ex_method, METH_O,
      "__reduce_ex__($self, protocol, /)\n--\n\nRefuses: a future is of its process only."},
     {nullptr, nullptr, 0, nullptr}};
+
+PyGetSetDef g_getset[] = {
+    {"_condition", &condition_getter, nullptr,
+     "concurrent.futures.wait() and as_completed() hold it while they read the state.", nullptr},
+    {"_state", &state_getter, nullptr, "The state, in concurrent.futures' names.", nullptr},
+    {"_waiters", &waiters_getter, nullptr,
+     "concurrent.futures' waiters, told when the request is done.", nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyMemberDef g_members[] = {
     {"__weaklistoffset__", T_PYSSIZET, offsetof(FutureObject, weakrefs), READONLY, nullptr},
@@ -336,7 +456,7 @@ py::object make_future(std::shared_ptr<BatchRequest> request, py::object outputs
   auto* object = PyObject_GC_New(FutureObject, g_future_type);
   if (object == nullptr) throw py::error_already_set();
   object->weakrefs = nullptr;
-  new (object->storage) FutureHandle{std::move(request), std::move(outputs), py::object()};
+  new (object->storage) FutureHandle{std::move(request), std::move(outputs)};
   PyObject_GC_Track(object);  // only once what the collector visits is constructed
   return py::reinterpret_steal<py::object>(reinterpret_cast<PyObject*>(object));
 }
@@ -357,6 +477,7 @@ void register_batch_future(py::module_& m) {
         {Py_tp_repr, reinterpret_cast<void*>(&future_repr)},
         {Py_tp_methods, g_methods},
         {Py_tp_members, g_members},
+        {Py_tp_getset, g_getset},
         {Py_tp_doc,
          const_cast<char*>("The result of Batcher.submit: like concurrent.futures.Future.")},
         {0, nullptr}};

@@ -22,11 +22,15 @@ double seconds_of(pybind11::handle value);
 pybind11::object futures_module();
 
 // What a BatchFuture holds: the request, and its Python-side state (the outputs once built, so
-// result() always returns the same arrays; callbacks added before completion).
+// result() always returns the same arrays; callbacks added before completion; what
+// concurrent.futures.wait() and as_completed() use). Most futures never get the last three.
 struct FutureHandle {
   std::shared_ptr<BatchRequest> request;
   pybind11::object outputs;
-  pybind11::object callbacks;  // a list once one is added: most futures never get one
+  pybind11::object callbacks;  // a list
+  pybind11::object condition;  // a threading.Condition: _condition
+  pybind11::object waiters;    // a list of concurrent.futures' waiters: _waiters
+  bool hooked = false;         // the request's hook, which runs run_callbacks, is pending
 };
 
 // Waits until `request` is done or `seconds` pass (< 0: no limit), without the GIL; returns
