@@ -35,191 +35,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import json
-import queue
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
 import fastort
+from bench.serving_load import (
+    WORKER_CLIENTS,
+    WORKER_ROWS,
+    PythonBatcher,
+    interleaved_throughput,
+    mlp_model,
+    open_loop,
+    percentile,
+    ratio,
+    sigmoid_model,
+    summary,
+)
+from bench.serving_report import plot_latency, report
 
 HERE = Path(__file__).resolve().parent
-MLP_WIDTHS = (256, 1024, 1024, 10)
 MAX_BATCH_SIZE = 32
 MAX_DELAY_MS = 2.0
 LOADS = (0.25, 0.5, 0.7, 0.9)  # offered load, as a fraction of the Batcher's throughput
-
-
-def _save(graph: onnx.GraphProto, path: Path) -> Path:
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8  # ONNX Runtime releases older than the onnx package accept IR 8
-    onnx.checker.check_model(model)
-    onnx.save_model(model, path)
-    return path
-
-
-def mlp_model(path: Path, seed: int = 0) -> Path:
-    """x float32[N, 256] -> y float32[N, 10]: MatMul + bias + Relu layers, fixed weights."""
-    rng = np.random.default_rng(seed)
-    nodes, weights, name = [], [], "x"
-    layers = len(MLP_WIDTHS) - 1
-    for layer, (fan_in, fan_out) in enumerate(zip(MLP_WIDTHS, MLP_WIDTHS[1:])):
-        weight = (rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32)
-        bias = (rng.standard_normal(fan_out) * 0.1).astype(np.float32)
-        weights += [
-            numpy_helper.from_array(weight, f"w{layer}"),
-            numpy_helper.from_array(bias, f"b{layer}"),
-        ]
-        nodes.append(helper.make_node("MatMul", [name, f"w{layer}"], [f"m{layer}"]))
-        added = "y" if layer == layers - 1 else f"a{layer}"
-        nodes.append(helper.make_node("Add", [f"m{layer}", f"b{layer}"], [added]))
-        if layer < layers - 1:
-            name = f"r{layer}"
-            nodes.append(helper.make_node("Relu", [added], [name]))
-    graph = helper.make_graph(
-        nodes,
-        "mlp",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", MLP_WIDTHS[0]])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", MLP_WIDTHS[-1]])],
-        weights,
-    )
-    return _save(graph, path)
-
-
-def sigmoid_model(path: Path) -> Path:
-    """x float32[N, 5] -> y float32[N, 5]."""
-    graph = helper.make_graph(
-        [helper.make_node("Sigmoid", ["x"], ["y"])],
-        "sigmoid",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])],
-    )
-    return _save(graph, path)
-
-
-class PythonBatcher:
-    """The baseline: dynamic batching in pure Python, with the Batcher's policy.
-
-    A `queue.Queue` of (feed, Future) and one worker thread that takes a request, waits at
-    most `max_delay_ms` for more (up to `max_batch_size` rows), joins the rows with
-    `np.concatenate`, runs once and hands each request its rows of the outputs through a
-    `concurrent.futures.Future`. This is what `@serve.batch`-style batching costs.
-    """
-
-    def __init__(self, session: fastort.Session, max_batch_size: int, max_delay_ms: float) -> None:
-        self._session = session
-        self._max_rows = max_batch_size
-        self._delay = max_delay_ms / 1e3
-        self._queue: queue.Queue[Any] = queue.Queue()
-        self._worker = threading.Thread(target=self._work, daemon=True)
-        self._worker.start()
-
-    def submit(self, feed: dict[str, np.ndarray]) -> concurrent.futures.Future[Any]:
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._queue.put((feed, future))
-        return future
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._worker.join()
-
-    def _gather(self, first: Any) -> list[Any]:
-        batch, rows = [first], len(next(iter(first[0].values())))
-        deadline = time.perf_counter() + self._delay
-        while rows < self._max_rows:
-            remaining = deadline - time.perf_counter()
-            try:
-                if remaining > 0:
-                    item = self._queue.get(timeout=remaining)
-                else:
-                    item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is None:
-                self._queue.put(None)  # close(): run this batch, then stop
-                break
-            batch.append(item)
-            rows += len(next(iter(item[0].values())))
-        return batch
-
-    def _work(self) -> None:
-        while (first := self._queue.get()) is not None:
-            batch = self._gather(first)
-            names = list(batch[0][0])
-            joined = {name: np.concatenate([feed[name] for feed, _ in batch]) for name in names}
-            try:
-                outputs = self._session.run(None, joined)
-            except Exception as error:
-                for _, future in batch:
-                    future.set_exception(error)
-                continue
-            start = 0
-            for feed, future in batch:
-                stop = start + len(feed[names[0]])
-                future.set_result([output[start:stop] for output in outputs])
-                start = stop
-
-
-def closed_loop(call: Callable[[], object], threads: int, seconds: float) -> float:
-    """Requests per second of `threads` threads each calling `call` back to back."""
-    counts = [0] * threads
-    barrier = threading.Barrier(threads + 1)
-    stop = 0.0
-
-    def client(index: int) -> None:
-        barrier.wait()
-        count = 0
-        while time.perf_counter() < stop:
-            call()
-            count += 1
-        counts[index] = count
-
-    clients = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
-    for thread in clients:
-        thread.start()
-    stop = time.perf_counter() + seconds
-    start = time.perf_counter()
-    barrier.wait()
-    for thread in clients:
-        thread.join()
-    return sum(counts) / (time.perf_counter() - start)
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
-def interleaved_throughput(
-    methods: dict[str, tuple[Callable[[], object], int]], repetitions: int, seconds: float
-) -> dict[str, Any]:
-    """Rows/s of each method (call, threads), repetitions interleaved; samples kept."""
-    for call, _ in methods.values():
-        call()
-    names = list(methods)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for repetition in range(repetitions):
-        shift = repetition % len(names)
-        for name in names[shift:] + names[:shift]:
-            call, threads = methods[name]
-            samples[name].append(closed_loop(call, threads, seconds))
-    return {
-        name: {"threads": methods[name][1], "rows_per_s": summary(values), "samples": values}
-        for name, values in samples.items()
-    }
-
-
-def ratio(part: dict[str, Any], ours: str, peer: str) -> dict[str, float]:
-    """ours / peer throughput, repetition by repetition."""
-    pairs = zip(part[ours]["samples"], part[peer]["samples"])
-    return summary([a / b for a, b in pairs])
 
 
 def clients_throughput(
@@ -274,9 +117,6 @@ def throughput_tiny(session: fastort.Session, repetitions: int, seconds: float) 
     }
 
 
-WORKER_CLIENTS, WORKER_ROWS = 8, 8
-
-
 def throughput_workers(
     session: fastort.Session, repetitions: int, seconds: float
 ) -> dict[str, Any]:
@@ -306,10 +146,6 @@ def throughput_workers(
         "2 workers / 1 worker": ratio(part, "Batcher, 2 workers", "Batcher, 1 worker"),
         "2 workers / run": ratio(part, "Batcher, 2 workers", "run"),
     }
-
-
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q))
 
 
 def one_at_a_time(session: fastort.Session, repetitions: int, calls: int) -> dict[str, Any]:
@@ -379,40 +215,6 @@ def loop_stall(session: fastort.Session, repetitions: int, requests: int = 1000)
     return {"requests": requests, "longest_stall_ms": summary(stalls)}
 
 
-def open_loop(batcher: fastort.Batcher, rate: float, seconds: float, seed: int) -> dict[str, Any]:
-    """Poisson arrivals at `rate` per second from one thread; latency from each request's
-    scheduled arrival (so a late submit counts against the batcher) to its completion.
-    Requests refused with QueueFullError (an overloaded batcher) are counted, not timed."""
-    rng = np.random.default_rng(seed)
-    arrivals = np.cumsum(rng.exponential(1.0 / rate, int(rate * seconds) + 1))
-    arrivals = arrivals[arrivals < seconds]
-    feed = {"x": rng.standard_normal((1, 256)).astype(np.float32)}
-    done = [0.0] * len(arrivals)
-    accepted, futures = [], []
-    start = time.perf_counter()
-    for index, due in enumerate(arrivals):
-        wait = start + due - time.perf_counter()
-        if wait > 0:
-            time.sleep(wait)
-        try:
-            future = batcher.submit(feed)
-        except fastort.QueueFullError:
-            continue
-        future.add_done_callback(lambda _, i=index: done.__setitem__(i, time.perf_counter()))
-        accepted.append(index)
-        futures.append(future)
-    for future in futures:
-        future.result()
-    latencies = [(done[i] - start - arrivals[i]) * 1e3 for i in accepted]
-    return {
-        "offered_per_s": rate,
-        "achieved_per_s": len(accepted) / (max(done) - start),
-        "requests": len(arrivals),
-        "rejected": len(arrivals) - len(accepted),
-        **{f"p{q}_ms": percentile(latencies, q) for q in (50, 90, 99)},
-    }
-
-
 def under_load(
     session: fastort.Session, capacity: float, loads: tuple[float, ...], seconds: float
 ) -> dict[str, Any]:
@@ -423,29 +225,6 @@ def under_load(
             for i, load in enumerate(loads)
         }
     return {"capacity_per_s": capacity, "points": points}
-
-
-def plot_latency(load: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    points = sorted(load["points"].values(), key=lambda point: point["load"])
-    figure, axis = plt.subplots(figsize=(6, 4))
-    for q, style in (("p50", "o-"), ("p90", "s--"), ("p99", "^:")):
-        axis.plot([100 * p["load"] for p in points], [p[f"{q}_ms"] for p in points], style, label=q)
-    axis.set_yscale("log")
-    axis.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    axis.set_xlabel(f"offered load, % of the Batcher's {load['capacity_per_s']:.0f} rows/s")
-    axis.set_ylabel("latency, ms (log scale)")
-    axis.set_title("MLP 256-1024-1024-10, Batcher(32, 2 ms), Poisson arrivals")
-    axis.grid(True, which="both", alpha=0.3)
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def asyncio_client(path: Path, threads: int, repetitions: int, requests: int) -> dict[str, Any]:
@@ -502,165 +281,6 @@ def run(quick: bool, repetitions: int = 5, threads: int = 1) -> dict[str, Any]:
     loads = (0.5, 0.9) if quick else LOADS
     results["under_load"] = under_load(mlp, capacity, loads, 0.5 if quick else 3.0)
     return results
-
-
-def _range(figures: dict[str, float], unit: str = "", digits: int = 2) -> str:
-    f = f"{{:.{digits}f}}"
-    low, high = f.format(figures["min"]), f.format(figures["max"])
-    return f"{f.format(figures['median'])}{unit} ({low}-{high})"
-
-
-def report(results: dict[str, Any]) -> str:
-    """The figures and each target of the issue, met or missed (nothing is asserted)."""
-    mlp, tiny, single = results["mlp"], results["tiny"], results["one_at_a_time"]
-    lines = [f"sessions: threads={results['session_threads']}; medians (min-max) over repetitions"]
-    for title, part in (("MLP 256-1024-1024-10, 1 row per request", mlp), ("Sigmoid [N,5]", tiny)):
-        lines.append(title)
-        for name, method in part["methods"].items():
-            rate = _range(method["rows_per_s"], digits=0)
-            lines.append(f"  {name:16s} {method['threads']:2d} threads {rate} rows/s")
-    batcher, run_ = single["Batcher"], single["run"]
-    lines.append(
-        f"one request at a time: Batcher {batcher['median_ms']:.3f} ms (p99 "
-        f"{batcher['p99_ms']:.3f}), run {run_['median_ms']:.3f} ms (p99 {run_['p99_ms']:.3f})"
-    )
-    if "workers" in results:
-        lines.append(f"MLP, {WORKER_CLIENTS} threads x {WORKER_ROWS} rows per request")
-        for name, method in results["workers"]["methods"].items():
-            lines.append(f"  {name:18s} {_range(method['rows_per_s'], digits=0)} rows/s")
-        lines.append(f"  2 workers / 1 worker {_range(results['workers']['2 workers / 1 worker'])}")
-    if "asyncio_client" in results:
-        fresh = results["asyncio_client"]
-        lines.append(
-            f"one asyncio client, a new batcher, Sigmoid: run_async "
-            f"{_range(fresh['run_async us'], ' us', 1)}, run {_range(fresh['run us'], ' us', 1)}"
-        )
-    stall = results["asyncio"]["longest_stall_ms"]
-    lines.append(f"1000 concurrent run_async: longest loop stall {_range(stall, ' ms', 1)}")
-    load = results["under_load"]
-    for point in load["points"].values():
-        lines.append(
-            f"open loop at {100 * point['load']:.0f}% of {load['capacity_per_s']:.0f} rows/s: "
-            f"p50 {point['p50_ms']:.2f} ms, p99 {point['p99_ms']:.2f} ms "
-            f"(achieved {point['achieved_per_s']:.0f}/s, {point['rejected']} rejected)"
-        )
-    checks = [
-        ("MLP Batcher >= 3x 16 threads calling run", mlp["Batcher / run"], 3.0, True),
-        ("MLP Batcher >= 1.5x PythonBatcher", mlp["Batcher / PythonBatcher"], 1.5, True),
-        (
-            "tiny Batcher (8 threads) >= 1.0x one thread's run",
-            tiny["Batcher / run, 1 thread"],
-            1.0,
-            True,
-        ),
-        ("one at a time: Batcher < run + 3 ms (extra ms)", single["extra median ms"], 3.0, False),
-        ("1000 run_async: loop stall < 50 ms", stall, 50.0, False),
-    ]
-    lines.append("targets")
-    for name, figures, target, at_least in checks:
-        met = figures["median"] >= target if at_least else figures["median"] < target
-        lines.append(f"  {'MET   ' if met else 'MISSED'} {name}: {_range(figures)}")
-    return "\n".join(lines)
-
-
-def readme_rows(results: dict[str, Any]) -> list[str]:
-    """Rows of the suite's README table; speed-up above 1: the Batcher does better."""
-    mlp, tiny, single = results["mlp"], results["tiny"], results["one_at_a_time"]
-    threads = results["session_threads"]
-
-    def rate(part: dict[str, Any], name: str) -> str:
-        return f"{part['methods'][name]['rows_per_s']['median']:.0f} rows/s"
-
-    def row(what: str, ours: str, peer: str, speedup: str) -> str:
-        return f"| {what} | {ours} | {peer} | {speedup} |"
-
-    def spread(figures: dict[str, float]) -> str:
-        return f"{figures['median']:.2f}x ({figures['min']:.2f}-{figures['max']:.2f})"
-
-    mlp_name = f"MLP 256-1024-1024-10, threads={threads}"
-    lines = [
-        row(
-            f"`Batcher`, 16 threads x 1 row, {mlp_name}",
-            rate(mlp, "Batcher"),
-            f"16 threads calling `run` {rate(mlp, 'run')}",
-            spread(mlp["Batcher / run"]),
-        ),
-        row(
-            f"`Batcher`, 16 threads x 1 row, {mlp_name}",
-            rate(mlp, "Batcher"),
-            f"Python batcher {rate(mlp, 'PythonBatcher')}",
-            spread(mlp["Batcher / PythonBatcher"]),
-        ),
-        row(
-            f"`Batcher.run`, 16 threads x 1 row, {mlp_name}",
-            rate(mlp, "Batcher.run"),
-            f"16 threads calling `run` {rate(mlp, 'run')}",
-            spread(mlp["Batcher.run / run"]),
-        ),
-        row(
-            "`Batcher`, 8 threads x 1 row, Sigmoid [N,5]",
-            rate(tiny, "Batcher"),
-            f"1 thread calling `run` {rate(tiny, 'run, 1 thread')}",
-            spread(tiny["Batcher / run, 1 thread"]),
-        ),
-        row(
-            "`Batcher.run`, 8 threads x 1 row, Sigmoid [N,5]",
-            rate(tiny, "Batcher.run"),
-            f"1 thread calling `run` {rate(tiny, 'run, 1 thread')}",
-            spread(tiny["Batcher.run / run, 1 thread"]),
-        ),
-    ]
-    if "workers" in results:  # absent from the JSON of older suites
-        workers = results["workers"]
-        lines.append(
-            row(
-                f"`Batcher(workers=2)`, {WORKER_CLIENTS} threads x {WORKER_ROWS} rows, {mlp_name}",
-                rate(workers, "Batcher, 2 workers"),
-                f"`workers=1` {rate(workers, 'Batcher, 1 worker')}; `run` {rate(workers, 'run')}",
-                spread(workers["2 workers / 1 worker"]),
-            )
-        )
-    if "asyncio_client" in results:  # absent from the JSON of older suites
-        fresh = results["asyncio_client"]
-        lines.append(
-            row(
-                "one asyncio client awaiting `run_async`, a new `Batcher`, Sigmoid [N,5]",
-                f"{fresh['run_async us']['median']:.1f} us per request",
-                f"`run` {fresh['run us']['median']:.1f} us",
-                spread(fresh["ratio"]),
-            )
-        )
-    batcher, run_ = single["Batcher"], single["run"]
-    lines.append(
-        row(
-            f"one request at a time, `Batcher(max_delay_ms=10)`, {mlp_name}",
-            f"{batcher['median_ms']:.3f} ms (p99 {batcher['p99_ms']:.3f})",
-            f"`run` {run_['median_ms']:.3f} ms (p99 {run_['p99_ms']:.3f})",
-            f"{run_['median_ms'] / batcher['median_ms']:.2f}x",
-        )
-    )
-    stall = results["asyncio"]["longest_stall_ms"]
-    lines.append(
-        row(
-            "1000 concurrent `run_async`, longest event-loop stall",
-            f"{stall['median']:.1f} ms (max {stall['max']:.1f})",
-            "target < 50 ms",
-            "",
-        )
-    )
-    load = results["under_load"]
-    for point in load["points"].values():
-        if point["load"] in (0.5, 0.9):
-            lines.append(
-                row(
-                    f"Poisson arrivals at {100 * point['load']:.0f}% of the `Batcher`'s "
-                    f"{load['capacity_per_s']:.0f} rows/s, {mlp_name}",
-                    f"p50 {point['p50_ms']:.2f} ms, p99 {point['p99_ms']:.2f} ms",
-                    "",
-                    "",
-                )
-            )
-    return lines
 
 
 def main() -> None:

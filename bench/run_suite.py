@@ -39,7 +39,14 @@ from typing import Any, Callable
 import onnxruntime as ort
 
 import fastort
-from bench import bench_decode, bench_preprocess, bench_ray, bench_serving, bench_session
+from bench import (
+    bench_decode,
+    bench_preprocess,
+    bench_ray,
+    bench_serving,
+    bench_session,
+    serving_report,
+)
 from examples.pipelines import export_model, interleaved_ms, median_ms, photo_jpeg, pipelines
 from fastort.benchmark import (
     RAW_FLOOR,
@@ -326,7 +333,7 @@ def readme_table(results: dict[str, Any]) -> str:
         )
     )
     if "serving" in results:  # absent from the JSON of suites older than the Batcher
-        lines += bench_serving.readme_rows(results["serving"])
+        lines += serving_report.readme_rows(results["serving"])
     if "ray" in results:  # absent from the JSON of suites older than fastort.ray
         lines += bench_ray.readme_rows(results["ray"])
     return "\n".join(lines)
@@ -404,8 +411,8 @@ def main() -> None:
 
     print("serving ...", flush=True)
     results["serving"] = bench_serving.run(args.quick)
-    print(bench_serving.report(results["serving"]))
-    bench_serving.plot_latency(results["serving"]["under_load"], args.out / "serving_latency.png")
+    print(serving_report.report(results["serving"]))
+    serving_report.plot_latency(results["serving"]["under_load"], args.out / "serving_latency.png")
 
     print("ray ...", flush=True)
     results["ray"] = bench_ray.run(model, args.quick)
