@@ -73,8 +73,8 @@ py::array to_array(DecodedImage image) {
 
 py::list decode(const py::list& sources, const py::list& indexes, int threads,
                 const py::typing::Optional<py::typing::Tuple<py::int_, py::int_>>& draft,
-                int64_t max_pixels, bool rgb,
-                const py::typing::Optional<ImageTransformSpec>& spec) {
+                int64_t max_pixels, bool rgb, const py::typing::Optional<ImageTransformSpec>& spec,
+                bool fallback) {
   if (indexes.size() != sources.size()) {
     throw Error(ErrorKind::kInvalidArgument, "indexes must give one index per source");
   }
@@ -82,6 +82,7 @@ py::list decode(const py::list& sources, const py::list& indexes, int threads,
   DecodeOptions options;
   options.max_pixels = max_pixels;
   options.rgb = rgb;
+  options.end_of_data_to_fallback = fallback;
   if (!draft.is_none()) {
     const auto size = py::reinterpret_borrow<py::tuple>(draft);
     options.draft = ImageSize{size[1].cast<int>(), size[0].cast<int>()};  // Pillow's (w, h)
@@ -124,10 +125,11 @@ void register_decode(py::module_& m) {
       });
   m.def("decode_images", &decode, py::arg("sources"), py::arg("indexes"), py::arg("threads"),
         py::arg("draft") = py::none(), py::arg("max_pixels") = kDefaultMaxImagePixels,
-        py::arg("rgb") = false, py::arg("spec") = py::none(),
+        py::arg("rgb") = false, py::arg("spec") = py::none(), py::arg("fallback") = false,
         "Decodes encoded images (bytes-like or paths) on up to `threads` threads: one uint8\n"
         "array per source, or None where Pillow must decode it (not a JPEG, or a JPEG of a\n"
-        "colour space decoded only by Pillow). With `spec`, JPEGs come back as DecodedImage\n"
+        "colour space decoded only by Pillow; with `fallback`, also a JPEG whose data ends\n"
+        "before the decoder is done with it). With `spec`, JPEGs come back as DecodedImage\n"
         "holding only what that transform reads. Errors name indexes[i].");
   m.def(
       "jpeg_library",

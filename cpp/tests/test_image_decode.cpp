@@ -176,6 +176,24 @@ TEST_CASE(truncated_and_corrupt_files_throw) {
   }
 }
 
+TEST_CASE(files_that_end_early_are_left_to_the_fallback_when_there_is_one) {
+  const auto file = encode(64, 48, 3);
+  DecodeOptions fallback;
+  fallback.end_of_data_to_fallback = true;
+  for (size_t cut : {size_t{3}, size_t{40}, file.size() / 2, file.size() - 2, file.size() - 1}) {
+    const std::vector<uint8_t> head(file.begin(), file.begin() + static_cast<long>(cut));
+    CHECK(!decode(head, fallback).has_value());
+  }
+  CHECK(decode(file, fallback).has_value());
+  // Without one, a file whose rows all came out before its data ended decodes: here the EOI
+  // marker replaced by padding the decoder never reaches.
+  std::vector<uint8_t> padded(file.begin(), file.end() - 2);
+  padded.resize(padded.size() + 64, 0);
+  const auto whole = decode(file), decoded = decode(padded);
+  CHECK(decoded && std::memcmp(decoded->pixels.get(), whole->pixels.get(), 64 * 48 * 3) == 0);
+  CHECK(!decode(padded, fallback).has_value());
+}
+
 TEST_CASE(too_many_pixels_are_refused_before_decoding) {
   auto file = encode(64, 48, 3);
   DecodeOptions options;

@@ -603,11 +603,13 @@ def decode_images(
     max_pixels: typing.SupportsInt | typing.SupportsIndex = 89478485,
     rgb: bool = False,
     spec: ImageTransformSpec | None = None,
+    fallback: bool = False,
 ) -> list[typing.Any]:
     """
     Decodes encoded images (bytes-like or paths) on up to `threads` threads: one uint8
     array per source, or None where Pillow must decode it (not a JPEG, or a JPEG of a
-    colour space decoded only by Pillow). With `spec`, JPEGs come back as DecodedImage
+    colour space decoded only by Pillow; with `fallback`, also a JPEG whose data ends
+    before the decoder is done with it). With `spec`, JPEGs come back as DecodedImage
     holding only what that transform reads. Errors name indexes[i].
     """
 

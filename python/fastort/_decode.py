@@ -11,9 +11,10 @@ images of more pixels than Pillow's `Image.MAX_IMAGE_PIXELS` before decoding the
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import io
 import os
-import struct
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -22,7 +23,7 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["ENCODED_TYPES", "decode", "max_image_pixels", "read_image"]
+__all__ = ["ENCODED_TYPES", "decode", "max_image_pixels", "pil_pixels", "read_image"]
 
 # What counts as an encoded image (rather than pixels).
 ENCODED_TYPES = (str, os.PathLike, bytes, bytearray, memoryview)
@@ -30,6 +31,12 @@ ENCODED_TYPES = (str, os.PathLike, bytes, bytearray, memoryview)
 # Pillow's default Image.MAX_IMAGE_PIXELS, used while Pillow is not imported (nobody can have
 # changed it then, and importing it costs tens of milliseconds).
 _DEFAULT_MAX_IMAGE_PIXELS = 89478485
+
+
+# Pillow's decoders raise many kinds of exception on bad data (each format's plugin its own:
+# OSError, SyntaxError, ValueError, NotImplementedError, struct.error, ZeroDivisionError, ...);
+# every one but these is a bad image.
+_NOT_THE_IMAGES_FAULT = (FileNotFoundError, IsADirectoryError, PermissionError, MemoryError)
 
 
 def _argument_error(message: str) -> _core.InvalidArgumentError:
@@ -56,7 +63,7 @@ def max_image_pixels() -> int:
 def _pillow_decode(source: Any, index: int, draft: tuple[int, int] | None) -> Any:
     """The loaded PIL image of one source, with fastort's errors."""
     try:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
     except ImportError:
         raise ImportError(
             "decoding formats other than JPEG needs Pillow: pip install pillow"
@@ -83,19 +90,30 @@ def _pillow_decode(source: Any, index: int, draft: tuple[int, int] | None) -> An
             f"{name} is refused as a possible decompression bomb: {error} "
             "(PIL.Image.MAX_IMAGE_PIXELS sets the limit)"
         ) from error
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+    except _NOT_THE_IMAGES_FAULT:
         raise
-    # What Pillow's decoders raise on corrupt or truncated data.
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        EOFError,
-        struct.error,
-    ) as error:
+    except Exception as error:
         raise _argument_error(f"{name}: cannot decode: {error}") from error
     return opened
+
+
+def pil_pixels(image: Any, index: int, convert: bool) -> Any:
+    """A PIL image loaded (a lazily opened one is decoded now), converted to RGB when
+    `convert`; what Pillow raises on the way is an InvalidArgumentError naming the image."""
+    try:
+        image.load()
+        return image.convert("RGB") if convert else image
+    except _NOT_THE_IMAGES_FAULT:
+        raise
+    except Exception as error:
+        raise _argument_error(f"image {index}: cannot read the PIL image: {error}") from error
+
+
+@functools.cache
+def _pillow_installed() -> bool:
+    """Whether Pillow can be imported (it is not imported here: that takes tens of ms). The
+    core then leaves it the JPEGs whose data ends early, for Pillow to decide on."""
+    return "PIL" in sys.modules or importlib.util.find_spec("PIL") is not None
 
 
 def _worker_count(threads: int, jobs: int) -> int:
@@ -119,7 +137,14 @@ def decode(
     `_core.DecodedImage`, holding only what that transform reads of them.
     """
     decoded: list[Any] = _core.decode_images(
-        list(sources), list(indexes), threads, draft, max_image_pixels(), rgb, spec
+        list(sources),
+        list(indexes),
+        threads,
+        draft,
+        max_image_pixels(),
+        rgb,
+        spec,
+        fallback=_pillow_installed(),
     )
     left = [i for i, image in enumerate(decoded) if image is None]
     if not left:
@@ -127,7 +152,7 @@ def decode(
 
     def pillow(i: int) -> Any:
         image = _pillow_decode(sources[i], indexes[i], draft)
-        return np.asarray(image.convert("RGB")) if rgb else image
+        return np.asarray(pil_pixels(image, indexes[i], convert=True)) if rgb else image
 
     workers = _worker_count(threads, len(left))
     if workers == 1:

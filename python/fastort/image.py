@@ -276,7 +276,7 @@ class ImageTransform:
             )
             for index, image in zip(encoded, decoded):
                 native = isinstance(image, _core.DecodedImage)
-                inputs[index] = image if native else _pil_input(image)
+                inputs[index] = image if native else _pil_input(image, index)
         return _core.transform_images(inputs, self._spec, out)
 
     transform = __call__
@@ -294,7 +294,7 @@ class ImageTransform:
         # Before hasattr(image, "__array_interface__"): on a PIL image, that property copies
         # every pixel (tobytes()).
         if _is_pil(image):
-            return _pil_input(image)
+            return _pil_input(image, index)
         if hasattr(image, "__array_interface__"):
             return image
         raise _type_error(
@@ -352,10 +352,9 @@ def _is_pil(image: Any) -> bool:
     return module.startswith("PIL.") and hasattr(image, "mode") and hasattr(image, "convert")
 
 
-def _pil_input(image: Any) -> Any:
-    """What the core reads of a PIL image: the image itself for the modes it reads in place
-    (L, RGB, RGBA, RGBX), else Pillow's own conversion to RGB, as torchvision users do with
-    .convert("RGB")."""
-    if image.mode not in ("RGB", "L", "RGBA", "RGBX"):
-        image = image.convert("RGB")
-    return image
+def _pil_input(image: Any, index: int) -> Any:
+    """What the core reads of a PIL image, loaded: the image itself for the modes it reads in
+    place (L, RGB, RGBA, RGBX), else Pillow's own conversion to RGB, as torchvision users do
+    with .convert("RGB"). An image Pillow cannot load or convert raises InvalidArgumentError
+    naming it."""
+    return _decode.pil_pixels(image, index, convert=image.mode not in ("RGB", "L", "RGBA", "RGBX"))

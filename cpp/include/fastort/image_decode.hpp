@@ -33,6 +33,13 @@ struct DecodeOptions {
   // entropy-decoded (so a truncated file is still an error). The stored pixels equal the
   // full decode's. nullopt: the whole image.
   std::optional<ImageTransformSpec> read_by;
+  // A JPEG whose data ends before the decoder is done with it (no EOI marker, or cut short)
+  // is left to the fallback (nullopt) rather than decided here. Pillow decodes such a file
+  // when every row came out before its decoder, fed the file in 64 KiB blocks, asked for more
+  // data than there was: where that happens depends on how the blocks fell, which this
+  // decoder, given the whole file at once, does not follow. Without a fallback, the image is
+  // decoded when every row came out first, and refused as truncated otherwise.
+  bool end_of_data_to_fallback = false;
 };
 
 // Pixels from malloc (the decoder's frames cannot throw), released with free().

@@ -28,16 +28,20 @@ struct ErrorManager {
   jpeg_error_mgr base;  // first: libjpeg hands back a pointer to it
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
-  // Every row is out and the data ends with an EOI marker: running out of data while
-  // finishing is corrupt data (a scan that read too far), which Pillow accepts, not a
-  // truncated file.
+  // Running out of data (see DecodeOptions::end_of_data_to_fallback): left to the fallback,
+  // or accepted once every row is out.
+  bool end_of_data_to_fallback = false;
   bool end_of_data_accepted = false;
 };
+
+// longjmp values: a failure, or a file left to the fallback.
+constexpr int kJumpFailed = 1;
+constexpr int kJumpToFallback = 2;
 
 [[noreturn]] void fail(j_common_ptr cinfo, const char* message) {
   auto* errors = reinterpret_cast<ErrorManager*>(cinfo->err);
   std::snprintf(errors->message, sizeof errors->message, "%s", message);
-  std::longjmp(errors->jump, 1);
+  std::longjmp(errors->jump, kJumpFailed);
 }
 
 [[noreturn]] void on_error(j_common_ptr cinfo) {
@@ -45,16 +49,16 @@ struct ErrorManager {
   char message[JMSG_LENGTH_MAX];
   cinfo->err->format_message(cinfo, message);
   std::snprintf(errors->message, sizeof errors->message, "%s", message);
-  std::longjmp(errors->jump, 1);
+  std::longjmp(errors->jump, kJumpFailed);
 }
 
 // Warnings (level -1) are ignored, as Pillow ignores them, except the one that says the data
 // ended early: libjpeg would go on with a grey-filled remainder where Pillow raises.
 void on_message(j_common_ptr cinfo, int level) {
-  const auto* errors = reinterpret_cast<const ErrorManager*>(cinfo->err);
-  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF && !errors->end_of_data_accepted) {
-    fail(cinfo, "image file is truncated");
-  }
+  auto* errors = reinterpret_cast<ErrorManager*>(cinfo->err);
+  if (level >= 0 || cinfo->err->msg_code != JWRN_JPEG_EOF) return;
+  if (errors->end_of_data_to_fallback) std::longjmp(errors->jump, kJumpToFallback);
+  if (!errors->end_of_data_accepted) fail(cinfo, "image file is truncated");
 }
 
 void on_progress(j_common_ptr cinfo) {
@@ -128,7 +132,14 @@ struct Decode {
 
 // The part that may longjmp. Only trivially destructible objects live in this frame.
 Outcome run_decode(Decode& d, jpeg_decompress_struct& cinfo) {
-  if (setjmp(d.errors.jump) != 0) return Outcome::kFailed;
+  switch (setjmp(d.errors.jump)) {  // one of the few places setjmp may be called from
+    case 0:
+      break;
+    case kJumpToFallback:
+      return Outcome::kNotNative;
+    default:
+      return Outcome::kFailed;
+  }
   jpeg_create_decompress(&cinfo);  // clears every field but err
   cinfo.progress = d.progress;
   jpeg_mem_src(&cinfo, d.data, static_cast<unsigned long>(d.size));
@@ -186,8 +197,7 @@ Outcome run_decode(Decode& d, jpeg_decompress_struct& cinfo) {
     JSAMPROW last[1] = {pixels + static_cast<size_t>(d.stored_height) * row_bytes};
     jpeg_read_scanlines(&cinfo, last, 1);
   }
-  d.errors.end_of_data_accepted =
-      d.size >= 2 && d.data[d.size - 2] == 0xFF && d.data[d.size - 1] == 0xD9;
+  d.errors.end_of_data_accepted = true;  // every row is out
   jpeg_finish_decompress(&cinfo);
   return Outcome::kDecoded;
 }
@@ -211,6 +221,7 @@ std::optional<DecodedImage> decode_jpeg(const uint8_t* data, size_t size,
   cinfo.err = jpeg_std_error(&d.errors.base);
   d.errors.base.error_exit = on_error;
   d.errors.base.emit_message = on_message;
+  d.errors.end_of_data_to_fallback = options.end_of_data_to_fallback;
   const Outcome outcome = run_decode(d, cinfo);
   jpeg_destroy_decompress(&cinfo);
   switch (outcome) {
