@@ -141,10 +141,17 @@ def test_queue_full(slow_session):
         with pytest.raises(fastort.QueueFullError, match="max_queue=2"):
             batcher.submit({"x": np.ones((1, 256), np.float32)})
         assert issubclass(fastort.QueueFullError, fastort.FastortError)
+        # A cancelled request gives its place back at once, and is counted at once.
+        assert queued[0].cancel()
+        assert batcher.stats()["cancelled"] == 1
+        queued[0] = batcher.submit({"x": np.ones((1, 256), np.float32)})
+        with pytest.raises(fastort.QueueFullError):
+            batcher.submit({"x": np.ones((1, 256), np.float32)})
         long_run.result(timeout=60)
         for future in queued:
             future.result(timeout=60)
-        assert batcher.stats()["rejected"] == 1
+        stats = batcher.stats()
+        assert (stats["rejected"], stats["cancelled"], stats["requests"]) == (2, 1, 4)
 
 
 def test_a_request_not_started_in_time_times_out(slow_session):

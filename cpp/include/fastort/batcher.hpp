@@ -78,7 +78,14 @@ class BatchRequest : public std::enable_shared_from_this<BatchRequest> {
   std::chrono::steady_clock::time_point submitted() const noexcept { return submitted_; }
 
  private:
+  friend class Batcher;
   bool complete(State state, std::vector<RequestOutput> outputs, std::optional<Error> error);
+
+  // The batcher that queued the request, told by cancel() while it lives: the request's place
+  // in its queue is free at once, and the cancel counted.
+  std::weak_ptr<void> queue_owner_;
+  void (*on_cancel_)(void* owner, BatchRequest& request) = nullptr;
+  bool holds_queue_place_ = false;  // guarded by the queue owner's lock
 
   const int64_t rows_;
   const std::optional<std::chrono::steady_clock::time_point> deadline_;
@@ -200,6 +207,9 @@ class Batcher {
   // Adds a run's outcome to the statistics; takes the lock (the runs tell it before their
   // requests complete).
   static void record(Shared& s, const detail::BatchOutcome& outcome);
+  // A queued request was cancelled (`shared`: its batcher's Shared): its place in the queue is
+  // free, and it is counted.
+  static void forget_cancelled(void* shared, BatchRequest& request);
   // run_here(), or with `only_if_idle` run_here_if_idle(), for a checked request of `rows`.
   std::optional<HereRun> start_here_run(int64_t rows, bool only_if_idle);
 

@@ -68,6 +68,10 @@ bool BatchRequest::complete(State state, std::vector<RequestOutput> outputs,
     hooks.swap(hooks_);
   }
   done_.notify_all();
+  // Before the hooks: a done-callback reading the batcher's statistics finds the cancel.
+  if (state == State::kCancelled && on_cancel_ != nullptr) {
+    if (const std::shared_ptr<void> owner = queue_owner_.lock()) on_cancel_(owner.get(), *this);
+  }
   if (!hooks.empty()) {
     const std::shared_ptr<BatchRequest> self = shared_from_this();
     for (const CompletionHook& hook : hooks) hook(self);

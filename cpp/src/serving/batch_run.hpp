@@ -46,6 +46,8 @@ struct Batch {
 
 struct BatchOutcome {
   uint64_t runs = 0;  // ORT runs: 1, or one per request after a failed batch
+  // Requests dropped: cancelled (a Batcher counts those as they are cancelled instead), or not
+  // started before their timeout.
   uint64_t cancelled = 0, timed_out = 0;
   std::vector<int64_t> run_rows;  // the rows of each of those runs
   std::vector<double> queue_delay_ms, run_ms;

@@ -215,6 +215,9 @@ std::shared_ptr<BatchRequest> Batcher::queue(const std::vector<const TensorView*
   const int64_t first_row = batch->rows;
   batch->rows += rows;
   batch->requests.push_back({request, first_row});
+  request->queue_owner_ = shared_;
+  request->on_cancel_ = &Batcher::forget_cancelled;
+  request->holds_queue_place_ = true;
   ++batch->pending_copies;
   ++s.queued;
   s.cycle_peak = std::max(s.cycle_peak, s.queued);
@@ -306,7 +309,11 @@ void Batcher::work(const std::shared_ptr<Shared>& shared, const std::shared_ptr<
                                        [&](const auto& queued) { return queued.get() == batch; });
     std::unique_ptr<detail::Batch> taken = std::move(*position);
     s.batches.erase(position);
-    s.queued -= static_cast<int64_t>(taken->requests.size());
+    for (const detail::Batch::Entry& entry : taken->requests) {
+      // A request cancelled while queued gave its place back already.
+      if (entry.request->holds_queue_place_) --s.queued;
+      entry.request->holds_queue_place_ = false;
+    }
     s.recent_peaks[s.next_peak++ % s.recent_peaks.size()] = s.cycle_peak;
     s.clients = *std::max_element(s.recent_peaks.begin(), s.recent_peaks.end());
     s.cycle_peak = s.queued;
@@ -320,10 +327,19 @@ void Batcher::work(const std::shared_ptr<Shared>& shared, const std::shared_ptr<
   }
 }
 
+void Batcher::forget_cancelled(void* shared, BatchRequest& request) {
+  Shared& s = *static_cast<Shared*>(shared);
+  // In a fork()ed child the lock may have been held by a parent's thread; nothing runs there.
+  if (s.generation != fork_generation()) return;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  ++s.cancelled;
+  if (request.holds_queue_place_) --s.queued;
+  request.holds_queue_place_ = false;
+}
+
 void Batcher::record(Shared& s, const detail::BatchOutcome& outcome) {
   std::lock_guard<std::mutex> lock(s.mutex);
   s.runs += outcome.runs;
-  s.cancelled += outcome.cancelled;
   s.timed_out += outcome.timed_out;
   for (int64_t rows : outcome.run_rows) ++s.batch_rows[rows];
   for (double delay : outcome.queue_delay_ms) s.queue_delay_ms.add(delay);
