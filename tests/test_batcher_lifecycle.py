@@ -224,6 +224,32 @@ def test_concurrent_futures_wait_first_exception(save):
         assert isinstance(futures[2].exception(), fastort.FastortError)
 
 
+def test_a_waiter_added_under_the_condition_after_the_request_finished_is_told(slow_session):
+    # wait() holds the future's condition while it reads the state and adds its waiter; the
+    # request may finish in between (the GIL switches), and its hook must then wait for the
+    # condition rather than find no waiters yet.
+    class Waiter:
+        def __init__(self) -> None:
+            self.told = threading.Event()
+
+        def add_result(self, future: object) -> None:
+            self.told.set()
+
+        add_exception = add_cancelled = add_result
+
+    waiter = Waiter()
+    with fastort.Batcher(slow_session, max_batch_size=1) as batcher:
+        long_run = start_long_run(batcher)
+        future = batcher.submit({"x": np.ones((1, 256), np.float32)})
+        with future._condition:
+            assert future._state in ("PENDING", "RUNNING")
+            long_run.result(timeout=60)
+            future.result(timeout=60)  # finished; its hook waits for the condition
+            time.sleep(0.05)
+            future._waiters.append(waiter)
+        assert waiter.told.wait(60)
+
+
 def test_a_request_done_while_wait_begins_is_never_missed(slow_session):
     # Requests that complete on the worker while wait() or as_completed() reads their state
     # and adds its waiter, in every order: none may be left waiting.

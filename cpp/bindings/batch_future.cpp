@@ -88,7 +88,9 @@ void call_reporting(PyObject* object, const char* method, PyObject* argument) {
 void notify_waiters(PyObject* future) {
   FutureHandle& handle = handle_of(future);
   PyObject* condition = handle.condition.ptr();
-  if (handle.waiters.ptr() == nullptr) return;
+  // The condition first, then the waiters: a wait() that holds it may have read the state
+  // before the request was done and not have added its waiter (nor made the list) yet.
+  if (condition == nullptr && handle.waiters.ptr() == nullptr) return;
   if (condition != nullptr) {
     Py_INCREF(condition);
     PyObject* locked = PyObject_CallMethod(condition, "acquire", nullptr);
@@ -104,7 +106,8 @@ void notify_waiters(PyObject* future) {
   if (state == BatchRequest::State::kCancelled) method = "add_cancelled";
   if (state == BatchRequest::State::kFailed) method = "add_exception";
   // A copy: a waiter may remove itself meanwhile, on a thread the calls let run.
-  PyObject* waiters = PySequence_List(handle.waiters.ptr());
+  PyObject* waiters =
+      handle.waiters.ptr() == nullptr ? PyList_New(0) : PySequence_List(handle.waiters.ptr());
   if (waiters == nullptr) PyErr_WriteUnraisable(future);
   const Py_ssize_t count = waiters == nullptr ? 0 : PyList_GET_SIZE(waiters);
   for (Py_ssize_t i = 0; i < count; ++i) {
