@@ -246,8 +246,12 @@ def test_a_waiter_added_under_the_condition_after_the_request_finished_is_told(s
             long_run.result(timeout=60)
             future.result(timeout=60)  # finished; its hook waits for the condition
             time.sleep(0.05)
+            # wait() reads the state again before it adds its waiter to every future: it must
+            # not change under the condition, or the waiter would count this one twice.
+            assert future.done() and future._state == "RUNNING"
             future._waiters.append(waiter)
         assert waiter.told.wait(60)
+        assert future._state == "FINISHED"
 
 
 def test_a_request_done_while_wait_begins_is_never_missed(slow_session):

@@ -90,7 +90,10 @@ void notify_waiters(PyObject* future) {
   PyObject* condition = handle.condition.ptr();
   // The condition first, then the waiters: a wait() that holds it may have read the state
   // before the request was done and not have added its waiter (nor made the list) yet.
-  if (condition == nullptr && handle.waiters.ptr() == nullptr) return;
+  if (condition == nullptr && handle.waiters.ptr() == nullptr) {
+    handle.told = true;
+    return;
+  }
   if (condition != nullptr) {
     Py_INCREF(condition);
     PyObject* locked = PyObject_CallMethod(condition, "acquire", nullptr);
@@ -101,6 +104,7 @@ void notify_waiters(PyObject* future) {
     }
     Py_DECREF(locked);
   }
+  handle.told = true;
   const char* method = "add_result";
   const BatchRequest::State state = handle.request->state();
   if (state == BatchRequest::State::kCancelled) method = "add_cancelled";
@@ -131,8 +135,8 @@ void notify_waiters(PyObject* future) {
 void run_callbacks(PyObject* future) {
   if (is_finalizing()) return;
   const PyGILState_STATE gil = PyGILState_Ensure();
-  handle_of(future).hooked = false;
   notify_waiters(future);
+  handle_of(future).hooked = false;
   // Taken from the future: a callback adding another finds it done, and calls that at once.
   PyObject* callbacks = handle_of(future).callbacks.release().ptr();
   const Py_ssize_t count = callbacks == nullptr ? 0 : PyList_GET_SIZE(callbacks);
@@ -206,11 +210,13 @@ PyObject* waiters_getter(PyObject* self, void* /*unused*/) {
 // concurrent.futures' names of the states, its _state (a cancelled future told its waiters).
 PyObject* state_getter(PyObject* self, void* /*unused*/) {
   return called_from_python([&] {
-    switch (future_of(self).request->state()) {
-      case BatchRequest::State::kQueued:
-        return py::str("PENDING");
-      case BatchRequest::State::kRunning:
-        return py::str("RUNNING");
+    const FutureHandle& future = future_of(self);
+    const BatchRequest::State state = future.request->state();
+    if (state == BatchRequest::State::kQueued) return py::str("PENDING");
+    if (state == BatchRequest::State::kRunning || (future.hooked && !future.told)) {
+      return py::str("RUNNING");
+    }
+    switch (state) {
       case BatchRequest::State::kCancelled:
         return py::str("CANCELLED_AND_NOTIFIED");
       default:

@@ -31,6 +31,10 @@ struct FutureHandle {
   pybind11::object condition;  // a threading.Condition: _condition
   pybind11::object waiters;    // a list of concurrent.futures' waiters: _waiters
   bool hooked = false;         // the request's hook, which runs run_callbacks, is pending
+  // The hook has told the waiters, under the condition. Until then _state says the request
+  // runs, done or not: a wait() holding the condition reads the state twice, and adds its
+  // waiter to every future, and each must find what the hook will tell it, or not tell it.
+  bool told = false;
 };
 
 // Waits until `request` is done or `seconds` pass (< 0: no limit), without the GIL; returns
