@@ -254,6 +254,31 @@ def test_a_waiter_added_under_the_condition_after_the_request_finished_is_told(s
         assert future._state == "FINISHED"
 
 
+def test_threads_asking_a_future_for_its_condition_at_once_share_one(slow_session):
+    # Making the condition runs Python code, between which the GIL may pass to another thread
+    # making its own: all must end up holding the one the hook will take.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with fastort.Batcher(slow_session) as batcher:
+            long_run = start_long_run(batcher)
+            for _ in range(100):
+                future = batcher.submit({"x": np.ones((1, 256), np.float32)})
+                seen: list[object] = []
+                threads = [
+                    threading.Thread(target=lambda f=future, s=seen: s.append(f._condition))
+                    for _ in range(4)
+                ]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                assert all(condition is future._condition for condition in seen)
+            long_run.result(timeout=60)
+    finally:
+        sys.setswitchinterval(interval)
+
+
 def test_a_request_done_while_wait_begins_is_never_missed(slow_session):
     # Requests that complete on the worker while wait() or as_completed() reads their state
     # and adds its waiter, in every order: none may be left waiting.

@@ -152,6 +152,16 @@ void run_callbacks(PyObject* future) {
   PyGILState_Release(gil);
 }
 
+// Sets `member` to make() unless it is set. Making one may run Python code (a constructor, the
+// collector's finalizers), during which another thread may make and set its own: the first
+// set stays, so that every thread uses the same object.
+template <typename Make>
+void made_once(py::object& member, Make make) {
+  if (member) return;
+  py::object made = make();
+  if (!member) member = std::move(made);
+}
+
 // Has run_callbacks run once the request is done (at once if it is), unless it will already.
 void hook(py::handle self) {
   FutureHandle& future = future_of(self);
@@ -172,7 +182,7 @@ void add_done_callback(py::handle self, py::handle callback) {
     Py_XDECREF(returned);
     return;
   }
-  if (!future.callbacks) future.callbacks = py::list();
+  made_once(future.callbacks, [] { return py::list(); });
   py::list(future.callbacks).append(callback);
   hook(self);
 }
@@ -193,7 +203,7 @@ py::object threading_condition() {
 PyObject* condition_getter(PyObject* self, void* /*unused*/) {
   return called_from_python([&] {
     FutureHandle& future = future_of(self);
-    if (!future.condition) future.condition = threading_condition();
+    made_once(future.condition, threading_condition);
     if (!future.request->done()) hook(self);
     return future.condition;
   });
@@ -202,7 +212,7 @@ PyObject* condition_getter(PyObject* self, void* /*unused*/) {
 PyObject* waiters_getter(PyObject* self, void* /*unused*/) {
   return called_from_python([&] {
     FutureHandle& future = future_of(self);
-    if (!future.waiters) future.waiters = py::list();
+    made_once(future.waiters, [] { return py::list(); });
     return future.waiters;
   });
 }
