@@ -126,6 +126,11 @@ def test_a_failing_request_fails_alone(save):
                 with pytest.raises(fastort.FastortError, match=r"out of|bounds|indices"):
                     future.result(timeout=30)
                 assert isinstance(future.exception(), fastort.FastortError)
+                # The same exception each time, as concurrent.futures gives.
+                assert future.exception() is future.exception()
+                with pytest.raises(fastort.FastortError) as raised:
+                    future.result()
+                assert raised.value is future.exception()
             else:
                 np.testing.assert_array_equal(future.result(timeout=30)[0], table[rows])
     # The runs alone after the failed batch count as runs, in the histogram too.

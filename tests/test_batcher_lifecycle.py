@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
+import signal
 import sys
 import threading
 import time
@@ -13,6 +15,7 @@ import pytest
 
 import fastort
 from batching import start_long_run
+from isolated import UNDER_ASAN
 from models import gather_model
 
 
@@ -277,6 +280,43 @@ def test_threads_asking_a_future_for_its_condition_at_once_share_one(slow_sessio
             long_run.result(timeout=60)
     finally:
         sys.setswitchinterval(interval)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="no SIGINT here")
+@pytest.mark.skipif(UNDER_ASAN, reason="runs under AddressSanitizer are not quick")
+def test_ctrl_c_while_cancel_waits_for_the_condition_still_tells_the_waiters(slow_session):
+    # cancel() on the main thread tells the waiters under the future's condition; Ctrl-C while
+    # it waits for another thread to release it must neither leave them untold nor be lost.
+    assert threading.current_thread() is threading.main_thread()
+    with (
+        fastort.Batcher(slow_session, max_batch_size=1) as batcher,
+        concurrent.futures.ThreadPoolExecutor(2) as executor,
+    ):
+        long_run = batcher.submit({"x": np.ones((20000, 256), np.float32)})  # seconds long
+        future = batcher.submit({"x": np.ones((1, 256), np.float32)})
+        waited = executor.submit(
+            concurrent.futures.wait, [future], 60, concurrent.futures.FIRST_COMPLETED
+        )
+        time.sleep(0.1)
+        held = threading.Event()
+
+        def hold_the_condition() -> None:
+            with future._condition:
+                held.set()
+                time.sleep(0.5)
+
+        holder = executor.submit(hold_the_condition)
+        assert held.wait(30)
+        timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            future.cancel()
+            time.sleep(30)  # the Ctrl-C comes once the waiters are told, if not before
+        timer.join()
+        holder.result(timeout=30)
+        done, _ = waited.result(timeout=30)
+        assert future.cancelled() and future in done
+        long_run.result(timeout=120)
 
 
 def test_a_request_done_while_wait_begins_is_never_missed(slow_session):

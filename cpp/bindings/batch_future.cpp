@@ -34,6 +34,16 @@ FutureHandle& handle_of(PyObject* object) {
       reinterpret_cast<FutureHandle*>(reinterpret_cast<FutureObject*>(object)->storage));
 }
 
+// Sets `member` to make() unless it is set. Making one may run Python code (a constructor, the
+// collector's finalizers), during which another thread may make and set its own: the first
+// set stays, so that every thread uses the same object.
+template <typename Make>
+void made_once(py::object& member, Make make) {
+  if (member) return;
+  py::object made = make();
+  if (!member) member = std::move(made);
+}
+
 // Waits without the GIL; raises concurrent.futures.TimeoutError when `timeout` passes first.
 void wait_for(const BatchRequest& request, py::handle timeout) {
   double seconds = -1;
@@ -53,10 +63,33 @@ void wait_for(const BatchRequest& request, py::handle timeout) {
   throw py::error_already_set();
 }
 
+// A failed request's exception, made once: result() raises, and exception() returns, the same
+// object every time, as concurrent.futures does.
+const py::object& error_of(FutureHandle& future) {
+  made_once(future.error, [&future] {
+    set_python_error(*future.request->error());
+    const py::error_already_set raised;  // fetches the exception just set
+    return raised.value();
+  });
+  return future.error;
+}
+
 py::object result(py::handle self, py::handle timeout) {
   FutureHandle& future = future_of(self);
   wait_for(*future.request, timeout);
-  if (!future.outputs) future.outputs = request_outputs(*future.request);
+  switch (future.request->state()) {
+    case BatchRequest::State::kCancelled:
+      raise_cancelled();
+    case BatchRequest::State::kFailed: {
+      const py::object& error = error_of(future);
+      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
+      throw py::error_already_set();
+    }
+    default:
+      break;
+  }
+  // Every caller gets the same list, as the first made it.
+  made_once(future.outputs, [&future] { return request_outputs(*future.request); });
   return future.outputs;
 }
 
@@ -65,9 +98,7 @@ py::object exception(py::handle self, py::handle timeout) {
   wait_for(*future.request, timeout);
   if (future.request->state() == BatchRequest::State::kCancelled) raise_cancelled();
   if (future.request->state() != BatchRequest::State::kFailed) return py::none();
-  set_python_error(*future.request->error());
-  py::error_already_set raised;  // fetches the exception just set
-  return raised.value();
+  return error_of(future);
 }
 
 // Calls `method` of `object` with `argument`; an exception it raises is reported as unraisable.
@@ -79,6 +110,28 @@ void call_reporting(PyObject* object, const char* method, PyObject* argument) {
   if (returned == nullptr) PyErr_WriteUnraisable(object);
   Py_XDECREF(returned);
   Py_XDECREF(name);
+}
+
+// Takes the condition's lock for notify_waiters. On Python's main thread (a cancel() there)
+// waiting for it runs the signal handlers: Ctrl-C must not leave the waiters untold. Its
+// KeyboardInterrupt is set aside (`interrupted`: raised again once they are told), another
+// handler's exception reported, and the lock waited for again; false only if it never comes.
+bool acquire_for_waiters(PyObject* condition, bool& interrupted) {
+  constexpr int kAttempts = 1000;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    PyObject* locked = PyObject_CallMethod(condition, "acquire", nullptr);
+    if (locked != nullptr) {
+      Py_DECREF(locked);
+      return true;
+    }
+    if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
+      interrupted = true;
+      PyErr_Clear();
+    } else {
+      PyErr_WriteUnraisable(condition);
+    }
+  }
+  return false;
 }
 
 // Tells the waiters of concurrent.futures.wait() and as_completed() that `future` is done, as a
@@ -94,15 +147,13 @@ void notify_waiters(PyObject* future) {
     handle.told = true;
     return;
   }
+  bool interrupted = false;
   if (condition != nullptr) {
     Py_INCREF(condition);
-    PyObject* locked = PyObject_CallMethod(condition, "acquire", nullptr);
-    if (locked == nullptr) {
-      PyErr_WriteUnraisable(condition);
+    if (!acquire_for_waiters(condition, interrupted)) {
       Py_DECREF(condition);
       return;
     }
-    Py_DECREF(locked);
   }
   handle.told = true;
   const char* method = "add_result";
@@ -123,6 +174,7 @@ void notify_waiters(PyObject* future) {
     call_reporting(condition, "release", nullptr);
     Py_DECREF(condition);
   }
+  if (interrupted) PyErr_SetInterrupt();  // the Ctrl-C the wait for the lock took, again
 }
 
 // Runs once the request is done, on the thread that completed it: tells the future's waiters,
@@ -150,16 +202,6 @@ void run_callbacks(PyObject* future) {
   Py_XDECREF(callbacks);
   Py_DECREF(future);
   PyGILState_Release(gil);
-}
-
-// Sets `member` to make() unless it is set. Making one may run Python code (a constructor, the
-// collector's finalizers), during which another thread may make and set its own: the first
-// set stays, so that every thread uses the same object.
-template <typename Make>
-void made_once(py::object& member, Make make) {
-  if (member) return;
-  py::object made = make();
-  if (!member) member = std::move(made);
 }
 
 // Has run_callbacks run once the request is done (at once if it is), unless it will already.
@@ -343,6 +385,7 @@ PyObject* future_repr(PyObject* self) {
 int future_traverse(PyObject* self, visitproc visit, void* arg) {
   const FutureHandle& future = handle_of(self);
   Py_VISIT(future.outputs.ptr());
+  Py_VISIT(future.error.ptr());
   Py_VISIT(future.callbacks.ptr());
   Py_VISIT(future.condition.ptr());
   Py_VISIT(future.waiters.ptr());
@@ -355,6 +398,7 @@ int future_clear(PyObject* self) {
   // Released after the members are reset, as Py_CLEAR does: a destructor running Python code
   // must find the future consistent.
   py::object outputs = std::move(future.outputs);
+  py::object error = std::move(future.error);
   py::object callbacks = std::move(future.callbacks);
   py::object condition = std::move(future.condition);
   py::object waiters = std::move(future.waiters);

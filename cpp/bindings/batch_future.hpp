@@ -27,6 +27,7 @@ pybind11::object futures_module();
 struct FutureHandle {
   std::shared_ptr<BatchRequest> request;
   pybind11::object outputs;
+  pybind11::object error;      // a failed request's exception: every call raises this one
   pybind11::object callbacks;  // a list
   pybind11::object condition;  // a threading.Condition: _condition
   pybind11::object waiters;    // a list of concurrent.futures' waiters: _waiters
