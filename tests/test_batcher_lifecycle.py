@@ -246,15 +246,21 @@ def test_a_waiter_added_under_the_condition_after_the_request_finished_is_told(s
         future = batcher.submit({"x": np.ones((1, 256), np.float32)})
         with future._condition:
             assert future._state in ("PENDING", "RUNNING")
-            long_run.result(timeout=60)
-            future.result(timeout=60)  # finished; its hook waits for the condition
+            # Finished (its repr reads the request), its hook waiting for the condition; not
+            # result() or done(): those tell the waiters themselves, as the lock is this
+            # thread's.
+            deadline = time.monotonic() + 60
+            while "finished" not in repr(future):
+                assert time.monotonic() < deadline
+                time.sleep(0.001)
             time.sleep(0.05)
             # wait() reads the state again before it adds its waiter to every future: it must
             # not change under the condition, or the waiter would count this one twice.
-            assert future.done() and future._state == "RUNNING"
+            assert future._state == "RUNNING"
             future._waiters.append(waiter)
         assert waiter.told.wait(60)
         assert future._state == "FINISHED"
+        long_run.result(timeout=60)
 
 
 def test_threads_asking_a_future_for_its_condition_at_once_share_one(slow_session):
@@ -317,6 +323,18 @@ def test_ctrl_c_while_cancel_waits_for_the_condition_still_tells_the_waiters(slo
         done, _ = waited.result(timeout=30)
         assert future.cancelled() and future in done
         long_run.result(timeout=120)
+
+
+def test_a_future_whose_result_returned_is_done_for_wait(slow_session):
+    # Its hook may still wait for the GIL on the worker: result() tells the waiters itself.
+    rows = np.ones((1, 256), np.float32)
+    with fastort.Batcher(slow_session) as batcher:
+        for _ in range(200):
+            future = batcher.submit({"x": rows})
+            assert future._condition is not None  # as wait() begins: the hook is set
+            future.result(timeout=60)
+            done, _ = concurrent.futures.wait([future], timeout=0)
+            assert done == {future}
 
 
 def test_a_request_done_while_wait_begins_is_never_missed(slow_session):

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "bindings.hpp"
+#include "fastort/runtime.hpp"
 #include "gil.hpp"
 #include "numpy_interop.hpp"
 #include "run_bindings.hpp"
@@ -63,6 +64,8 @@ void wait_for(const BatchRequest& request, py::handle timeout) {
   throw py::error_already_set();
 }
 
+void tell_waiters_if_done(py::handle self);
+
 // A failed request's exception, made once: result() raises, and exception() returns, the same
 // object every time, as concurrent.futures does.
 const py::object& error_of(FutureHandle& future) {
@@ -77,6 +80,7 @@ const py::object& error_of(FutureHandle& future) {
 py::object result(py::handle self, py::handle timeout) {
   FutureHandle& future = future_of(self);
   wait_for(*future.request, timeout);
+  tell_waiters_if_done(self);
   switch (future.request->state()) {
     case BatchRequest::State::kCancelled:
       raise_cancelled();
@@ -96,6 +100,7 @@ py::object result(py::handle self, py::handle timeout) {
 py::object exception(py::handle self, py::handle timeout) {
   FutureHandle& future = future_of(self);
   wait_for(*future.request, timeout);
+  tell_waiters_if_done(self);
   if (future.request->state() == BatchRequest::State::kCancelled) raise_cancelled();
   if (future.request->state() != BatchRequest::State::kFailed) return py::none();
   return error_of(future);
@@ -112,11 +117,16 @@ void call_reporting(PyObject* object, const char* method, PyObject* argument) {
   Py_XDECREF(name);
 }
 
-// Takes the condition's lock for notify_waiters. On Python's main thread (a cancel() there)
-// waiting for it runs the signal handlers: Ctrl-C must not leave the waiters untold. Its
-// KeyboardInterrupt is set aside (`interrupted`: raised again once they are told), another
-// handler's exception reported, and the lock waited for again; false only if it never comes.
-bool acquire_for_waiters(PyObject* condition, bool& interrupted) {
+// A signal handler's exception raised on this thread while cancel() told the waiters (Ctrl-C
+// while it waited for their lock), which cancel() raises once it is done; null if none.
+thread_local PyObject* t_cancel_interrupted = nullptr;
+thread_local bool t_in_cancel = false;
+
+// Takes the condition's lock for tell_waiters. On Python's main thread (a cancel() there)
+// waiting for it runs the signal handlers: Ctrl-C must not leave the waiters untold. The
+// handler's exception is kept for cancel() to raise (or reported, elsewhere) and the lock
+// waited for again; false only if it never comes.
+bool acquire_for_waiters(PyObject* condition) {
   constexpr int kAttempts = 1000;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     PyObject* locked = PyObject_CallMethod(condition, "acquire", nullptr);
@@ -124,9 +134,14 @@ bool acquire_for_waiters(PyObject* condition, bool& interrupted) {
       Py_DECREF(locked);
       return true;
     }
-    if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
-      interrupted = true;
-      PyErr_Clear();
+    if (t_in_cancel && t_cancel_interrupted == nullptr) {
+      PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+      PyErr_Fetch(&type, &value, &traceback);
+      PyErr_NormalizeException(&type, &value, &traceback);
+      if (value != nullptr && traceback != nullptr) PyException_SetTraceback(value, traceback);
+      t_cancel_interrupted = value;
+      Py_XDECREF(type);
+      Py_XDECREF(traceback);
     } else {
       PyErr_WriteUnraisable(condition);
     }
@@ -136,23 +151,34 @@ bool acquire_for_waiters(PyObject* condition, bool& interrupted) {
 
 // Tells the waiters of concurrent.futures.wait() and as_completed() that `future` is done, as a
 // concurrent.futures.Future does: under its condition, which they hold while they read its
-// state and add themselves (the request's state is final before its hook runs: a waiter added
-// later finds it done).
-void notify_waiters(PyObject* future) {
+// state and add themselves, and once (`told`). Until then _state says the request runs, so
+// that a waiter finds what it will be told. `wait_for_lock` false: not if another thread holds
+// the lock now. Returns whether they are told.
+bool tell_waiters(PyObject* future, bool wait_for_lock) {
   FutureHandle& handle = handle_of(future);
+  if (handle.told) return true;
   PyObject* condition = handle.condition.ptr();
   // The condition first, then the waiters: a wait() that holds it may have read the state
   // before the request was done and not have added its waiter (nor made the list) yet.
   if (condition == nullptr && handle.waiters.ptr() == nullptr) {
     handle.told = true;
-    return;
+    return true;
   }
-  bool interrupted = false;
   if (condition != nullptr) {
     Py_INCREF(condition);
-    if (!acquire_for_waiters(condition, interrupted)) {
+    bool locked = false;
+    if (wait_for_lock) {
+      locked = acquire_for_waiters(condition);
+    } else {
+      PyObject* acquired = PyObject_CallMethod(condition, "acquire", "O", Py_False);
+      locked = acquired == Py_True;
+      if (acquired == nullptr) PyErr_WriteUnraisable(condition);
+      Py_XDECREF(acquired);
+    }
+    if (!locked || handle.told) {  // told meanwhile, by another thread
+      if (locked) call_reporting(condition, "release", nullptr);
       Py_DECREF(condition);
-      return;
+      return handle.told;
     }
   }
   handle.told = true;
@@ -174,7 +200,15 @@ void notify_waiters(PyObject* future) {
     call_reporting(condition, "release", nullptr);
     Py_DECREF(condition);
   }
-  if (interrupted) PyErr_SetInterrupt();  // the Ctrl-C the wait for the lock took, again
+  return true;
+}
+
+// A caller that found the request done tells the waiters itself if the hook has not yet (it
+// may wait for the GIL on a worker): concurrent.futures.wait() then finds the future finished
+// once result() has returned. Only if the lock is free: the hook will do it otherwise.
+void tell_waiters_if_done(py::handle self) {
+  FutureHandle& future = handle_of(self.ptr());
+  if (future.hooked && !future.told && future.request->done()) tell_waiters(self.ptr(), false);
 }
 
 // Runs once the request is done, on the thread that completed it: tells the future's waiters,
@@ -187,7 +221,7 @@ void notify_waiters(PyObject* future) {
 void run_callbacks(PyObject* future) {
   if (is_finalizing()) return;
   const PyGILState_STATE gil = PyGILState_Ensure();
-  notify_waiters(future);
+  tell_waiters(future, true);
   handle_of(future).hooked = false;
   // Taken from the future: a callback adding another finds it done, and calls that at once.
   PyObject* callbacks = handle_of(future).callbacks.release().ptr();
@@ -217,6 +251,8 @@ void hook(py::handle self) {
 
 void add_done_callback(py::handle self, py::handle callback) {
   FutureHandle& future = future_of(self);
+  made_once(future.callbacks, [] { return py::list(); });
+  // After the list is made (which may let the request finish and its hook run meanwhile).
   if (future.request->done() && !future.hooked) {
     // Called at once, as concurrent.futures does; its exception reported in the same way.
     PyObject* returned = PyObject_CallOneArg(callback.ptr(), self.ptr());
@@ -224,7 +260,6 @@ void add_done_callback(py::handle self, py::handle callback) {
     Py_XDECREF(returned);
     return;
   }
-  made_once(future.callbacks, [] { return py::list(); });
   py::list(future.callbacks).append(callback);
   hook(self);
 }
@@ -265,6 +300,8 @@ PyObject* state_getter(PyObject* self, void* /*unused*/) {
     const FutureHandle& future = future_of(self);
     const BatchRequest::State state = future.request->state();
     if (state == BatchRequest::State::kQueued) return py::str("PENDING");
+    // In a fork()ed child no worker runs the hook: the waiters are told here.
+    if (future.generation != fork_generation()) tell_waiters_if_done(self);
     if (state == BatchRequest::State::kRunning || (future.hooked && !future.told)) {
       return py::str("RUNNING");
     }
@@ -335,7 +372,11 @@ PyObject* add_done_callback_method(PyObject* self, PyObject* const* args, Py_ssi
 }
 
 PyObject* done_method(PyObject* self, PyObject* /*unused*/) {
-  return called_from_python([&] { return py::bool_(future_of(self).request->done()); });
+  return called_from_python([&] {
+    const bool done = future_of(self).request->done();
+    if (done) tell_waiters_if_done(self);
+    return py::bool_(done);
+  });
 }
 
 PyObject* running_method(PyObject* self, PyObject* /*unused*/) {
@@ -350,7 +391,22 @@ PyObject* cancelled_method(PyObject* self, PyObject* /*unused*/) {
 }
 
 PyObject* cancel_method(PyObject* self, PyObject* /*unused*/) {
-  return called_from_python([&] { return py::bool_(future_of(self).request->cancel()); });
+  return called_from_python([&] {
+    BatchRequest& request = *future_of(self).request;
+    // As concurrent.futures: True for a future cancelled already.
+    if (request.state() == BatchRequest::State::kCancelled) return py::bool_(true);
+    const bool outer = t_in_cancel;  // a cancel() from a callback that another one runs
+    t_in_cancel = true;
+    const bool cancelled = request.cancel();  // runs the hook here, telling the waiters
+    t_in_cancel = outer;
+    if (PyObject* interrupted = t_cancel_interrupted) {
+      t_cancel_interrupted = nullptr;
+      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(interrupted)), interrupted);
+      Py_DECREF(interrupted);
+      throw py::error_already_set();
+    }
+    return py::bool_(cancelled);
+  });
 }
 
 // As every class of the module (pickling.cpp): a future is of this process only.
@@ -520,6 +576,7 @@ py::object make_future(std::shared_ptr<BatchRequest> request, py::object outputs
   if (object == nullptr) throw py::error_already_set();
   object->weakrefs = nullptr;
   new (object->storage) FutureHandle{std::move(request), std::move(outputs)};
+  handle_of(reinterpret_cast<PyObject*>(object)).generation = fork_generation();
   PyObject_GC_Track(object);  // only once what the collector visits is constructed
   return py::reinterpret_steal<py::object>(reinterpret_cast<PyObject*>(object));
 }

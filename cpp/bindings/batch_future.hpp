@@ -5,6 +5,7 @@
 
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
 #include <memory>
 
 #include "fastort/batcher.hpp"
@@ -36,6 +37,7 @@ struct FutureHandle {
   // runs, done or not: a wait() holding the condition reads the state twice, and adds its
   // waiter to every future, and each must find what the hook will tell it, or not tell it.
   bool told = false;
+  uint64_t generation = 0;  // fork_generation() when it was made
 };
 
 // Waits until `request` is done or `seconds` pass (< 0: no limit), without the GIL; returns
