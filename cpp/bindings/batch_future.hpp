@@ -57,6 +57,20 @@ pybind11::object make_future(std::shared_ptr<BatchRequest> request,
 // The FutureHandle of a BatchFuture; raises InvalidTypeError for anything else.
 FutureHandle& future_of(pybind11::handle object);
 
+// Sets the future's run_callbacks (its waiters told, its callbacks called) to run once the
+// request is done (at once if it is), unless it will already.
+void hook_completion(pybind11::handle future);
+
+// Sets `member` to make() unless it is set. Making one may run Python code (a constructor, the
+// collector's finalizers), during which another thread may make and set its own: the first
+// set stays, so that every thread uses the same object.
+template <typename Make>
+void made_once(pybind11::object& member, Make make) {
+  if (member) return;
+  pybind11::object made = make();
+  if (!member) member = std::move(made);
+}
+
 // Adds the type to `m` as BatchFuture.
 void register_batch_future(pybind11::module_& m);
 
